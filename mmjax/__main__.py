@@ -1,0 +1,3 @@
+from mmjax.cli import main
+
+raise SystemExit(main())

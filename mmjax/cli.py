@@ -1,0 +1,95 @@
+"""`mmjax` command line: each subcommand is a documented config dataclass plus a `run(config)`.
+
+The dataclass *is* the CLI: every field becomes ``--field-name``, its ``help`` metadata (meaning,
+unit, default) becomes the flag's help. Subcommand modules are imported lazily, so ``mmjax record``
+never imports jax.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import sys
+import types
+import typing
+
+# name -> (module, config class, run function, summary)
+COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "demo": ("mmjax.demo", "DemoConfig", "run", "built-in market end to end: generate, train, evaluate, report"),
+    "synth": ("mmjax.data.synth", "SynthConfig", "run", "write the built-in synthetic BTC-USD market as a recording"),
+    "load": ("mmjax.data.summary", "LoadConfig", "run", "load a recording, validate it and print its summary"),
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _base_type(tp):
+    """Unwrap ``X | None`` to X."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else str
+    return tp
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
+    """Add one flag per dataclass field; positional fields are marked with metadata positional=True."""
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        tp = _base_type(hints[f.name])
+        help_text = f.metadata.get("help", "")
+        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        if has_default:
+            help_text = f"{help_text} (default: {default})"
+        if f.metadata.get("positional"):
+            parser.add_argument(f.name, type=tp, help=help_text, **({"nargs": "?", "default": default} if has_default else {}))
+        elif tp is bool:
+            parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        else:
+            choices = f.metadata.get("choices")
+            parser.add_argument(_flag(f.name), dest=f.name, type=tp, default=default, required=not has_default,
+                                choices=choices, help=help_text, metavar=f.metadata.get("metavar"))
+
+
+def config_from_args(config_cls, ns: argparse.Namespace):
+    return config_cls(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(config_cls)})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmjax", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, cls_name, _, summary) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary)
+        config_cls = getattr(importlib.import_module(module), cls_name) if _wants(name) else None
+        if config_cls is not None:
+            if config_cls.__doc__:
+                p.description = f"{summary}\n\n{config_cls.__doc__.strip()}"
+                p.formatter_class = argparse.RawDescriptionHelpFormatter
+            add_config_arguments(p, config_cls)
+    return parser
+
+
+def _wants(name: str) -> bool:
+    """Import only the chosen subcommand's module (so `mmjax record` never imports jax)."""
+    argv = sys.argv[1:]
+    return bool(argv) and argv[0] == name
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    parser = build_parser()
+    ns = parser.parse_args()
+    module, cls_name, fn_name, _ = COMMANDS[ns.command]
+    mod = importlib.import_module(module)
+    config = config_from_args(getattr(mod, cls_name), ns)
+    result = getattr(mod, fn_name)(config)
+    return int(result) if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

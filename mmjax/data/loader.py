@@ -1,0 +1,362 @@
+"""Recording (hive-partitioned Parquet) -> validated host arrays -> `MarketData` device arrays.
+
+Two stages so that the NumPy live path can replay the same cleaned data without jax:
+``read_recording`` validates and returns a `RawRecording` (NumPy, float64 prices);
+``to_market_data`` builds the device pytree with prices as int32 ticks from an anchor.
+
+Nothing is dropped silently: every cleaning action is counted in `LoadReport`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mmjax import schema
+from mmjax.data.market import DEFAULT_TRADE_SLOTS, NO_PRICE, MarketData, steps_to_gap
+
+
+class RecordingError(ValueError):
+    """Bad input: the message names the file, and the row and field where known."""
+
+
+@dataclass
+class LoadReport:
+    """What the loader found and cleaned. Printed by the CLI; nothing is dropped silently."""
+
+    book_files: int = 0
+    trade_files: int = 0
+    book_rows: int = 0
+    trades: int = 0
+    crossed_rows_dropped: int = 0
+    gaps: int = 0
+    empty_levels: int = 0
+    trades_outside_grid: int = 0
+    trades_in_gaps: int = 0
+    trade_prices_folded: int = 0
+
+    def lines(self) -> list[str]:
+        return [f"{f.name:>22}: {getattr(self, f.name)}" for f in dataclasses.fields(self)]
+
+
+@dataclass
+class RawRecording:
+    """A validated recording on the host. ``T`` book rows, ``L`` levels, ``N`` trades."""
+
+    meta: schema.RecordingMeta
+    ts_exchange_ns: np.ndarray  # [T] int64
+    ts_recv_ns: np.ndarray  # [T] int64 grid times
+    after_gap: np.ndarray  # [T] bool
+    bid_px: np.ndarray  # [T, L] float64, NaN on empty levels
+    bid_sz: np.ndarray  # [T, L] float64
+    ask_px: np.ndarray  # [T, L] float64
+    ask_sz: np.ndarray  # [T, L] float64
+    trade_ts_recv_ns: np.ndarray  # [N] int64
+    trade_ts_exchange_ns: np.ndarray  # [N] int64
+    trade_px: np.ndarray  # [N] float64
+    trade_sz: np.ndarray  # [N] float64
+    trade_side: np.ndarray  # [N] int8 taker side
+    report: LoadReport = field(default_factory=LoadReport)
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.ts_recv_ns)
+
+    def trade_step(self) -> np.ndarray:
+        """[N] grid index t such that the trade lies in (t, t+1]; -1 or T-1 if outside."""
+        return np.searchsorted(self.ts_recv_ns, self.trade_ts_recv_ns, side="left") - 1
+
+
+def _partition_files(root: Path, dataset: str, product: str | None, start: str | None, end: str | None):
+    base = root / dataset
+    if not base.is_dir():
+        raise RecordingError(f"{base}: no {dataset!r} dataset (expected {base}/product=.../date=.../*.parquet)")
+    products = sorted(p.name.split("=", 1)[1] for p in base.glob("product=*") if p.is_dir())
+    if not products:
+        raise RecordingError(f"{base}: no product=... partitions")
+    if product is None:
+        if len(products) > 1:
+            raise RecordingError(f"{base}: several products {products}; choose one with product=")
+        product = products[0]
+    elif product not in products:
+        raise RecordingError(f"{base}: product {product!r} not found; have {products}")
+    files = []
+    for ddir in sorted((base / f"product={product}").glob("date=*")):
+        date = ddir.name.split("=", 1)[1]
+        if (start and date < start) or (end and date > end):
+            continue
+        files += sorted(ddir.glob("*.parquet"))
+    if not files:
+        raise RecordingError(f"{base}/product={product}: no Parquet files in date range [{start}, {end}]")
+    return product, files
+
+
+def _read(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise RecordingError(f"{path}: unreadable Parquet file (truncated or corrupt?): {exc}") from exc
+
+
+def _check_columns(table: pa.Table, expected: pa.Schema, path: Path) -> None:
+    for f in expected:
+        if f.name not in table.schema.names:
+            raise RecordingError(f"{path}: missing column {f.name!r}")
+        got = table.schema.field(f.name).type
+        if got != f.type:
+            raise RecordingError(f"{path}: column {f.name!r} has dtype {got}, expected {f.type}")
+
+
+def _col(table: pa.Table, name: str, dtype) -> np.ndarray:
+    return table.column(name).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+
+
+def _check_finite_nonneg(values: np.ndarray, names: list[str], path: Path, what: str) -> None:
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise RecordingError(f"{path}: row {row}, field {names[col]!r}: {what} is {values[row, col]} (NaN or negative)")
+
+
+def _check_monotone(ts: np.ndarray, path: Path, name: str, prev_last: int | None, strict: bool) -> None:
+    if len(ts) == 0:
+        return
+    d = np.diff(ts)
+    bad = np.flatnonzero(d <= 0 if strict else d < 0)
+    if len(bad):
+        r = bad[0] + 1
+        raise RecordingError(f"{path}: row {r}, field {name!r}: timestamp {ts[r]} not after row {r - 1} ({ts[r - 1]})")
+    if prev_last is not None and (ts[0] <= prev_last if strict else ts[0] < prev_last):
+        raise RecordingError(f"{path}: row 0, field {name!r}: timestamp {ts[0]} not after the previous file's last {prev_last}")
+
+
+def _read_book(files: list[Path], report: LoadReport, on_crossed: str):
+    meta = None
+    parts = []
+    prev_last = None
+    for path in files:
+        table = _read(path)
+        file_meta = schema.RecordingMeta.from_kv(table.schema.metadata, str(path))
+        if meta is None:
+            meta = file_meta
+        elif (file_meta.tick_size, file_meta.levels) != (meta.tick_size, meta.levels):
+            raise RecordingError(f"{path}: tick_size/levels {file_meta.tick_size}/{file_meta.levels} differ from the first file's {meta.tick_size}/{meta.levels}")
+        L = file_meta.levels
+        _check_columns(table, schema.book_schema(L), path)
+        ts_recv = _col(table, "ts_recv_ns", np.int64)
+        _check_monotone(ts_recv, path, "ts_recv_ns", prev_last, strict=True)
+        arrs = {}
+        for side in ("bid", "ask"):
+            names_px = [schema.px_col(side, i) for i in range(L)]
+            names_sz = [schema.sz_col(side, i) for i in range(L)]
+            px = np.column_stack([_col(table, n, np.float64) for n in names_px])  # nulls -> NaN
+            sz = np.column_stack([_col(table, n, np.float64) for n in names_sz])
+            _check_finite_nonneg(sz, names_sz, path, "size")
+            empty = np.isnan(px)
+            if (empty & (sz > 0)).any():
+                row, col = np.argwhere(empty & (sz > 0))[0]
+                raise RecordingError(f"{path}: row {row}, field {names_px[col]!r}: null/NaN price with size {sz[row, col]}")
+            if (px[~empty] <= 0).any():
+                row, col = np.argwhere(~empty & ~(px > 0))[0]
+                raise RecordingError(f"{path}: row {row}, field {names_px[col]!r}: non-positive price {px[row, col]}")
+            sz[empty] = 0.0
+            report.empty_levels += int(empty.sum())
+            arrs[side] = (px, sz)
+        if np.isnan(arrs["bid"][0][:, 0]).any() or np.isnan(arrs["ask"][0][:, 0]).any():
+            side = "bid" if np.isnan(arrs["bid"][0][:, 0]).any() else "ask"
+            row = int(np.flatnonzero(np.isnan(arrs[side][0][:, 0]))[0])
+            raise RecordingError(f"{path}: row {row}, field {schema.px_col(side, 0)!r}: one-sided book (no best {side}); the recorder must mark a gap instead")
+        after_gap = _col(table, "after_gap", bool).copy()
+        if not parts:
+            after_gap[0] = True
+        crossed = arrs["bid"][0][:, 0] >= arrs["ask"][0][:, 0]
+        if crossed.any():
+            if on_crossed == "raise":
+                row = int(np.flatnonzero(crossed)[0])
+                raise RecordingError(f"{path}: row {row}, fields 'bid_px_0'/'ask_px_0': crossed or locked book ({arrs['bid'][0][row, 0]} >= {arrs['ask'][0][row, 0]})")
+            # a dropped row leaves a hole in the grid: the next kept row starts a new segment
+            nxt = np.flatnonzero(crossed) + 1
+            nxt = nxt[nxt < len(crossed)]
+            after_gap[nxt] = True
+            report.crossed_rows_dropped += int(crossed.sum())
+        keep = ~crossed
+        parts.append(
+            (
+                _col(table, "ts_exchange_ns", np.int64)[keep],
+                ts_recv[keep],
+                after_gap[keep],
+                *(a[keep] for side in ("bid", "ask") for a in arrs[side]),
+            )
+        )
+        prev_last = int(ts_recv[-1]) if len(ts_recv) else prev_last
+        report.book_files += 1
+    cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    if len(cols[1]) == 0:
+        raise RecordingError(f"{files[0].parent}: no usable book rows in range")
+    cols[2][0] = True
+    return meta, cols
+
+
+def _read_trades(files: list[Path], report: LoadReport):
+    parts = []
+    prev_last = None
+    for path in files:
+        table = _read(path)
+        _check_columns(table, schema.TRADES_SCHEMA, path)
+        ts_recv = _col(table, "ts_recv_ns", np.int64)
+        _check_monotone(ts_recv, path, "ts_recv_ns", prev_last, strict=False)
+        px = _col(table, "price", np.float64)
+        sz = _col(table, "size", np.float64)
+        side = _col(table, "taker_side", np.int8)
+        for name, v in (("price", px), ("size", sz)):
+            bad = ~np.isfinite(v) | (v <= 0)
+            if bad.any():
+                r = int(np.flatnonzero(bad)[0])
+                raise RecordingError(f"{path}: row {r}, field {name!r}: {v[r]} (NaN, zero or negative)")
+        bad = (side != schema.TAKER_BUY) & (side != schema.TAKER_SELL)
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            raise RecordingError(f"{path}: row {r}, field 'taker_side': {side[r]} (must be +1 or -1)")
+        parts.append((ts_recv, _col(table, "ts_exchange_ns", np.int64), px, sz, side))
+        prev_last = int(ts_recv[-1]) if len(ts_recv) else prev_last
+        report.trade_files += 1
+    if not parts:
+        return [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int8)]
+    return [np.concatenate(c) for c in zip(*parts, strict=True)]
+
+
+def read_recording(
+    root: str | os.PathLike,
+    product: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    on_crossed: str = "drop",
+) -> RawRecording:
+    """Read and validate a recording. Dates are inclusive ``YYYY-MM-DD`` bounds on the UTC partition.
+
+    ``on_crossed``: ``"drop"`` removes crossed/locked rows (counted; the next row starts a new
+    segment) or ``"raise"`` stops with an error naming the file and row.
+    """
+    if on_crossed not in ("drop", "raise"):
+        raise ValueError(f"on_crossed must be 'drop' or 'raise', got {on_crossed!r}")
+    root = Path(root)
+    report = LoadReport()
+    product, book_files = _partition_files(root, schema.BOOK_DIR, product, start_date, end_date)
+    meta, (ts_ex, ts_recv, after_gap, bid_px, bid_sz, ask_px, ask_sz) = _read_book(book_files, report, on_crossed)
+    try:
+        _, trade_files = _partition_files(root, schema.TRADES_DIR, product, start_date, end_date)
+    except RecordingError:
+        trade_files = []  # a recording with no trades is legal (quiet market); the report says 0
+    t_recv, t_ex, t_px, t_sz, t_side = _read_trades(trade_files, report)
+    report.book_rows = len(ts_recv)
+    report.trades = len(t_recv)
+    report.gaps = int(after_gap[1:].sum())
+    return RawRecording(meta, ts_ex, ts_recv, after_gap, bid_px, bid_sz, ask_px, ask_sz, t_recv, t_ex, t_px, t_sz, t_side, report)
+
+
+def _fill_empty_levels(px_ticks: np.ndarray, empty: np.ndarray, direction: int) -> np.ndarray:
+    """Empty levels get the previous level's price one tick further from the touch (size stays 0)."""
+    out = px_ticks.copy()
+    for i in range(1, out.shape[1]):
+        e = empty[:, i]
+        out[e, i] = out[e, i - 1] + direction
+    return out
+
+
+def _trade_slots(step, side_mask, px_ticks, sz, num_steps, slots, ascending, report):
+    """Aggregate one side's trades into [T, M] distinct prices (nearest the touch first) and volumes."""
+    px_out = np.full((num_steps, slots), NO_PRICE if ascending else -NO_PRICE, np.int32)
+    vol_out = np.zeros((num_steps, slots), np.float32)
+    if not side_mask.any():
+        return px_out, vol_out
+    s, p, v = step[side_mask], px_ticks[side_mask], sz[side_mask]
+    key_p = p if ascending else -p
+    order = np.lexsort((key_p, s))
+    s, p, v, key_p = s[order], p[order], v[order], key_p[order]
+    new_group = np.r_[True, (s[1:] != s[:-1]) | (p[1:] != p[:-1])]
+    gid = np.cumsum(new_group) - 1
+    g_step, g_px = s[new_group], p[new_group]
+    g_vol = np.bincount(gid, weights=v)
+    first_of_step = np.r_[True, g_step[1:] != g_step[:-1]]
+    step_start = np.maximum.accumulate(np.where(first_of_step, np.arange(len(g_step)), 0))
+    rank = np.arange(len(g_step)) - step_start
+    report.trade_prices_folded += int((rank >= slots).sum())
+    rank_c = np.minimum(rank, slots - 1)
+    # the last slot keeps the price of the slot-th level and absorbs deeper volume: conservative,
+    # since deeper trades then count as trading at a price nearer the touch, never further
+    first = rank < slots
+    px_out[g_step[first], rank[first]] = g_px[first]
+    np.add.at(vol_out, (g_step, rank_c), g_vol.astype(np.float32))
+    return px_out, vol_out
+
+
+def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS) -> MarketData:
+    """Build the device pytree. Trades are bucketed into grid intervals (t, t+1] by receive time."""
+    import jax.numpy as jnp  # kept local: read_recording stays usable from jax-free code
+
+    tick = raw.meta.tick_size
+    T = raw.num_steps
+    report = raw.report
+    bid_t = np.rint(raw.bid_px / tick)
+    ask_t = np.rint(raw.ask_px / tick)
+    anchor = int(np.rint((bid_t[0, 0] + ask_t[0, 0]) / 2))
+    bid_empty, ask_empty = np.isnan(bid_t), np.isnan(ask_t)
+    bid_i = _fill_empty_levels(np.where(bid_empty, 0, bid_t - anchor).astype(np.int64), bid_empty, -1)
+    ask_i = _fill_empty_levels(np.where(ask_empty, 0, ask_t - anchor).astype(np.int64), ask_empty, +1)
+    if np.abs(bid_i).max(initial=0) > 2**24 or np.abs(ask_i).max(initial=0) > 2**24:
+        raise RecordingError("prices move more than 2^24 ticks from the anchor; split the recording")
+    mid = (bid_i[:, 0] + ask_i[:, 0]) / 2.0
+
+    step = raw.trade_step()
+    outside = (step < 0) | (step >= T - 1)
+    report.trades_outside_grid = int(outside.sum())
+    in_gap = np.zeros_like(outside)
+    in_gap[~outside] = raw.after_gap[step[~outside] + 1]  # interval (t, t+1] crosses a gap
+    report.trades_in_gaps = int(in_gap.sum())
+    use = ~outside & ~in_gap
+    step_u = np.where(use, step, 0)
+    tpx = np.rint(raw.trade_px / tick).astype(np.int64) - anchor
+    buy = use & (raw.trade_side == schema.TAKER_BUY)
+    sell = use & (raw.trade_side == schema.TAKER_SELL)
+    buy_vol = np.bincount(step_u[buy], weights=raw.trade_sz[buy], minlength=T).astype(np.float32)
+    sell_vol = np.bincount(step_u[sell], weights=raw.trade_sz[sell], minlength=T).astype(np.float32)
+    n_trades = np.bincount(step_u[use], minlength=T).astype(np.int32)
+    report.trade_prices_folded = 0
+    buy_px, buy_px_vol = _trade_slots(step_u, buy, tpx, raw.trade_sz, T, trade_slots, True, report)
+    sell_px, sell_px_vol = _trade_slots(step_u, sell, tpx, raw.trade_sz, T, trade_slots, False, report)
+
+    t_s = ((raw.ts_recv_ns - raw.ts_recv_ns[0]) / 1e9).astype(np.float32)
+    return MarketData(
+        bid_px=jnp.asarray(bid_i, jnp.int32),
+        bid_sz=jnp.asarray(raw.bid_sz, jnp.float32),
+        ask_px=jnp.asarray(ask_i, jnp.int32),
+        ask_sz=jnp.asarray(raw.ask_sz, jnp.float32),
+        mid=jnp.asarray(mid, jnp.float32),
+        t_s=jnp.asarray(t_s),
+        after_gap=jnp.asarray(raw.after_gap),
+        steps_to_gap=jnp.asarray(steps_to_gap(raw.after_gap)),
+        buy_vol=jnp.asarray(buy_vol),
+        sell_vol=jnp.asarray(sell_vol),
+        buy_px=jnp.asarray(buy_px),
+        buy_px_vol=jnp.asarray(buy_px_vol),
+        sell_px=jnp.asarray(sell_px),
+        sell_px_vol=jnp.asarray(sell_px_vol),
+        n_trades=jnp.asarray(n_trades),
+        tick_size=float(tick),
+        px_anchor_ticks=anchor,
+        grid_ms=int(raw.meta.grid_ms),
+    )
+
+
+def load_market(root: str | os.PathLike, product: str | None = None, start_date: str | None = None,
+                end_date: str | None = None, on_crossed: str = "drop",
+                trade_slots: int = DEFAULT_TRADE_SLOTS) -> tuple[MarketData, RawRecording]:
+    """Read, validate and move a recording to the device in one call."""
+    raw = read_recording(root, product, start_date, end_date, on_crossed)
+    return to_market_data(raw, trade_slots), raw
