@@ -1,0 +1,118 @@
+"""Closed-form market-making baselines as pure functions: fixed symmetric, Avellaneda-Stoikov, GLFT.
+
+Everything here works on NumPy and JAX arrays alike (``xp`` is the array module), so the same
+quoters run vmapped inside the JAX evaluation harness and one step at a time in the NumPy live engine.
+This module imports no jax.
+
+Units (one system for all three): prices and distances in ticks, volatility ``sigma`` in ticks per
+sqrt(second), time in seconds, inventory ``q_lots`` in quote lots (inventory / quote size), intensity
+``A`` in fills per second at the touch, decay ``k`` per tick, risk aversion ``gamma`` per tick per lot.
+Quotes come out as offsets from mid in bps, then as actions in [-1, 1] through the environment's
+mapping ``offset_bps = (a + 1) / 2 * max_offset_bps``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BASELINES = ("fixed", "avellaneda_stoikov", "glft")
+
+
+@dataclass(frozen=True)
+class FillIntensity:
+    """lambda(delta) = A * exp(-k * delta): fill intensity of a quote delta ticks from mid."""
+
+    A_per_s: float  # fills per second at zero distance
+    k_per_tick: float  # decay per tick of distance
+    r2: float  # goodness of the log-linear fit
+
+
+def offsets_to_action(bid_offset_bps, ask_offset_bps, max_offset_bps, xp=np):
+    """Inverse of the env's action mapping; offsets below 0 or above the range are clipped."""
+    a_bid = 2.0 * bid_offset_bps / max_offset_bps - 1.0
+    a_ask = 2.0 * ask_offset_bps / max_offset_bps - 1.0
+    return xp.clip(xp.stack([a_bid, a_ask], axis=-1), -1.0, 1.0)
+
+
+def ticks_to_bps(delta_ticks, mid_abs_ticks):
+    """Distance in ticks -> bps of the absolute mid (mid expressed in ticks, anchor included)."""
+    return delta_ticks / mid_abs_ticks * 1e4
+
+
+def fixed_offsets(offset_bps, like, xp=np):
+    """The "TWAP" baseline: the same symmetric offset at every step, whatever the state."""
+    o = xp.zeros_like(like, dtype=xp.float32) + offset_bps
+    return o, o
+
+
+def avellaneda_stoikov_offsets(q_lots, sigma_ticks, time_left_s, mid_abs_ticks, gamma, k_per_tick, xp=np):
+    """Avellaneda-Stoikov (2008) finite-horizon quotes as (bid, ask) offsets from mid in bps.
+
+    reservation r = m - q * gamma * sigma^2 * (T - t);  total spread = gamma sigma^2 (T - t) + (2/gamma) ln(1 + gamma/k).
+    """
+    var_tau = sigma_ticks**2 * time_left_s
+    reservation_shift = -q_lots * gamma * var_tau
+    half_spread = 0.5 * (gamma * var_tau + (2.0 / gamma) * xp.log1p(gamma / k_per_tick))
+    bid_ticks = half_spread - reservation_shift  # distance below mid
+    ask_ticks = half_spread + reservation_shift  # distance above mid
+    return ticks_to_bps(bid_ticks, mid_abs_ticks), ticks_to_bps(ask_ticks, mid_abs_ticks)
+
+
+def glft_offsets(q_lots, sigma_ticks, mid_abs_ticks, gamma, k_per_tick, A_per_s, xp=np):
+    """Gueant-Lehalle-Fernandez-Tapia (2013) asymptotic quotes as (bid, ask) offsets in bps.
+
+    delta_b = c1 + (2q + 1)/2 * c2 * sigma,  delta_a = c1 - (2q - 1)/2 * c2 * sigma, with
+    c1 = ln(1 + gamma/k) / gamma and c2 = sqrt(gamma / (2 A k) * (1 + gamma/k)^(1 + k/gamma)).
+    """
+    c1 = xp.log1p(gamma / k_per_tick) / gamma
+    c2 = xp.sqrt(gamma / (2.0 * A_per_s * k_per_tick) * (1.0 + gamma / k_per_tick) ** (1.0 + k_per_tick / gamma))
+    bid_ticks = c1 + (2.0 * q_lots + 1.0) / 2.0 * c2 * sigma_ticks
+    ask_ticks = c1 - (2.0 * q_lots - 1.0) / 2.0 * c2 * sigma_ticks
+    return ticks_to_bps(bid_ticks, mid_abs_ticks), ticks_to_bps(ask_ticks, mid_abs_ticks)
+
+
+def calibrate_fill_intensity(
+    mid_ticks: np.ndarray,
+    buy_px: np.ndarray,
+    buy_px_vol: np.ndarray,
+    sell_px: np.ndarray,
+    sell_px_vol: np.ndarray,
+    dt_s: float,
+    start: int,
+    stop: int,
+    max_delta_ticks: float | None = None,
+    num_deltas: int = 24,
+) -> FillIntensity:
+    """Fit lambda(delta) = A exp(-k delta) on rows [start, stop) (the training split only).
+
+    A quote delta ticks from mid at row t "fills" if some taker traded at or through it in (t, t+1]:
+    a bid at mid - delta against taker sells, an ask at mid + delta against taker buys. Both sides
+    pooled; k and A are then least squares on log intensity over a grid of distances.
+    """
+    mid = np.asarray(mid_ticks[start:stop], np.float64)
+    bvol = np.asarray(buy_px_vol[start:stop]) > 0
+    svol = np.asarray(sell_px_vol[start:stop]) > 0
+    # farthest traded distance from mid per row and side (0 where nothing traded)
+    buy_reach = np.where(bvol, np.asarray(buy_px[start:stop], np.float64) - mid[:, None], -np.inf).max(axis=1)
+    sell_reach = np.where(svol, mid[:, None] - np.asarray(sell_px[start:stop], np.float64), -np.inf).max(axis=1)
+    reach = np.concatenate([buy_reach, sell_reach])
+    traded = reach[np.isfinite(reach)]
+    if len(traded) < 10:
+        raise ValueError(f"rows [{start}, {stop}) hold too few trades ({len(traded)}) to calibrate fill intensity")
+    if max_delta_ticks is None:
+        max_delta_ticks = float(np.quantile(traded, 0.995))
+    deltas = np.linspace(0.5, max(max_delta_ticks, 1.0), num_deltas)
+    n_rows = 2 * len(mid)
+    prob = np.array([(reach >= d).sum() / n_rows for d in deltas])
+    ok = prob > 0
+    lam = prob[ok] / dt_s
+    x, y = deltas[ok], np.log(lam)
+    if len(x) < 2:
+        raise ValueError("fill intensity is zero beyond the first distance; cannot fit k")
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    r2 = 1.0 - resid.var() / max(y.var(), 1e-12)
+    k = max(-slope, 1e-6)
+    return FillIntensity(A_per_s=float(np.exp(intercept)), k_per_tick=float(k), r2=float(r2))
