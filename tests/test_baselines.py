@@ -1,0 +1,86 @@
+"""Specification of the closed-form baselines (mmjax/baselines.py)."""
+
+import numpy as np
+import pytest
+
+from mmjax import baselines as bl
+
+MID = 6_500_000.0  # $65,000 in ticks of $0.01
+
+
+def test_offsets_to_action_inverts_env_mapping():
+    max_bps = 10.0
+    a = bl.offsets_to_action(np.array(2.5), np.array(7.5), max_bps)
+    offsets = (a + 1) / 2 * max_bps  # the env's mapping
+    np.testing.assert_allclose(offsets, [2.5, 7.5])
+    # out-of-range offsets (e.g. a reservation price beyond mid) clip to the action box
+    assert np.all(np.abs(bl.offsets_to_action(np.array(-3.0), np.array(30.0), max_bps)) == 1.0)
+
+
+def test_avellaneda_stoikov_is_symmetric_flat_and_skews_against_inventory():
+    kw = dict(sigma_ticks=400.0, time_left_s=60.0, mid_abs_ticks=MID, gamma=1e-4, k_per_tick=0.01)
+    b0, a0 = bl.avellaneda_stoikov_offsets(0.0, **kw)
+    assert b0 == pytest.approx(a0)
+    b_long, a_long = bl.avellaneda_stoikov_offsets(3.0, **kw)
+    # long inventory: reservation price below mid -> bid further away, ask closer (sell the inventory)
+    assert b_long > b0 > a_long
+    b_short, a_short = bl.avellaneda_stoikov_offsets(-3.0, **kw)
+    assert a_short > a0 > b_short
+
+
+def test_avellaneda_stoikov_spread_formula_and_small_gamma_limit():
+    sigma, tau, gamma, k = 300.0, 30.0, 2e-4, 0.02
+    b, a = bl.avellaneda_stoikov_offsets(0.0, sigma, tau, MID, gamma, k)
+    spread_ticks = (b + a) / 1e4 * MID
+    assert spread_ticks == pytest.approx(gamma * sigma**2 * tau + 2 / gamma * np.log1p(gamma / k), rel=1e-9)
+    # gamma -> 0 and no time left: half spread -> 1/k (the risk-neutral monopolist's markup)
+    b, a = bl.avellaneda_stoikov_offsets(0.0, sigma, 0.0, MID, 1e-9, k)
+    assert b / 1e4 * MID == pytest.approx(1 / k, rel=1e-5)
+
+
+def test_glft_skews_linearly_in_inventory():
+    kw = dict(sigma_ticks=400.0, mid_abs_ticks=MID, gamma=1e-3, k_per_tick=0.01, A_per_s=2.0)
+    offs = np.array([bl.glft_offsets(q, **kw) for q in (-2.0, -1.0, 0.0, 1.0, 2.0)])
+    assert offs[2, 0] == pytest.approx(offs[2, 1])
+    np.testing.assert_allclose(np.diff(offs[:, 0]), np.diff(offs[:, 0])[0])  # bid rises by one step per lot
+    assert np.all(np.diff(offs[:, 1]) < 0)
+
+
+def test_baselines_run_under_jax_jit_and_vmap():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+
+    @jax.jit
+    def quotes(q):
+        b, a = bl.avellaneda_stoikov_offsets(q, 400.0, 60.0, MID, 1e-4, 0.01, xp=jnp)
+        return bl.offsets_to_action(b, a, 10.0, xp=jnp)
+
+    out = jax.vmap(quotes)(jnp.linspace(-3, 3, 7))
+    assert out.shape == (7, 2)
+    np.testing.assert_allclose(np.asarray(out[3]), np.asarray(quotes(0.0)), rtol=1e-6)
+
+
+def test_fill_intensity_calibration_recovers_a_known_exponential_decay():
+    rng = np.random.default_rng(0)
+    T, k_true, p_touch = 200_000, 0.05, 0.3
+    mid = np.zeros(T)
+    # each side trades with probability p_touch per row, reaching an exponential distance beyond mid
+    def side(sign):
+        trades = rng.random(T) < p_touch
+        reach = rng.exponential(1 / k_true, T)
+        px = np.where(trades, sign * reach, sign * 2**30)[:, None].repeat(2, 1)
+        vol = np.where(trades, 1.0, 0.0)[:, None] * np.array([[1.0, 0.0]])
+        return px, vol
+
+    buy_px, buy_vol = side(+1)
+    sell_px, sell_vol = side(-1)
+    fit = bl.calibrate_fill_intensity(mid, buy_px, buy_vol, sell_px, sell_vol, 0.1, 0, T, max_delta_ticks=60)
+    assert fit.k_per_tick == pytest.approx(k_true, rel=0.05)
+    assert fit.A_per_s == pytest.approx(p_touch / 0.1, rel=0.1)
+    assert fit.r2 > 0.99
+
+
+def test_fill_intensity_calibration_refuses_a_window_without_trades():
+    z = np.zeros((100, 2))
+    with pytest.raises(ValueError, match="too few trades"):
+        bl.calibrate_fill_intensity(np.zeros(100), z, z, z, z, 0.1, 0, 100)
