@@ -27,6 +27,8 @@ class Traces:
     mid_at_fill: np.ndarray  # absolute $ mid when the fill's interval started
     mid_after_1s: np.ndarray  # absolute $ mid 1 s after the step
     mid_after_10s: np.ndarray  # absolute $ mid 10 s after the step
+    bid_offset_bps: np.ndarray | None = None  # quoted distance of the bid below mid (NaN when not quoted)
+    ask_offset_bps: np.ndarray | None = None
 
 
 def bootstrap_ci(x: np.ndarray, seed: int = 0, n_boot: int = 10_000, level: float = 0.95) -> tuple[float, float]:

@@ -1,0 +1,116 @@
+"""Run every benchmark of the project, stamp each JSON with machine and commit, write a summary table.
+
+    python benchmarks/run_all.py [--quick] [--out benchmarks/results]
+
+Each benchmark is its own script (``benchmarks/bench_*.py --json PATH [--quick]``) run in a fresh
+process, so one's JIT caches and threads do not colour another's figures. Each script already
+takes the median of several runs after a warm-up and measures its comparisons side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+# script, {json key: label} shown in the summary table
+BENCHMARKS: list[tuple[str, dict[str, str]]] = [
+    ("bench_loader.py", {"load_s": "24 h load to device (s)", "rows": "book rows"}),
+    ("bench_features.py", {"batch_s": "batch features 24 h (s)", "stream_us_per_update": "stream update (µs)"}),
+    ("bench_env.py", {"jax_steps_per_s": "JAX env steps/s", "numpy_steps_per_s": "NumPy env steps/s", "ratio": "JAX / NumPy"}),
+    ("bench_ppo.py", {"steps_per_s": "PPO train steps/s", "matmul_flops_per_s": "matmul FLOP/s",
+                      "roofline_fraction": "roofline fraction"}),
+    ("bench_policy_np.py", {"us_per_decision": "NumPy policy (µs/decision)"}),
+    ("bench_recorder.py", {"updates_per_s": "recorder level updates/s", "snapshot_ms": "5 MB snapshot (ms)"}),
+    ("bench_dashboard.py", {"callback_ms": "dashboard refresh (ms)"}),
+]
+
+
+def machine_info() -> dict:
+    """CPU model, cores, backend, jax version and git commit."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = "unknown"
+    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "commit": commit,
+            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        import jax
+
+        info.update(jax_version=jax.__version__, backend=jax.default_backend(),
+                    devices=[str(d.device_kind) for d in jax.devices()])
+    except ImportError:
+        info.update(jax_version=None, backend=None)
+    return info
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    return str(v)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (minutes, not tens of minutes)")
+    ap.add_argument("--out", type=Path, default=HERE / "results", help="directory for JSON, PNG and summary.md")
+    ap.add_argument("--only", default="", help="comma-separated script names to run (default: all)")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    info = machine_info()
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    rows, failures = [], []
+    for script, keys in BENCHMARKS:
+        if only and script not in only:
+            continue
+        path = HERE / script
+        if not path.exists():
+            failures.append(f"{script}: missing")
+            continue
+        out_json = args.out / (path.stem.removeprefix("bench_") + ".json")
+        cmd = [sys.executable, str(path), "--json", str(out_json)] + (["--quick"] if args.quick else [])
+        print(f"== {' '.join(cmd[1:])}", flush=True)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0 or not out_json.exists():
+            failures.append(f"{script}: exit {proc.returncode}")
+            continue
+        result = json.loads(out_json.read_text())
+        result["machine"] = info
+        out_json.write_text(json.dumps(result, indent=2))
+        for key, label in keys.items():
+            if key in result:
+                rows.append((script, label, _fmt(result[key])))
+        print(f"   done in {wall:.1f} s", flush=True)
+    lines = [f"Machine: {info['cpu']}, {info['cores']} cores, backend {info.get('backend')}, jax {info.get('jax_version')}, "
+             f"commit {info['commit']}, {info['date_utc']}{' (--quick)' if args.quick else ''}", "",
+             "| benchmark | figure | value |", "|---|---|---:|"]
+    lines += [f"| {s} | {label} | {v} |" for s, label, v in rows]
+    if failures:
+        lines += ["", "Failed or missing: " + "; ".join(failures)]
+    summary = "\n".join(lines)
+    (args.out / "summary.md").write_text(summary + "\n")
+    print()
+    print(summary)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

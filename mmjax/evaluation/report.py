@@ -1,0 +1,151 @@
+"""Evaluation outputs: report.md tables, metrics.json and PNG plots (no jax)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mmjax.evaluation.metrics import Traces
+
+LABELS = {"ppo": "PPO", "fixed": "Fixed (TWAP)", "avellaneda_stoikov": "Avellaneda-Stoikov", "glft": "GLFT"}
+
+COLUMNS = [
+    ("mean_pnl", "mean PnL $", "{:.2f}"),
+    ("pnl_ci95", "95% CI", "[{:.2f}, {:.2f}]"),
+    ("median_pnl", "median $", "{:.2f}"),
+    ("std_pnl", "std $", "{:.2f}"),
+    ("sharpe", "Sharpe/ep", "{:.3f}"),
+    ("map", "MAP", "{:.4f}"),
+    ("pnl_to_map", "PnL/MAP", "{:.1f}"),
+    ("fill_rate", "fill rate", "{:.4f}"),
+    ("fills", "fills", "{:d}"),
+    ("spread_captured_bps", "captured bps", "{:.3f}"),
+    ("markout_1s", "markout 1s bps", "{:.3f}"),
+    ("markout_10s", "markout 10s bps", "{:.3f}"),
+    ("max_drawdown", "max DD $", "{:.2f}"),
+    ("fees", "fees $", "{:.2f}"),
+]
+
+
+def _fmt(fmt: str, v) -> str:
+    if isinstance(v, list):
+        return fmt.format(*v)
+    try:
+        return fmt.format(v)
+    except (ValueError, TypeError):
+        return str(v)
+
+
+def policy_table(policies: dict[str, dict]) -> str:
+    """Markdown table, one row per policy."""
+    head = "| policy | " + " | ".join(c[1] for c in COLUMNS) + " |"
+    sep = "|---|" + "---:|" * len(COLUMNS)
+    rows = [f"| {LABELS.get(n, n)} | " + " | ".join(_fmt(f, m[k]) for k, _, f in COLUMNS) + " |" for n, m in policies.items()]
+    return "\n".join([head, sep, *rows])
+
+
+def paired_table(paired: dict[str, dict]) -> str:
+    lines = ["| comparison | mean diff $ | paired 95% CI | CI excludes 0 |", "|---|---:|---:|:---:|"]
+    for name, p in paired.items():
+        lines.append(f"| {name} | {p['mean_diff']:.2f} | [{p['ci95'][0]:.2f}, {p['ci95'][1]:.2f}] | {'yes' if p['excludes_zero'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def console_table(policies: dict[str, dict]) -> str:
+    """Compact fixed-width table for the terminal."""
+    cols = [("mean_pnl", "mean$", "{:>9.2f}"), ("pnl_ci95", "95% CI", "[{:>8.2f},{:>8.2f}]"), ("sharpe", "sharpe", "{:>7.3f}"),
+            ("map", "MAP", "{:>8.4f}"), ("pnl_to_map", "PnL/MAP", "{:>9.1f}"), ("fill_rate", "fillrate", "{:>8.4f}"),
+            ("markout_1s", "mko1s", "{:>7.3f}"), ("fees", "fees$", "{:>8.2f}")]
+    out = [f"{'policy':<20}" + " ".join(f"{c[1]:>9}" for c in cols)]
+    for n, m in policies.items():
+        out.append(f"{LABELS.get(n, n):<20}" + " ".join(_fmt(f, m[k]) for k, _, f in cols))
+    return "\n".join(out)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path.write_text(json.dumps(payload, indent=2, default=float))
+
+
+def plot_all(out_dir: Path, traces: dict[str, Traces], markout_curves: dict[str, tuple[list, list]] | None = None) -> list[Path]:
+    """PnL distributions, sample equity curves, inventory distributions, quote skew, markout curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    names = list(traces)
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    finals = [traces[n].pnl[:, -1] for n in names]
+    ax.boxplot(finals, showmeans=True)
+    ax.set_xticks(range(1, len(names) + 1), [LABELS.get(n, n) for n in names])
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_ylabel("episode PnL ($)")
+    ax.set_title("Episode PnL by policy (same out-of-sample episodes)")
+    paths.append(_save(fig, out_dir / "pnl_distribution.png"))
+
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), sharey=True, squeeze=False)
+    for ax, n in zip(axes[0], names, strict=True):
+        for e in range(min(8, traces[n].pnl.shape[0])):
+            ax.plot(traces[n].pnl[e], lw=0.8)
+        ax.set_title(LABELS.get(n, n))
+        ax.set_xlabel("step")
+    axes[0, 0].set_ylabel("PnL ($)")
+    fig.suptitle("Equity curves of sample episodes")
+    paths.append(_save(fig, out_dir / "equity_curves.png"))
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for n in names:
+        ax.hist(traces[n].inventory.ravel(), bins=60, histtype="step", density=True, label=LABELS.get(n, n))
+    ax.set_xlabel("inventory")
+    ax.set_ylabel("density")
+    ax.legend()
+    ax.set_title("Inventory distribution")
+    paths.append(_save(fig, out_dir / "inventory_distribution.png"))
+
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), sharey=True, squeeze=False)
+    for ax, n in zip(axes[0], names, strict=True):
+        tr = traces[n]
+        if tr.bid_offset_bps is None:
+            continue
+        q = tr.inventory[:, :-1].ravel()
+        for offs, label in ((tr.bid_offset_bps[:, 1:], "bid"), (tr.ask_offset_bps[:, 1:], "ask")):
+            o = offs.ravel()
+            ok = np.isfinite(o)
+            bins = np.unique(np.quantile(q[ok], np.linspace(0, 1, 21))) if ok.any() else np.array([0, 1])
+            if len(bins) < 2:
+                bins = np.array([q.min() - 1e-9, q.max() + 1e-9])
+            idx = np.clip(np.digitize(q[ok], bins) - 1, 0, len(bins) - 2)
+            med = [np.median(o[ok][idx == i]) if (idx == i).any() else np.nan for i in range(len(bins) - 1)]
+            ax.plot((bins[1:] + bins[:-1]) / 2, med, marker="o", ms=3, label=label)
+        ax.set_title(LABELS.get(n, n))
+        ax.set_xlabel("inventory")
+        ax.legend()
+    axes[0, 0].set_ylabel("quote offset from mid (bps)")
+    fig.suptitle("Quote offsets against inventory (skew like an A-S reservation price?)")
+    paths.append(_save(fig, out_dir / "quote_skew.png"))
+
+    if markout_curves:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for n, (h, v) in markout_curves.items():
+            ax.plot(h, v, marker="o", label=LABELS.get(n, n))
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xscale("symlog", linthresh=0.1)
+        ax.set_xlabel("horizon after fill (s)")
+        ax.set_ylabel("markout (bps, size-weighted)")
+        ax.legend()
+        ax.set_title("Markout curves (adverse selection)")
+        paths.append(_save(fig, out_dir / "markouts.png"))
+    return paths
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
