@@ -1,0 +1,100 @@
+"""The recorder as a process: SIGTERM flushes and exits 0, SIGKILL leaves only readable files, no jax."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.mock_coinbase import MockInThread, load_capture
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = Path(__file__).parent / "fixtures" / "coinbase_small.jsonl.gz"
+
+
+def _spawn(out: Path, url: str, flush_s: float) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("COINBASE_API_KEY_NAME", None)
+    env.pop("COINBASE_API_PRIVATE_KEY", None)
+    cmd = [sys.executable, "-m", "recorder", str(out), "--url", url, "--products", "BTC-USD,ETH-USD",
+           "--grid-ms", "50", "--flush-s", str(flush_s), "--send-interval-s", "0.01", "--status-s", "0.5",
+           "--status-file", str(out.parent / "status.json")]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _parquet(out: Path) -> list[Path]:
+    return sorted(out.rglob("*.parquet"))
+
+
+def _wait_for(pred, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture(scope="module")
+def capture():
+    return load_capture(FIXTURE)
+
+
+def test_sigterm_flushes_everything_and_exits_0(capture, tmp_path):
+    out = tmp_path / "rec"
+    with MockInThread(capture, speed=4.0) as mock:
+        proc = _spawn(out, mock.url, flush_s=600.0)  # no periodic flush: only the shutdown flush writes
+        try:
+            _wait_for(lambda: (tmp_path / "status.json").exists() and mock.position > 100, 30)
+            assert _parquet(out) == []
+            proc.send_signal(signal.SIGTERM)
+            log, _ = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, log
+    files = _parquet(out)
+    assert {f.parent.parent.parent.name for f in files} == {"book", "trades"}
+    rows = sum(pq.read_table(f).num_rows for f in files if "book" in f.parts)
+    assert rows > 10
+    assert "msgs/s" in log and "done:" in log
+
+
+def test_sigkill_leaves_only_readable_files(capture, tmp_path):
+    from mmjax.data.loader import read_recording
+
+    out = tmp_path / "rec"
+    with MockInThread(capture, speed=4.0) as mock:
+        proc = _spawn(out, mock.url, flush_s=0.1)
+        try:
+            _wait_for(lambda: len([f for f in _parquet(out) if "book" in f.parts]) >= 6, 30)
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    for f in _parquet(out):  # every file under a .parquet name is complete
+        assert pq.read_table(f).num_rows > 0
+    assert all(p.name.startswith(".") for p in out.rglob("*.tmp"))  # leftovers are hidden temp files
+    raw = read_recording(out, "BTC-USD")
+    assert raw.num_steps > 5 and raw.after_gap[0]
+
+
+def test_recorder_never_imports_jax():
+    code = ("import sys, recorder.client, recorder.__main__, recorder.engine, recorder.writer, mmjax.record; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'flax')]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                   check=True, timeout=60)
+
+
+def test_cli_help_lists_record_flags():
+    res = subprocess.run([sys.executable, "-m", "mmjax", "record", "--help"], cwd=ROOT, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "--watchdog-s" in res.stdout and "--grid-ms" in res.stdout and "--raw" in res.stdout
