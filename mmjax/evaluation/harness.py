@@ -1,0 +1,205 @@
+"""Run policies on fixed, non-overlapping episodes of the environment and collect traces (JAX).
+
+A policy here is a pure function ``policy(obs [D], state, params) -> action [2]`` so that the
+trained agent and the closed-form baselines run through the same vmapped rollout, on the same
+episodes, with the same fees and latency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mmjax import baselines as bl
+from mmjax.env.market_env import EnvParams, EnvState, MarketMakingEnv
+from mmjax.evaluation.metrics import Traces
+
+Policy = Callable[[jax.Array, EnvState, EnvParams], jax.Array]
+
+
+def non_overlapping_starts(steps_to_gap: np.ndarray, lo: int, hi: int, episode_steps: int, latency_steps: int,
+                           max_episodes: int | None = None) -> np.ndarray:
+    """Start rows of disjoint gap-free windows inside [lo, hi), spread evenly if more than ``max_episodes`` fit."""
+    span = episode_steps + latency_steps + 1
+    starts, t = [], lo
+    while t + span <= hi:
+        if steps_to_gap[t] > span:
+            starts.append(t)
+            t += span
+        else:
+            t += int(max(steps_to_gap[t], 1))  # skip to the next segment
+    starts = np.asarray(starts, np.int32)
+    if max_episodes is not None and len(starts) > max_episodes:
+        starts = starts[np.linspace(0, len(starts) - 1, max_episodes).round().astype(int)]
+    return starts
+
+
+def pin_start(params: EnvParams, start: jax.Array) -> EnvParams:
+    """Params whose only admissible episode start is ``start``."""
+    span = params.episode_steps + params.latency_steps + 1
+    return params.replace(start_lo=jnp.asarray(start, jnp.int32), start_hi=jnp.asarray(start + span, jnp.int32))
+
+
+def rollout(env: MarketMakingEnv, params: EnvParams, starts: jax.Array, policy: Policy) -> dict[str, jax.Array]:
+    """Run ``policy`` for one episode from each start; returns step infos [E, S] plus quote offsets."""
+    S = params.episode_steps
+    mkt = params.market
+
+    def one(start):
+        p = pin_start(params, start)
+        key = jax.random.PRNGKey(0)  # the env is deterministic given the start
+        obs, state = env.reset(key, p)
+
+        def body(carry, _):
+            obs, state = carry
+            action = policy(obs, state, p)
+            t = state.t
+            obs2, state2, _, _, _, info = env.step(key, state, action, p)
+            mid_t = mkt.mid[t]
+            mid_abs = mid_t + jnp.float32(mkt.px_anchor_ticks)
+            out = {k: info[k] for k in ("pnl", "inventory", "bid_fill", "ask_fill", "bid_fill_px", "ask_fill_px",
+                                        "bid_live", "ask_live", "fee", "t")}
+            # quotes decided now, in bps from mid (what the policy chose, before latency)
+            bid_q, ask_q = _decided_quotes(action, state, p)
+            out["bid_offset_bps"] = (mid_t - bid_q) / mid_abs * 1e4
+            out["ask_offset_bps"] = (ask_q - mid_t) / mid_abs * 1e4
+            out["action"] = action
+            return (obs2, state2), out
+
+        _, trace = jax.lax.scan(body, (obs, state), None, length=S)
+        return trace
+
+    return jax.vmap(one)(starts)
+
+
+def _decided_quotes(action, state: EnvState, params: EnvParams):
+    from mmjax.env import fills
+
+    mid_t = params.market.mid[state.t]
+    bid, ask = fills.quote_prices(action, mid_t, state.best[0], -state.best[1], params.max_offset_bps,
+                                  params.market.px_anchor_ticks)
+    return bid.astype(jnp.float32), ask.astype(jnp.float32)
+
+
+def to_traces(trace: dict[str, jax.Array], params: EnvParams) -> Traces:
+    """Device step infos -> NumPy `Traces` in $ and absolute prices, with 1 s / 10 s later mids for markouts."""
+    mkt = params.market
+    tr = {k: np.asarray(v) for k, v in trace.items()}
+    mid = np.asarray(mkt.mid, np.float64)
+    T = len(mid)
+    to_usd = lambda ticks: (np.asarray(ticks, np.float64) + mkt.px_anchor_ticks) * mkt.tick_size  # noqa: E731
+    t = tr["t"].astype(np.int64)
+    steps_1s = max(1, round(1000 / mkt.grid_ms))
+
+    def mid_later(steps):
+        return to_usd(mid[np.minimum(t + 1 + steps, T - 1)])
+
+    return Traces(
+        pnl=tr["pnl"].astype(np.float64), inventory=tr["inventory"].astype(np.float64),
+        bid_fill=tr["bid_fill"].astype(np.float64), ask_fill=tr["ask_fill"].astype(np.float64),
+        bid_fill_px=to_usd(tr["bid_fill_px"]), ask_fill_px=to_usd(tr["ask_fill_px"]),
+        bid_quoted=tr["bid_live"].astype(bool), ask_quoted=tr["ask_live"].astype(bool),
+        fees=tr["fee"].astype(np.float64), mid_at_fill=to_usd(mid[t]),
+        mid_after_1s=mid_later(steps_1s), mid_after_10s=mid_later(10 * steps_1s),
+        bid_offset_bps=tr["bid_offset_bps"].astype(np.float64), ask_offset_bps=tr["ask_offset_bps"].astype(np.float64),
+    )
+
+
+def markout_curve(tr: Traces, trace: dict, params: EnvParams, horizons_s=(0.1, 0.5, 1, 2, 5, 10, 30)) -> tuple[list, list]:
+    """Size-weighted markout in bps at several horizons after the fill."""
+    mkt = params.market
+    mid = np.asarray(mkt.mid, np.float64)
+    t = np.asarray(trace["t"]).astype(np.int64)
+    to_usd = lambda ticks: (ticks + mkt.px_anchor_ticks) * mkt.tick_size  # noqa: E731
+    nb, na = tr.bid_fill > 0, tr.ask_fill > 0
+    w = np.concatenate([tr.bid_fill[nb], tr.ask_fill[na]])
+    out = []
+    for h in horizons_s:
+        later = to_usd(mid[np.minimum(t + 1 + max(1, round(h * 1000 / mkt.grid_ms)), len(mid) - 1)])
+        mb = (later - tr.bid_fill_px) / tr.mid_at_fill * 1e4
+        ma = (tr.ask_fill_px - later) / tr.mid_at_fill * 1e4
+        v = np.concatenate([mb[nb], ma[na]])
+        out.append(float((v * w).sum() / w.sum()) if w.sum() > 0 else float("nan"))
+    return list(horizons_s), out
+
+
+# ---------------------------------------------------------------- baseline policies
+
+
+@dataclass(frozen=True)
+class BaselineCalibration:
+    """Inputs of the closed-form quoters, calibrated on the calibration window only."""
+
+    A_per_s: float
+    k_per_tick: float
+    r2: float
+
+
+def baseline_policy(name: str, value: jax.Array, calib: BaselineCalibration) -> Policy:
+    """A baseline as a policy. ``value`` is its tuned free parameter: offset in bps (fixed) or gamma."""
+
+    def policy(obs, state: EnvState, params: EnvParams):
+        mkt = params.market
+        t = state.t
+        mid_abs = mkt.mid[t] + jnp.float32(mkt.px_anchor_ticks)
+        q_lots = state.inventory / params.quote_size
+        if name == "fixed":
+            b, a = bl.fixed_offsets(value, mid_abs, xp=jnp)
+        elif name == "avellaneda_stoikov":
+            time_left_s = (params.episode_steps - state.time).astype(jnp.float32) * jnp.float32(mkt.dt_s)
+            b, a = bl.avellaneda_stoikov_offsets(q_lots, params.sigma[t], time_left_s, mid_abs, value,
+                                                 calib.k_per_tick, xp=jnp)
+        elif name == "glft":
+            b, a = bl.glft_offsets(q_lots, params.sigma[t], mid_abs, value, calib.k_per_tick, calib.A_per_s, xp=jnp)
+        else:
+            raise ValueError(f"unknown baseline {name!r}; choose from {bl.BASELINES}")
+        return bl.offsets_to_action(b, a, params.max_offset_bps, xp=jnp)
+
+    return policy
+
+
+def calibrate(params: EnvParams, lo: int, hi: int) -> BaselineCalibration:
+    """Fit the fill intensity A exp(-k delta) on rows [lo, hi) of the recording."""
+    m = params.market
+    fit = bl.calibrate_fill_intensity(np.asarray(m.mid), np.asarray(m.buy_px), np.asarray(m.buy_px_vol),
+                                      np.asarray(m.sell_px), np.asarray(m.sell_px_vol), m.dt_s, lo, hi)
+    return BaselineCalibration(fit.A_per_s, fit.k_per_tick, fit.r2)
+
+
+def default_grid(name: str, params: EnvParams, calib: BaselineCalibration) -> np.ndarray:
+    """Candidate values of each baseline's free parameter."""
+    if name == "fixed":
+        return np.linspace(0.0, float(params.max_offset_bps), 11).astype(np.float32)
+    # gamma per tick per lot: span from "risk neutral" (gamma << k) to strongly inventory-averse
+    return (calib.k_per_tick * np.logspace(-3, 2, 11)).astype(np.float32)
+
+
+def tune_baseline(env: MarketMakingEnv, params: EnvParams, starts: np.ndarray, name: str, calib: BaselineCalibration,
+                  grid: np.ndarray | None = None, min_fills_per_episode: float = 1.0) -> tuple[float, list[dict]]:
+    """Grid search of the free parameter by mean episode PnL on ``starts`` (training episodes only).
+
+    Only values that trade (at least ``min_fills_per_episode`` fills per episode on average) compete.
+    """
+    grid = default_grid(name, params, calib) if grid is None else np.asarray(grid, np.float32)
+    starts_j = jnp.asarray(starts)
+
+    @jax.jit
+    def score(v, p):  # market data passed as an argument, never baked into the program
+        tr = rollout(env, p, starts_j, baseline_policy(name, v, calib))
+        final = tr["pnl"][:, -1]
+        fills = ((tr["bid_fill"] > 0).sum() + (tr["ask_fill"] > 0).sum()) / starts_j.shape[0]
+        return final.mean(), jnp.abs(tr["inventory"]).mean(), fills
+
+    table = []
+    for v in grid:
+        mean_pnl, map_, fills = score(jnp.float32(v), params)
+        table.append({"value": float(v), "mean_pnl": float(mean_pnl), "map": float(map_),
+                      "fills_per_episode": float(fills)})
+    # a quoter that never fills "wins" with PnL 0 and says nothing: the tuned opponent must trade
+    trading = [r for r in table if r["fills_per_episode"] >= min_fills_per_episode] or table
+    best = max(trading, key=lambda r: (r["mean_pnl"], -r["map"]))
+    return best["value"], table
