@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "load": ("mmjax.data.summary", "LoadConfig", "run", "load a recording, validate it and print its summary"),
     "train": ("mmjax.training", "TrainConfig", "run", "train PPO on a recording's training split; exports policy.npz"),
     "evaluate": ("mmjax.evaluate", "EvaluateConfig", "run", "out-of-sample evaluation of a policy against tuned baselines"),
+    "import-tardis": ("mmjax.data.tardis", "TardisImportConfig", "run", "convert Tardis.dev book and trades CSV files into a recording"),
     "record": ("mmjax.record", "RecordConfig", "run", "record Coinbase L2 books and trades to Parquet (no jax)"),
 }
 

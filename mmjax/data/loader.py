@@ -40,6 +40,7 @@ class LoadReport:
     trades_outside_grid: int = 0
     trades_in_gaps: int = 0
     trade_prices_folded: int = 0
+    grid_holes: int = 0
 
     def lines(self) -> list[str]:
         return [f"{f.name:>22}: {getattr(self, f.name)}" for f in dataclasses.fields(self)]
@@ -136,70 +137,104 @@ def _check_monotone(ts: np.ndarray, path: Path, name: str, prev_last: int | None
         raise RecordingError(f"{path}: row 0, field {name!r}: timestamp {ts[0]} not after the previous file's last {prev_last}")
 
 
+def _num_rows(path: Path) -> int:
+    try:
+        return pq.read_metadata(path).num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise RecordingError(f"{path}: unreadable Parquet file (truncated or corrupt?): {exc}") from exc
+
+
 def _read_book(files: list[Path], report: LoadReport, on_crossed: str):
+    """Read every book file into preallocated arrays (one copy per column), validating each file."""
+    offsets = np.cumsum([0] + [_num_rows(p) for p in files])  # [F + 1] first row of each file
+    N = int(offsets[-1])
     meta = None
-    parts = []
+    out: dict[str, np.ndarray] = {}
+    keep = np.ones(N, bool)  # [N] rows that are not crossed/locked
     prev_last = None
-    for path in files:
+    gap_next = False
+    for path, off in zip(files, offsets[:-1], strict=True):
         table = _read(path)
-        file_meta = schema.RecordingMeta.from_kv(table.schema.metadata, str(path))
+        try:
+            file_meta = schema.RecordingMeta.from_kv(table.schema.metadata, str(path))
+        except ValueError as exc:
+            raise RecordingError(str(exc)) from exc
         if meta is None:
             meta = file_meta
+            L = meta.levels
+            out = {"ts_exchange_ns": np.empty(N, np.int64), "ts_recv_ns": np.empty(N, np.int64),
+                   "after_gap": np.empty(N, bool)}
+            for side in ("bid", "ask"):  # column-major: each Parquet column lands in one contiguous copy
+                out[f"{side}_px"] = np.empty((N, L), np.float64, order="F")
+                out[f"{side}_sz"] = np.empty((N, L), np.float64, order="F")
         elif (file_meta.tick_size, file_meta.levels) != (meta.tick_size, meta.levels):
             raise RecordingError(f"{path}: tick_size/levels {file_meta.tick_size}/{file_meta.levels} differ from the first file's {meta.tick_size}/{meta.levels}")
-        L = file_meta.levels
         _check_columns(table, schema.book_schema(L), path)
-        ts_recv = _col(table, "ts_recv_ns", np.int64)
+        report.book_files += 1
+        n = table.num_rows
+        if n == 0:
+            continue
+        rows = slice(off, off + n)
+        for name in ("ts_exchange_ns", "ts_recv_ns", "after_gap"):
+            out[name][rows] = _col(table, name, out[name].dtype)
+        ts_recv = out["ts_recv_ns"][rows]
         _check_monotone(ts_recv, path, "ts_recv_ns", prev_last, strict=True)
+        prev_last = int(ts_recv[-1])
         arrs = {}
         for side in ("bid", "ask"):
             names_px = [schema.px_col(side, i) for i in range(L)]
             names_sz = [schema.sz_col(side, i) for i in range(L)]
-            px = np.column_stack([_col(table, n, np.float64) for n in names_px])  # nulls -> NaN
-            sz = np.column_stack([_col(table, n, np.float64) for n in names_sz])
-            _check_finite_nonneg(sz, names_sz, path, "size")
-            empty = np.isnan(px)
-            if (empty & (sz > 0)).any():
-                row, col = np.argwhere(empty & (sz > 0))[0]
-                raise RecordingError(f"{path}: row {row}, field {names_px[col]!r}: null/NaN price with size {sz[row, col]}")
-            if (px[~empty] <= 0).any():
-                row, col = np.argwhere(~empty & ~(px > 0))[0]
+            px, sz = out[f"{side}_px"][rows], out[f"{side}_sz"][rows]  # [n, L] views
+            for i in range(L):
+                px[:, i] = _col(table, names_px[i], np.float64)  # nulls -> NaN
+                sz[:, i] = _col(table, names_sz[i], np.float64)
+            # cheap whole-array reductions first; the row-by-row search only runs to name a bad cell
+            if not (sz.min() >= 0 and sz.max() < np.inf):  # NaN fails both comparisons
+                _check_finite_nonneg(sz, names_sz, path, "size")
+            if not np.fmin.reduce(px, axis=None) > 0:  # fmin skips NaN (empty levels)
+                row, col = np.argwhere(~np.isnan(px) & ~(px > 0))[0]
                 raise RecordingError(f"{path}: row {row}, field {names_px[col]!r}: non-positive price {px[row, col]}")
-            sz[empty] = 0.0
-            report.empty_levels += int(empty.sum())
-            arrs[side] = (px, sz)
-        if np.isnan(arrs["bid"][0][:, 0]).any() or np.isnan(arrs["ask"][0][:, 0]).any():
-            side = "bid" if np.isnan(arrs["bid"][0][:, 0]).any() else "ask"
-            row = int(np.flatnonzero(np.isnan(arrs[side][0][:, 0]))[0])
-            raise RecordingError(f"{path}: row {row}, field {schema.px_col(side, 0)!r}: one-sided book (no best {side}); the recorder must mark a gap instead")
-        after_gap = _col(table, "after_gap", bool).copy()
-        if not parts:
-            after_gap[0] = True
-        crossed = arrs["bid"][0][:, 0] >= arrs["ask"][0][:, 0]
+            empty = np.isnan(px)  # [n, L]
+            sub = np.flatnonzero(empty.any(axis=1))  # rows with an empty level (few, usually)
+            if len(sub):
+                e, z = empty[sub], sz[sub]
+                if (e & (z > 0)).any():
+                    r, col = np.argwhere(e & (z > 0))[0]
+                    raise RecordingError(f"{path}: row {sub[r]}, field {names_px[col]!r}: null/NaN price with size {z[r, col]}")
+                hole = e[:, :-1] & ~e[:, 1:]  # an empty level above a quoted one
+                if hole.any():
+                    r, col = np.argwhere(hole)[0]
+                    raise RecordingError(f"{path}: row {sub[r]}, field {names_px[col]!r}: empty level above a non-empty level {names_px[col + 1]!r}")
+            report.empty_levels += int(np.count_nonzero(empty))
+            arrs[side] = px
+        for side in ("bid", "ask"):
+            if np.isnan(arrs[side][:, 0]).any():
+                row = int(np.flatnonzero(np.isnan(arrs[side][:, 0]))[0])
+                raise RecordingError(f"{path}: row {row}, field {schema.px_col(side, 0)!r}: one-sided book (no best {side}); the recorder must mark a gap instead")
+        after_gap = out["after_gap"][rows]
+        if off == 0 or gap_next:
+            after_gap[0] = True  # first row, or the previous file ended with dropped rows
+        crossed = arrs["bid"][:, 0] >= arrs["ask"][:, 0]
         if crossed.any():
             if on_crossed == "raise":
                 row = int(np.flatnonzero(crossed)[0])
-                raise RecordingError(f"{path}: row {row}, fields 'bid_px_0'/'ask_px_0': crossed or locked book ({arrs['bid'][0][row, 0]} >= {arrs['ask'][0][row, 0]})")
+                raise RecordingError(f"{path}: row {row}, fields 'bid_px_0'/'ask_px_0': crossed or locked book ({arrs['bid'][row, 0]} >= {arrs['ask'][row, 0]})")
             # a dropped row leaves a hole in the grid: the next kept row starts a new segment
             nxt = np.flatnonzero(crossed) + 1
-            nxt = nxt[nxt < len(crossed)]
-            after_gap[nxt] = True
+            after_gap[nxt[nxt < n]] = True
             report.crossed_rows_dropped += int(crossed.sum())
-        keep = ~crossed
-        parts.append(
-            (
-                _col(table, "ts_exchange_ns", np.int64)[keep],
-                ts_recv[keep],
-                after_gap[keep],
-                *(a[keep] for side in ("bid", "ask") for a in arrs[side]),
-            )
-        )
-        prev_last = int(ts_recv[-1]) if len(ts_recv) else prev_last
-        report.book_files += 1
-    cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
-    if len(cols[1]) == 0:
+            keep[rows] = ~crossed
+        gap_next = bool(crossed[-1])
+    if not keep.any():
         raise RecordingError(f"{files[0].parent}: no usable book rows in range")
+    cols = [out[k] for k in ("ts_exchange_ns", "ts_recv_ns", "after_gap", "bid_px", "bid_sz", "ask_px", "ask_sz")]
+    if not keep.all():
+        cols = [np.asfortranarray(c[keep]) if c.ndim == 2 else c[keep] for c in cols]
     cols[2][0] = True
+    # a step that is not one grid interval is a hole in the grid: episodes must not span it
+    hole = (np.diff(cols[1]) != meta.grid_ms * 1_000_000) & ~cols[2][1:]
+    report.grid_holes = int(hole.sum())
+    cols[2][1:] |= hole
     return meta, cols
 
 
@@ -260,13 +295,19 @@ def read_recording(
     return RawRecording(meta, ts_ex, ts_recv, after_gap, bid_px, bid_sz, ask_px, ask_sz, t_recv, t_ex, t_px, t_sz, t_side, report)
 
 
-def _fill_empty_levels(px_ticks: np.ndarray, empty: np.ndarray, direction: int) -> np.ndarray:
-    """Empty levels get the previous level's price one tick further from the touch (size stays 0)."""
-    out = px_ticks.copy()
-    for i in range(1, out.shape[1]):
-        e = empty[:, i]
-        out[e, i] = out[e, i - 1] + direction
-    return out
+def _level_ticks(px: np.ndarray, tick: float, anchor: int, direction: int) -> np.ndarray:
+    """[T, L] prices -> int32 ticks from ``anchor``, C order; an empty level gets the previous
+    level's price one tick further from the touch (its size is 0)."""
+    t = np.rint(px / tick)  # [T, L] float64, NaN on empty levels; exact integers below 2^53
+    t -= anchor
+    for i in range(1, t.shape[1]):
+        col = t[:, i]
+        e = np.isnan(col)
+        if e.any():
+            col[e] = t[e, i - 1] + direction
+    if np.abs(t).max(initial=0) > 2**24:
+        raise RecordingError("prices move more than 2^24 ticks from the anchor; split the recording")
+    return np.ascontiguousarray(t, dtype=np.int32)
 
 
 def _trade_slots(step, side_mask, px_ticks, sz, num_steps, slots, ascending, report):
@@ -298,20 +339,17 @@ def _trade_slots(step, side_mask, px_ticks, sz, num_steps, slots, ascending, rep
 
 def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS) -> MarketData:
     """Build the device pytree. Trades are bucketed into grid intervals (t, t+1] by receive time."""
-    import jax.numpy as jnp  # kept local: read_recording stays usable from jax-free code
+    import jax  # kept local: read_recording stays usable from jax-free code
+
+    put = jax.device_put  # host arrays already have their final dtype: a plain copy, nothing to compile
 
     tick = raw.meta.tick_size
     T = raw.num_steps
     report = raw.report
-    bid_t = np.rint(raw.bid_px / tick)
-    ask_t = np.rint(raw.ask_px / tick)
-    anchor = int(np.rint((bid_t[0, 0] + ask_t[0, 0]) / 2))
-    bid_empty, ask_empty = np.isnan(bid_t), np.isnan(ask_t)
-    bid_i = _fill_empty_levels(np.where(bid_empty, 0, bid_t - anchor).astype(np.int64), bid_empty, -1)
-    ask_i = _fill_empty_levels(np.where(ask_empty, 0, ask_t - anchor).astype(np.int64), ask_empty, +1)
-    if np.abs(bid_i).max(initial=0) > 2**24 or np.abs(ask_i).max(initial=0) > 2**24:
-        raise RecordingError("prices move more than 2^24 ticks from the anchor; split the recording")
-    mid = (bid_i[:, 0] + ask_i[:, 0]) / 2.0
+    anchor = int(np.rint((np.rint(raw.bid_px[0, 0] / tick) + np.rint(raw.ask_px[0, 0] / tick)) / 2))
+    bid_i = _level_ticks(raw.bid_px, tick, anchor, -1)  # [T, L] int32
+    ask_i = _level_ticks(raw.ask_px, tick, anchor, +1)
+    mid = (bid_i[:, 0].astype(np.float64) + ask_i[:, 0]) / 2.0
 
     step = raw.trade_step()
     outside = (step < 0) | (step >= T - 1)
@@ -333,21 +371,21 @@ def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS) ->
 
     t_s = ((raw.ts_recv_ns - raw.ts_recv_ns[0]) / 1e9).astype(np.float32)
     return MarketData(
-        bid_px=jnp.asarray(bid_i, jnp.int32),
-        bid_sz=jnp.asarray(raw.bid_sz, jnp.float32),
-        ask_px=jnp.asarray(ask_i, jnp.int32),
-        ask_sz=jnp.asarray(raw.ask_sz, jnp.float32),
-        mid=jnp.asarray(mid, jnp.float32),
-        t_s=jnp.asarray(t_s),
-        after_gap=jnp.asarray(raw.after_gap),
-        steps_to_gap=jnp.asarray(steps_to_gap(raw.after_gap)),
-        buy_vol=jnp.asarray(buy_vol),
-        sell_vol=jnp.asarray(sell_vol),
-        buy_px=jnp.asarray(buy_px),
-        buy_px_vol=jnp.asarray(buy_px_vol),
-        sell_px=jnp.asarray(sell_px),
-        sell_px_vol=jnp.asarray(sell_px_vol),
-        n_trades=jnp.asarray(n_trades),
+        bid_px=put(bid_i),
+        bid_sz=put(np.ascontiguousarray(raw.bid_sz, dtype=np.float32)),  # host cast: one pass
+        ask_px=put(ask_i),
+        ask_sz=put(np.ascontiguousarray(raw.ask_sz, dtype=np.float32)),
+        mid=put(mid.astype(np.float32)),
+        t_s=put(t_s),
+        after_gap=put(raw.after_gap),
+        steps_to_gap=put(steps_to_gap(raw.after_gap)),
+        buy_vol=put(buy_vol),
+        sell_vol=put(sell_vol),
+        buy_px=put(buy_px),
+        buy_px_vol=put(buy_px_vol),
+        sell_px=put(sell_px),
+        sell_px_vol=put(sell_px_vol),
+        n_trades=put(n_trades),
         tick_size=float(tick),
         px_anchor_ticks=anchor,
         grid_ms=int(raw.meta.grid_ms),
