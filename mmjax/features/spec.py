@@ -1,0 +1,153 @@
+"""The observation spec: feature names, order, windows and clips. The one place the list lives.
+
+Imports no jax: the streaming twin, the exporter and the NumPy policy read it too.
+The batch (`mmjax.features.batch`) and streaming (`mmjax.features.stream`) twins compute
+`MARKET_FEATURES` in this order; the environment appends `AGENT_FEATURES`.
+Windows are in grid steps (100 ms on the default grid); docs/features.md gives each formula.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+MARKET_FEATURES: tuple[str, ...] = (
+    "obi_l1",  # L1 order-book imbalance, [-1, 1]
+    "obi_l5",  # imbalance of the first obi_levels levels, [-1, 1]
+    "microprice_dev_ticks",  # L1 microprice minus mid, ticks
+    "ofi_short",  # Cont-Kukanov-Stoikov OFI over ofi_short_steps / mean touch depth
+    "ofi_long",  # same over ofi_long_steps
+    "trade_imb_short",  # (buy - sell) / (buy + sell) taker volume over trade_short_steps, [-1, 1]
+    "trade_imb_long",  # same over trade_long_steps
+    "trade_rate_log",  # log(1 + trades per second) over intensity_steps
+    "kyle_lambda_std",  # ridge regression slope of mid change on signed volume, standardized
+    "rv_short_bps",  # realized volatility of mid over vol_short_steps, bps per sqrt(s)
+    "rv_ratio_log",  # half log ratio of short to long realized variance (shrunk)
+    "spread_log_ticks",  # log(spread in ticks)
+    "spread_z",  # z-score of the spread against its rolling mean and std
+    "depth_slope_bid",  # slope of cumulative bid depth vs distance, in (total depth / max distance)
+    "depth_slope_ask",  # same on the ask side
+    "touch_depth_rel_log",  # log of touch depth relative to its rolling mean (shrunk)
+    "momentum_z",  # mid change over momentum_steps / its expected std from long realized vol
+)
+AGENT_FEATURES: tuple[str, ...] = ("inventory_frac", "time_left_frac", "unrealized_pnl_scaled")
+NUM_MARKET_FEATURES = len(MARKET_FEATURES)
+NUM_FEATURES = 20
+assert NUM_MARKET_FEATURES + len(AGENT_FEATURES) == NUM_FEATURES
+FEATURE_INDEX: dict[str, int] = {n: i for i, n in enumerate(MARKET_FEATURES)}
+
+# Raw-value clips (lo, hi) applied by both twins before normalization, so a rare extreme row (a
+# liquidation burst, a blown-out spread) cannot dominate the fitted std. Bounded features keep
+# their natural range.
+RAW_CLIPS: dict[str, tuple[float, float]] = {
+    "obi_l1": (-1.0, 1.0),
+    "obi_l5": (-1.0, 1.0),
+    "microprice_dev_ticks": (-25.0, 25.0),
+    "ofi_short": (-20.0, 20.0),
+    "ofi_long": (-50.0, 50.0),
+    "trade_imb_short": (-1.0, 1.0),
+    "trade_imb_long": (-1.0, 1.0),
+    "trade_rate_log": (0.0, 8.0),
+    "kyle_lambda_std": (-10.0, 10.0),
+    "rv_short_bps": (0.0, 50.0),
+    "rv_ratio_log": (-5.0, 5.0),
+    "spread_log_ticks": (0.0, 8.0),
+    "spread_z": (-20.0, 20.0),
+    "depth_slope_bid": (-5.0, 5.0),
+    "depth_slope_ask": (-5.0, 5.0),
+    "touch_depth_rel_log": (-5.0, 5.0),
+    "momentum_z": (-20.0, 20.0),
+}
+assert tuple(RAW_CLIPS) == MARKET_FEATURES
+
+# Denominator guard for sizes and volumes: below any venue's lot size, so it only matters at 0.
+SIZE_EPS = 1e-12
+# Int32 headroom for the exact spread variance n*sum(s^2) - sum(s)^2 (see FeatureConfig).
+_INT32_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Windows and constants of the market features (part of `spec_hash`: a model is tied to them)."""
+
+    obi_levels: int = field(default=5, metadata={"help": "levels per side of the deep book imbalance"})
+    ofi_short_steps: int = field(default=10, metadata={"help": "short OFI window, grid steps (1 s at 100 ms)"})
+    ofi_long_steps: int = field(default=100, metadata={"help": "long OFI window, grid steps"})
+    trade_short_steps: int = field(default=50, metadata={"help": "short trade-imbalance window, grid steps"})
+    trade_long_steps: int = field(default=600, metadata={"help": "long trade-imbalance window, grid steps"})
+    intensity_steps: int = field(default=100, metadata={"help": "trade-rate window, grid steps"})
+    kyle_steps: int = field(default=600, metadata={"help": "Kyle's lambda regression window, grid steps"})
+    kyle_ridge: float = field(
+        default=0.1, metadata={"help": "ridge on Kyle's lambda, as a fraction of the window's typical sum of squared signed volume"})
+    vol_short_steps: int = field(default=100, metadata={"help": "short realized-volatility window, grid steps"})
+    vol_long_steps: int = field(
+        default=3000, metadata={"help": "long realized-volatility window (also `sigma` and scales), grid steps"})
+    spread_steps: int = field(default=600, metadata={"help": "spread z-score window, grid steps"})
+    spread_clip_ticks: int = field(default=50, metadata={"help": "spread cap for the z-score statistics, ticks"})
+    spread_var_floor_ticks2: float = field(
+        default=0.25, metadata={"help": "added to the rolling spread variance, ticks^2 (a constant spread gives z = 0)"})
+    touch_steps: int = field(default=600, metadata={"help": "touch-depth rolling mean window, grid steps"})
+    momentum_steps: int = field(default=50, metadata={"help": "momentum horizon, grid steps"})
+    shrink: float = field(
+        default=0.05, metadata={"help": "log-ratio shrinkage toward the long mean (bounds log ratios below)"})
+    momentum_floor_ticks: float = field(default=0.5, metadata={"help": "floor on the momentum scale, ticks"})
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name.endswith("_steps") and (not isinstance(v, int) or v < 1):
+                raise ValueError(f"FeatureConfig.{f.name} must be a positive int, got {v!r}")
+        if self.obi_levels < 1:
+            raise ValueError(f"FeatureConfig.obi_levels must be >= 1, got {self.obi_levels}")
+        if self.spread_clip_ticks < 1:
+            raise ValueError(f"FeatureConfig.spread_clip_ticks must be >= 1, got {self.spread_clip_ticks}")
+        # n * sum(s^2) and sum(s)^2 must both fit int32 so the variance numerator is exact
+        if (self.spread_steps * self.spread_clip_ticks) ** 2 > _INT32_MAX:
+            raise ValueError(
+                f"FeatureConfig: (spread_steps * spread_clip_ticks)^2 = "
+                f"{(self.spread_steps * self.spread_clip_ticks) ** 2} overflows int32; shorten the window or the cap")
+        if self.kyle_ridge <= 0 or self.shrink <= 0 or self.spread_var_floor_ticks2 <= 0 or self.momentum_floor_ticks <= 0:
+            raise ValueError("FeatureConfig: kyle_ridge, shrink, spread_var_floor_ticks2, momentum_floor_ticks must be > 0")
+
+
+class FeatureNorm(NamedTuple):
+    """Per-feature z-score statistics fitted on training rows; travels with the model."""
+
+    mean: np.ndarray  # [F_M] float32
+    std: np.ndarray  # [F_M] float32, > 0
+
+
+# A feature whose training std is below this is constant there: it normalizes to 0, not to noise.
+STD_FLOOR = 1e-6
+Z_CLIP = 5.0
+
+
+def spec_dict(cfg: FeatureConfig | None = None) -> dict:
+    """Everything that fixes the meaning of an observation vector, as plain JSON-able data."""
+    cfg = cfg or FeatureConfig()
+    return {
+        "market_features": list(MARKET_FEATURES),
+        "agent_features": list(AGENT_FEATURES),
+        "num_features": NUM_FEATURES,
+        "raw_clips": {k: list(v) for k, v in RAW_CLIPS.items()},
+        "z_clip": Z_CLIP,
+        "config": dataclasses.asdict(cfg),
+    }
+
+
+def spec_hash(cfg: FeatureConfig | None = None) -> str:
+    """sha256 (hex) of the spec: names, order, windows, clips. The exporter stores it with the model."""
+    blob = json.dumps(spec_dict(cfg), sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def raw_clip_bounds() -> tuple[np.ndarray, np.ndarray]:
+    """[F_M] lower and upper raw clips, float32, in feature order."""
+    lo = np.array([RAW_CLIPS[n][0] for n in MARKET_FEATURES], np.float32)
+    hi = np.array([RAW_CLIPS[n][1] for n in MARKET_FEATURES], np.float32)
+    return lo, hi

@@ -1,0 +1,229 @@
+"""Specification of the pure fill rules (mmjax/env/fills.py), on hand-made numbers.
+
+Also home of `make_market`, the tiny hand-made MarketData builder the env tests share.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mmjax.data.market import NO_PRICE, MarketData, steps_to_gap
+from mmjax.env import fills
+
+
+def make_market(best_bid, spread=1, levels=3, depth=1.0, trades=(), *, bid_sz=None, ask_sz=None,
+                after_gap=None, slots=4, tick=0.01, anchor=20_000, grid_ms=100) -> MarketData:
+    """Contiguous book (levels one tick apart) around ``best_bid`` [T]; trades = [(row, 'buy'|'sell', px, vol)]."""
+    bb = np.asarray(best_bid, np.int64)
+    T = len(bb)
+    spread = np.broadcast_to(np.asarray(spread, np.int64), (T,))
+    bid_px = bb[:, None] - np.arange(levels)[None]
+    ask_px = (bb + spread)[:, None] + np.arange(levels)[None]
+    bid_sz = np.full((T, levels), depth, np.float32) if bid_sz is None else np.asarray(bid_sz, np.float32)
+    ask_sz = np.full((T, levels), depth, np.float32) if ask_sz is None else np.asarray(ask_sz, np.float32)
+    agg = {"buy": [dict() for _ in range(T)], "sell": [dict() for _ in range(T)]}
+    for row, side, px, vol in trades:
+        agg[side][row][px] = agg[side][row].get(px, 0.0) + vol
+    out = {}
+    for side, pad, asc in (("buy", NO_PRICE, True), ("sell", -NO_PRICE, False)):
+        px = np.full((T, slots), pad, np.int32)
+        vol = np.zeros((T, slots), np.float32)
+        for t, d in enumerate(agg[side]):
+            for i, p in enumerate(sorted(d, reverse=not asc)[:slots]):
+                px[t, i], vol[t, i] = p, d[p]
+        out[side] = (px, vol)
+    ag = np.zeros(T, bool) if after_gap is None else np.asarray(after_gap, bool).copy()
+    ag[0] = True
+    return MarketData(
+        bid_px=jnp.asarray(bid_px, jnp.int32), bid_sz=jnp.asarray(bid_sz), ask_px=jnp.asarray(ask_px, jnp.int32),
+        ask_sz=jnp.asarray(ask_sz), mid=jnp.asarray((bid_px[:, 0] + ask_px[:, 0]) / 2, jnp.float32),
+        t_s=jnp.arange(T, dtype=jnp.float32) * grid_ms / 1000, after_gap=jnp.asarray(ag),
+        steps_to_gap=jnp.asarray(steps_to_gap(ag)),
+        buy_vol=jnp.asarray(out["buy"][1].sum(1)), sell_vol=jnp.asarray(out["sell"][1].sum(1)),
+        buy_px=jnp.asarray(out["buy"][0]), buy_px_vol=jnp.asarray(out["buy"][1]),
+        sell_px=jnp.asarray(out["sell"][0]), sell_px_vol=jnp.asarray(out["sell"][1]),
+        n_trades=jnp.zeros(T, jnp.int32), tick_size=tick, px_anchor_ticks=anchor, grid_ms=grid_ms)
+
+
+def random_market(T=4000, seed=0, levels=5, slots=4, anchor=20_000, gap_at=()) -> MarketData:
+    """A random-walk book with random depth and taker flow at several prices near the touch."""
+    rng = np.random.default_rng(seed)
+    bb = 100 + np.cumsum(rng.integers(-1, 2, T) * (rng.random(T) < 0.3))
+    spread = rng.choice([1, 1, 1, 2, 3], T)
+    trades = []
+    for t in range(T):
+        for _ in range(rng.poisson(1.5)):
+            side = "buy" if rng.random() < 0.5 else "sell"
+            depth = int(rng.geometric(0.4)) - 1  # 0 = at the touch
+            px = bb[t] + spread[t] + depth if side == "buy" else bb[t] - depth
+            trades.append((t, side, int(px), float(np.round(rng.exponential(0.01), 4) + 1e-4)))
+    ag = np.zeros(T, bool)
+    ag[list(gap_at)] = True
+    return make_market(bb, spread, levels, trades=trades, bid_sz=rng.exponential(0.02, (T, levels)),
+                       ask_sz=rng.exponential(0.02, (T, levels)), after_gap=ag, slots=slots, anchor=anchor)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers: one side at a time, in oriented ticks
+
+
+def orders(px, rem, queue, side=fills.BID):
+    """Orders with only ``side`` live (price in real ticks)."""
+    o = fills.no_orders()
+    sign = fills.SIDE_SIGN[side]
+    return fills.Orders(o.px.at[side].set(sign * px), o.remaining.at[side].set(rem), o.queue_ahead.at[side].set(queue))
+
+
+def trades(sells=(), buys=(), slots=4):
+    """[(px, vol)] per side -> oriented [2, M] trade arrays."""
+    px = np.full((2, slots), -NO_PRICE, np.int32)
+    vol = np.zeros((2, slots), np.float32)
+    for i, (p, v) in enumerate(sells):
+        px[0, i], vol[0, i] = p, v
+    for i, (p, v) in enumerate(buys):
+        px[1, i], vol[1, i] = -p, v
+    return jnp.asarray(px), jnp.asarray(vol)
+
+
+def book(bid_px, bid_sz, ask_px, ask_sz):
+    """Real-tick levels -> oriented [2, L] px and sz."""
+    px = fills.orient(jnp.asarray(bid_px, jnp.int32), jnp.asarray(ask_px, jnp.int32))
+    return px, jnp.stack([jnp.asarray(bid_sz, jnp.float32), jnp.asarray(ask_sz, jnp.float32)])
+
+
+_settle = jax.jit(fills.settle)
+BOOK = book([100, 99, 98], [2.0, 3.0, 4.0], [101, 102, 103], [1.0, 5.0, 6.0])
+ROOM = jnp.array([10.0, 10.0])
+
+
+def settle(o, tr, book_s=BOOK, book_s1=BOOK, room=ROOM):
+    opp_s = -book_s[0][::-1, 0]
+    opp_s1 = -book_s1[0][::-1, 0]
+    o2, fill, crossed = _settle(o, *tr, opp_s, opp_s1, room, *book_s1)
+    return o2, np.asarray(fill), np.asarray(crossed)
+
+
+# ---------------------------------------------------------------------------------------------
+# QUOTES
+
+
+def test_action_mapping_offsets_and_rounding_away_from_mid():
+    mid = jnp.float32(100.5)  # bid 100, ask 101; anchor 19_899.5 -> 1 bp = 2 ticks exactly
+    bid, ask = fills.quote_prices(jnp.array([-1.0, -1.0]), mid, 100, 101, 10.0, 19_899.5)
+    assert (int(bid), int(ask)) == (100, 101)  # offset 0: the touch
+    bid, ask = fills.quote_prices(jnp.array([1.0, 0.0]), mid, 100, 101, 10.0, 19_899.5)
+    assert (int(bid), int(ask)) == (80, 111)  # 10 bp = 20 ticks -> floor(80.5); 5 bp = 10 ticks -> ceil(110.5)
+
+
+def test_quotes_never_cross_or_touch_the_mid():
+    # spread of 4 ticks, integer mid 102: offset 0 must not put bid == ask at the mid
+    bid, ask = fills.quote_prices(jnp.array([-1.0, -1.0]), jnp.float32(102.0), 100, 104, 10.0, 20_000)
+    assert (int(bid), int(ask)) == (101, 103)
+    # even a stale mid far above the touch never makes the bid a taker
+    bid, ask = fills.quote_prices(jnp.array([-1.0, -1.0]), jnp.float32(200.5), 100, 101, 10.0, 20_000)
+    assert int(bid) <= 100 and int(ask) >= 101
+
+
+# ---------------------------------------------------------------------------------------------
+# JOINING THE QUEUE
+
+
+def test_fresh_order_queues_behind_displayed_size_or_not_at_all():
+    px, sz = BOOK
+    new_on = jnp.array([True, True])
+    o = fills.join(fills.no_orders(), jnp.array([99, -102]), new_on, 0.5, px, sz)
+    np.testing.assert_allclose(o.queue_ahead, [3.0, 5.0])  # displayed levels
+    np.testing.assert_allclose(o.remaining, [0.5, 0.5])
+    o = fills.join(fills.no_orders(), jnp.array([100 + 0, -100]), new_on, 0.5, px, sz)
+    np.testing.assert_allclose(o.queue_ahead, [2.0, 0.0])  # ask 100 improves the touch: nobody ahead
+    o = fills.join(fills.no_orders(), jnp.array([90, -110]), new_on, 0.5, px, sz)
+    np.testing.assert_allclose(o.queue_ahead, [0.0, 0.0])  # beyond the displayed depth
+
+
+def test_same_price_keeps_queue_position_and_new_price_or_full_fill_rejoins():
+    px, sz = BOOK
+    on = jnp.array([True, False])
+    live = orders(99, 0.3, 1.25)
+    kept = fills.join(live, jnp.array([99, 0]), on, 0.5, px, sz)
+    assert float(kept.queue_ahead[0]) == 1.25 and float(kept.remaining[0]) == pytest.approx(0.3)
+    moved = fills.join(live, jnp.array([98, 0]), on, 0.5, px, sz)
+    assert float(moved.queue_ahead[0]) == 4.0 and float(moved.remaining[0]) == 0.5
+    done = fills.join(orders(99, 0.0, 0.0), jnp.array([99, 0]), on, 0.5, px, sz)
+    assert float(done.queue_ahead[0]) == 3.0 and float(done.remaining[0]) == 0.5
+    off = fills.join(live, jnp.array([99, 0]), jnp.array([False, False]), 0.5, px, sz)
+    assert float(off.remaining.sum()) == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# FILLS
+
+
+def test_queue_ahead_is_consumed_first_then_exact_partial_fill():
+    o, fill, _ = settle(orders(100, 1.5, 2.0), trades(sells=[(100, 2.5)]))
+    assert fill[0] == pytest.approx(0.5)  # 2.5 at our price, 2.0 was ahead of us
+    assert float(o.remaining[0]) == pytest.approx(1.0) and float(o.queue_ahead[0]) == 0.0
+    o, fill, _ = settle(orders(100, 1.5, 2.0), trades(sells=[(100, 1.5)]))
+    assert fill[0] == 0.0 and float(o.queue_ahead[0]) == pytest.approx(0.5)  # queue ahead delays the fill
+
+
+def test_trades_through_the_price_fill_and_clear_the_queue():
+    o, fill, _ = settle(orders(100, 1.0, 2.0), trades(sells=[(100, 0.5), (99, 0.25)]))
+    assert fill[0] == pytest.approx(0.25)  # at-price volume all went to the queue; 0.25 traded through
+    assert float(o.queue_ahead[0]) == 0.0
+    o, fill, _ = settle(orders(100, 1.0, 0.0), trades(sells=[(98, 5.0)]))
+    assert fill[0] == 1.0  # capped at remaining
+
+
+def test_cancellations_shrink_the_queue_to_what_is_still_displayed():
+    s1 = book([100, 99, 98], [0.75, 3.0, 4.0], [101, 102, 103], [1.0, 5.0, 6.0])
+    o, fill, _ = settle(orders(100, 1.0, 2.0), trades(), book_s1=s1)
+    assert fill[0] == 0.0 and float(o.queue_ahead[0]) == 0.75
+    # a price not displayed in row s+1 keeps its queue estimate
+    s1 = book([101, 100, 99], [0.1, 0.0, 0.0], [102, 103, 104], [1.0, 5.0, 6.0])
+    o, _, _ = settle(orders(97, 1.0, 2.0), trades(), book_s1=s1)
+    assert float(o.queue_ahead[0]) == 2.0
+
+
+def test_quote_deeper_than_every_trade_fills_nothing_and_asks_are_symmetric():
+    tr = trades(sells=[(100, 9.0), (99, 9.0)], buys=[(101, 9.0), (102, 9.0)])
+    _, fill, _ = settle(orders(98, 1.0, 0.0), tr)
+    assert fill[0] == 0.0
+    o_ask = orders(103, 1.0, 0.0, side=fills.ASK)
+    _, fill, _ = settle(o_ask, tr)
+    assert fill[1] == 0.0
+    _, fill, _ = settle(orders(102, 1.0, 4.0, side=fills.ASK), trades(buys=[(102, 4.5), (101, 7.0)]))
+    assert fill[1] == pytest.approx(0.5)  # only at-price volume beyond the queue; 101 is not through 102
+    _, fill, _ = settle(orders(101, 1.0, 4.0, side=fills.ASK), trades(buys=[(102, 0.75)]))
+    assert fill[1] == pytest.approx(0.75)  # buys at 102 went through our 101 ask
+
+
+def test_crossed_book_fills_the_remainder_at_our_price():
+    s1 = book([101, 100, 99], [1.0, 1.0, 1.0], [102, 103, 104], [1.0, 1.0, 1.0])
+    _, fill, crossed = settle(orders(101, 0.75, 0.0, side=fills.ASK), trades(), book_s1=s1)
+    assert fill[1] == 0.75 and crossed[1]
+    s = book([99, 98, 97], [1.0, 1.0, 1.0], [100, 101, 102], [1.0, 1.0, 1.0])
+    _, fill, crossed = settle(orders(100, 0.5, 3.0), trades(), book_s=s)
+    assert fill[0] == 0.5 and crossed[0] and not crossed[1]
+
+
+def test_inventory_room_caps_the_fill():
+    _, fill, _ = settle(orders(100, 1.0, 0.0), trades(sells=[(99, 5.0)]), room=jnp.array([0.25, 10.0]))
+    assert fill[0] == pytest.approx(0.25)
+    _, fill, _ = settle(orders(100, 1.0, 0.0), trades(sells=[(99, 5.0)]), room=jnp.array([-0.1, 10.0]))
+    assert fill[0] == 0.0
+
+
+def test_farther_quotes_fill_less_or_equal_on_random_flow():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        sells = [(int(p), float(v)) for p, v in zip(100 - rng.integers(0, 4, 3), rng.exponential(1.0, 3), strict=True)]
+        queue = float(rng.exponential(1.0))
+        prev = np.inf
+        for px in (100, 99, 98, 97, 96):  # same queue, farther price
+            _, fill, _ = settle(orders(px, 1.0, queue), trades(sells=sells))
+            assert fill[0] <= prev + 1e-7
+            prev = fill[0]
+        assert settle(orders(100, 1.0, queue + 1.0), trades(sells=sells))[1][0] <= settle(orders(100, 1.0, queue), trades(sells=sells))[1][0]

@@ -1,0 +1,272 @@
+"""Specification of the gymnax market-making env (mmjax/env/market_env.py): timing, causality, money, batching."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from test_fills import make_market, random_market
+
+from mmjax.data.splits import Split
+from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
+
+ENV = MarketMakingEnv()
+F_M = 17
+KEY = jax.random.PRNGKey(0)
+
+
+def params_for(market, **kw) -> EnvParams:
+    T = market.num_steps
+    return make_params(market, np.zeros((T, F_M), np.float32), np.full(T, 5.0, np.float32), **kw)
+
+
+def start_at(params: EnvParams, t0: int) -> EnvParams:
+    """Pin the episode start by narrowing the split to exactly one start row."""
+    return params.replace(start_lo=jnp.int32(t0), start_hi=jnp.int32(t0 + params.episode_steps + params.latency_steps + 1))
+
+
+@jax.jit
+def _rollout(params, state, actions):
+    def body(s, a):
+        obs, s, r, _, info = ENV.step_env(KEY, s, a, params)
+        return s, (obs, r, info)
+
+    return jax.lax.scan(body, state, actions)
+
+
+def rollout(params, actions, t0=None, key=KEY):
+    """Reset (at t0 if given) then step_env through ``actions`` [N, 2]: (obs0, obs [N], rewards [N], infos)."""
+    if t0 is not None:
+        params = start_at(params, t0)
+    obs0, state = ENV.reset(key, params)
+    final, (obs, r, info) = _rollout(params, state, jnp.asarray(actions, jnp.float32))
+    return obs0, np.asarray(obs), np.asarray(r), {k: np.asarray(v) for k, v in info.items()}, final
+
+
+def touch_actions(n):
+    return np.full((n, 2), -1.0, np.float32)  # offset 0: quote at the touch on a 1-tick spread
+
+
+# ---------------------------------------------------------------------------------------------
+# TIMING AND CAUSALITY
+
+
+@pytest.mark.parametrize("latency", [1, 2, 3])
+def test_a_quote_fills_only_from_trades_after_it_goes_live(latency):
+    T, t0 = 60, 10
+    # a big taker sell at 100 in every interval (t, t+1] from t0 on; empty displayed queue
+    trades = [(t, "sell", 100, 5.0) for t in range(t0, T)]
+    m = make_market(np.full(T, 100), depth=0.0, trades=trades)
+    p = params_for(m, episode_steps=20, latency_steps=latency)
+    _, _, _, info, _ = rollout(p, touch_actions(8), t0=t0)
+    # the decision at t0 is live at t0+L: the trades of rows t0..t0+L-1 (already seen or in flight) never fill it
+    assert np.all(info["bid_fill"][:latency] == 0)
+    assert info["bid_fill"][latency] == pytest.approx(0.01)
+    assert info["t"][latency] == t0 + latency
+
+
+def test_queue_ahead_delays_the_fill():
+    T, t0 = 60, 10
+    trades = [(t, "sell", 100, 0.6) for t in range(t0, T)]
+    m = make_market(np.full(T, 100), depth=1.0, trades=trades)  # 1.0 displayed at our price
+    _, _, _, info, _ = rollout(params_for(m, episode_steps=20), touch_actions(5), t0=t0)
+    # live at t0+1 behind 1.0: row t0+1 eats 0.6 of the queue, row t0+2 fills us
+    np.testing.assert_allclose(info["bid_fill"][:4], [0.0, 0.0, 0.01, 0.0], atol=1e-7)
+    # the keep-your-place rule: re-quoting the same price kept the order; after the fill a fresh
+    # order queues behind the full displayed 1.0 again and fills two rows later
+    assert info["bid_fill"][4] == pytest.approx(0.01)
+
+
+def test_future_rows_change_nothing_up_to_now():
+    m = random_market(T=400, seed=3)
+    T, t0, n, cut = m.num_steps, 50, 40, 25  # compare steps 0..cut (book rows <= t0+cut+1, trades <= t0+cut)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+    feats = rng.normal(size=(T, F_M)).astype(np.float32)
+    sigma = rng.uniform(1, 10, T).astype(np.float32)
+    base = make_params(m, feats, sigma, episode_steps=100)
+    a = rollout(base, actions, t0=t0)
+
+    b_row, tr_row = t0 + cut + 2, t0 + cut + 1  # first book row / trade row the agent may not have used
+    shift = jnp.asarray(rng.integers(-3, 4, (T, 1)), jnp.int32)
+    fut_b = (jnp.arange(T) >= b_row)[:, None]
+    fut_t = (jnp.arange(T) >= tr_row)[:, None]
+    m2 = m.replace(
+        bid_px=jnp.where(fut_b, m.bid_px + shift, m.bid_px), ask_px=jnp.where(fut_b, m.ask_px + shift, m.ask_px),
+        bid_sz=jnp.where(fut_b, m.bid_sz * 3 + 0.1, m.bid_sz), ask_sz=jnp.where(fut_b, m.ask_sz * 0.1, m.ask_sz),
+        sell_px=jnp.where(fut_t, m.sell_px + 1, m.sell_px), buy_px=jnp.where(fut_t, m.buy_px - 1, m.buy_px),
+        sell_px_vol=jnp.where(fut_t, m.sell_px_vol * 7 + 1, m.sell_px_vol),
+        buy_px_vol=jnp.where(fut_t, m.buy_px_vol * 7 + 1, m.buy_px_vol),
+        mid=jnp.where(fut_b[:, 0], m.mid + shift[:, 0], m.mid))
+    feats2 = feats.copy()
+    feats2[b_row:] += 1.0
+    sigma2 = sigma.copy()
+    sigma2[tr_row:] *= 5
+    b = rollout(make_params(m2, feats2, sigma2, episode_steps=100), actions, t0=t0)
+
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1][: cut + 1], b[1][: cut + 1])
+    np.testing.assert_array_equal(a[2][: cut + 1], b[2][: cut + 1])
+    for k in a[3]:
+        np.testing.assert_array_equal(a[3][k][: cut + 1], b[3][k][: cut + 1], err_msg=k)
+    # ... and the perturbation does matter later (the test can fail)
+    assert not np.array_equal(a[1][cut + 1:], b[1][cut + 1:])
+
+
+# ---------------------------------------------------------------------------------------------
+# MONEY
+
+
+def test_pnl_identity_and_fees_reduce_it_exactly():
+    m = random_market(T=600, seed=5)
+    acts = np.random.default_rng(1).uniform(-1, 0, (300, 2)).astype(np.float32)
+    _, _, r0, i0, s0 = rollout(params_for(m, episode_steps=400), acts, t0=100)
+    assert (i0["bid_fill"] > 0).sum() > 5 and (i0["ask_fill"] > 0).sum() > 5
+    # pnl = cash + q * (mid - mid0) * tick at every step, and it is the running sum of dpnl
+    mid0 = float(s0.mid0)
+    np.testing.assert_allclose(i0["pnl"], i0["cash"] + i0["inventory"] * (i0["mid"] - mid0) * m.tick_size, atol=1e-6)
+    np.testing.assert_allclose(np.cumsum(i0["dpnl"].astype(np.float64)), i0["pnl"], atol=1e-5)
+    np.testing.assert_allclose(r0, i0["dpnl"] - i0["risk_penalty"], atol=1e-7)
+    # a hand check of one fill's cash: bought size at price, relative to mid0
+    k = int(np.flatnonzero(i0["bid_fill"] > 0)[0])
+    prev_cash = i0["cash"][k - 1] if k else 0.0
+    expect = prev_cash - i0["bid_fill"][k] * (i0["bid_fill_px"][k] - mid0) * m.tick_size
+    expect += i0["ask_fill"][k] * (i0["ask_fill_px"][k] - mid0) * m.tick_size
+    assert i0["cash"][k] == pytest.approx(expect, abs=1e-6)
+
+    _, _, _, i1, _ = rollout(params_for(m, episode_steps=400, maker_fee_bps=2.0), acts, t0=100)
+    np.testing.assert_array_equal(i0["bid_fill"], i1["bid_fill"])  # fees never change fills
+    notional = (i1["bid_fill"] * (i1["bid_fill_px"] + m.px_anchor_ticks)
+                + i1["ask_fill"] * (i1["ask_fill_px"] + m.px_anchor_ticks)) * m.tick_size
+    np.testing.assert_allclose(i1["fee"], 2e-4 * notional, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(i0["pnl"] - i1["pnl"], np.cumsum(i1["fee"]), rtol=1e-4, atol=1e-6)
+    _, _, _, i2, _ = rollout(params_for(m, episode_steps=400, maker_fee_bps=-1.0), acts, t0=100)
+    assert i2["pnl"][-1] > i0["pnl"][-1]  # a rebate adds
+
+
+def test_always_bid_reaches_the_inventory_limit_and_never_passes_it():
+    m = random_market(T=3600, seed=2)
+    p = params_for(m, episode_steps=3000)
+    acts = np.tile(np.array([[-1.0, 1.0]], np.float32), (3000, 1))  # bid at the touch, ask far away
+    _, obs, _, info, _ = rollout(p, acts, t0=200)
+    inv = info["inventory"]
+    assert inv.max() == pytest.approx(float(p.max_inventory), abs=1e-6)
+    assert np.all(np.abs(inv) <= float(p.max_inventory) + 1e-6)
+    at_limit = np.flatnonzero(inv >= float(p.max_inventory) - 1e-7)
+    after = at_limit[0] + 1 + 1  # the decision after reaching the limit goes live one step later
+    if after < len(inv):
+        assert not info["bid_live"][after] or info["bid_fill"][after] == 0
+    np.testing.assert_allclose(obs[:, F_M], inv / float(p.max_inventory), rtol=1e-6)
+
+
+def test_risk_penalty_uses_sigma_per_sqrt_second_and_is_not_negligible_at_default_gamma():
+    # BTC-like: $95,000 in $0.01 ticks, 800 ticks/sqrt(s) (about 50 % a year)
+    T = 40
+    m = make_market(np.full(T, 0), anchor=9_500_000, trades=())
+    p = make_params(m, np.zeros((T, F_M)), np.full(T, 800.0), episode_steps=20)
+    _, s = ENV.reset(KEY, p)
+    q = float(p.max_inventory)
+    _, s2, r, _, info = ENV.step_env(KEY, s.replace(inventory=jnp.float32(q)), jnp.zeros(2), p)
+    expect = float(p.gamma) * q**2 * (800.0 * 0.01) ** 2 * 0.1
+    assert float(info["risk_penalty"]) == pytest.approx(expect, rel=1e-5)
+    # holding the limit for one default episode (3000 steps) costs more than the spread earned by
+    # two full fills at the default mid-offset (5 bp)
+    spread_per_fill = float(p.quote_size) * 95_000 * 5e-4
+    assert float(info["risk_penalty"]) * 3000 >= 2 * spread_per_fill
+    m_up = make_market(np.r_[0, 0, np.full(T - 2, 10)], anchor=9_500_000)  # mid jumps 10 ticks at row 2
+    p_up = make_params(m_up, np.zeros((T, F_M)), np.full(T, 800.0), episode_steps=20).replace(eta=jnp.float32(0.5))
+    _, s = ENV.reset(KEY, start_at(p_up, 1))
+    _, _, _, _, info = ENV.step_env(KEY, s.replace(inventory=jnp.float32(q)), jnp.zeros(2), start_at(p_up, 1))
+    assert float(info["damp_penalty"]) == pytest.approx(0.5 * q * 10 * 0.01, rel=1e-5)  # eta * q * dmid
+
+
+# ---------------------------------------------------------------------------------------------
+# BATCHING, RESET, DETERMINISM
+
+
+@pytest.fixture(scope="module")
+def gapped():
+    m = random_market(T=3000, seed=7, gap_at=(700, 1500, 1520))
+    return m, params_for(m, episode_steps=200, split=Split("train", 100, 2800))
+
+
+def test_jit_vmap_1024_envs_shapes(gapped):
+    _, p = gapped
+    n = 1024
+    keys = jax.random.split(KEY, n)
+    obs, state = jax.vmap(ENV.reset, in_axes=(0, None))(keys, p)
+    chex.assert_shape(obs, (n, F_M + 3))
+    acts = jax.random.uniform(KEY, (n, 2), minval=-1, maxval=1)
+    step = jax.jit(jax.vmap(ENV.step, in_axes=(0, 0, 0, None)))
+    obs, state, r, term, trunc, info = step(keys, state, acts, p)
+    chex.assert_shape([obs, info["final_observation"]], (n, F_M + 3))
+    chex.assert_shape([r, term, trunc, info["bid_fill"], info["pnl"]], (n,))
+    chex.assert_shape(state.orders.px, (n, 2))
+    assert obs.dtype == jnp.float32 and np.isfinite(np.asarray(obs)).all()
+
+
+def test_vmap_over_a_batch_of_gamma(gapped):
+    _, p = gapped
+    gammas = jnp.array([0.0, 0.01, 0.1, 1.0], jnp.float32)
+    axes = jax.tree.map(lambda _: None, p).replace(gamma=0)
+    batched = p.replace(gamma=gammas)
+
+    def one(params):
+        _, s = ENV.reset(KEY, params)
+        return ENV.step_env(KEY, s.replace(inventory=jnp.float32(0.05)), jnp.zeros(2), params)[4]["risk_penalty"]
+
+    pen = np.asarray(jax.jit(jax.vmap(one, in_axes=(axes,)))(batched))
+    assert pen[0] == 0.0
+    np.testing.assert_allclose(pen[1:] / pen[1], [1.0, 10.0, 100.0], rtol=1e-5)
+
+
+def test_same_key_same_episode_and_different_keys_different_starts(gapped):
+    m, p = gapped
+    acts = np.random.default_rng(0).uniform(-1, 1, (50, 2)).astype(np.float32)
+    a, b = rollout(p, acts, key=jax.random.PRNGKey(3)), rollout(p, acts, key=jax.random.PRNGKey(3))
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    _, states = jax.vmap(ENV.reset, in_axes=(0, None))(jax.random.split(KEY, 256), p)
+    starts = np.asarray(states.t)
+    assert len(np.unique(starts)) > 200
+
+
+def test_no_episode_spans_a_gap_or_leaves_its_split(gapped):
+    m, p = gapped
+    _, states = jax.vmap(ENV.reset, in_axes=(0, None))(jax.random.split(KEY, 4096), p)
+    ag = np.asarray(m.after_gap)
+    need = p.episode_steps + p.latency_steps + 1
+    for t0 in np.unique(np.asarray(states.t)):
+        assert 100 <= t0 and t0 + need <= 2800
+        assert not ag[t0 + 1 : t0 + need + 1].any()
+    # rows just before each gap are reachable only if the whole episode fits before the gap
+    assert np.asarray(states.t).max() > 1520
+
+
+def test_time_limit_truncates_and_auto_resets(gapped):
+    _, p = gapped
+    p = p.replace(start_lo=jnp.int32(100), start_hi=jnp.int32(700))
+    obs, s = ENV.reset(KEY, p)
+    step = jax.jit(ENV.step)
+    key = KEY
+    for i in range(p.episode_steps):
+        key, k = jax.random.split(key)
+        obs, s, r, term, trunc, info = step(k, s, jnp.zeros(2), p)
+        assert not bool(term)
+        assert bool(trunc) == (i == p.episode_steps - 1)
+    assert int(s.time) == 0 and float(s.inventory) == 0.0 and float(obs[F_M + 1]) == 1.0
+    assert float(info["final_observation"][F_M + 1]) == 0.0  # the pre-reset obs: no time left
+
+
+def test_make_params_rejects_bad_input_with_a_clear_message():
+    m = random_market(T=300, seed=0)
+    with pytest.raises(ValueError, match="features must be"):
+        make_params(m, np.zeros((299, F_M)), np.ones(300))
+    with pytest.raises(ValueError, match="sigma row 5 is not finite"):
+        make_params(m, np.zeros((300, F_M)), np.where(np.arange(300) == 5, np.nan, 1.0), episode_steps=50)
+    with pytest.raises(ValueError, match="no episode"):
+        make_params(m, np.zeros((300, F_M)), np.ones(300), episode_steps=3000)
+    with pytest.raises(ValueError, match="unknown override"):
+        make_params(m, np.zeros((300, F_M)), np.ones(300), episode_steps=50, gama=1.0)

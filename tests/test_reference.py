@@ -1,0 +1,93 @@
+"""The NumPy twin (mmjax/env/reference.py) agrees with the device env and stays jax-free.
+
+Tolerance: the device env keeps sizes and money in float32, the twin in float64, so the two agree
+to float32 rounding: 1e-6 absolute on sizes (BTC) and on $ values of order $1 (the fixtures' PnL
+stays below a few $; float32 spacing there is ~2e-7). Quote prices, fill prices and crossed flags
+are integers/booleans and must agree exactly.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from test_fills import random_market
+from test_market_env import F_M, rollout
+
+from mmjax.env.market_env import make_params
+from mmjax.env.reference import BookRow, FillSimulator, ReferenceMarketEnv, ReplayData, TradeFlow
+
+
+def test_reference_imports_no_jax():
+    code = "import sys, mmjax.env.reference; assert 'jax' not in sys.modules, sorted(m for m in sys.modules if 'jax' in m)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(("latency", "fee_bps", "eta", "seed"), [(1, 0.0, 0.0, 0), (2, 1.5, 0.3, 1), (3, -0.5, 1.0, 2)])
+def test_same_data_same_actions_same_fills_pnl_reward(latency, fee_bps, eta, seed):
+    m = random_market(T=1500, seed=seed)
+    T = m.num_steps
+    rng = np.random.default_rng(seed)
+    feats = rng.normal(size=(T, F_M)).astype(np.float32)
+    sigma = rng.uniform(1, 20, T).astype(np.float32)
+    kw = dict(episode_steps=1000, latency_steps=latency, maker_fee_bps=fee_bps, eta=eta, gamma=0.05)
+    p = make_params(m, feats, sigma, **kw)
+    t0 = 200
+    # mostly near the touch so that queues, partial fills, limits and crossings all happen
+    acts = np.clip(rng.normal(-0.8, 0.3, (1000, 2)), -1, 1).astype(np.float32)
+    obs0, obs, r, info, _ = rollout(p, acts, t0=t0)
+
+    ref = ReferenceMarketEnv(ReplayData.from_market(m), feats, sigma, **kw)
+    o, _ = ref.reset(options={"start": t0})
+    np.testing.assert_allclose(o, obs0, atol=1e-6)
+    rows = [ref.step(a) for a in acts]
+    r_ref = np.array([x[1] for x in rows])
+    i_ref = {k: np.array([x[4][k] for x in rows]) for k in rows[0][4]}
+    assert (info["bid_fill"] > 0).sum() > 50 and (info["ask_fill"] > 0).sum() > 50
+    for side in ("bid", "ask"):
+        filled = info[f"{side}_fill"] > 0
+        np.testing.assert_array_equal(filled, i_ref[f"{side}_fill"] > 0, err_msg=side)
+        np.testing.assert_array_equal(info[f"{side}_fill_px"][filled], i_ref[f"{side}_fill_px"][filled])
+        np.testing.assert_array_equal(info[f"{side}_crossed"], i_ref[f"{side}_crossed"])
+        np.testing.assert_allclose(info[f"{side}_fill"], i_ref[f"{side}_fill"], atol=1e-6)
+    for k in ("inventory", "cash", "pnl", "fee", "risk_penalty", "damp_penalty", "mid"):
+        np.testing.assert_allclose(info[k], i_ref[k], atol=1e-6, err_msg=k)
+    np.testing.assert_allclose(r, r_ref, atol=1e-6)
+    np.testing.assert_allclose(obs, np.array([x[0] for x in rows]), atol=1e-5)  # features are O(1)
+    assert abs(i_ref["inventory"]).max() >= 0.099  # the inventory limit was exercised
+
+
+def test_raw_trades_and_slot_aggregates_fill_the_same():
+    # the live engine feeds raw trades of an interval; the replay feeds per-price aggregates
+    book = BookRow(np.array([100, 99]), np.array([0.5, 1.0]), np.array([101, 102]), np.array([0.2, 1.0]))
+    px = np.array([100, 99, 100, 101, 103, 102])
+    sz = np.array([0.3, 0.01, 0.4, 0.1, 0.05, 0.2])
+    side = np.array([-1, -1, -1, +1, +1, +1])
+    raw, agg = FillSimulator(0.1, 1.0), FillSimulator(0.1, 1.0)
+    empty = TradeFlow.from_trades([], [], [])
+    for sim in (raw, agg):
+        assert sim.step(book, book, empty, 0.0)["bid"].size == 0.0  # nothing live yet
+        sim.decide(100, 101)  # live from the next interval (latency 1)
+    f_raw = raw.step(book, book, TradeFlow.from_trades(px, sz, side), 0.0)
+    f_agg = agg.step(book, book, TradeFlow(np.array([100, 99]), np.array([0.7, 0.01]),
+                                           np.array([101, 102, 103]), np.array([0.1, 0.2, 0.05])), 0.0)
+    for s in ("bid", "ask"):
+        assert f_raw[s] == f_agg[s]
+    assert f_raw["bid"].size == pytest.approx(0.1)  # 0.7 at 100 beats the 0.5 queue; 0.01 through
+    assert f_raw["ask"].size == pytest.approx(0.1)  # 0.25 bought through 101
+
+
+def test_reference_env_follows_the_gymnasium_api():
+    m = random_market(T=400, seed=4)
+    ref = ReferenceMarketEnv(ReplayData.from_market(m), np.zeros((400, F_M)), np.ones(400), episode_steps=50)
+    obs, info = ref.reset(seed=0)
+    assert obs.shape == ref.observation_space.shape and obs.dtype == np.float32
+    starts = {ref.reset(seed=s)[1]["t"] for s in range(20)}
+    assert len(starts) > 10
+    with pytest.raises(ValueError, match="not a valid episode start"):
+        ref.reset(options={"start": 399})
+    for i in range(50):
+        obs, r, term, trunc, info = ref.step(ref.action_space.sample())
+        assert not term and trunc == (i == 49)
