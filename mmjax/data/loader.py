@@ -13,13 +13,17 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmjax import schema
-from mmjax.data.market import DEFAULT_TRADE_SLOTS, NO_PRICE, MarketData, steps_to_gap
+from mmjax.data.layout import DEFAULT_TRADE_SLOTS, NO_PRICE, steps_to_gap
+
+if TYPE_CHECKING:
+    from mmjax.data.market import MarketData
 
 
 class RecordingError(ValueError):
@@ -295,7 +299,7 @@ def read_recording(
     return RawRecording(meta, ts_ex, ts_recv, after_gap, bid_px, bid_sz, ask_px, ask_sz, t_recv, t_ex, t_px, t_sz, t_side, report)
 
 
-def _level_ticks(px: np.ndarray, tick: float, anchor: int, direction: int) -> np.ndarray:
+def level_ticks(px: np.ndarray, tick: float, anchor: int, direction: int) -> np.ndarray:
     """[T, L] prices -> int32 ticks from ``anchor``, C order; an empty level gets the previous
     level's price one tick further from the touch (its size is 0)."""
     t = np.rint(px / tick)  # [T, L] float64, NaN on empty levels; exact integers below 2^53
@@ -310,7 +314,7 @@ def _level_ticks(px: np.ndarray, tick: float, anchor: int, direction: int) -> np
     return np.ascontiguousarray(t, dtype=np.int32)
 
 
-def _trade_slots(step, side_mask, px_ticks, sz, num_steps, slots, ascending, report):
+def aggregate_trade_slots(step, side_mask, px_ticks, sz, num_steps, slots, ascending, report):
     """Aggregate one side's trades into [T, M] distinct prices (nearest the touch first) and volumes."""
     px_out = np.full((num_steps, slots), NO_PRICE if ascending else -NO_PRICE, np.int32)
     vol_out = np.zeros((num_steps, slots), np.float32)
@@ -341,14 +345,16 @@ def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS) ->
     """Build the device pytree. Trades are bucketed into grid intervals (t, t+1] by receive time."""
     import jax  # kept local: read_recording stays usable from jax-free code
 
+    from mmjax.data.market import MarketData
+
     put = jax.device_put  # host arrays already have their final dtype: a plain copy, nothing to compile
 
     tick = raw.meta.tick_size
     T = raw.num_steps
     report = raw.report
     anchor = int(np.rint((np.rint(raw.bid_px[0, 0] / tick) + np.rint(raw.ask_px[0, 0] / tick)) / 2))
-    bid_i = _level_ticks(raw.bid_px, tick, anchor, -1)  # [T, L] int32
-    ask_i = _level_ticks(raw.ask_px, tick, anchor, +1)
+    bid_i = level_ticks(raw.bid_px, tick, anchor, -1)  # [T, L] int32
+    ask_i = level_ticks(raw.ask_px, tick, anchor, +1)
     mid = (bid_i[:, 0].astype(np.float64) + ask_i[:, 0]) / 2.0
 
     step = raw.trade_step()
@@ -366,8 +372,8 @@ def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS) ->
     sell_vol = np.bincount(step_u[sell], weights=raw.trade_sz[sell], minlength=T).astype(np.float32)
     n_trades = np.bincount(step_u[use], minlength=T).astype(np.int32)
     report.trade_prices_folded = 0
-    buy_px, buy_px_vol = _trade_slots(step_u, buy, tpx, raw.trade_sz, T, trade_slots, True, report)
-    sell_px, sell_px_vol = _trade_slots(step_u, sell, tpx, raw.trade_sz, T, trade_slots, False, report)
+    buy_px, buy_px_vol = aggregate_trade_slots(step_u, buy, tpx, raw.trade_sz, T, trade_slots, True, report)
+    sell_px, sell_px_vol = aggregate_trade_slots(step_u, sell, tpx, raw.trade_sz, T, trade_slots, False, report)
 
     t_s = ((raw.ts_recv_ns - raw.ts_recv_ns[0]) / 1e9).astype(np.float32)
     return MarketData(

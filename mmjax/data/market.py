@@ -15,10 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-# Fill price levels kept per step and side; deeper distinct prices are folded into the last slot.
-DEFAULT_TRADE_SLOTS = 8
-# Padding price for empty trade slots: far from any book so no quote ever matches it.
-NO_PRICE = np.int32(2**30)
+from mmjax.data.layout import DEFAULT_TRADE_SLOTS, NO_PRICE, steps_to_gap  # noqa: F401 (re-exported)
 
 
 @struct.dataclass
@@ -67,13 +64,3 @@ class MarketData:
         steps = jnp.minimum(sl.steps_to_gap, stop - start - jnp.arange(stop - start))
         return sl.replace(after_gap=after_gap, steps_to_gap=steps.astype(jnp.int32))
 
-
-def steps_to_gap(after_gap: np.ndarray) -> np.ndarray:
-    """[T] bool segment starts -> [T] int32 rows from t (inclusive) to the end of its segment."""
-    n = len(after_gap)
-    starts = np.flatnonzero(after_gap)
-    nxt = np.append(starts, n)  # start of the next segment for each segment
-    seg_end = np.full(n, n, np.int64)
-    seg_id = np.cumsum(after_gap) - 1
-    seg_end = nxt[seg_id + 1] if len(starts) else seg_end
-    return (seg_end - np.arange(n)).astype(np.int32)
