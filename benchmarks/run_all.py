@@ -23,14 +23,14 @@ ROOT = HERE.parent
 
 # script, {json key: label} shown in the summary table
 BENCHMARKS: list[tuple[str, dict[str, str]]] = [
-    ("bench_loader.py", {"load_s": "24 h load to device (s)", "rows": "book rows"}),
-    ("bench_features.py", {"batch_s": "batch features 24 h (s)", "stream_us_per_update": "stream update (µs)"}),
+    ("bench_loader.py", {"cold.total_s": "24 h load to device, cold (s)", "rows": "book rows loaded"}),
+    ("bench_features.py", {"batch_s": "batch features (s)", "rows": "feature rows", "stream_us_per_update": "stream update (µs)"}),
     ("bench_env.py", {"jax_steps_per_s": "JAX env steps/s", "numpy_steps_per_s": "NumPy env steps/s", "ratio": "JAX / NumPy"}),
     ("bench_ppo.py", {"steps_per_s": "PPO train steps/s", "matmul_flops_per_s": "matmul FLOP/s",
                       "roofline_fraction": "roofline fraction"}),
-    ("bench_policy_np.py", {"us_per_decision": "NumPy policy (µs/decision)"}),
+    ("bench_policy_np.py", {"median_us": "NumPy policy (µs/decision)"}),
     ("bench_recorder.py", {"updates_per_s": "recorder level updates/s", "snapshot_ms": "5 MB snapshot (ms)"}),
-    ("bench_dashboard.py", {"callback_ms": "dashboard refresh (ms)"}),
+    ("bench_dashboard.py", {"results.0.median_ms": "dashboard full redraw (ms)", "results.1.median_ms": "dashboard tick (ms)"}),
 ]
 
 
@@ -58,6 +58,16 @@ def machine_info() -> dict:
     except ImportError:
         info.update(jax_version=None, backend=None)
     return info
+
+
+def _get(d, dotted: str):
+    """d["a"]["b"][0] for "a.b.0"; None where absent."""
+    for part in dotted.split("."):
+        try:
+            d = d[int(part)] if isinstance(d, list) else d[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            return None
+    return d
 
 
 def _fmt(v) -> str:
@@ -96,8 +106,9 @@ def main() -> int:
         result["machine"] = info
         out_json.write_text(json.dumps(result, indent=2))
         for key, label in keys.items():
-            if key in result:
-                rows.append((script, label, _fmt(result[key])))
+            value = _get(result, key)
+            if value is not None:
+                rows.append((script, label, _fmt(value)))
         print(f"   done in {wall:.1f} s", flush=True)
     lines = [f"Machine: {info['cpu']}, {info['cores']} cores, backend {info.get('backend')}, jax {info.get('jax_version')}, "
              f"commit {info['commit']}, {info['date_utc']}{' (--quick)' if args.quick else ''}", "",

@@ -176,6 +176,9 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
         "quote_size": float(mcfg.quote_size), "max_inventory": float(mcfg.max_inventory),
         "risk_aversion": float(mcfg.risk_aversion), "seconds": time.perf_counter() - t_start,
     }
+    payload["notes"] = [f"{n} made {results[n]['fills'] / max(len(starts), 1):.2f} fills per episode: a PnL near 0 here "
+                        "means it abstained from quoting near the touch, not that it made markets profitably"
+                        for n in order if results[n]["fills"] < len(starts)]
     R.write_json(out / "metrics.json", payload)
     pngs = R.plot_all(out, traces, markouts)
     (out / "report.md").write_text(_report_md(payload, pngs))
@@ -190,6 +193,8 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     progress("")
     progress(f"at the retail maker fee of {cfg.retail_fee_bps} bps:")
     progress(R.console_table(retail))
+    for note in payload["notes"]:
+        progress(f"note: {note}")
     progress(f"\nreport: {out / 'report.md'}  metrics: {out / 'metrics.json'}  plots: {', '.join(p.name for p in pngs)}")
     return payload
 
@@ -212,6 +217,7 @@ def _report_md(p: dict, pngs: list[Path]) -> str:
         "PnL in $ per episode, marked to mid, net of fees. Sharpe = mean / std of episode PnL (per episode, not annualized). "
         "MAP = mean absolute position. Markouts: size-weighted value of fills h seconds later, in bps (negative = adverse selection).", "",
     ]
+    lines += [f"> Note: {n}." for n in p["notes"]] + ([""] if p["notes"] else [])
     if p["paired"]:
         lines += ["## Paired comparison (same episodes)", "", R.paired_table(p["paired"]), ""]
     if p["seeds"]:

@@ -69,9 +69,10 @@ def _export(ppo_params, cfg: TrainConfig, market: pipeline.Market, path: Path) -
     from mmjax.export import export_policy
     from mmjax.features import spec
 
-    export_policy(ppo_params, path, feature_names=list(spec.MARKET_FEATURES + spec.AGENT_FEATURES),
-                  spec_hash=spec.spec_hash(), feature_mean=market.norm.mean, feature_std=market.norm.std,
-                  action_mapping=action_mapping(cfg), obs_clip=cfg.obs_clip, activation=cfg.activation)
+    export_policy(ppo_params, path, {
+        "feature_names": list(spec.MARKET_FEATURES + spec.AGENT_FEATURES), "spec_hash": spec.spec_hash(),
+        "feature_mean": market.norm.mean, "feature_std": market.norm.std, "action_mapping": action_mapping(cfg),
+        "obs_clip": cfg.obs_clip, "activation": cfg.activation})
 
 
 def load_train_config(run_dir: Path) -> TrainConfig:
