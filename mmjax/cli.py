@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "demo": ("mmjax.demo", "DemoConfig", "run", "built-in market end to end: generate, train, evaluate, report"),
     "synth": ("mmjax.data.synth", "SynthConfig", "run", "write the built-in synthetic BTC-USD market as a recording"),
     "load": ("mmjax.data.summary", "LoadConfig", "run", "load a recording, validate it and print its summary"),
+    "features": ("mmjax.features.report", "FeaturesConfig", "run", "per-feature statistics of a recording and the fraction at the clip"),
     "train": ("mmjax.training", "TrainConfig", "run", "train PPO on a recording's training split; exports policy.npz"),
     "evaluate": ("mmjax.evaluate", "EvaluateConfig", "run", "out-of-sample evaluation of a policy against tuned baselines"),
     "import-tardis": ("mmjax.data.tardis", "TardisImportConfig", "run", "convert Tardis.dev book and trades CSV files into a recording"),

@@ -1,0 +1,103 @@
+"""`mmjax features`: per-feature statistics of a recording, and how often each sits at its clip.
+
+The normalization is fitted on the training split only (as in training), then applied to every
+row; ``frac_at_clip`` is the fraction of rows whose z-score reaches the clip. More than 5 % means
+the feature is badly scaled (a bug), and the table marks it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mmjax.features.spec import MARKET_FEATURES, Z_CLIP, FeatureConfig, spec_hash
+
+MAX_FRAC_AT_CLIP = 0.05
+
+
+@dataclass
+class FeaturesConfig:
+    """Compute the market features of a recording; write per-feature statistics as JSON and print a table."""
+
+    data: str = field(metadata={"help": "recording directory (holds book/ and trades/)"})
+    json: str = field(metadata={"help": "output JSON path"})
+    product: str | None = field(default=None, metadata={"help": "product partition; required if several"})
+    train_frac: float = field(
+        default=0.7, metadata={"help": "leading fraction of rows the normalization is fitted on (the training split)"})
+    gap_steps: int = field(
+        default=3000, metadata={"help": "embargo rows between splits (shrunk to a tenth of the rows on short recordings)"})
+
+
+def feature_stats(values: np.ndarray, train: tuple[int, int], clip: float = Z_CLIP) -> list[dict]:
+    """[T, F_M] raw features -> per feature {name, mean, std, min, max, frac_at_clip} (norm fit on train rows)."""
+    v = np.asarray(values, np.float64)
+    lo, hi = train
+    mean = v[lo:hi].mean(axis=0)
+    std = np.maximum(v[lo:hi].std(axis=0), 1e-6)
+    z = np.clip((v - mean) / std, -clip, clip)
+    at_clip = (np.abs(z) >= clip).mean(axis=0)
+    return [
+        {"name": name, "mean": float(v[:, j].mean()), "std": float(v[:, j].std()), "min": float(v[:, j].min()),
+         "max": float(v[:, j].max()), "frac_at_clip": float(at_clip[j])}
+        for j, name in enumerate(MARKET_FEATURES)
+    ]
+
+
+def format_table(stats: list[dict]) -> str:
+    """Fixed-width table of `feature_stats` rows; rows over the clip limit are marked."""
+    head = f"{'feature':<22}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}{'at clip':>9}"
+    lines = [head, "-" * len(head)]
+    for s in stats:
+        flag = "  <-- over 5 %" if s["frac_at_clip"] > MAX_FRAC_AT_CLIP else ""
+        lines.append(f"{s['name']:<22}{s['mean']:>10.4g}{s['std']:>10.4g}{s['min']:>10.4g}{s['max']:>10.4g}"
+                     f"{s['frac_at_clip']:>8.2%}{flag}")
+    return "\n".join(lines)
+
+
+def run(cfg: FeaturesConfig) -> int:
+    """CLI entry point: load, compute features, fit the norm on the training split, report."""
+    from mmjax.data.loader import RecordingError, load_market
+    from mmjax.data.splits import chronological_splits
+    from mmjax.features.batch import compute_market_features
+
+    if not 0 < cfg.train_frac < 1:
+        print(f"mmjax features: error: --train-frac must be in (0, 1), got {cfg.train_frac}", file=sys.stderr)
+        return 2
+    try:
+        md, raw = load_market(cfg.data, cfg.product)
+    except RecordingError as exc:
+        print(f"mmjax features: error: {exc}", file=sys.stderr)
+        return 2
+    feats = compute_market_features(md, FeatureConfig())
+    T = md.num_steps
+    rest = (1 - cfg.train_frac) / 2
+    gap = min(cfg.gap_steps, T // 10)
+    try:
+        split = chronological_splits(T, (cfg.train_frac, rest, 1 - cfg.train_frac - rest), gap)["train"]
+        train = (split.start, split.stop)
+    except ValueError:
+        train = (0, max(1, int(T * cfg.train_frac)))
+    stats = feature_stats(np.asarray(feats.values), train)
+    sigma = np.asarray(feats.sigma, np.float64)
+    out = {
+        "data": str(cfg.data),
+        "product": raw.meta.product,
+        "rows": T,
+        "train_rows": list(train),
+        "spec_hash": spec_hash(FeatureConfig()),
+        "z_clip": Z_CLIP,
+        "sigma_ticks_per_sqrt_s": {"median": float(np.median(sigma)), "p95": float(np.percentile(sigma, 95))},
+        "features": stats,
+    }
+    Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(cfg.json).write_text(json.dumps(out, indent=2))
+    print(f"{raw.meta.product}: {T:,} rows; norm fitted on rows [{train[0]}, {train[1]}); spec {out['spec_hash'][:12]}")
+    print(format_table(stats))
+    print(f"sigma (ticks/sqrt s): median {out['sigma_ticks_per_sqrt_s']['median']:.4g}, "
+          f"p95 {out['sigma_ticks_per_sqrt_s']['p95']:.4g}")
+    print(f"wrote {cfg.json}")
+    return 0

@@ -1,0 +1,252 @@
+"""Streaming twin of `mmjax.features.batch`: the same market features, one event at a time (NumPy, no jax).
+
+Feed, for each grid row t in time order: the trades of (t-1, t] with `on_trade`, then the book row
+with `on_book`, which returns the features of row t. Prices are the recorded float prices ($, NaN
+on empty levels, as in `RawRecording`); they become ticks from ``px_anchor_ticks`` exactly as the
+loader rounds them. Window sums are float64 running sums over one ring buffer of per-row series;
+a sum whose window holds only zeros is exactly 0 (tracked by the last nonzero row of each series),
+as the batch twin's doubling sums are. Written for speed: plain floats, C-level map/accumulate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from itertools import accumulate, repeat
+from operator import mul, sub
+
+import numpy as np
+
+from mmjax.features.spec import (
+    SIZE_EPS,
+    STD_FLOOR,
+    FeatureConfig,
+    FeatureNorm,
+    raw_clip_bounds,
+)
+
+VAR_EPS = 1e-12  # same guard as batch.VAR_EPS (ticks^2)
+
+# Per-row series that feed the windows, in the order of the row tuple built in `on_book`.
+_SERIES = ("e", "touch", "q", "v", "n", "dq", "qq", "h2", "sc", "sc2")
+# The (window, series) sums, in the order `on_book` unpacks them; windows come from FeatureConfig.
+_PAIRS = (
+    ("ofi_short_steps", "e"), ("ofi_short_steps", "touch"), ("ofi_long_steps", "e"), ("ofi_long_steps", "touch"),
+    ("trade_short_steps", "q"), ("trade_short_steps", "v"), ("trade_long_steps", "q"), ("trade_long_steps", "v"),
+    ("intensity_steps", "n"), ("kyle_steps", "dq"), ("kyle_steps", "qq"), ("vol_long_steps", "qq"),
+    ("vol_long_steps", "h2"), ("vol_short_steps", "h2"), ("touch_steps", "touch"),
+    ("spread_steps", "sc"), ("spread_steps", "sc2"),
+)
+
+
+def _fill_empty(r: list, side: str) -> list:
+    """Ticks with NaN on empty levels -> each empty level one tick further out than the previous one."""
+    if r[0] != r[0]:
+        raise ValueError(f"on_book: {side}_px_0 is empty (one-sided book); the recorder must mark a gap")
+    step = -1.0 if side == "bid" else 1.0
+    for i in range(1, len(r)):
+        if r[i] != r[i]:
+            r[i] = r[i - 1] + step
+    return r
+
+
+def _depth_slope(dist: list, sizes: list) -> float:
+    """OLS slope of cumulative depth on distance from the touch, both scaled by their last value.
+
+    Closed form from raw sums (float64, n <= levels): (n*Sdc - Sd*Sc) / (n*Sdd - Sd^2) times
+    x_last / y_last; the batch twin's centered float32 formula up to rounding.
+    """
+    n = len(dist)
+    if n < 2:
+        return 0.0
+    cum = list(accumulate(sizes))
+    sd = sum(dist)
+    sc = sum(cum)
+    x_last = max(dist[-1], 1.0)
+    y_last = cum[-1] + SIZE_EPS
+    num = (n * sum(map(mul, dist, cum)) - sd * sc) / (x_last * y_last)
+    den = (n * sum(map(mul, dist, dist)) - sd * sd) / (x_last * x_last)
+    return num / (den + n * VAR_EPS)
+
+
+class StreamingFeatures:
+    """Incremental market features; matches `compute_market_features` row by row (float32, <= 1e-5)."""
+
+    def __init__(self, cfg: FeatureConfig, tick_size: float, px_anchor_ticks: int, levels: int,
+                 grid_ms: int = 100):
+        if cfg.vol_short_steps > cfg.vol_long_steps or cfg.kyle_steps > cfg.vol_long_steps:
+            raise ValueError("FeatureConfig: vol_short_steps and kyle_steps must not exceed vol_long_steps")
+        if not tick_size > 0 or levels < 1 or grid_ms <= 0:
+            raise ValueError(f"StreamingFeatures: bad tick_size={tick_size}, levels={levels}, grid_ms={grid_ms}")
+        self.cfg = cfg
+        self.tick_size = float(tick_size)
+        self.anchor = int(px_anchor_ticks)
+        self.levels = int(levels)
+        self.dt_s = grid_ms / 1000.0
+        lo, hi = raw_clip_bounds()
+        self._lo, self._hi = lo.astype(np.float64), hi.astype(np.float64)
+        self._n5 = min(cfg.obi_levels, self.levels)
+        self._pair_w = [getattr(cfg, w) for w, _ in _PAIRS]  # window of each sum, rows
+        self._pair_s = [_SERIES.index(s) for _, s in _PAIRS]  # series of each sum
+        self._wins = sorted(set(self._pair_w))  # distinct windows
+        self._pair_j = [self._wins.index(w) for w in self._pair_w]
+        self._pairs = list(zip(self._pair_s, self._pair_j, self._pair_w, strict=True))
+        self._ring_size = max(self._wins)
+        self._px_buf = np.empty(2 * self.levels, np.float64)
+        c = cfg
+        self._full_counts = (c.ofi_short_steps, c.ofi_long_steps, c.intensity_steps, c.vol_long_steps,
+                             c.vol_short_steps, c.kyle_steps, c.spread_steps, c.touch_steps)
+        self._consts = (c.shrink, 1.0 + c.shrink, c.kyle_ridge, 1.0 / self.dt_s, c.momentum_steps,
+                        c.momentum_floor_ticks**2, c.spread_var_floor_ticks2, float(c.spread_clip_ticks))
+        self._zero_row = (0.0,) * len(_SERIES)
+        self.rows = 0
+        self.sigma_ticks_per_sqrt_s = 0.0
+        self._buy = self._sell = 0.0
+        self._n_trades = 0
+        self._start_segment()
+        self._prev = None  # (bid tick, ask tick, bid size, ask size, mid) of the previous row in the segment
+
+    def _start_segment(self) -> None:
+        self._ring = [self._zero_row] * self._ring_size  # rows of the segment, newest at _pos - 1
+        self._pos = 0
+        self._k = 0  # rows of the segment seen so far
+        self._sums = [0.0] * len(_PAIRS)
+        self._last_nz = [-(10**12)] * len(_SERIES)  # segment row of each series' last nonzero value
+        self._mids = deque(maxlen=self.cfg.momentum_steps + 1)
+
+    def reset(self) -> None:
+        """Forget everything: the next book row starts a new segment."""
+        self._prev = None
+        self._buy = self._sell = 0.0
+        self._n_trades = 0
+
+    def on_trade(self, price: float, size: float, taker_side: int) -> None:
+        """One trade of the interval ending at the next book row (taker_side +1 buy, -1 sell).
+
+        ``price`` is part of the event but no feature reads it (a VWAP feature would have to mimic
+        the loader's folding of deep trade prices into its slots).
+        """
+        if not (size > 0 and math.isfinite(size)):
+            raise ValueError(f"on_trade: size must be finite and > 0, got {size}")
+        if taker_side == 1:
+            self._buy += size
+        elif taker_side == -1:
+            self._sell += size
+        else:
+            raise ValueError(f"on_trade: taker_side must be +1 or -1, got {taker_side}")
+        self._n_trades += 1
+
+    def on_book(self, bid_px, bid_sz, ask_px, ask_sz, after_gap: bool) -> np.ndarray:
+        """Book row t (prices $, NaN on empty levels; sizes 0 there) -> features [F_M] float32."""
+        L = self.levels
+        buf = self._px_buf  # [2L] bid then ask prices -> ticks (integral floats), rounded like the loader
+        try:
+            buf[:L] = bid_px
+            buf[L:] = ask_px
+            bsz = np.asarray(bid_sz, np.float64).tolist()
+            asz = np.asarray(ask_sz, np.float64).tolist()
+        except ValueError as exc:
+            raise ValueError(f"on_book: expected {L} levels per side: {exc}") from None
+        if len(bsz) != L or len(asz) != L:
+            raise ValueError(f"on_book: expected {L} levels per side, got {len(bsz)} bid and {len(asz)} ask sizes")
+        np.divide(buf, self.tick_size, out=buf)
+        np.rint(buf, out=buf)
+        r = buf.tolist()
+        bt, at = r[:L], r[L:]
+        total = sum(r)
+        if total != total:  # NaN: empty levels (rare); their sizes count as 0, as in the loader
+            bsz = [0.0 if p != p else z for p, z in zip(bt, bsz, strict=True)]
+            asz = [0.0 if p != p else z for p, z in zip(at, asz, strict=True)]
+            bt, at = _fill_empty(bt, "bid"), _fill_empty(at, "ask")
+        bp = bt[0] - self.anchor
+        ap = at[0] - self.anchor
+        b0, a0 = bsz[0], asz[0]
+        mid = 0.5 * (bp + ap)
+        spread = ap - bp
+
+        if after_gap or self._prev is None:
+            self._start_segment()
+            e = q = v = n_tr = dm = 0.0
+        else:
+            pbp, pap, pb0, pa0, pmid = self._prev
+            e = ((b0 if bp >= pbp else 0.0) - (pb0 if bp <= pbp else 0.0)
+                 - (a0 if ap <= pap else 0.0) + (pa0 if ap >= pap else 0.0))
+            q = self._buy - self._sell
+            v = self._buy + self._sell
+            n_tr = float(self._n_trades)
+            dm = mid - pmid
+        # trades of an interval that ends on a gap row are dropped, as the loader drops them
+        self._buy = self._sell = 0.0
+        self._n_trades = 0
+        self._prev = (bp, ap, b0, a0, mid)
+        self._mids.append(mid)
+
+        # WINDOW SUMS: add this row, drop the row that leaves each window
+        touch = 0.5 * (b0 + a0)
+        sc = min(max(spread, 1.0), self._consts[-1])
+        row = (e, touch, q, v, n_tr, dm * q, q * q, 4.0 * dm * dm, sc, sc * sc)  # order of _SERIES
+        k, pos, ring, size = self._k, self._pos, self._ring, self._ring_size
+        olds = [ring[pos - w] for w in self._wins]  # negative index wraps; zero rows before the segment
+        ring[pos] = row
+        self._pos = pos + 1 if pos + 1 < size else 0
+        self._k = k + 1
+        last = self._last_nz = [k if x else li for x, li in zip(row, self._last_nz, strict=True)]
+        # a window holding only zeros sums to exactly 0 (and the running sum restarts from it)
+        sums = self._sums = [
+            s + row[i] - olds[j][i] if k - last[i] < w else 0.0
+            for s, (i, j, w) in zip(self._sums, self._pairs, strict=True)
+        ]
+        (e_s, touch_s, e_l, touch_l, q_s, v_s, q_l, v_l, n_sum, dq, qq, qq_l, h2_l, h2_s, touch_m,
+         sc1, sc2) = sums
+        nr = k + 1  # rows of the segment so far; a window of w rows holds min(nr, w)
+        if nr >= size:
+            n_os, n_ol, n_in, n_vl, n_vs, n_ky, n_sp, n_tm = self._full_counts
+        else:
+            n_os, n_ol, n_in, n_vl, n_vs, n_ky, n_sp, n_tm = [w if w < nr else nr for w in self._full_counts]
+        shrink, shrink1, ridge, inv_dt, mom_steps, mom_floor2, var_floor, sclip = self._consts
+
+        obi_l1 = (b0 - a0) / (b0 + a0 + SIZE_EPS)
+        n5 = self._n5
+        bd, ad = sum(bsz[:n5]), sum(asz[:n5])
+        obi_l5 = (bd - ad) / (bd + ad + SIZE_EPS)
+        ofi_short = e_s / (touch_s / n_os + SIZE_EPS)
+        ofi_long = e_l / (touch_l / n_ol + SIZE_EPS)
+        imb_short = q_s / (v_s + SIZE_EPS)
+        imb_long = q_l / (v_l + SIZE_EPS)
+        rate_log = math.log1p(n_sum * inv_dt / n_in)
+
+        # VOLATILITY (ticks^2 per step)
+        var_long = h2_l / (4.0 * n_vl)
+        var_short = h2_s / (4.0 * n_vs)
+        self.sigma_ticks_per_sqrt_s = math.sqrt(var_long * inv_dt)
+        rv_short_bps = math.sqrt(var_short * inv_dt) * 1e4 / max(mid + self.anchor, 1.0)
+        rv_ratio = 0.5 * math.log((var_short + shrink * var_long + VAR_EPS) / (shrink1 * var_long + VAR_EPS))
+
+        # KYLE'S LAMBDA
+        q2_mean_long = qq_l / n_vl
+        lam = dq / (qq + ridge * n_ky * q2_mean_long + SIZE_EPS * SIZE_EPS)
+        kyle = lam * math.sqrt(q2_mean_long) / (math.sqrt(var_long) + VAR_EPS)
+
+        # SPREAD Z-SCORE from exact integer sums (integral floats, exact below 2^53)
+        spread_z = (n_sp * sc - sc1) / math.sqrt((n_sp * sc2 - sc1 * sc1) + var_floor * n_sp * n_sp)
+
+        touch_mean = touch_m / n_tm
+        touch_rel = math.log((touch + shrink * touch_mean + SIZE_EPS) / (shrink1 * touch_mean + SIZE_EPS))
+
+        # _mids[0] is the mid at max(t - momentum_steps, segment start)
+        mom = (mid - self._mids[0]) / math.sqrt(var_long * mom_steps + mom_floor2)
+
+        b_dist = list(map(sub, repeat(bt[0]), bt))  # ticks from the touch
+        a_dist = list(map(sub, at, repeat(at[0])))
+        self.rows += 1
+        out = np.array((obi_l1, obi_l5, 0.5 * spread * obi_l1, ofi_short, ofi_long, imb_short, imb_long,
+                        rate_log, kyle, rv_short_bps, rv_ratio, math.log(max(spread, 1.0)), spread_z,
+                        _depth_slope(b_dist, bsz), _depth_slope(a_dist, asz), touch_rel, mom), np.float64)
+        return out.clip(self._lo, self._hi).astype(np.float32)
+
+
+def normalize(values: np.ndarray, norm: FeatureNorm, clip: float = 5.0) -> np.ndarray:
+    """NumPy twin of `batch.normalize`: clipped z-scores [..., F_M], float32."""
+    mean = np.asarray(norm.mean, np.float32)
+    std = np.maximum(np.asarray(norm.std, np.float32), np.float32(STD_FLOOR))
+    return np.clip((np.asarray(values, np.float32) - mean) / std, -clip, clip).astype(np.float32)

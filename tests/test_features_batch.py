@@ -1,0 +1,397 @@
+"""Specification of the batch market features (`mmjax.features.batch`) and the spec they follow."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mmjax import schema
+from mmjax.data.loader import LoadReport, RawRecording, load_market, to_market_data
+from mmjax.data.splits import chronological_splits
+from mmjax.features import spec
+from mmjax.features.batch import (
+    compute_market_features,
+    fit_norm,
+    normalize,
+    rolling_sum,
+    segment_start,
+)
+from mmjax.features.spec import MARKET_FEATURES, FeatureConfig
+
+F = spec.FEATURE_INDEX
+REAL = ("binance-spot-btcusdt-2024-08-08", "binance-coinm-btcusd-perp-2024-08-08")
+# small windows so short test recordings exercise full windows, resets and warm-up alike
+SMALL = FeatureConfig(ofi_short_steps=3, ofi_long_steps=9, trade_short_steps=5, trade_long_steps=17,
+                      intensity_steps=6, kyle_steps=20, vol_short_steps=7, vol_long_steps=40,
+                      spread_steps=11, touch_steps=13, momentum_steps=4)
+
+
+# FIXTURES ---------------------------------------------------------------------------------------
+
+def toy_recording(seed: int = 0, num_steps: int = 2000, levels: int = 8, tick: float = 0.01,
+                  gap_rows: tuple[int, ...] = (700, 701, 1500), quiet: tuple[int, int] = (300, 650),
+                  thin: bool = True) -> RawRecording:
+    """A random-walk book with trades, gaps, a long trade-free stretch and thin or empty levels."""
+    rng = np.random.default_rng(seed)
+    T, L = num_steps, levels
+    ts = 1_700_000_000_000_000_000 + np.arange(T, dtype=np.int64) * 100_000_000
+    after_gap = np.zeros(T, bool)
+    after_gap[0] = True
+    after_gap[list(gap_rows)] = True
+    ts[after_gap.cumsum() > 1] += 10_000_000_000  # gaps are holes in the clock
+    base = 6_000_000 + np.cumsum(rng.choice([-2, -1, 0, 0, 0, 1, 2], size=T))  # best bid, ticks
+    spread = rng.choice([1, 1, 1, 1, 2, 3, 7], size=T)
+    bid_t = base[:, None] - np.cumsum(rng.choice([1, 1, 2, 5], size=(T, L)), axis=1) + 1
+    ask_t = (base + spread)[:, None] + np.cumsum(rng.choice([1, 1, 2, 5], size=(T, L)), axis=1) - 1
+    bid_sz = rng.lognormal(-1.0, 1.2, size=(T, L))
+    ask_sz = rng.lognormal(-1.0, 1.2, size=(T, L))
+    bid_px, ask_px = bid_t * tick, ask_t * tick
+    if thin:
+        bid_sz[rng.random((T, L)) < 0.1] = 0.0  # zero-size levels, the touch included
+        ask_sz[rng.random((T, L)) < 0.1] = 0.0
+        ask_sz[200:260, :] = 0.0  # one side with no size at all for a while
+        empty = rng.random(T) < 0.2  # deep levels missing (NaN, size 0)
+        bid_px[empty, L // 2:] = np.nan
+        bid_sz[empty, L // 2:] = 0.0
+        ask_px[empty, L - 2:] = np.nan
+        ask_sz[empty, L - 2:] = 0.0
+    n_per = rng.poisson(1.2, size=T - 1)
+    n_per[quiet[0]:quiet[1]] = 0
+    step = np.repeat(np.arange(T - 1), n_per)
+    N = len(step)
+    t_ts = ts[step] + rng.integers(1, 100_000_001, size=N)  # in (t, t + 100 ms]
+    t_ts = np.minimum(t_ts, ts[step + 1])
+    side = rng.choice(np.array([1, -1], np.int8), size=N)
+    t_px = np.where(side > 0, ask_t[step, 0], bid_t[step, 0]) * tick
+    t_sz = rng.lognormal(-3.0, 1.5, size=N)
+    meta = schema.RecordingMeta(product="TOY-USD", tick_size=tick, levels=L, source="test")
+    return RawRecording(meta, ts.copy(), ts, after_gap, bid_px, bid_sz, ask_px, ask_sz, t_ts, t_ts.copy(),
+                        t_px, t_sz, side, LoadReport())
+
+
+@pytest.fixture(scope="module")
+def toy():
+    raw = toy_recording()
+    return raw, to_market_data(raw)
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory):
+    """Half an hour of the built-in synthetic market, written as a recording."""
+    synth = pytest.importorskip("mmjax.data.synth")
+    out = tmp_path_factory.mktemp("synth")
+    synth.run(synth.SynthConfig(out=str(out), hours=0.5, seed=3))
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_dirs(shared_data, tmp_path_factory):
+    """The two Tardis captures converted once per session: {name: recording dir}."""
+    tardis = pytest.importorskip("mmjax.data.tardis")
+    out = {}
+    for name in REAL:
+        src = shared_data / name
+        if not src.is_dir():
+            pytest.skip(f"{src} absent")
+        dst = tmp_path_factory.mktemp(name)
+        tardis.import_tardis(tardis.TardisImportConfig(
+            book=str(src / "incremental_book_L2.csv.gz"), trades=str(src / "trades.csv.gz"), out=str(dst), quiet=True))
+        out[name] = dst
+    return out
+
+
+# SPEC -------------------------------------------------------------------------------------------
+
+def test_spec_counts_names_and_hash():
+    assert spec.NUM_FEATURES == 20 == len(MARKET_FEATURES) + len(spec.AGENT_FEATURES)
+    assert len(set(MARKET_FEATURES + spec.AGENT_FEATURES)) == 20
+    assert tuple(spec.RAW_CLIPS) == MARKET_FEATURES
+    h = spec.spec_hash()
+    assert len(h) == 64 and h == spec.spec_hash(FeatureConfig())
+    assert spec.spec_hash(dataclasses.replace(FeatureConfig(), kyle_steps=601)) != h
+    assert spec.spec_hash(SMALL) != h
+
+
+def test_config_rejects_bad_windows():
+    with pytest.raises(ValueError, match="ofi_short_steps"):
+        FeatureConfig(ofi_short_steps=0)
+    with pytest.raises(ValueError, match="overflows int32"):
+        FeatureConfig(spread_steps=5000, spread_clip_ticks=50)
+    with pytest.raises(ValueError, match="vol_long_steps"):
+        compute_market_features(to_market_data(toy_recording(num_steps=50, gap_rows=())),
+                                FeatureConfig(vol_short_steps=500, vol_long_steps=100))
+
+
+# ROLLING SUMS -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("window", [1, 2, 7, 64, 100, 1000])
+def test_rolling_sum_matches_a_loop_and_resets_at_gaps(window):
+    rng = np.random.default_rng(window)
+    T = 500
+    x = rng.normal(size=(T, 2)).astype(np.float32)
+    gap = np.zeros(T, bool)
+    gap[[0, 3, 4, 130, 390]] = True
+    seg = np.asarray(segment_start(jnp.asarray(gap)))
+    got = np.asarray(rolling_sum(jnp.asarray(x), jnp.asarray(seg), window))
+    want = np.stack([x[max(t - window + 1, seg[t]): t + 1].astype(np.float64).sum(0) for t in range(T)])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    ints = rng.integers(0, 50, size=(T, 1)).astype(np.int32)
+    got_i = np.asarray(rolling_sum(jnp.asarray(ints), jnp.asarray(seg), window))
+    want_i = np.stack([ints[max(t - window + 1, seg[t]): t + 1].sum(0) for t in range(T)])
+    np.testing.assert_array_equal(got_i, want_i)  # integer sums are exact
+
+
+def test_rolling_sum_of_nonnegative_terms_has_no_cancellation():
+    """A burst that leaves the window must not leave float32 residue behind (a cumsum difference would)."""
+    T = 5000
+    x = np.full((T, 1), 1e-4, np.float32)
+    x[1000] = 1e6
+    got = np.asarray(rolling_sum(jnp.asarray(x), jnp.zeros(T, jnp.int32), 100))
+    np.testing.assert_allclose(got[1100:, 0], 100 * 1e-4, rtol=1e-5)
+
+
+# SHAPES, DETERMINISM, JIT -----------------------------------------------------------------------
+
+def test_shapes_dtypes_finite_and_deterministic(toy):
+    _, md = toy
+    a = compute_market_features(md)
+    b = compute_market_features(md)
+    assert a.values.shape == (md.num_steps, spec.NUM_MARKET_FEATURES) and a.values.dtype == jnp.float32
+    assert a.sigma.shape == (md.num_steps,) and a.sigma.dtype == jnp.float32
+    assert np.isfinite(np.asarray(a.values)).all() and np.isfinite(np.asarray(a.sigma)).all()
+    np.testing.assert_array_equal(np.asarray(a.values), np.asarray(b.values))
+    lo, hi = spec.raw_clip_bounds()
+    v = np.asarray(a.values)
+    assert (v >= lo).all() and (v <= hi).all()
+    jitted = jax.jit(lambda m: compute_market_features(m, SMALL).values)(md)
+    np.testing.assert_array_equal(np.asarray(jitted), np.asarray(compute_market_features(md, SMALL).values))
+
+
+# CAUSALITY --------------------------------------------------------------------------------------
+
+def _perturb_future(md, t: int, seed: int):
+    """Scramble every input a feature at row t must not see: book rows > t, trade rows >= t."""
+    rng = np.random.default_rng(seed)
+    T = md.num_steps
+
+    def book(a):
+        a = np.array(a)
+        noise = rng.normal(size=a[t + 1:].shape) * 50
+        a[t + 1:] = (a[t + 1:] + noise).astype(a.dtype) if a.dtype != bool else rng.random(a[t + 1:].shape) < 0.5
+        return jnp.asarray(a)
+
+    def trade(a):
+        a = np.array(a)
+        a[t:] = (rng.random(a[t:].shape) * 100).astype(a.dtype)
+        return jnp.asarray(a)
+
+    return md.replace(
+        bid_px=book(md.bid_px), bid_sz=jnp.abs(book(md.bid_sz)), ask_px=book(md.ask_px), ask_sz=jnp.abs(book(md.ask_sz)),
+        mid=book(md.mid), t_s=book(md.t_s), after_gap=book(md.after_gap),
+        steps_to_gap=jnp.asarray(rng.integers(1, T, T).astype(np.int32)),  # forward-looking by definition
+        buy_vol=trade(md.buy_vol), sell_vol=trade(md.sell_vol), n_trades=trade(md.n_trades),
+        buy_px=trade(md.buy_px), buy_px_vol=trade(md.buy_px_vol), sell_px=trade(md.sell_px),
+        sell_px_vol=trade(md.sell_px_vol),
+    )
+
+
+@pytest.mark.parametrize("cfg", [FeatureConfig(), SMALL], ids=["default", "small"])
+def test_perturbing_the_future_leaves_every_feature_bitwise_unchanged(toy, cfg):
+    _, md = toy
+    base = compute_market_features(md, cfg)
+    for i, t in enumerate([0, 1, 57, 699, 700, 701, 702, 1499, 1500, 1998]):
+        pert = compute_market_features(_perturb_future(md, t, seed=i), cfg)
+        for j, name in enumerate(MARKET_FEATURES):
+            np.testing.assert_array_equal(np.asarray(pert.values[: t + 1, j]), np.asarray(base.values[: t + 1, j]),
+                                          err_msg=f"{name} at rows <= {t} saw the future")
+        np.testing.assert_array_equal(np.asarray(pert.sigma[: t + 1]), np.asarray(base.sigma[: t + 1]))
+        assert not np.array_equal(np.asarray(pert.values[t + 1:]), np.asarray(base.values[t + 1:]))
+
+
+def test_trades_of_row_t_reach_the_features_at_t_plus_1_not_before(toy):
+    _, md = toy
+    t = 1200
+    base = np.asarray(compute_market_features(md, SMALL).values)
+    bumped = md.replace(sell_vol=md.sell_vol.at[t].add(5.0), n_trades=md.n_trades.at[t].add(3))
+    got = np.asarray(compute_market_features(bumped, SMALL).values)
+    np.testing.assert_array_equal(got[: t + 1], base[: t + 1])
+    assert got[t + 1, F["trade_imb_short"]] < base[t + 1, F["trade_imb_short"]]
+    assert got[t + 1, F["trade_rate_log"]] > base[t + 1, F["trade_rate_log"]]
+
+
+def test_windows_reset_after_a_gap(toy):
+    """Rows after a gap are computed as if the recording started there."""
+    _, md = toy
+    g = 1500
+    whole = compute_market_features(md, SMALL)
+    tail = compute_market_features(md.slice(g, md.num_steps), SMALL)
+    np.testing.assert_allclose(np.asarray(whole.values[g:]), np.asarray(tail.values), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(whole.sigma[g:]), np.asarray(tail.sigma), rtol=1e-6, atol=1e-6)
+    row = np.asarray(whole.values[g])
+    for name in ("ofi_short", "trade_imb_short", "rv_short_bps", "momentum_z", "spread_z", "kyle_lambda_std"):
+        assert row[F[name]] == 0.0, name  # nothing before the gap is remembered
+    assert whole.sigma[g] == 0.0
+
+
+# VALUES AGAINST THEIR DEFINITIONS ---------------------------------------------------------------
+
+def test_features_match_a_direct_loop_over_their_definitions(toy):
+    raw, md = toy
+    cfg = SMALL
+    got = np.asarray(compute_market_features(md, cfg).values, np.float64)
+    sig = np.asarray(compute_market_features(md, cfg).sigma, np.float64)
+    bp, ap = np.asarray(md.bid_px, np.int64), np.asarray(md.ask_px, np.int64)
+    bs, as_ = np.asarray(md.bid_sz, np.float64), np.asarray(md.ask_sz, np.float64)
+    mid = np.asarray(md.mid, np.float64)
+    buy, sell = np.asarray(md.buy_vol, np.float64), np.asarray(md.sell_vol, np.float64)
+    seg = np.asarray(segment_start(md.after_gap))
+    dt = md.dt_s
+    for t in range(0, md.num_steps, 13):
+        g = seg[t]
+        # trade imbalance over trades of rows [max(t - W, g), t - 1]
+        lo = max(t - cfg.trade_short_steps, g)
+        b, s = buy[lo:t].sum(), sell[lo:t].sum()
+        want = (b - s) / (b + s + spec.SIZE_EPS)
+        assert got[t, F["trade_imb_short"]] == pytest.approx(want, abs=1e-5)
+        # realized vol: mean squared mid change into each row r of the window [max(t - W + 1, g), t]
+        # (the change into the segment's first row is unknown and counts as 0)
+        def var_per_step(w, t=t, g=g):
+            lo = max(t - w + 1, g)
+            d = [mid[r] - mid[r - 1] for r in range(max(lo, g + 1), t + 1)]
+            return np.sum(np.square(d)) / min(t - g + 1, w)
+
+        want = np.sqrt(var_per_step(cfg.vol_short_steps) / dt) * 1e4 / (mid[t] + md.px_anchor_ticks)
+        assert got[t, F["rv_short_bps"]] == pytest.approx(min(want, 50.0), rel=1e-5, abs=1e-6)
+        assert sig[t] == pytest.approx(np.sqrt(var_per_step(cfg.vol_long_steps) / dt), rel=1e-5)
+        # OFI (Cont, Kukanov, Stoikov 2014) over rows (max(t - W + 1, g), t], per mean touch depth
+        lo = max(t - cfg.ofi_short_steps + 1, g)
+        e = 0.0
+        for r in range(max(lo, g + 1), t + 1):
+            e += (bs[r, 0] * (bp[r, 0] >= bp[r - 1, 0]) - bs[r - 1, 0] * (bp[r, 0] <= bp[r - 1, 0])
+                  - as_[r, 0] * (ap[r, 0] <= ap[r - 1, 0]) + as_[r - 1, 0] * (ap[r, 0] >= ap[r - 1, 0]))
+        depth = (0.5 * (bs[lo: t + 1, 0] + as_[lo: t + 1, 0])).mean()
+        want = np.clip(e / (depth + spec.SIZE_EPS), *spec.RAW_CLIPS["ofi_short"])
+        assert got[t, F["ofi_short"]] == pytest.approx(want, rel=1e-4, abs=1e-4)
+        # spread z-score over rows (max(t - W + 1, g), t]
+        sp = np.clip(ap[max(t - cfg.spread_steps + 1, g): t + 1, 0] - bp[max(t - cfg.spread_steps + 1, g): t + 1, 0],
+                     1, cfg.spread_clip_ticks)
+        want = (sp[-1] - sp.mean()) / np.sqrt(sp.var() + cfg.spread_var_floor_ticks2)
+        assert got[t, F["spread_z"]] == pytest.approx(np.clip(want, -20, 20), rel=1e-5, abs=1e-6)
+        # depth slope: OLS of cumulative depth on distance from the touch, both scaled to 1 at the last level
+        x = (bp[t, 0] - bp[t]).astype(float)
+        y = np.cumsum(bs[t])
+        want = np.polyfit(x / x[-1], y / (y[-1] + spec.SIZE_EPS), 1)[0]
+        assert got[t, F["depth_slope_bid"]] == pytest.approx(want, abs=1e-5)
+        # imbalances and microprice
+        want = (bs[t, 0] - as_[t, 0]) / (bs[t, 0] + as_[t, 0] + spec.SIZE_EPS)
+        assert got[t, F["obi_l1"]] == pytest.approx(want, abs=1e-6)
+        assert got[t, F["microprice_dev_ticks"]] == pytest.approx(0.5 * (ap[t, 0] - bp[t, 0]) * want, abs=1e-5)
+        bd, ad = bs[t, :5].sum(), as_[t, :5].sum()
+        assert got[t, F["obi_l5"]] == pytest.approx((bd - ad) / (bd + ad + spec.SIZE_EPS), abs=1e-6)
+
+
+def test_kyle_lambda_is_positive_when_flow_moves_the_price():
+    """Mid ticks up after net buying and down after net selling: the regression slope is > 0."""
+    rng = np.random.default_rng(5)
+    raw = toy_recording(seed=5, num_steps=800, gap_rows=(), thin=False)
+    md = to_market_data(raw)
+    q = rng.normal(size=800).astype(np.float32)
+    mid = np.asarray(md.mid).copy()
+    mid[1:] = mid[0] + np.cumsum(np.sign(q[:-1]) * 0.5)  # dm[t] follows the signed volume of row t-1
+    md = md.replace(buy_vol=jnp.asarray(np.maximum(q, 0)), sell_vol=jnp.asarray(np.maximum(-q, 0)),
+                    mid=jnp.asarray(mid, jnp.float32))
+    k = np.asarray(compute_market_features(md, SMALL).values[:, F["kyle_lambda_std"]])
+    assert (k[60:] > 0.3).all()
+    md_neg = md.replace(buy_vol=md.sell_vol, sell_vol=md.buy_vol)
+    k_neg = np.asarray(compute_market_features(md_neg, SMALL).values[:, F["kyle_lambda_std"]])
+    assert (k_neg[60:] < -0.3).all()
+
+
+# ROBUSTNESS -------------------------------------------------------------------------------------
+
+def test_no_nan_with_no_trades_thin_books_and_frequent_gaps():
+    raw = toy_recording(seed=9, num_steps=600, levels=3, gap_rows=tuple(range(5, 600, 7)), quiet=(0, 599))
+    raw.bid_sz[100:200] = 0.0  # both sides empty of size: touch, depth, imbalances all 0/0
+    raw.ask_sz[150:250] = 0.0
+    md = to_market_data(raw)
+    assert float(md.buy_vol.sum() + md.sell_vol.sum()) == 0.0
+    for cfg in (FeatureConfig(), SMALL):
+        f = compute_market_features(md, cfg)
+        assert np.isfinite(np.asarray(f.values)).all() and np.isfinite(np.asarray(f.sigma)).all()
+        v = np.asarray(f.values)
+        assert (v[:, F["trade_imb_long"]] == 0).all() and (v[:, F["kyle_lambda_std"]] == 0).all()
+    one_level = toy_recording(seed=2, num_steps=300, levels=1, thin=False, gap_rows=(100,))
+    f = compute_market_features(to_market_data(one_level))
+    assert np.isfinite(np.asarray(f.values)).all()
+    assert (np.asarray(f.values[:, F["depth_slope_bid"]]) == 0).all()
+
+
+# NORMALIZATION ----------------------------------------------------------------------------------
+
+def test_fit_norm_uses_only_the_training_rows_and_normalize_clips():
+    rng = np.random.default_rng(1)
+    v = rng.normal(3.0, 2.0, size=(1000, spec.NUM_MARKET_FEATURES)).astype(np.float32)
+    v[:, 4] = 7.0  # a constant feature normalizes to 0, not to noise
+    norm = fit_norm(jnp.asarray(v), 100, 700)
+    v2 = v.copy()
+    v2[:100] = 1e6
+    v2[700:] = -1e6
+    norm2 = fit_norm(jnp.asarray(v2), 100, 700)
+    np.testing.assert_array_equal(np.asarray(norm.mean), np.asarray(norm2.mean))
+    np.testing.assert_array_equal(np.asarray(norm.std), np.asarray(norm2.std))
+    z = np.asarray(normalize(jnp.asarray(v[100:700]), norm))
+    np.testing.assert_allclose(np.delete(z.mean(0), 4), 0, atol=1e-4)
+    np.testing.assert_allclose(np.delete(z.std(0), 4), 1, atol=1e-3)
+    assert (z[:, 4] == 0).all()
+    big = np.asarray(normalize(jnp.asarray(v2), norm, clip=5.0))
+    assert big.max() == 5.0 and big.min() == -5.0
+    with pytest.raises(ValueError, match="fit_norm"):
+        fit_norm(jnp.asarray(v), 700, 100)
+
+
+def _clip_fractions(md) -> np.ndarray:
+    values = compute_market_features(md).values
+    T = md.num_steps
+    split = chronological_splits(T, gap_steps=min(3000, T // 10))["train"]
+    z = np.asarray(normalize(values, fit_norm(values, split.start, split.stop)))
+    return (np.abs(z) >= spec.Z_CLIP).mean(axis=0)
+
+
+def test_no_feature_sits_at_its_clip_on_the_synthetic_market(synth_dir):
+    md, _ = load_market(synth_dir)
+    frac = _clip_fractions(md)
+    worst = int(frac.argmax())
+    assert frac.max() <= 0.05, f"{MARKET_FEATURES[worst]} at its clip {frac[worst]:.1%} of rows"
+
+
+def test_no_feature_sits_at_its_clip_on_real_data(real_dirs):
+    for name, path in real_dirs.items():
+        md, _ = load_market(path)
+        f = compute_market_features(md)
+        assert np.isfinite(np.asarray(f.values)).all(), name
+        frac = _clip_fractions(md)
+        worst = int(frac.argmax())
+        assert frac.max() <= 0.05, f"{name}: {MARKET_FEATURES[worst]} at its clip {frac[worst]:.1%} of rows"
+
+
+# REPORT (`mmjax features`) ----------------------------------------------------------------------
+
+def test_features_cli_writes_stats_per_feature(synth_dir, tmp_path, capsys):
+    import json
+
+    from mmjax.cli import main
+
+    out = tmp_path / "feat.json"
+    assert main(["features", "--data", str(synth_dir), "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert [f["name"] for f in rep["features"]] == list(MARKET_FEATURES)
+    assert rep["spec_hash"] == spec.spec_hash()
+    for f in rep["features"]:
+        assert set(f) == {"name", "mean", "std", "min", "max", "frac_at_clip"}
+        assert f["min"] <= f["mean"] <= f["max"] and 0 <= f["frac_at_clip"] <= 0.05
+    assert "trade_imb_short" in capsys.readouterr().out
+    assert main(["features", "--data", str(tmp_path / "missing"), "--json", str(out)]) == 2
