@@ -1,0 +1,194 @@
+"""End-to-end PPO training throughput (env + update) against a measured matmul roofline.
+
+    python benchmarks/bench_ppo.py --json benchmarks/results/ppo.json [--quick]
+
+FLOPs per env step are counted from the network shapes (2*in*out per Dense per sample; LayerNorm,
+activations, Adam and the env are not counted, so the roofline fraction is a lower bound on MLP
+efficiency): rollout actor forward + post-rollout recompute (actor on obs, critic on obs and on the
+final obs) + update_epochs * 3 * (actor + critic) forward (backward ~ 2x forward).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def matmul_flops_per_s(n: int, repeats: int) -> float:
+    """Best-of-`repeats` float32 [n, n] @ [n, n] throughput via XLA, FLOP/s."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
+    f = jax.jit(lambda x, y: x @ y)
+    f(a, b).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f(a, b).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best
+
+
+def mlp_flops(sizes: list[int]) -> int:
+    """Forward FLOPs per sample of a chain of Dense layers with these widths."""
+    return sum(2 * i * o for i, o in zip(sizes[:-1], sizes[1:], strict=True))
+
+
+def flops_per_env_step(obs_dim: int, action_dim: int, hidden: tuple[int, ...], update_epochs: int) -> int:
+    """Counted MLP FLOPs per env step of training (see module docstring)."""
+    actor = mlp_flops([obs_dim, *hidden, action_dim])
+    critic = mlp_flops([obs_dim, *hidden, 1])
+    return actor + (actor + 2 * critic) + update_epochs * 3 * (actor + critic)
+
+
+def measure(config, env, env_params, updates: int, repeats: int = 2) -> dict:
+    """Steps/s of `updates` PPO updates in one compiled chunk (best of `repeats`, compile excluded)."""
+    from mmjax.ppo.train import HParams, make_ppo
+
+    ppo = make_ppo(config, env, env_params)
+    hp = HParams.from_config(config)
+    state = jax.jit(ppo.init)(jax.random.PRNGKey(0), hp, env_params)
+    t0 = time.perf_counter()
+    run = jax.jit(ppo.run, static_argnums=3).lower(state, hp, env_params, updates).compile()
+    compile_s = time.perf_counter() - t0
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out, _ = run(state, hp, env_params)
+        jax.block_until_ready(out.params)
+        best = min(best, time.perf_counter() - t0)
+    steps_per_s = updates * config.batch_size / best
+    flops = flops_per_env_step(ppo.obs_dim, ppo.action_dim, config.hidden, config.update_epochs)
+    return {"steps_per_s": steps_per_s, "flops_per_step": flops, "compile_s": compile_s, "obs_dim": ppo.obs_dim}
+
+
+def market_env():
+    """A MarketMakingEnv on a small synthetic book (throughput only), or (None, reason)."""
+    try:
+        from mmjax.data.market import NO_PRICE, MarketData, steps_to_gap
+        from mmjax.env.market_env import MarketMakingEnv, make_params
+        from mmjax.features.spec import NUM_MARKET_FEATURES
+    except Exception as e:  # the env is being written in parallel; report instead of failing
+        return None, f"mmjax.env not importable: {e!r}"
+    try:
+        rng = np.random.default_rng(0)
+        T, L, M = 20_000, 10, 8
+        mid = np.cumsum(rng.integers(-1, 2, T)).astype(np.int32) * 2
+        lv = np.arange(L, dtype=np.int32)
+        after_gap = np.zeros(T, bool)
+        after_gap[0] = True
+        buy_px = np.full((T, M), NO_PRICE, np.int32)
+        buy_px[:, 0] = mid + 1 + rng.integers(0, 3, T)
+        sell_px = np.full((T, M), -NO_PRICE, np.int32)
+        sell_px[:, 0] = mid - 1 - rng.integers(0, 3, T)
+        vol = rng.exponential(0.05, (T, 2)).astype(np.float32)
+        md = MarketData(
+            bid_px=jnp.asarray(mid[:, None] - 1 - lv), bid_sz=jnp.ones((T, L), jnp.float32),
+            ask_px=jnp.asarray(mid[:, None] + 1 + lv), ask_sz=jnp.ones((T, L), jnp.float32),
+            mid=jnp.asarray(mid, jnp.float32), t_s=jnp.arange(T, dtype=jnp.float32) * 0.1,
+            after_gap=jnp.asarray(after_gap), steps_to_gap=jnp.asarray(steps_to_gap(after_gap)),
+            buy_vol=jnp.asarray(vol[:, 0]), sell_vol=jnp.asarray(vol[:, 1]),
+            buy_px=jnp.asarray(buy_px), buy_px_vol=jnp.asarray(np.where(buy_px < NO_PRICE, vol[:, :1], 0.0), jnp.float32),
+            sell_px=jnp.asarray(sell_px), sell_px_vol=jnp.asarray(np.where(sell_px > -NO_PRICE, vol[:, 1:], 0.0), jnp.float32),
+            n_trades=jnp.ones(T, jnp.int32), tick_size=0.01, px_anchor_ticks=9_000_000, grid_ms=100)
+        params = make_params(md, np.zeros((T, NUM_MARKET_FEATURES), np.float32), np.ones(T, np.float32),
+                             episode_steps=1000)
+        return (MarketMakingEnv(), params), ""
+    except Exception as e:
+        return None, f"market env construction failed: {e!r}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", required=True, help="where to write the results JSON")
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats (CI smoke)")
+    ap.add_argument("--png", default=None, help="steps/s vs network width plot (default: next to --json)")
+    args = ap.parse_args(argv)
+
+    import gymnax
+
+    from mmjax.ppo import PPOConfig
+
+    q = args.quick
+    updates = 2 if q else 4
+    # Big minibatches (num_envs * num_steps / num_minibatches rows) make the MLP matmuls matmul-bound.
+    cfg = PPOConfig(num_envs=64 if q else 256, num_steps=64, num_minibatches=4 if q else 2, update_epochs=4,
+                    hidden_sizes="256,128", total_timesteps=10**9)
+    # The CPU is shared: sample the matmul peak next to every measurement and divide by the best
+    # sample, so a busy moment can only lower (never inflate) the reported roofline fraction.
+    mm_n, mm_rep = (1024, 3) if q else (2048, 5)
+    mm_samples = [matmul_flops_per_s(mm_n, mm_rep)]
+    env, env_params = gymnax.make("Pendulum-v1")
+    rows = []
+    main_res = measure(cfg, env, env_params, updates)
+    mm_samples.append(matmul_flops_per_s(mm_n, mm_rep))
+    rows.append({"env": "Pendulum-v1", "hidden": cfg.hidden_sizes, **main_res})
+
+    widths = [64, 256] if q else [64, 128, 256, 512, 1024]
+    sweep = []
+    for w in widths:
+        c = dataclasses.replace(cfg, hidden_sizes=f"{w},{max(w // 2, 1)}")
+        sweep.append({"width": w, **measure(c, env, env_params, updates, repeats=1)})
+        mm_samples.append(matmul_flops_per_s(mm_n, mm_rep))
+
+    market, why = market_env()
+    if market is not None:
+        r = measure(cfg, *market, updates)
+        rows.append({"env": "MarketMakingEnv(synthetic book)", "hidden": cfg.hidden_sizes, **r})
+        mm_samples.append(matmul_flops_per_s(mm_n, mm_rep))
+    mm = max(mm_samples)
+    for s in sweep:
+        s["roofline_fraction"] = s["steps_per_s"] * s["flops_per_step"] / mm
+    for r in rows:
+        r["roofline_fraction"] = r["steps_per_s"] * r["flops_per_step"] / mm
+    result = {
+        "steps_per_s": main_res["steps_per_s"], "flops_per_step": main_res["flops_per_step"],
+        "matmul_flops_per_s": mm, "matmul_samples": mm_samples, "roofline_fraction": main_res["steps_per_s"] * main_res["flops_per_step"] / mm,
+        "num_envs": cfg.num_envs, "backend": jax.default_backend(), "device_count": jax.local_device_count(),
+        "config": dataclasses.asdict(cfg), "envs": rows, "width_sweep": sweep, "market_env_note": why or "measured",
+    }
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+
+    print(f"backend {result['backend']} x{result['device_count']}, matmul best {mm / 1e9:.1f} GFLOP/s "
+          f"(samples {', '.join(f'{x / 1e9:.0f}' for x in mm_samples)})")
+    print(f"{'env':<34}{'hidden':>10}{'steps/s':>12}{'FLOP/step':>12}{'GFLOP/s':>10}{'roofline':>10}")
+    for r in rows:
+        g = r["steps_per_s"] * r["flops_per_step"]
+        print(f"{r['env']:<34}{r['hidden']:>10}{r['steps_per_s']:>12,.0f}{r['flops_per_step']:>12,}"
+              f"{g / 1e9:>10.1f}{g / mm:>10.2f}")
+    for s in sweep:
+        print(f"{'  width sweep':<34}{s['width']:>10}{s['steps_per_s']:>12,.0f}{s['flops_per_step']:>12,}"
+              f"{s['steps_per_s'] * s['flops_per_step'] / 1e9:>10.1f}{s['roofline_fraction']:>10.2f}")
+    if why:
+        print(f"market env: {why}")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    ax[0].plot([s["width"] for s in sweep], [s["steps_per_s"] for s in sweep], "o-")
+    ax[0].set(xscale="log", yscale="log", xlabel="first hidden width (second = width/2)", ylabel="env steps / s")
+    ax[1].plot([s["width"] for s in sweep], [s["roofline_fraction"] for s in sweep], "o-")
+    ax[1].set(xscale="log", xlabel="first hidden width", ylabel="fraction of matmul FLOP/s")
+    for a in ax:
+        a.grid(alpha=0.3)
+    fig.suptitle(f"PPO on Pendulum-v1, {cfg.num_envs} envs, {jax.default_backend()}")
+    fig.tight_layout()
+    png = Path(args.png) if args.png else out.with_suffix(".png")
+    fig.savefig(png, dpi=100)
+    print(f"wrote {out} and {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

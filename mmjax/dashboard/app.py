@@ -1,0 +1,102 @@
+"""Build the Dash app around a running paper-trading engine, and serve it on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import dash
+
+from mmjax.dashboard import callbacks, layout
+from mmjax.live import PAPER_NOTICE, EngineConfig, build_runner
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def build_app(runtime, interval_ms: int = 500, source: str = "") -> dash.Dash:
+    """A Dash app showing ``runtime.state`` (a `LiveState`) with controls acting on ``runtime``."""
+    app = dash.Dash(__name__, title="mmjax paper trading", update_title=None, serve_locally=True)
+    app.index_string = layout.INDEX
+    app.layout = layout.build_layout(
+        product=runtime.product, source=source, quoter_options=runtime.quoter_options(),
+        quoter=runtime.quoter_name, speed=runtime.speed if runtime.can_set_speed else None,
+        interval_ms=interval_ms)
+    callbacks.register(app, runtime)
+    return app
+
+
+def check_host(host: str, allow_remote: bool = False) -> None:
+    """Refuse to bind beyond loopback unless explicitly allowed (the page has controls, no auth)."""
+    if host not in LOCAL_HOSTS and not allow_remote:
+        raise ValueError(f"--host {host!r} would expose the dashboard beyond this machine; "
+                         "it has no authentication. Use 127.0.0.1 (or pass --allow-remote knowingly).")
+
+
+class Server:
+    """Werkzeug server in a background thread (``port=0`` picks a free port); used by tests and `run`."""
+
+    def __init__(self, app: dash.Dash, host: str = "127.0.0.1", port: int = 8050, allow_remote: bool = False):
+        from werkzeug.serving import make_server
+
+        check_host(host, allow_remote)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request log lines
+        self._srv = make_server(host, port, app.server, threaded=True)
+        self.host, self.port = host, self._srv.server_port
+        self._thread = threading.Thread(target=self._srv.serve_forever, name="dash-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def start(self) -> Server:
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._srv.serve_forever()
+
+    def shutdown(self) -> None:
+        self._srv.shutdown()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+
+@dataclass
+class DashboardConfig(EngineConfig):
+    """Plotly Dash dashboard of the paper trader (binds 127.0.0.1). PAPER TRADING ONLY: no order is ever sent.
+
+    With no arguments it generates (once, into a cache) a small built-in market and replays it in a
+    loop with the baseline quoter, fully offline.
+    """
+
+    loop: bool = field(default=True, metadata={"help": "replay again from the start at the end (each pass starts a new segment)"})
+    host: str = field(default="127.0.0.1", metadata={"help": "interface to bind; anything but loopback needs --allow-remote"})
+    port: int = field(default=8050, metadata={"help": "TCP port (0 = any free port)"})
+    allow_remote: bool = field(default=False, metadata={"help": "allow a non-loopback --host (the page has controls and no login)"})
+    interval_ms: int = field(default=500, metadata={"help": "browser refresh period, ms"})
+
+
+def run(cfg: DashboardConfig) -> int:
+    """`mmjax dashboard`: start the paper trader in a thread and serve the page until Ctrl-C."""
+    check_host(cfg.host, cfg.allow_remote)
+    if cfg.interval_ms < 50:
+        raise ValueError(f"--interval-ms must be >= 50, got {cfg.interval_ms}")
+    print(PAPER_NOTICE, flush=True)
+    runner, source = build_runner(cfg)
+    app = build_app(runner, cfg.interval_ms, source)
+    server = Server(app, cfg.host, cfg.port, cfg.allow_remote)
+    snap = runner.state.snapshot(since=1 << 62)
+    print(f"source: {source}", flush=True)
+    if snap.mode == "baseline":
+        print(f"*** NO MODEL: quoting with the BASELINE {snap.quoter!r} (pass --policy policy.npz for a model) ***",
+              flush=True)
+    print(f"dashboard: {server.url}  (Ctrl-C to stop)", flush=True)
+    runner.start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopping", flush=True)
+    finally:
+        runner.stop()
+    return 0

@@ -1,0 +1,151 @@
+"""Dashboard callbacks as pure functions of (engine state, client state) -> outputs; `register` wires them.
+
+The client keeps ``{"epoch", "version", "points"}`` in a dcc.Store: which rows its history figures
+already hold. A refresh then either appends the new rows (a `Patch`), or redraws from the whole
+ring buffer (first load, a history reset, or too many points on the client), or sends nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+from dash import Input, Output, State, ctx, html, no_update
+
+from mmjax.dashboard import figures
+
+MAX_CLIENT_POINTS = 6000  # per trace; beyond this the client gets a fresh decimated redraw
+STALE_AFTER_S = 3.0  # no feed event for this long while running -> "feed stale" banner
+
+# (label, KPI key, format) of the tiles, left to right
+KPI_TILES = (
+    ("PnL", "pnl", "{:+,.2f}"),
+    ("Inventory", "inventory", "{:+.4g}"),
+    ("Fill rate", "fill_rate", "{:.1%}"),
+    ("Spread captured", "spread_captured_bps", "{:.2f} bps"),
+    ("Max drawdown", "max_drawdown", "{:,.2f}"),
+    ("Fills", "n_fills", "{:,.0f}"),
+)
+
+
+def _fmt(fmt: str, v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return fmt.format(v)
+
+
+def kpi_children(snap) -> list:
+    """KPI tiles (html.Div each) from a snapshot, plus the mode tile."""
+    tiles = [html.Div([html.Div(label, className="kpi-label"), html.Div(_fmt(fmt, snap.kpis.get(key)), className="kpi-value", id=f"kpi-{key}")],
+                      className="kpi") for label, key, fmt in KPI_TILES]
+    tiles.append(html.Div([html.Div("Mode", className="kpi-label"), html.Div(snap.quoter or snap.mode, className="kpi-value", id="kpi-mode")],
+                          className="kpi kpi-mode-" + snap.mode))
+    return tiles
+
+
+def banner_messages(snap, stale_after_s: float = STALE_AFTER_S) -> list[tuple[str, str]]:
+    """(severity, text) banners: baseline fallback, stale/disconnected feed, paused, replay finished."""
+    out = []
+    if snap.mode == "baseline":
+        out.append(("warn", f"BASELINE FALLBACK: no model is quoting; using {snap.quoter or 'a baseline'}."))
+    status = snap.feed_status
+    if status in ("disconnected", "error"):
+        out.append(("error", f"FEED {status.upper()}: no market data; quotes are frozen."))
+    elif status == "running" and snap.event_age_s > stale_after_s:
+        age = "never" if not math.isfinite(snap.event_age_s) else f"{snap.event_age_s:.1f} s ago"
+        out.append(("error", f"FEED STALE: last event {age}."))
+    elif status == "connecting":
+        out.append(("info", "Connecting to the feed…"))
+    elif status == "paused":
+        out.append(("info", "Paused."))
+    elif status == "finished":
+        out.append(("info", "Replay finished."))
+    out.extend(("info", n) for n in snap.notes)
+    return out
+
+
+def banner_children(messages: list[tuple[str, str]]) -> list:
+    return [html.Div(text, className=f"banner banner-{sev}") for sev, text in messages]
+
+
+def refresh(state, client: dict | None, stale_after_s: float = STALE_AFTER_S, full_points: int = figures.FULL_POINTS):
+    """One refresh tick: (kpis, banners, depth, pnl, spread, risk, new client) for the Dash outputs.
+
+    ``state`` is a `mmjax.live.LiveState`; unchanged figures are `no_update`, growing histories a `Patch`.
+    """
+    client = client or {}
+    epoch, version = state.version
+    same_epoch = client.get("epoch") == epoch
+    seen = int(client.get("version", -1)) if same_epoch else -1
+    points = int(client.get("points", 0)) if same_epoch else 0
+    full = seen < 0 or seen > version or points + (version - seen) > MAX_CLIENT_POINTS
+    snap = state.snapshot(since=0 if full else seen, epoch=epoch)
+    full = full or not snap.complete or snap.epoch != epoch
+    banners = banner_children(banner_messages(snap, stale_after_s))
+    n_new = len(snap.series["t_ms"])
+    if full:
+        pnl_out = figures.pnl_figure(snap.series, full_points)
+        spread_out = figures.spread_figure(snap.series, full_points)
+        points = len(pnl_out["data"][0]["x"])
+    elif n_new:
+        pnl_out = figures.history_patch(snap.series, figures.PNL_TRACES)
+        spread_out = figures.history_patch(snap.series, figures.SPREAD_TRACES)
+        points += n_new
+    else:
+        pnl_out = spread_out = no_update
+    if full or n_new:
+        last = {k: float(v[-1]) if len(v) else float("nan") for k, v in snap.series.items()}
+        depth = figures.depth_figure(snap.book, last.get("bid_quote"), last.get("ask_quote"))
+        risk = figures.risk_figure(snap.kpis.get("inventory", 0.0), snap.inventory_limit)
+        kpis = kpi_children(snap)
+    else:
+        depth = risk = kpis = no_update
+    new_client = {"epoch": snap.epoch, "version": snap.version, "points": points}
+    return kpis, banners, depth, pnl_out, spread_out, risk, new_client
+
+
+def on_pause(n_clicks: int | None, controls) -> str:
+    """Toggle pause on each click; returns the button label."""
+    if n_clicks:
+        (controls.resume if controls.paused else controls.pause)()
+    return "Resume" if controls.paused else "Pause"
+
+
+def on_speed(speed, controls):
+    """Apply a replay speed from the control (0 = as fast as possible); returns the status text."""
+    if speed is None or not controls.can_set_speed:
+        return no_update
+    controls.set_speed(float(speed))
+    return f"speed {'max' if float(speed) == 0 else f'{float(speed):g}x'}"
+
+
+def on_quoter(name: str | None, controls):
+    """Switch between the model and the baselines; returns the status text."""
+    if not name:
+        return no_update
+    controls.set_quoter(name)
+    return f"quoter: {name}"
+
+
+def register(app, runtime) -> None:
+    """Wire the pure callbacks above to the layout's component ids."""
+
+    @app.callback(
+        Output("kpis", "children"), Output("banners", "children"), Output("depth", "figure"),
+        Output("pnl", "figure"), Output("spread", "figure"), Output("risk", "figure"), Output("client", "data"),
+        Input("tick", "n_intervals"), State("client", "data"),
+    )
+    def _refresh(_n, client):
+        return refresh(runtime.state, client)
+
+    @app.callback(Output("pause", "children"), Input("pause", "n_clicks"))
+    def _pause(n_clicks):
+        return on_pause(n_clicks if ctx.triggered_id == "pause" else None, runtime)
+
+    @app.callback(Output("speed-status", "children"), Input("speed", "value"), prevent_initial_call=True)
+    def _speed(value):
+        return on_speed(value, runtime)
+
+    @app.callback(Output("quoter-status", "children"), Input("quoter", "value"), prevent_initial_call=True)
+    def _quoter(value):
+        return on_quoter(value, runtime)
+

@@ -1,0 +1,83 @@
+"""`PPOConfig`: every knob of the PPO trainer, documented with meaning and unit; it doubles as the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+# Fields that change the compiled program's shapes or structure (static); all others are traced floats
+# (see `train.HParams`) and can be vmapped over.
+STATIC_FIELDS = (
+    "total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "anneal_lr",
+    "hidden_sizes", "activation", "init_log_std", "obs_clip", "num_devices",
+)
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Proximal Policy Optimization (clipped objective, truncation-aware GAE) on any gymnax Box-action env."""
+
+    total_timesteps: int = field(default=1_000_000, metadata={"help": "environment steps to train for, summed over all envs"})
+    num_envs: int = field(default=64, metadata={"help": "parallel environments per seed (split across devices)"})
+    num_steps: int = field(default=128, metadata={"help": "rollout length per env per update, steps"})
+    update_epochs: int = field(default=4, metadata={"help": "passes over each rollout batch"})
+    num_minibatches: int = field(default=4, metadata={"help": "minibatches per epoch; must divide num_steps"})
+    lr: float = field(default=3e-4, metadata={"help": "Adam learning rate at the start, per gradient step"})
+    anneal_lr: bool = field(default=True, metadata={"help": "decay the learning rate linearly to 0 over training"})
+    gamma: float = field(default=0.99, metadata={"help": "discount factor per env step, unitless"})
+    gae_lambda: float = field(default=0.95, metadata={"help": "GAE lambda, unitless"})
+    clip_eps: float = field(default=0.2, metadata={"help": "PPO ratio clip epsilon, unitless"})
+    ent_coef: float = field(default=1e-3, metadata={"help": "entropy bonus weight (entropy of the tanh-squashed policy, nats)"})
+    vf_coef: float = field(default=0.5, metadata={"help": "value loss weight"})
+    max_grad_norm: float = field(default=0.5, metadata={"help": "global gradient-norm clip (actor and critic together)"})
+    reward_scale: float = field(default=1.0, metadata={"help": "multiplier on rewards seen by the learner (not on logged returns)"})
+    hidden_sizes: str = field(default="256,128", metadata={"help": "MLP widths of actor and critic, comma-separated"})
+    activation: str = field(default="tanh", metadata={"help": "hidden activation", "choices": ["tanh", "relu"]})
+    init_log_std: float = field(default=-0.5, metadata={"help": "initial log standard deviation of the pre-tanh Gaussian"})
+    obs_clip: float = field(default=10.0, metadata={"help": "clip normalized observations to +-this, standard deviations"})
+    num_devices: int = field(default=1, metadata={"help": "local devices to shard the env batch over (0 = all)"})
+    seed: int = field(default=0, metadata={"help": "PRNG seed; fixes everything"})
+    updates_per_chunk: int = field(default=10, metadata={"help": "updates per jitted chunk between progress lines and checkpoints"})
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        """Hidden layer widths as a tuple."""
+        try:
+            sizes = tuple(int(s) for s in self.hidden_sizes.split(",") if s.strip())
+        except ValueError as e:
+            raise ValueError(f"PPOConfig.hidden_sizes: expected comma-separated ints, got {self.hidden_sizes!r}") from e
+        if not sizes or min(sizes) <= 0:
+            raise ValueError(f"PPOConfig.hidden_sizes: need positive widths, got {self.hidden_sizes!r}")
+        return sizes
+
+    @property
+    def batch_size(self) -> int:
+        """Env steps per update (num_envs * num_steps)."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        """PPO updates in the whole run."""
+        return max(1, self.total_timesteps // self.batch_size)
+
+    def validate(self) -> PPOConfig:
+        """Raise ValueError naming the field when the config is inconsistent; return self."""
+        for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "updates_per_chunk"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"PPOConfig.{name} must be > 0, got {getattr(self, name)}")
+        if self.num_steps % self.num_minibatches:
+            raise ValueError(f"PPOConfig.num_minibatches={self.num_minibatches} must divide num_steps={self.num_steps} "
+                             "(each minibatch takes num_steps/num_minibatches steps of every env)")
+        if self.num_devices < 0:
+            raise ValueError(f"PPOConfig.num_devices must be >= 0, got {self.num_devices}")
+        if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
+            raise ValueError(f"PPOConfig.gamma/gae_lambda must lie in [0, 1], got {self.gamma}, {self.gae_lambda}")
+        if self.activation not in ("tanh", "relu"):
+            raise ValueError(f"PPOConfig.activation must be 'tanh' or 'relu', got {self.activation!r}")
+        self.hidden  # noqa: B018 - parses and validates hidden_sizes
+        return self
+
+    def to_json(self) -> str:
+        """Stable JSON of all fields (stored in checkpoints to refuse resuming a different run)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)

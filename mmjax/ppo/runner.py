@@ -1,0 +1,153 @@
+"""`run_training`: PPO in jitted chunks of updates, with progress lines, metrics.jsonl, a learning-curve
+PNG and a checkpoint after every chunk; `resume=True` continues bit-exactly; a NaN guard stops the run."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from mmjax.ppo.checkpoint import load_checkpoint, save_checkpoint
+from mmjax.ppo.config import PPOConfig
+from mmjax.ppo.train import HParams, TrainState, make_ppo
+
+CHECKPOINT = "checkpoint.npz"
+METRICS = "metrics.jsonl"
+CURVE = "learning_curve.png"
+
+
+def _finite_or_raise(metrics: dict[str, np.ndarray], state: TrainState, first_update: int) -> None:
+    for name, vals in metrics.items():
+        bad = np.flatnonzero(~np.isfinite(vals))
+        if bad.size:
+            raise FloatingPointError(f"NaN guard: metric {name!r} is {vals[bad[0]]} at update "
+                                     f"{first_update + int(bad[0]) + 1}; stopping (last checkpoint kept)")
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state.params)[0]:
+        if not np.all(np.isfinite(np.asarray(leaf))):
+            raise FloatingPointError(f"NaN guard: parameter {jax.tree_util.keystr(path)} is non-finite; "
+                                     "stopping (last checkpoint kept)")
+
+
+def _read_metrics(path: Path, upto_update: int) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # Rows written after the last checkpoint (a crash between the two writes) are redone on resume.
+    return [r for r in rows if r["update"] <= upto_update]
+
+
+def plot_learning_curve(rows: list[dict], out_png: Path) -> None:
+    """Episodic return (and PnL when present) against env steps, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in ("charts/episodic_return", "mm/pnl") if any(k in r for r in rows)]
+    fig, axes = plt.subplots(1, len(keys) or 1, figsize=(6 * max(len(keys), 1), 4), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=False):
+        pts = [(r["global_step"], r[key]) for r in rows if r.get(key) is not None]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), lw=1.2)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+
+
+def _progress_line(row: dict, sps: float, total_updates: int) -> str:
+    def fmt(key, spec):
+        v = row.get(key)
+        return "n/a" if v is None else format(v, spec)
+
+    line = (f"update {row['update']}/{total_updates} step {row['global_step']} SPS {sps:,.0f} "
+            f"return {fmt('charts/episodic_return', '.3f')} kl {fmt('losses/approx_kl', '.4f')} "
+            f"clipfrac {fmt('losses/clipfrac', '.3f')} ev {fmt('losses/explained_variance', '.3f')}")
+    if "mm/pnl" in row:
+        line += f" pnl {fmt('mm/pnl', '.4f')}"
+    return line
+
+
+def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = False,
+                 progress: Callable[[str], Any] = print) -> dict:
+    """Train in chunks, logging and checkpointing each; returns {"params", "metrics", "out_dir", "updates"}."""
+    config.validate()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path, metrics_path = out / CHECKPOINT, out / METRICS
+    ppo = make_ppo(config, env, env_params)
+    hp = HParams.from_config(config)
+    init = jax.jit(ppo.init)
+    key = jax.random.PRNGKey(config.seed)
+
+    rows: list[dict] = []
+    if resume and ckpt_path.exists():
+        template = jax.eval_shape(init, key, hp, env_params)
+        state, meta = load_checkpoint(ckpt_path, template)
+        if meta.get("config") != config.to_json():
+            raise ValueError(f"{ckpt_path}: written by a different config; refusing to resume "
+                             f"(checkpoint {meta.get('config')}, now {config.to_json()})")
+        state = jax.device_put(state)
+        rows = _read_metrics(metrics_path, int(state.update))
+        progress(f"resumed from {ckpt_path} at update {int(state.update)}")
+    else:
+        if ckpt_path.exists():
+            progress(f"starting fresh in {out} (existing checkpoint will be overwritten; pass resume=True to continue)")
+        elif resume:
+            progress(f"no checkpoint in {out}; starting fresh")
+        state = init(key, hp, env_params)
+    metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    total = config.num_updates
+    chunk_fns: dict[int, Callable] = {}
+    while int(state.update) < total:
+        start = int(state.update)
+        n = min(config.updates_per_chunk, total - start)
+        if n not in chunk_fns:  # compile once per chunk length (at most two: full and the last)
+            t0 = time.perf_counter()
+            chunk_fns[n] = jax.jit(ppo.run, static_argnums=3).lower(state, hp, env_params, n).compile()
+            progress(f"compiled a {n}-update chunk in {time.perf_counter() - t0:.1f} s")
+        # An AOT-compiled chunk insists on its input shardings (multi-device, or a freshly loaded state).
+        state = jax.device_put(state, chunk_fns[n].input_shardings[0][0])
+        t0 = time.perf_counter()
+        new_state, metrics = chunk_fns[n](state, hp, env_params)
+        metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+        sps = n * config.batch_size / (time.perf_counter() - t0)
+        _finite_or_raise(metrics, new_state, start)
+        state = new_state
+
+        chunk_rows = []
+        for i in range(n):
+            u = start + i + 1
+            row = {"update": u, "global_step": u * config.batch_size, "charts/SPS": sps}
+            for k, v in metrics.items():
+                row[k] = float(v[i])
+            if row["charts/episodes"] == 0:  # no episode ended in this rollout: no return to report
+                for k in ("charts/episodic_return", "charts/episodic_length", "mm/pnl"):
+                    if k in row:
+                        row[k] = None
+            chunk_rows.append(row)
+        rows += chunk_rows
+        with metrics_path.open("a") as f:  # metrics first, then the checkpoint (see _read_metrics)
+            f.writelines(json.dumps(r) + "\n" for r in chunk_rows)
+        save_checkpoint(ckpt_path, state, {"config": config.to_json(), "update": str(int(state.update))})
+        plot_learning_curve(rows, out / CURVE)
+        # Show the latest update that completed episodes (long episodes end only every few updates).
+        shown = dict(chunk_rows[-1])
+        for r in reversed(chunk_rows):
+            if r.get("charts/episodic_return") is not None:
+                shown.update({k: v for k, v in r.items() if k.startswith(("charts/episodic", "mm/"))})
+                break
+        progress(_progress_line(shown, sps, total))
+
+    return {"params": ppo.params_out(state), "metrics": rows[-1] if rows else {}, "out_dir": str(out),
+            "updates": int(state.update), "state": state}
+
+

@@ -1,0 +1,305 @@
+"""`make_train(config, env, env_params)` -> pure `train(rng)`: the whole PPO run as one jittable function.
+
+Static config (shapes, counts, network structure) is closed over; traced hyperparameters live in
+`HParams` and env params are an argument, so `jax.vmap` over seeds, learning rates or env parameters
+works: ``jax.jit(jax.vmap(train))(jax.random.split(key, n))``.
+
+Multi-device: with ``num_devices > 1`` the env batch axis is sharded over a 1-D `Mesh` of local devices
+(`NamedSharding`); the program is the single-device program, partitioned by XLA, so per-device gradient
+partial sums are all-reduced (averaged) and the result matches one device to float tolerance.
+Minibatches take a random subset of *time steps from every env*, so shuffling never moves data across
+devices.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from mmjax.ppo import distributions as dist
+from mmjax.ppo.config import PPOConfig
+from mmjax.ppo.envs import RescaleAction
+from mmjax.ppo.gae import gae
+from mmjax.ppo.networks import Actor, Critic, ObsNorm
+
+METRIC_NAMES = (
+    "losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac",
+    "losses/explained_variance", "losses/grad_norm", "charts/learning_rate", "charts/episodic_return",
+    "charts/episodic_length", "charts/episodes", "charts/mean_reward", "policy/std",
+)
+
+
+@struct.dataclass
+class HParams:
+    """Traced (vmappable) hyperparameters, float32 scalars."""
+
+    lr: jax.Array
+    gamma: jax.Array
+    gae_lambda: jax.Array
+    clip_eps: jax.Array
+    ent_coef: jax.Array
+    vf_coef: jax.Array
+    max_grad_norm: jax.Array
+    reward_scale: jax.Array
+
+    @classmethod
+    def from_config(cls, config: PPOConfig) -> HParams:
+        """The config's traced fields as float32 arrays."""
+        return cls(**{f: jnp.asarray(getattr(config, f), jnp.float32) for f in cls.__dataclass_fields__})
+
+
+@struct.dataclass
+class TrainState:
+    """Everything a run needs to continue bit-exactly: saved whole in checkpoints."""
+
+    params: dict  # {"actor": ..., "critic": ...}
+    opt_state: Any
+    obs_norm: ObsNorm
+    env_state: Any  # [E, ...] leaves
+    obs: jax.Array  # [E, D] raw observation to act on next
+    ep_return: jax.Array  # [E] undiscounted return of the running episode (raw rewards)
+    ep_length: jax.Array  # [E] int32 steps of the running episode
+    ep_pnl: jax.Array  # [E] info["pnl"] at the last step (0 when the env has none)
+    rng: jax.Array  # [2] uint32 PRNG key
+    update: jax.Array  # [] int32 updates done
+
+
+class Transition(NamedTuple):
+    obs: jax.Array  # [T, E, D] raw
+    u: jax.Array  # [T, E, A] pre-tanh action
+    reward: jax.Array  # [T, E] raw reward
+    terminated: jax.Array  # [T, E] bool
+    truncated: jax.Array  # [T, E] bool
+    final_obs: jax.Array  # [T, E, D] raw pre-reset obs after the step
+
+
+class PPO(NamedTuple):
+    """The pieces of a PPO run, all pure: `init`, one `update`, `run` n updates, `params_out`."""
+
+    config: PPOConfig
+    env: RescaleAction
+    env_params: Any
+    actor: Actor
+    critic: Critic
+    obs_dim: int
+    action_dim: int
+    mesh: Mesh | None
+
+    def optimizer(self, hp: HParams) -> optax.GradientTransformation:
+        """Global-norm clip then Adam with (optionally) linearly decaying learning rate."""
+        c = self.config
+        total = c.num_updates * c.update_epochs * c.num_minibatches
+
+        def schedule(count):
+            frac = 1.0 - count / total if c.anneal_lr else 1.0
+            return hp.lr * jnp.maximum(frac, 0.0)
+
+        return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(schedule, eps=1e-5))
+
+    def _shard(self, tree, env_axis: int = 0):
+        # Pin the env-batch axis to the device mesh; a no-op on one device.
+        if self.mesh is None:
+            return tree
+
+        def pin(x):
+            if not hasattr(x, "ndim") or x.ndim <= env_axis:
+                return x
+            spec = P(*([None] * env_axis + ["env"]))
+            return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, spec))
+
+        return jax.tree.map(pin, tree)
+
+    def init(self, rng: jax.Array, hp: HParams | None = None, env_params: Any = None) -> TrainState:
+        """Fresh networks, optimizer, obs statistics and reset envs."""
+        hp = HParams.from_config(self.config) if hp is None else hp
+        env_params = self.env_params if env_params is None else env_params
+        rng, k_actor, k_critic, k_env = jax.random.split(rng, 4)
+        dummy = jnp.zeros((1, self.obs_dim), jnp.float32)
+        params = {"actor": self.actor.init(k_actor, dummy), "critic": self.critic.init(k_critic, dummy)}
+        e = self.config.num_envs
+        obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(jax.random.split(k_env, e), env_params)
+        obs, env_state = self._shard((obs, env_state))
+        return TrainState(
+            params=params, opt_state=self.optimizer(hp).init(params), obs_norm=ObsNorm.create(self.obs_dim),
+            env_state=env_state, obs=obs, ep_return=jnp.zeros(e, jnp.float32), ep_length=jnp.zeros(e, jnp.int32),
+            ep_pnl=jnp.zeros(e, jnp.float32), rng=rng, update=jnp.zeros((), jnp.int32))
+
+    def update(self, state: TrainState, hp: HParams, env_params: Any) -> tuple[TrainState, dict]:
+        """One PPO update: rollout, obs-stat merge, GAE, epochs x minibatches of clipped-objective SGD."""
+        c = self.config
+        clip = c.obs_clip
+        rng, k_roll, k_epochs = jax.random.split(state.rng, 3)
+
+        # COLLECT TRAJECTORIES (actor only; values and log-probs are recomputed after the stat merge)
+        def env_step(carry, key):
+            env_state, obs, ep_ret, ep_len, ep_pnl = carry
+            k_act, k_env = jax.random.split(key)
+            mean, log_std = self.actor.apply(state.params["actor"], state.obs_norm.normalize(obs, clip))
+            u, a = dist.sample(k_act, mean, log_std)
+            keys = jax.random.split(k_env, c.num_envs)
+            next_obs, env_state, reward, term, trunc, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(
+                keys, env_state, a, env_params)
+            next_obs, env_state = self._shard((next_obs, env_state))
+            done = jnp.logical_or(term, trunc)
+            ep_ret, ep_len = ep_ret + reward, ep_len + 1
+            pnl = jnp.reshape(info["pnl"], (c.num_envs,)).astype(jnp.float32) if "pnl" in info else ep_pnl
+            ended = (done, ep_ret, ep_len, pnl)
+            carry = (env_state, next_obs, jnp.where(done, 0.0, ep_ret), jnp.where(done, 0, ep_len), pnl)
+            return carry, (Transition(obs, u, reward, term, trunc, info["final_observation"]), ended)
+
+        carry0 = (state.env_state, state.obs, state.ep_return, state.ep_length, state.ep_pnl)
+        carry, (traj, (done, ep_ret, ep_len, pnl)) = jax.lax.scan(
+            env_step, carry0, jax.random.split(k_roll, c.num_steps))
+        env_state, obs, ep_return, ep_length, ep_pnl = carry
+
+        # UPDATE OBSERVATION STATISTICS with this rollout, then re-express the batch in them
+        obs_norm = state.obs_norm.update(traj.obs.reshape(-1, self.obs_dim))
+        # [E, T, ...] layout: env axis first so it stays sharded and minibatching is per-env local
+        b = self._shard(jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj))
+        obs_n = obs_norm.normalize(b.obs, clip)
+        final_n = obs_norm.normalize(b.final_obs, clip)
+        mean, log_std = self.actor.apply(state.params["actor"], obs_n)
+        logp_old = dist.log_prob(mean, log_std, b.u)
+        values = self.critic.apply(state.params["critic"], obs_n)  # [E, T]
+        next_values = self.critic.apply(state.params["critic"], final_n)
+
+        # CALCULATE ADVANTAGE (time axis first for the reverse scan)
+        adv, ret = gae(*(jnp.swapaxes(x, 0, 1) for x in (
+            b.reward * hp.reward_scale, values, next_values, b.terminated, b.truncated)), hp.gamma, hp.gae_lambda)
+        adv, ret = jnp.swapaxes(adv, 0, 1), jnp.swapaxes(ret, 0, 1)  # [E, T]
+
+        # UPDATE NETWORK: epochs x minibatches; each minibatch is T/M random steps of every env
+        tx = self.optimizer(hp)
+        batch = (obs_n, b.u, logp_old, adv, ret)
+        m, tm = c.num_minibatches, c.num_steps // c.num_minibatches
+
+        def loss_fn(params, mb, key):
+            o, u, lp_old, a, r = mb
+            a = (a - a.mean()) / (a.std() + 1e-8)
+            mean, log_std = self.actor.apply(params["actor"], o)
+            logratio = dist.log_prob(mean, log_std, u) - lp_old
+            ratio = jnp.exp(logratio)
+            pg = jnp.maximum(-a * ratio, -a * jnp.clip(ratio, 1.0 - hp.clip_eps, 1.0 + hp.clip_eps)).mean()
+            v_loss = 0.5 * jnp.square(self.critic.apply(params["critic"], o) - r).mean()
+            ent = dist.entropy(key, mean, log_std).mean()
+            loss = pg + hp.vf_coef * v_loss - hp.ent_coef * ent
+            kl = ((ratio - 1.0) - logratio).mean()
+            clipfrac = (jnp.abs(ratio - 1.0) > hp.clip_eps).astype(jnp.float32).mean()
+            return loss, (pg, v_loss, ent, kl, clipfrac)
+
+        def sgd_step(carry, xs):
+            params, opt_state = carry
+            mb, key = xs
+            mb = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), mb)  # [E, tm, ...] -> [E*tm, ...]
+            grads, aux = jax.grad(loss_fn, has_aux=True)(params, mb, key)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), (*aux, optax.global_norm(grads))
+
+        def epoch(carry, key):
+            k_perm, k_mb = jax.random.split(key)
+            perm = jnp.argsort(jax.random.uniform(k_perm, (c.num_envs, c.num_steps)), axis=1)  # [E, T]
+
+            def shuffle(x):  # [E, T, ...] -> [M, E, tm, ...]
+                idx = perm.reshape(perm.shape + (1,) * (x.ndim - 2))
+                x = jnp.take_along_axis(x, idx, axis=1).reshape(c.num_envs, m, tm, *x.shape[2:])
+                return jnp.swapaxes(x, 0, 1)
+
+            mbs = jax.tree.map(shuffle, batch)
+            return jax.lax.scan(sgd_step, carry, (mbs, jax.random.split(k_mb, m)))
+
+        (params, opt_state), aux = jax.lax.scan(
+            epoch, (state.params, state.opt_state), jax.random.split(k_epochs, c.update_epochs))
+        pg, v_loss, ent, kl, clipfrac, gnorm = (x.mean() for x in aux)
+
+        n_ep = done.sum()
+        var_ret = jnp.var(ret)
+        metrics = {
+            "losses/policy_loss": pg, "losses/value_loss": v_loss, "losses/entropy": ent,
+            "losses/approx_kl": kl, "losses/clipfrac": clipfrac,
+            "losses/explained_variance": jnp.where(var_ret > 0, 1.0 - jnp.var(ret - values) / var_ret, 0.0),
+            "losses/grad_norm": gnorm,
+            "charts/learning_rate": self.optimizer_lr(hp, opt_state),
+            # episodes that ended in this rollout; 0 when none ended (charts/episodes tells which)
+            "charts/episodic_return": jnp.where(done, ep_ret, 0.0).sum() / jnp.maximum(n_ep, 1),
+            "charts/episodic_length": jnp.where(done, ep_len, 0).sum() / jnp.maximum(n_ep, 1),
+            "charts/episodes": n_ep.astype(jnp.float32),
+            "charts/mean_reward": traj.reward.mean(),
+            "policy/std": jnp.exp(params["actor"]["params"]["log_std"]).mean(),
+        }
+        if self._has_pnl(env_params):
+            metrics["mm/pnl"] = jnp.where(done, pnl, 0.0).sum() / jnp.maximum(n_ep, 1)
+        new_state = TrainState(params=params, opt_state=opt_state, obs_norm=obs_norm, env_state=env_state,
+                               obs=obs, ep_return=ep_return, ep_length=ep_length, ep_pnl=ep_pnl, rng=rng,
+                               update=state.update + 1)
+        return new_state, metrics
+
+    def optimizer_lr(self, hp: HParams, opt_state) -> jax.Array:
+        """Learning rate the next gradient step will use."""
+        c = self.config
+        count = opt_state[1][0].count  # adam's ScaleByAdamState step counter
+        total = c.num_updates * c.update_epochs * c.num_minibatches
+        return hp.lr * (jnp.maximum(1.0 - count / total, 0.0) if c.anneal_lr else 1.0)
+
+    def _has_pnl(self, env_params) -> bool:
+        # Trace-time check whether the env reports a "pnl" in info.
+        def probe(key):
+            obs, s = self.env.reset(key, env_params)
+            return self.env.step(key, s, jnp.zeros(self.action_dim), env_params)[5]
+
+        return "pnl" in jax.eval_shape(probe, jax.random.PRNGKey(0))
+
+    def run(self, state: TrainState, hp: HParams, env_params: Any, num_updates: int) -> tuple[TrainState, dict]:
+        """`num_updates` updates in one `lax.scan`; metrics stacked [num_updates]."""
+        return jax.lax.scan(lambda s, _: self.update(s, hp, env_params), state, None, length=num_updates)
+
+    def params_out(self, state: TrainState) -> dict:
+        """Network params plus observation statistics: what evaluation and export need."""
+        return {"actor": state.params["actor"], "critic": state.params["critic"], "obs_norm": state.obs_norm}
+
+
+def make_ppo(config: PPOConfig, env, env_params) -> PPO:
+    """Build the PPO pieces for a gymnax env with a Box action space (actions rescaled from [-1, 1])."""
+    config.validate()
+    env = RescaleAction(env)
+    obs_shape = jax.eval_shape(lambda k: env.reset(k, env_params)[0], jax.random.PRNGKey(0)).shape
+    action_dim = env.action_dim(env_params)
+    n_dev = config.num_devices or jax.local_device_count()
+    mesh = None
+    if n_dev > 1:
+        if n_dev > jax.local_device_count():
+            raise ValueError(f"PPOConfig.num_devices={n_dev} but only {jax.local_device_count()} local devices")
+        if config.num_envs % n_dev:
+            raise ValueError(f"PPOConfig.num_envs={config.num_envs} must be divisible by num_devices={n_dev}")
+        mesh = Mesh(jax.local_devices()[:n_dev], ("env",))
+    actor = Actor(action_dim, config.hidden, config.activation, config.init_log_std)
+    critic = Critic(config.hidden, config.activation)
+    return PPO(config, env, env_params, actor, critic, int(obs_shape[0]), action_dim, mesh)
+
+
+def make_train(config: PPOConfig, env, env_params):
+    """Pure `train(rng, hparams=None, env_params=None) -> {"params", "metrics", "state"}` for the whole run."""
+    ppo = make_ppo(config, env, env_params)
+
+    def train(rng: jax.Array, hparams: HParams | None = None, env_params: Any = None) -> dict:
+        hp = HParams.from_config(config) if hparams is None else hparams
+        env_params = ppo.env_params if env_params is None else env_params
+        state = ppo.init(rng, hp, env_params)
+        state, metrics = ppo.run(state, hp, env_params, config.num_updates)
+        return {"params": ppo.params_out(state), "metrics": metrics, "state": state}
+
+    train.ppo = ppo  # the pieces, for runners and tests
+    return train
+
+
+@partial(jax.jit, static_argnames=("actor",))
+def deterministic_action(actor: Actor, params: dict, obs_raw: jax.Array, obs_clip: float = 10.0) -> jax.Array:
+    """tanh(mean) for raw observations [..., D] using params from `params_out`."""
+    mean, _ = actor.apply(params["actor"], params["obs_norm"].normalize(obs_raw, obs_clip))
+    return dist.deterministic(mean)

@@ -1,0 +1,193 @@
+"""Specification of the dashboard's pure parts: figure builders and refresh/control callbacks."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import plotly.io
+import pytest
+from dash import no_update
+
+from mmjax.dashboard import callbacks, figures
+from mmjax.live import SERIES, BookEvent, LiveState
+
+T0_MS = 1_790_000_000_000.0
+
+
+def _book(mid: float = 65_000.0, levels: int = 5) -> BookEvent:
+    k = np.arange(levels)
+    return BookEvent(ts_recv_ns=0, after_gap=False, bid_px=mid - 0.5 - k, bid_sz=np.full(levels, 0.5),
+                     ask_px=mid + 0.5 + k, ask_sz=np.full(levels, 0.25))
+
+
+def _row(i: int) -> dict:
+    pnl = math.sin(i / 50.0) * 10.0
+    return {"t_ms": T0_MS + 100.0 * i, "mid": 65_000.0 + i * 0.01, "pnl": pnl, "inventory": (i % 7) - 3.0,
+            "drawdown": min(0.0, pnl), "spread_z": math.cos(i / 30.0), "bid_quote": 64_999.0, "ask_quote": 65_001.0,
+            "fills": float(i // 10)}
+
+
+def _state(n: int, capacity: int = 36_000, mode: str = "baseline") -> LiveState:
+    st = LiveState(capacity)
+    st.set_info(mode=mode, quoter="baseline: fixed" if mode == "baseline" else "model: p.npz",
+                feed_status="running", inventory_limit=10.0, speed=1.0)
+    st.touch()
+    for i in range(n):
+        st.append(_row(i), _book(), {"pnl": _row(i)["pnl"], "inventory": _row(i)["inventory"], "fill_rate": 0.1,
+                                      "spread_captured_bps": 1.5, "max_drawdown": 3.0, "n_fills": i // 10})
+    return st
+
+
+def test_decimate_keeps_extremes_and_ends():
+    y = np.zeros(100_000)
+    y[12_345] = 50.0  # a spike must survive decimation
+    y[54_321] = -70.0
+    idx = figures.decimate(y, 2000)
+    assert len(idx) <= 2002
+    assert {0, 12_345, 54_321, 99_999} <= set(idx.tolist())
+    assert np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(figures.decimate(np.arange(10.0), 2000), np.arange(10))
+
+
+def test_figures_are_valid_plotly_json():
+    st = _state(300)
+    snap = st.snapshot()
+    for fig in (figures.pnl_figure(snap.series), figures.spread_figure(snap.series),
+                figures.depth_figure(snap.book, 64_999.0, 65_001.0), figures.risk_figure(-4.0, 10.0),
+                figures.depth_figure(None, float("nan"), float("nan"))):
+        plotly.io.from_json(json.dumps(fig))  # raises on an invalid property
+
+
+def test_depth_figure_is_cumulative_with_quotes_overlaid():
+    fig = figures.depth_figure(_book(levels=4), 64_998.0, float("nan"))
+    bids, asks = fig["data"][0], fig["data"][1]
+    assert bids["y"] == [0.5, 1.0, 1.5, 2.0] and asks["y"] == [0.25, 0.5, 0.75, 1.0]
+    assert bids["x"][0] == 64_999.5 and asks["x"][0] == 65_000.5
+    names = [d["name"] for d in fig["data"]]
+    assert "our bid" in names and "our ask" not in names  # a side not quoted is not drawn
+
+
+def test_risk_figure_splits_long_and_short():
+    fig = figures.risk_figure(-4.0, 10.0)
+    assert fig["data"][1]["x"] == [0.0, 4.0] and fig["data"][0]["x"] == [10.0, 10.0]
+    assert "40%" in fig["layout"]["title"]["text"]
+
+
+def test_refresh_first_load_draws_everything_then_nothing_when_unchanged():
+    st = _state(50)
+    kpis, banners, depth, pnl, spread, risk, client = callbacks.refresh(st, None)
+    assert isinstance(pnl, dict) and len(pnl["data"][0]["x"]) == 50
+    assert isinstance(depth, dict) and isinstance(risk, dict) and kpis is not no_update
+    assert client == {"epoch": 0, "version": 50, "points": 50}
+    out = callbacks.refresh(st, client)
+    assert all(o is no_update for o in (out[0], out[2], out[3], out[4], out[5]))
+    assert out[6] == client
+
+
+def test_refresh_appends_only_new_rows_with_a_patch():
+    st = _state(50)
+    client = callbacks.refresh(st, None)[-1]
+    for i in range(50, 53):
+        st.append(_row(i), _book(), {"pnl": 1.0})
+    _, _, _, pnl, spread, _, client2 = callbacks.refresh(st, client)
+    ops = pnl.to_plotly_json()["operations"]
+    assert [op["operation"] for op in ops] == ["Extend"] * 6  # x and y of pnl, drawdown, inventory
+    assert ops[0]["location"] == ["data", 0, "x"] and ops[0]["params"]["value"] == [T0_MS + 5000.0 + 100.0 * k for k in range(3)]
+    assert ops[1]["params"]["value"] == [_row(i)["pnl"] for i in range(50, 53)]
+    assert len(spread.to_plotly_json()["operations"]) == 2
+    assert client2 == {"epoch": 0, "version": 53, "points": 53}
+
+
+def test_refresh_redraws_decimated_when_client_history_grows_too_long():
+    st = _state(10)
+    client = {"epoch": 0, "version": 10, "points": callbacks.MAX_CLIENT_POINTS - 5}
+    for i in range(10, 20):
+        st.append(_row(i), _book(), {})
+    pnl = callbacks.refresh(st, client)[3]
+    assert isinstance(pnl, dict) and len(pnl["data"][0]["x"]) == 20  # full redraw from the whole buffer
+
+
+def test_refresh_after_history_reset_redraws():
+    st = _state(30)
+    client = callbacks.refresh(st, None)[-1]
+    st.clear()  # a policy switch starts a new epoch
+    st.append(_row(0), _book(), {})
+    pnl, client2 = callbacks.refresh(st, client)[3], callbacks.refresh(st, client)[-1]
+    assert isinstance(pnl, dict) and len(pnl["data"][0]["x"]) == 1
+    assert client2["epoch"] == 1
+
+
+def test_ring_buffer_keeps_last_capacity_rows_and_full_redraw_is_bounded():
+    st = _state(1200, capacity=1000)
+    snap = st.snapshot()
+    assert len(snap.series["t_ms"]) == 1000 and snap.series["t_ms"][0] == T0_MS + 100.0 * 200
+    assert not st.snapshot(since=100).complete and st.snapshot(since=500).complete
+    pnl = callbacks.refresh(st, None, full_points=200)[3]
+    assert len(pnl["data"][0]["x"]) <= 202
+    assert set(SERIES) == set(snap.series)
+
+
+def test_banners_baseline_stale_and_model():
+    st = _state(5, mode="baseline")
+    msgs = callbacks.banner_messages(st.snapshot())
+    assert any("BASELINE FALLBACK" in t for _, t in msgs)
+    assert not any("STALE" in t for _, t in msgs)
+    st.set_info(mode="model", quoter="model: p.npz")
+    assert callbacks.banner_messages(st.snapshot()) == []
+    st._last_event_wall -= 10.0  # ten seconds without an event
+    assert any("FEED STALE" in t for _, t in callbacks.banner_messages(st.snapshot()))
+    st.set_info(feed_status="disconnected")
+    assert any("DISCONNECTED" in t for _, t in callbacks.banner_messages(st.snapshot()))
+
+
+def test_kpi_tiles_show_values_and_mode():
+    st = _state(5)
+    text = json.dumps([c.to_plotly_json() for c in callbacks.kpi_children(st.snapshot())], default=str)
+    assert "+0.80" in text  # pnl of row 4 = 10 sin(0.08)
+    assert "baseline: fixed" in text and "10.0%" in text
+
+
+class _Controls:
+    def __init__(self):
+        self.paused, self.can_set_speed, self.speed, self.quoter = False, True, 1.0, None
+
+    def pause(self):
+        self.paused = True
+
+    def resume(self):
+        self.paused = False
+
+    def set_speed(self, s):
+        self.speed = s
+
+    def set_quoter(self, name):
+        self.quoter = name
+
+
+def test_control_callbacks_act_on_the_runtime():
+    c = _Controls()
+    assert callbacks.on_pause(None, c) == "Pause" and not c.paused  # initial call does nothing
+    assert callbacks.on_pause(1, c) == "Resume" and c.paused
+    assert callbacks.on_pause(2, c) == "Pause" and not c.paused
+    assert callbacks.on_speed(0.0, c) == "speed max" and c.speed == 0.0
+    assert callbacks.on_speed(5.0, c) == "speed 5x" and c.speed == 5.0
+    c.can_set_speed = False
+    assert callbacks.on_speed(2.0, c) is no_update and c.speed == 5.0
+    assert callbacks.on_quoter("avellaneda_stoikov", c) == "quoter: avellaneda_stoikov" and c.quoter == "avellaneda_stoikov"
+
+
+def test_dashboard_imports_no_jax():
+    code = "import sys, mmjax.dashboard.app, mmjax.dashboard.callbacks, mmjax.live; sys.exit('jax' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_server_refuses_non_loopback_host():
+    from mmjax.dashboard.app import check_host
+
+    check_host("127.0.0.1")
+    with pytest.raises(ValueError, match="no authentication"):
+        check_host("0.0.0.0")
