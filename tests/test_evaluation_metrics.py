@@ -44,10 +44,11 @@ def test_max_drawdown_counts_from_the_start():
 
 def test_policy_metrics_spread_capture_markouts_fill_rate_and_map():
     E, S = 2, 4
-    bid_fill = np.zeros((E, S)); bid_fill[0, 1] = 0.5
-    ask_fill = np.zeros((E, S)); ask_fill[1, 2] = 0.5
-    bid_px = np.full((E, S), 99.99); ask_px = np.full((E, S), 100.01)
-    later = np.full((E, S), 100.0); later[0, 1] = 99.98  # the bid was adversely selected
+    bid_fill, ask_fill = np.zeros((E, S)), np.zeros((E, S))
+    bid_fill[0, 1] = ask_fill[1, 2] = 0.5
+    bid_px, ask_px = np.full((E, S), 99.99), np.full((E, S), 100.01)
+    later = np.full((E, S), 100.0)
+    later[0, 1] = 99.98  # the bid was adversely selected
     tr = _traces(E, S, pnl=np.array([[0, 1, 1, 2.0], [0, 0, -1, -2.0]]), inventory=np.array([[0, 1, 1, 1.0], [0, 0, -1, -1.0]]),
                  bid_fill=bid_fill, ask_fill=ask_fill, bid_fill_px=bid_px, ask_fill_px=ask_px, mid_after_1s=later,
                  fees=np.full((E, S), 0.25))
