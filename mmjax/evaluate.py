@@ -39,6 +39,8 @@ class EvaluateConfig:
     calibration_fraction: float = field(default=0.2, metadata={"help": "with --split all: leading fraction of rows used only to calibrate and tune baselines"})
     tune_episodes: int = field(default=100, metadata={"help": "training-window episodes used to tune each baseline"})
     maker_fee_bps: float | None = field(default=None, metadata={"help": "maker fee in force, bps (default: as in training)"})
+    quote_size: float = field(default=0.0, metadata={"help": "quote size in the venue's size unit (0: as in training)"})
+    max_inventory: float = field(default=0.0, metadata={"help": "inventory limit in the venue's size unit (0: as in training)"})
     retail_fee_bps: float = field(default=40.0, metadata={"help": "second evaluation at this fee (Coinbase entry tier: 40 bps)"})
     seed: int = field(default=0, metadata={"help": "bootstrap seed"})
 
@@ -103,6 +105,10 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
         mcfg = dataclasses.replace(mcfg, episode_steps=cfg.episode_steps)
     if cfg.maker_fee_bps is not None:
         mcfg = dataclasses.replace(mcfg, maker_fee_bps=cfg.maker_fee_bps)
+    if cfg.quote_size:
+        mcfg = dataclasses.replace(mcfg, quote_size=cfg.quote_size)
+    if cfg.max_inventory:
+        mcfg = dataclasses.replace(mcfg, max_inventory=cfg.max_inventory)
     calib_split = None
     if cfg.split == "all":
         market0 = pipeline.load(mcfg, norm=norm)

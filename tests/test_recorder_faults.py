@@ -97,6 +97,9 @@ def test_clean_replay_matches_frames_ticker_and_truth(small_capture, tmp_path):
     assert c.trades > 50 and c.trades_snapshot_skipped == 200
     for p in PRODUCTS:
         assert _gap_rows(tmp_path, p) == 1  # only the recording's first row
+    # one subscribe per channel, heartbeats included: without them Coinbase closes quiet channels
+    subs = [m["channel"] for _, m in mock.received if m["type"] == "subscribe"]
+    assert sorted(subs) == sorted(["level2", "market_trades", "heartbeats", "ticker"])
 
 
 @pytest.mark.parametrize("kind", ["drop", "malformed"])

@@ -1,0 +1,97 @@
+"""Specification of the out-of-sample evaluation (mmjax/evaluate.py, mmjax/evaluation/harness.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mmjax.data.synth import SynthConfig
+from mmjax.data.synth import run as synth_run
+from mmjax.evaluation import harness as H
+
+EPISODE = 100
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "market"
+    synth_run(SynthConfig(out=str(out), hours=0.25, seed=3))
+    return out
+
+
+def test_non_overlapping_starts_are_disjoint_inside_the_window_and_skip_gaps():
+    after_gap = np.zeros(2000, bool)
+    after_gap[[0, 700, 705]] = True  # a gap at 700 and a tiny segment 700..704
+    from mmjax.data.layout import steps_to_gap
+
+    stg = steps_to_gap(after_gap)
+    starts = H.non_overlapping_starts(stg, 100, 1900, 200, 1, None)
+    span = 200 + 1 + 1
+    assert np.all(np.diff(starts) >= span) and starts[0] >= 100 and starts[-1] + span <= 1900
+    for s in starts:  # no window spans a segment start
+        assert not after_gap[s + 1: s + span].any()
+    assert len(H.non_overlapping_starts(stg, 100, 1900, 200, 1, 3)) == 3
+
+
+@pytest.fixture(scope="module")
+def baseline_report(recording, tmp_path_factory):
+    from mmjax.evaluate import EvaluateConfig, evaluate
+
+    out = tmp_path_factory.mktemp("report")
+    payload = evaluate(EvaluateConfig(data=str(recording), out=str(out), episode_steps=EPISODE, episodes=12,
+                                      tune_episodes=8), progress=lambda *_: None)
+    return payload, out
+
+
+def test_test_split_episodes_never_overlap_the_tuning_window(baseline_report):
+    payload, _ = baseline_report
+    tune_lo, tune_hi = payload["windows"]["tuning_rows"]
+    ev_lo, ev_hi = payload["windows"]["evaluation_rows"]
+    starts = np.asarray(payload["windows"]["episode_starts"])
+    assert tune_hi < ev_lo, "the test split lies strictly after the training split (with an embargo)"
+    assert np.all(starts >= ev_lo) and np.all(starts + EPISODE + 2 <= ev_hi)
+    assert np.all(np.diff(starts) >= EPISODE + 2)  # disjoint episodes
+
+
+def test_report_has_every_policy_with_confidence_intervals_and_the_retail_fee(baseline_report):
+    payload, out = baseline_report
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["n_episodes"] == payload["n_episodes"] > 0 and saved["episode_steps"] == EPISODE
+    for name in ("fixed", "avellaneda_stoikov", "glft"):
+        m = saved["policies"][name]
+        for key in ("mean_pnl", "median_pnl", "pnl_ci95", "sharpe", "map", "pnl_to_map", "fill_rate",
+                    "max_drawdown", "markout_1s", "fees"):
+            assert key in m, (name, key)
+        lo, hi = m["pnl_ci95"]
+        assert lo <= m["mean_pnl"] <= hi
+        assert saved["retail_fee_policies"][name]["fees"] >= m["fees"]
+    assert saved["retail_fee_bps"] == 40.0 and saved["maker_fee_bps"] == 0.0
+    assert (out / "report.md").read_text().count("|") > 20
+    for png in ("pnl_distribution.png", "equity_curves.png", "inventory_distribution.png", "quote_skew.png", "markouts.png"):
+        assert (out / png).stat().st_size > 1000
+
+
+def test_baselines_are_tuned_on_the_tuning_window_to_the_best_trading_value(baseline_report):
+    payload, _ = baseline_report
+    for name, t in payload["tuning"].items():
+        trading = [r for r in t["grid"] if r["fills_per_episode"] >= 1.0] or t["grid"]
+        best = max(r["mean_pnl"] for r in trading)
+        chosen = next(r for r in t["grid"] if r["value"] == pytest.approx(t["value"]))
+        assert chosen["mean_pnl"] == pytest.approx(best), name
+        assert len({r["value"] for r in t["grid"]}) >= 5, "a real grid, not a fixed guess"
+
+
+def test_fixed_baseline_fills_less_the_further_it_quotes(recording):
+    from mmjax import pipeline
+
+    market = pipeline.load(pipeline.MarketConfig(data=str(recording), episode_steps=EPISODE, split_gap_steps=100))
+    env = pipeline.make_env()
+    params = market.env_params(market.splits["train"])
+    starts = H.non_overlapping_starts(np.asarray(market.md.steps_to_gap), market.splits["train"].start,
+                                      market.splits["train"].stop, EPISODE, 1, 10)
+    calib = H.calibrate(params, market.splits["train"].start, market.splits["train"].stop)
+    _, table = H.tune_baseline(env, params, starts, "fixed", calib, grid=np.array([0.0, 1.0, 3.0, 10.0]))
+    fills = [r["fills_per_episode"] for r in table]
+    assert fills[0] > 0 and all(a >= b for a, b in zip(fills, fills[1:], strict=False))
