@@ -16,10 +16,15 @@ class DemoConfig:
     out: str = field(default="demo_out", metadata={"help": "directory for the market, the run and the report"})
     hours: float = field(default=6.0, metadata={"help": "length of the built-in market, hours"})
     seed: int = field(default=0, metadata={"help": "seed of the market and of training"})
-    train_steps: int = field(default=1_500_000, metadata={"help": "PPO environment steps (about 2-3 min on 2 CPU cores)"})
+    train_steps: int = field(default=5_000_000, metadata={"help": "PPO environment steps (about 2-3 minutes on 2 CPU cores)"})
     num_envs: int = field(default=256, metadata={"help": "parallel environments"})
     episode_steps: int = field(default=600, metadata={"help": "steps per episode (600 = 1 min of 100 ms)"})
     episodes: int = field(default=100, metadata={"help": "out-of-sample evaluation episodes"})
+    # Experiment log behind these three: docs/results.md. Fills happen within ~1-2 bps on this market, so a
+    # 10 bps action range leaves PPO (and its exploration) almost nowhere to fill, and it learns to abstain.
+    max_offset_bps: float = field(default=2.0, metadata={"help": "quote offset from mid at PPO action +1, bps (baselines may quote up to 10 bps)"})
+    reward_scale: float = field(default=100.0, metadata={"help": "PPO reward multiplier: per-step rewards here are ~1e-3 $"})
+    ent_coef: float = field(default=0.0, metadata={"help": "PPO entropy bonus weight"})
 
 
 def run(cfg: DemoConfig) -> int:
@@ -35,10 +40,11 @@ def run(cfg: DemoConfig) -> int:
     else:
         print(f"      reusing {data}")
     # splits 60/10/30 so the test split holds >= 100 one-minute episodes
-    common = dict(data=str(data), episode_steps=cfg.episode_steps, split_fractions="0.6,0.1,0.3", split_gap_steps=600)
+    common = dict(data=str(data), episode_steps=cfg.episode_steps, split_fractions="0.6,0.1,0.3", split_gap_steps=600,
+                  max_offset_bps=cfg.max_offset_bps)
     print(f"[2/3] training PPO for {cfg.train_steps:,} steps on {cfg.num_envs} envs", flush=True)
     train(TrainConfig(out=str(out / "run"), total_timesteps=cfg.train_steps, num_envs=cfg.num_envs, num_steps=64,
-                      updates_per_chunk=5, seed=cfg.seed, **common))
+                      updates_per_chunk=5, seed=cfg.seed, reward_scale=cfg.reward_scale, ent_coef=cfg.ent_coef, **common))
     print("[3/3] out-of-sample evaluation on the test split", flush=True)
     evaluate(EvaluateConfig(data=str(data), policy=str(out / "run"), out=str(out / "report"), episodes=cfg.episodes))
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; report: {out / 'report' / 'report.md'}")

@@ -41,6 +41,7 @@ class EvaluateConfig:
     maker_fee_bps: float | None = field(default=None, metadata={"help": "maker fee in force, bps (default: as in training)"})
     quote_size: float = field(default=0.0, metadata={"help": "quote size in the venue's size unit (0: as in training)"})
     max_inventory: float = field(default=0.0, metadata={"help": "inventory limit in the venue's size unit (0: as in training)"})
+    baseline_max_offset_bps: float = field(default=10.0, metadata={"help": "widest quote the baselines may use, bps (at least the policy's own range), so they are not handicapped by the agent's action range"})
     retail_fee_bps: float = field(default=40.0, metadata={"help": "second evaluation at this fee (Coinbase entry tier: 40 bps)"})
     seed: int = field(default=0, metadata={"help": "bootstrap seed"})
 
@@ -118,8 +119,11 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
         market = pipeline.load(mcfg, norm=norm)
     tune_win, eval_win = _windows(cfg, market)
     env = pipeline.make_env()
-    p_tune = market.env_params(tune_win)
     p_eval = market.env_params(eval_win)
+    # baselines may quote wider than the agent's action range; same episodes, fills, fees and latency
+    base_offset = max(cfg.baseline_max_offset_bps, mcfg.max_offset_bps)
+    p_tune = market.env_params(tune_win, max_offset_bps=base_offset)
+    p_eval_base = p_eval.replace(max_offset_bps=jnp.float32(base_offset))
     E, L = mcfg.episode_steps, mcfg.latency_steps
     stg = np.asarray(market.md.steps_to_gap)
     starts = H.non_overlapping_starts(stg, eval_win.start, eval_win.stop, E, L, cfg.episodes)
@@ -152,13 +156,14 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     starts_j = jnp.asarray(starts)
     results, traces, markouts, retail = {}, {}, {}, {}
     for name in order:
+        p_run = p_eval if name in ppo_names else p_eval_base
         run_fn = jax.jit(lambda p, pol=policies[name]: H.rollout(env, p, starts_j, pol))
-        raw = run_fn(p_eval)
-        tr = H.to_traces(raw, p_eval)
+        raw = run_fn(p_run)
+        tr = H.to_traces(raw, p_run)
         traces[name], results[name] = tr, M.policy_metrics(tr, seed=cfg.seed)
-        markouts[name] = H.markout_curve(tr, raw, p_eval)
-        raw_r = run_fn(p_eval.replace(maker_fee_bps=jnp.float32(cfg.retail_fee_bps)))
-        retail[name] = M.policy_metrics(H.to_traces(raw_r, p_eval), seed=cfg.seed)
+        markouts[name] = H.markout_curve(tr, raw, p_run)
+        raw_r = run_fn(p_run.replace(maker_fee_bps=jnp.float32(cfg.retail_fee_bps)))
+        retail[name] = M.policy_metrics(H.to_traces(raw_r, p_run), seed=cfg.seed)
         progress(f"evaluated {name}: mean PnL {results[name]['mean_pnl']:.3f} $")
 
     paired = {}
@@ -179,6 +184,7 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
                     "episode_starts": starts.tolist()},
         "calibration": dataclasses.asdict(calib), "tuning": tuning,
         "policies": results, "paired": paired, "retail_fee_policies": retail, "seeds": seeds,
+        "policy_max_offset_bps": float(mcfg.max_offset_bps), "baseline_max_offset_bps": float(base_offset),
         "quote_size": float(mcfg.quote_size), "max_inventory": float(mcfg.max_inventory),
         "risk_aversion": float(mcfg.risk_aversion), "seconds": time.perf_counter() - t_start,
     }
@@ -212,7 +218,8 @@ def _report_md(p: dict, pngs: list[Path]) -> str:
         f"- data: `{p['data']}` ({p['split']}); policy: `{p['policy'] or '(none: baselines only)'}`",
         f"- evaluation rows [{w['evaluation_rows'][0]}, {w['evaluation_rows'][1]}): {p['n_episodes']} non-overlapping "
         f"episodes of {p['episode_steps']} steps, latency {p['latency_steps']} step(s)",
-        f"- baselines calibrated and tuned on rows [{w['tuning_rows'][0]}, {w['tuning_rows'][1]}) only",
+        f"- baselines calibrated and tuned on rows [{w['tuning_rows'][0]}, {w['tuning_rows'][1]}) only; "
+        f"quote range: policy 0-{p['policy_max_offset_bps']:g} bps, baselines 0-{p['baseline_max_offset_bps']:g} bps",
         f"- quote size {p['quote_size']}, inventory limit {p['max_inventory']}, reward risk aversion {p['risk_aversion']}",
         f"- fill intensity fit: A = {p['calibration']['A_per_s']:.4g} /s, k = {p['calibration']['k_per_tick']:.4g} /tick "
         f"(R^2 {p['calibration']['r2']:.2f})",
