@@ -8,6 +8,8 @@ goes live at t+L. Every rule, unit and default is documented in docs/env.md.
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -174,21 +176,46 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
     def is_terminated(self, state: EnvState, params: EnvParams) -> jax.Array:
         return jnp.zeros((), bool)
 
+    @partial(jax.jit, static_argnames=("self",))
+    def step(self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams | None = None):
+        """gymnax 1.0.1's auto-resetting step, bit for bit, with the reset draw computed cheaply."""
+        # Same contract as environment.Environment.step: (obs, state, reward, terminated, truncated,
+        # info + terminated/truncated/final_observation). The base splits ``key`` and runs XLA:CPU's
+        # rolled threefry loop twice per env and step (split + reset draw), a third of the step cost;
+        # `_reset_key_bits` yields the same bits with one fused, unrolled hash per value.
+        if params is None:
+            params = self.default_params
+        # step_env draws nothing, so it needs no key_step (the base would pass split(key)[0])
+        obs_st, state_st, reward, terminated, info = self.step_env(key, state, action, params)
+        truncated = self.is_truncated(state_st, params)
+        done = jnp.logical_or(terminated, truncated)
+        obs_re, state_re = self._reset_from_bits(_reset_key_bits(key), params)
+        state = jax.tree.map(lambda x, y: jax.lax.select(done, x, y), state_re, state_st)
+        obs = jax.lax.select(done, obs_re, obs_st)
+        info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs_st}
+        return obs, state, reward, terminated, truncated, info
+
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
         """Start uniformly among gap-free rows t with start_lo <= t and t + episode + latency + 1 <= start_hi."""
+        # one draw of 32 random bits (randint costs two)
+        return self._reset_from_bits(jax.random.bits(key, (), jnp.uint32), params)
+
+    def _reset_from_bits(self, bits: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        """`reset_env` given its 32 random bits (uint32 []): the start row is a uniform valid start."""
         E, L = params.episode_steps, params.latency_steps
         T = params.valid_before.shape[0] - 1
         last = params.start_hi - (E + L + 1)  # latest allowed start, inclusive
         i_lo = params.valid_before[jnp.clip(params.start_lo, 0, T)]
         i_hi = params.valid_before[jnp.clip(last + 1, 0, T)]
-        # one draw of 32 random bits (randint costs two); modulo bias <= count / 2^32, negligible
+        # modulo bias <= count / 2^32, negligible
         count = jnp.maximum(i_hi - i_lo, 1).astype(jnp.uint32)
-        i = i_lo + (jax.random.bits(key, (), jnp.uint32) % count).astype(jnp.int32)
+        i = i_lo + (bits % count).astype(jnp.int32)
         t0 = params.valid_starts[jnp.clip(i, 0, params.valid_starts.shape[0] - 1)]
         # only the touch, features and sigma of row t0 (the base step resets on every step)
         best = params.rows_i32[t0, jnp.array([0, params.market.levels])]  # [2] oriented touch
         start = 2 * params.market.levels + 2 * params.market.buy_px.shape[1]
-        row_f = jax.lax.dynamic_slice_in_dim(params.rows_f32[t0], start, params.features.shape[1] + 1)
+        # [F_M + 1] features and sigma: slice before gathering (the full row is 4x the bytes)
+        row_f = jax.lax.dynamic_slice(params.rows_f32, (t0, start), (1, params.features.shape[1] + 1))[0]
         mid0 = (best[0] - best[1]).astype(jnp.float32) * 0.5
         zero = jnp.zeros((), jnp.float32)
         state = EnvState(
@@ -234,8 +261,10 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         fill_px = SIGN * state.orders.px  # [2] int32 absolute-from-anchor ticks
         signed = SIGN.astype(jnp.float32) * fill  # [2] + bought, - sold
         rel_px = fill_px.astype(jnp.float32) - state.mid0  # [2] ticks from mid0
-        fee = params.maker_fee_bps * 1e-4 * tick * jnp.sum(fill * (fill_px + mkt.px_anchor_ticks).astype(jnp.float32))
-        cash = state.cash - tick * jnp.sum(signed * rel_px) - fee
+        notional = fill * (fill_px + mkt.px_anchor_ticks).astype(jnp.float32)  # [2] size * ticks
+        fee = params.maker_fee_bps * 1e-4 * tick * (notional[0] + notional[1])
+        flow = signed * rel_px  # [2]; sums of two written out: a reduce is its own kernel on XLA:CPU
+        cash = state.cash - tick * (flow[0] + flow[1]) - fee
         inv = q + signed[0] + signed[1]
         entry = _update_entry(_update_entry(state.entry_ticks, q, signed[0], rel_px[0]), q + signed[0], signed[1], rel_px[1])
         pnl = cash + inv * (mid_1 - state.mid0) * tick
@@ -260,7 +289,7 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         new_state = EnvState(
             time=time, t=t + 1, mid0=state.mid0, inventory=inv, cash=cash, entry_ticks=entry, pnl=pnl,
             best=best1, sigma_t=row_f[-1], orders=live, pipe_px=pipe_px[1:], pipe_on=pipe_on[1:],
-            n_crossed=state.n_crossed + jnp.sum(crossed).astype(jnp.int32))
+            n_crossed=state.n_crossed + crossed[0].astype(jnp.int32) + crossed[1].astype(jnp.int32))
         upnl = inv * (mid_1 - state.mid0 - entry) * tick
         obs = jnp.concatenate([_features(row_f, params), self._agent_features(
             inv, time, upnl, mid_1, params)])
@@ -286,6 +315,34 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             (params.episode_steps - time).astype(jnp.float32) / params.episode_steps,
             upnl / unit,
         ]).astype(jnp.float32)
+
+
+def _threefry2x32(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Threefry-2x32 with 20 rounds (Salmon et al. 2011), jax.random's default hash, as unrolled uint32 ops."""
+    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
+    ks = (k0, k1, k0 ^ k1 ^ np.uint32(0x1BD11BDA))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in rotations[i % 2]:
+            x0 = x0 + x1
+            x1 = x0 ^ ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r)))
+        x0 = x0 + ks[(i + 1) % 3]
+        x1 = x1 + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x0, x1
+
+
+def _reset_key_bits(key: jax.Array) -> jax.Array:
+    """``jax.random.bits(jax.random.split(key)[1], (), uint32)``: the base step's reset draw (uint32 [])."""
+    fast = (not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.dtype == jnp.uint32
+            and key.shape == (2,) and jax.config.jax_threefry_partitionable
+            and jax.config.jax_default_prng_impl == "threefry2x32")
+    if not fast:  # typed keys or another PRNG setup: let jax.random do it
+        return jax.random.bits(jax.random.split(key)[1], (), jnp.uint32)
+    zero = jnp.zeros((), jnp.uint32)
+    # partitionable split: key i = hash(key, (0, i)); random_bits of shape (): hash(key, (0, 0)), xored
+    r0, r1 = _threefry2x32(key[0], key[1], zero, jnp.ones((), jnp.uint32))
+    b0, b1 = _threefry2x32(r0, r1, zero, zero)
+    return b0 ^ b1
 
 
 def pack_rows(market: MarketData, features: jax.Array, sigma: jax.Array) -> dict[str, jax.Array]:

@@ -165,10 +165,24 @@ class PPO(NamedTuple):
         b = self._shard(jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj))
         obs_n = obs_norm.normalize(b.obs, clip)
         final_n = obs_norm.normalize(b.final_obs, clip)
-        mean, log_std = self.actor.apply(state.params["actor"], obs_n)
-        logp_old = dist.log_prob(mean, log_std, b.u)
-        values = self.critic.apply(state.params["critic"], obs_n)  # [E, T]
-        next_values = self.critic.apply(state.params["critic"], final_n)
+        m, tm = c.num_minibatches, c.num_steps // c.num_minibatches
+
+        def to_chunks(x):  # [E, T, ...] -> [M, E, tm, ...]: time chunks, env axis kept whole (sharded)
+            return jnp.swapaxes(x.reshape(c.num_envs, m, tm, *x.shape[2:]), 0, 1)
+
+        def from_chunks(x):  # [M, E, tm] -> [E, T]
+            return jnp.swapaxes(x, 0, 1).reshape(c.num_envs, c.num_steps)
+
+        def recompute(xs):
+            # one minibatch-sized chunk at a time: the whole batch's activations would not fit in
+            # cache and its fused MLP runs several times slower per row on XLA:CPU
+            o, f, u = xs
+            mean, log_std = self.actor.apply(state.params["actor"], o)
+            return (dist.log_prob(mean, log_std, u), self.critic.apply(state.params["critic"], o),
+                    self.critic.apply(state.params["critic"], f))
+
+        logp_old, values, next_values = (from_chunks(x) for x in jax.lax.map(
+            recompute, (to_chunks(obs_n), to_chunks(final_n), to_chunks(b.u))))  # [E, T] each
 
         # CALCULATE ADVANTAGE (time axis first for the reverse scan)
         adv, ret = gae(*(jnp.swapaxes(x, 0, 1) for x in (
@@ -178,7 +192,6 @@ class PPO(NamedTuple):
         # UPDATE NETWORK: epochs x minibatches; each minibatch is T/M random steps of every env
         tx = self.optimizer(hp)
         batch = (obs_n, b.u, logp_old, adv, ret)
-        m, tm = c.num_minibatches, c.num_steps // c.num_minibatches
 
         def loss_fn(params, mb, key):
             o, u, lp_old, a, r = mb
