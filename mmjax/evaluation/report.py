@@ -115,11 +115,11 @@ def plot_all(out_dir: Path, traces: dict[str, Traces], markout_curves: dict[str,
         for offs, label in ((tr.bid_offset_bps[:, 1:], "bid"), (tr.ask_offset_bps[:, 1:], "ask")):
             o = offs.ravel()
             ok = np.isfinite(o)
-            bins = np.unique(np.quantile(q[ok], np.linspace(0, 1, 21))) if ok.any() else np.array([0, 1])
-            if len(bins) < 2:
-                bins = np.array([q.min() - 1e-9, q.max() + 1e-9])
+            lo, hi = (q[ok].min(), q[ok].max()) if ok.any() else (0.0, 1.0)
+            bins = np.linspace(lo, hi, 12) if hi > lo else np.array([lo - 1e-9, hi + 1e-9])
             idx = np.clip(np.digitize(q[ok], bins) - 1, 0, len(bins) - 2)
-            med = [np.median(o[ok][idx == i]) if (idx == i).any() else np.nan for i in range(len(bins) - 1)]
+            # median offset per inventory bin; bins with few samples are left out
+            med = [np.median(o[ok][idx == i]) if (idx == i).sum() >= 20 else np.nan for i in range(len(bins) - 1)]
             ax.plot((bins[1:] + bins[:-1]) / 2, med, marker="o", ms=3, label=label)
         ax.set_title(LABELS.get(n, n))
         ax.set_xlabel("inventory")
