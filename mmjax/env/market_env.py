@@ -48,10 +48,9 @@ class EnvParams:
     market: MarketData
     features: jax.Array  # [T, F_M] float32 normalized market features (row t uses data up to t)
     sigma: jax.Array  # [T] float32 realized volatility of mid, ticks per sqrt(second), causal
-    # derived by make_params: everything the agent learns at row r packed in one int and one float
-    # row, so that a step is two gathers (see `pack_rows`)
-    rows_i32: jax.Array  # [T, 2L + 2M] int32: oriented book px of row r, oriented trade px of (r-1, r]
-    rows_f32: jax.Array  # [T, 2L + 2M + F_M + 1] float32: book sz, trade vol of (r-1, r], features, sigma
+    # derived by make_params: everything the agent learns at row r packed in one int32 row (floats
+    # stored as their bits), so that a step is one gather (see `pack_rows` for the layout)
+    rows: jax.Array  # [T, F_M + 2 + 4L + 4M] int32
     valid_starts: jax.Array  # [K] int32 rows an episode may start at (gap-free for the whole episode)
     valid_before: jax.Array  # [T+1] int32 number of valid starts < t
     gamma: jax.Array  # [] risk aversion, 1/$
@@ -212,10 +211,11 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         i = i_lo + (bits % count).astype(jnp.int32)
         t0 = params.valid_starts[jnp.clip(i, 0, params.valid_starts.shape[0] - 1)]
         # only the touch, features and sigma of row t0 (the base step resets on every step)
-        best = params.rows_i32[t0, jnp.array([0, params.market.levels])]  # [2] oriented touch
-        start = 2 * params.market.levels + 2 * params.market.buy_px.shape[1]
-        # [F_M + 1] features and sigma: slice before gathering (the full row is 4x the bytes)
-        row_f = jax.lax.dynamic_slice(params.rows_f32, (t0, start), (1, params.features.shape[1] + 1))[0]
+        F = params.features.shape[1]
+        # the head of row t0 only: features, sigma, oriented best ask, best bid (the row is 6x the bytes)
+        head = jax.lax.dynamic_slice(params.rows, (t0, 0), (1, F + 3))[0]
+        best = jnp.stack([head[F + 2], head[F + 1]])  # [2] oriented touch
+        row_f = jax.lax.bitcast_convert_type(head[: F + 1], jnp.float32)  # features, sigma
         mid0 = (best[0] - best[1]).astype(jnp.float32) * 0.5
         zero = jnp.zeros((), jnp.float32)
         state = EnvState(
@@ -244,11 +244,15 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         # GATHER: packed row t+1 = book row t+1 and trades of (t, t+1]; row t's touch and sigma
         # travel in the state
         Lv, M = mkt.levels, mkt.buy_px.shape[1]
-        row_i, row_f = params.rows_i32[t + 1], params.rows_f32[t + 1]
-        nxt_px = row_i[: 2 * Lv].reshape(2, Lv)
-        tr_px = row_i[2 * Lv:].reshape(2, M)
-        nxt_sz = row_f[: 2 * Lv].reshape(2, Lv)
-        tr_vol = row_f[2 * Lv: 2 * Lv + 2 * M].reshape(2, M)
+        F = params.features.shape[1]
+        row = params.rows[t + 1]
+        row_f = jax.lax.bitcast_convert_type(row[: F + 1], jnp.float32)  # features, sigma
+        px0 = F + 2  # layout of `pack_rows`
+        nxt_px = row[px0: px0 + 2 * Lv].reshape(2, Lv)
+        tr_px = row[px0 + 2 * Lv: px0 + 2 * Lv + 2 * M].reshape(2, M)
+        sz = jax.lax.bitcast_convert_type(row[px0 + 2 * Lv + 2 * M:], jnp.float32)
+        nxt_sz = sz[: 2 * Lv].reshape(2, Lv)
+        tr_vol = sz[2 * Lv:].reshape(2, M)
         best1 = nxt_px[:, 0]  # [2] oriented
         mid_t = (state.best[0] - state.best[1]).astype(jnp.float32) * 0.5
         mid_1 = (best1[0] - best1[1]).astype(jnp.float32) * 0.5
@@ -291,7 +295,7 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             best=best1, sigma_t=row_f[-1], orders=live, pipe_px=pipe_px[1:], pipe_on=pipe_on[1:],
             n_crossed=state.n_crossed + crossed[0].astype(jnp.int32) + crossed[1].astype(jnp.int32))
         upnl = inv * (mid_1 - state.mid0 - entry) * tick
-        obs = jnp.concatenate([_features(row_f, params), self._agent_features(
+        obs = jnp.concatenate([row_f[:F], self._agent_features(
             inv, time, upnl, mid_1, params)])
         info = {
             "bid_fill": fill[0], "ask_fill": fill[1],
@@ -346,7 +350,13 @@ def _reset_key_bits(key: jax.Array) -> jax.Array:
 
 
 def pack_rows(market: MarketData, features: jax.Array, sigma: jax.Array) -> dict[str, jax.Array]:
-    """Pack what the agent learns at each row r (book r, trades of (r-1, r], features r, sigma r) into two arrays."""
+    """Pack what the agent learns at row r (book r, trades of (r-1, r], features r, sigma r) into one int32 row.
+
+    Columns: features [F_M] and sigma (float32 bits), the oriented best ask again, the oriented book
+    px [2L] (bid levels then ask levels: the best bid is column F_M + 2), the oriented trade px of
+    (r-1, r] [2M], then book sz [2L] and trade vol [2M] (float32 bits). A reset reads the first
+    F_M + 3 columns, a step the whole row (one gather).
+    """
     T, M = market.num_steps, market.buy_px.shape[1]
     book_px = fills.orient(market.bid_px, market.ask_px).reshape(T, -1)  # [T, 2L]
     book_sz = jnp.stack([market.bid_sz, market.ask_sz], axis=-2).reshape(T, -1)
@@ -355,16 +365,11 @@ def pack_rows(market: MarketData, features: jax.Array, sigma: jax.Array) -> dict
     tr_vol = jnp.stack([market.sell_px_vol, market.buy_px_vol], axis=-2).reshape(T, -1)
     tr_px = jnp.concatenate([jnp.full((1, 2 * M), fills.NO_ORDER_PX, jnp.int32), tr_px[:-1]])
     tr_vol = jnp.concatenate([jnp.zeros((1, 2 * M), jnp.float32), tr_vol[:-1]])
-    return {
-        "rows_i32": jnp.concatenate([book_px, tr_px], axis=1).astype(jnp.int32),
-        "rows_f32": jnp.concatenate([book_sz, tr_vol, features, sigma[:, None]], axis=1).astype(jnp.float32),
-    }
-
-
-def _features(row_f: jax.Array, params: EnvParams) -> jax.Array:
-    """[F_M] market features of a packed float row."""
-    start = 2 * params.market.levels + 2 * params.market.buy_px.shape[1]
-    return row_f[start: start + params.features.shape[1]]
+    bits = lambda x: jax.lax.bitcast_convert_type(jnp.asarray(x, jnp.float32), jnp.int32)  # noqa: E731
+    L = market.levels
+    return {"rows": jnp.concatenate([
+        bits(features), bits(sigma[:, None]), book_px[:, L: L + 1].astype(jnp.int32), book_px.astype(jnp.int32),
+        tr_px.astype(jnp.int32), bits(book_sz), bits(tr_vol)], axis=1)}
 
 
 def _update_entry(entry: jax.Array, q: jax.Array, dq: jax.Array, px: jax.Array) -> jax.Array:

@@ -29,7 +29,8 @@ VAR_EPS = 1e-12  # same guard as batch.VAR_EPS (ticks^2)
 
 # Per-row series that feed the windows, in the order of the row tuple built in `on_book`.
 _SERIES = ("e", "touch", "q", "v", "n", "dq", "qq", "h2", "sc", "sc2")
-# The (window, series) sums, in the order `on_book` unpacks them; windows come from FeatureConfig.
+# The (window, series) sums, in the order `on_book` computes them (hand-unrolled there: keep in step);
+# windows come from FeatureConfig.
 _PAIRS = (
     ("ofi_short_steps", "e"), ("ofi_short_steps", "touch"), ("ofi_long_steps", "e"), ("ofi_long_steps", "touch"),
     ("trade_short_steps", "q"), ("trade_short_steps", "v"), ("trade_long_steps", "q"), ("trade_long_steps", "v"),
@@ -86,12 +87,7 @@ class StreamingFeatures:
         lo, hi = raw_clip_bounds()
         self._lo, self._hi = lo, hi  # float32
         self._n5 = min(cfg.obi_levels, self.levels)
-        self._pair_w = [getattr(cfg, w) for w, _ in _PAIRS]  # window of each sum, rows
-        self._pair_s = [_SERIES.index(s) for _, s in _PAIRS]  # series of each sum
-        self._wins = sorted(set(self._pair_w))  # distinct windows
-        self._pair_j = [self._wins.index(w) for w in self._pair_w]
-        self._pairs = list(zip(self._pair_s, self._pair_j, self._pair_w, strict=True))
-        self._ring_size = max(self._wins)
+        self._ring_size = max(getattr(cfg, w) for w, _ in _PAIRS)  # longest window, rows
         self._px_buf = np.empty(2 * self.levels, np.float64)
         c = cfg
         self._full_counts = (c.ofi_short_steps, c.ofi_long_steps, c.intensity_steps, c.vol_long_steps,
@@ -99,6 +95,11 @@ class StreamingFeatures:
         self._consts = (c.shrink, 1.0 + c.shrink, c.kyle_ridge, 1.0 / self.dt_s, c.momentum_steps,
                         c.momentum_floor_ticks**2, c.spread_var_floor_ticks2, float(c.spread_clip_ticks))
         self._zero_row = (0.0,) * len(_SERIES)
+        self._tick_div = np.array(self.tick_size)  # 0-d divisor: np.divide skips the scalar conversion
+        # windows of the hand-unrolled sums in `on_book`, in _PAIRS order of the window names
+        self._win_steps = (c.ofi_short_steps, c.ofi_long_steps, c.trade_short_steps, c.trade_long_steps,
+                           c.intensity_steps, c.kyle_steps, c.vol_long_steps, c.vol_short_steps,
+                           c.touch_steps, c.spread_steps)
         self.rows = 0
         self.sigma_ticks_per_sqrt_s = 0.0
         self._buy = self._sell = 0.0
@@ -149,7 +150,7 @@ class StreamingFeatures:
             raise ValueError(f"on_book: expected {L} levels per side: {exc}") from None
         if len(bsz) != L or len(asz) != L:
             raise ValueError(f"on_book: expected {L} levels per side, got {len(bsz)} bid and {len(asz)} ask sizes")
-        np.divide(buf, self.tick_size, out=buf)
+        np.divide(buf, self._tick_div, out=buf)
         np.rint(buf, out=buf)
         r = buf.tolist()
         bt, at = r[:L], r[L:]
@@ -184,18 +185,63 @@ class StreamingFeatures:
         # WINDOW SUMS: add this row, drop the row that leaves each window
         touch = 0.5 * (b0 + a0)
         sc = min(max(spread, 1.0), self._consts[-1])
-        row = (e, touch, q, v, n_tr, dm * q, q * q, 4.0 * dm * dm, sc, sc * sc)  # order of _SERIES
+        x_dq, x_qq, x_h2, x_sc2 = dm * q, q * q, 4.0 * dm * dm, sc * sc
+        row = (e, touch, q, v, n_tr, x_dq, x_qq, x_h2, sc, x_sc2)  # order of _SERIES
         k, pos, ring, size = self._k, self._pos, self._ring, self._ring_size
-        olds = [ring[pos - w] for w in self._wins]  # negative index wraps; zero rows before the segment
+        w_os, w_ol, w_ts, w_tl, w_in, w_ky, w_vl, w_vs, w_tm, w_sp = self._win_steps
+        # the row that leaves each window (negative index wraps; zero rows before the segment)
+        o_os, o_ol, o_ts, o_tl = ring[pos - w_os], ring[pos - w_ol], ring[pos - w_ts], ring[pos - w_tl]
+        o_in, o_ky, o_vl, o_vs = ring[pos - w_in], ring[pos - w_ky], ring[pos - w_vl], ring[pos - w_vs]
+        o_tm, o_sp = ring[pos - w_tm], ring[pos - w_sp]
         ring[pos] = row
         self._pos = pos + 1 if pos + 1 < size else 0
         self._k = k + 1
-        last = self._last_nz = [k if x else li for x, li in zip(row, self._last_nz, strict=True)]
-        # a window holding only zeros sums to exactly 0 (and the running sum restarts from it)
-        sums = self._sums = [
-            s + row[i] - olds[j][i] if k - last[i] < w else 0.0
-            for s, (i, j, w) in zip(self._sums, self._pairs, strict=True)
-        ]
+        # segment row of each series' last nonzero value (order of _SERIES)
+        l_e, l_t, l_q, l_v, l_n, l_dq, l_qq, l_h2, l_sc, l_sc2 = self._last_nz
+        if e:
+            l_e = k
+        if touch:
+            l_t = k
+        if q:
+            l_q = k
+        if v:
+            l_v = k
+        if n_tr:
+            l_n = k
+        if x_dq:
+            l_dq = k
+        if x_qq:
+            l_qq = k
+        if x_h2:
+            l_h2 = k
+        if sc:
+            l_sc = k
+        if x_sc2:
+            l_sc2 = k
+        self._last_nz = (l_e, l_t, l_q, l_v, l_n, l_dq, l_qq, l_h2, l_sc, l_sc2)
+        # the 17 sums of _PAIRS, unrolled: add this row, drop the leaving one; a window holding only
+        # zeros sums to exactly 0 (and the running sum restarts from it)
+        (e_s, touch_s, e_l, touch_l, q_s, v_s, q_l, v_l, n_sum, dq, qq, qq_l, h2_l, h2_s, touch_m,
+         sc1, sc2) = self._sums
+        self._sums = sums = (
+            e_s + e - o_os[0] if k - l_e < w_os else 0.0,
+            touch_s + touch - o_os[1] if k - l_t < w_os else 0.0,
+            e_l + e - o_ol[0] if k - l_e < w_ol else 0.0,
+            touch_l + touch - o_ol[1] if k - l_t < w_ol else 0.0,
+            q_s + q - o_ts[2] if k - l_q < w_ts else 0.0,
+            v_s + v - o_ts[3] if k - l_v < w_ts else 0.0,
+            q_l + q - o_tl[2] if k - l_q < w_tl else 0.0,
+            v_l + v - o_tl[3] if k - l_v < w_tl else 0.0,
+            n_sum + n_tr - o_in[4] if k - l_n < w_in else 0.0,
+            dq + x_dq - o_ky[5] if k - l_dq < w_ky else 0.0,
+            qq + x_qq - o_ky[6] if k - l_qq < w_ky else 0.0,
+            qq_l + x_qq - o_vl[6] if k - l_qq < w_vl else 0.0,
+            h2_l + x_h2 - o_vl[7] if k - l_h2 < w_vl else 0.0,
+            h2_s + x_h2 - o_vs[7] if k - l_h2 < w_vs else 0.0,
+            touch_m + touch - o_tm[1] if k - l_t < w_tm else 0.0,
+            sc1 + sc - o_sp[8] if k - l_sc < w_sp else 0.0,
+            sc2 + x_sc2 - o_sp[9] if k - l_sc2 < w_sp else 0.0,
+        )
         (e_s, touch_s, e_l, touch_l, q_s, v_s, q_l, v_l, n_sum, dq, qq, qq_l, h2_l, h2_s, touch_m,
          sc1, sc2) = sums
         nr = k + 1  # rows of the segment so far; a window of w rows holds min(nr, w)
