@@ -24,6 +24,8 @@ from mmjax.data.splits import Split
 from mmjax.evaluation import harness as H
 from mmjax.evaluation import metrics as M
 from mmjax.evaluation import report as R
+from mmjax.features.batch import fit_norm
+from mmjax.features.spec import FeatureNorm
 
 
 @dataclass(frozen=True)
@@ -110,13 +112,12 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
         mcfg = dataclasses.replace(mcfg, quote_size=cfg.quote_size)
     if cfg.max_inventory:
         mcfg = dataclasses.replace(mcfg, max_inventory=cfg.max_inventory)
-    calib_split = None
-    if cfg.split == "all":
-        market0 = pipeline.load(mcfg, norm=norm)
-        calib_split = _windows(cfg, market0)[0]
-        market = market0 if norm is not None else pipeline.load(mcfg, calibration_split=calib_split)
-    else:
-        market = pipeline.load(mcfg, norm=norm)
+    market = pipeline.load(mcfg, norm=norm)
+    if cfg.split == "all" and norm is None:
+        # baselines only: the feature normalization comes from the calibration window, as everything else does
+        calib = _windows(cfg, market)[0]
+        fitted = fit_norm(market.features.values, calib.start, calib.stop)
+        market.norm = FeatureNorm(mean=np.asarray(fitted.mean, np.float32), std=np.asarray(fitted.std, np.float32))
     tune_win, eval_win = _windows(cfg, market)
     env = pipeline.make_env()
     p_eval = market.env_params(eval_win)

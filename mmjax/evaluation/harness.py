@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import baselines as bl
+from mmjax.env import fills
 from mmjax.env.market_env import EnvParams, EnvState, MarketMakingEnv
 from mmjax.evaluation.metrics import Traces
 
@@ -77,8 +78,6 @@ def rollout(env: MarketMakingEnv, params: EnvParams, starts: jax.Array, policy: 
 
 
 def _decided_quotes(action, state: EnvState, params: EnvParams):
-    from mmjax.env import fills
-
     mid_t = params.market.mid[state.t]
     bid, ask = fills.quote_prices(action, mid_t, state.best[0], -state.best[1], params.max_offset_bps,
                                   params.market.px_anchor_ticks)
