@@ -138,6 +138,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", required=True, help="output JSON path (PNG written next to it)")
     ap.add_argument("--quick", action="store_true", help="fewer rows, steps and scaling points")
     ap.add_argument("--rows", type=int, default=None, help="synthetic market rows (default 100000, quick 20000)")
+    ap.add_argument("--num-envs", type=int, default=None, help="envs of the headline figure (default 4096 on CPU, 65536 on GPU)")
+    ap.add_argument("--curve", default="", help="env counts of the scaling curve, comma-separated (default per backend)")
     args = ap.parse_args(argv)
     rows = args.rows or (20_000 if args.quick else 100_000)
     market, source = synthetic_market(rows)
@@ -148,20 +150,27 @@ def main(argv=None) -> int:
     params = make_params(market, features, sigma, episode_steps=episode_steps)
     env = MarketMakingEnv()
     backend = jax.default_backend()
+    gpu = backend == "gpu"
 
-    num_envs, steps = 4096, (100 if args.quick else 500)
+    num_envs, steps = args.num_envs or (65536 if gpu else 4096), (100 if args.quick else 500)
     # best of 5: the machine is shared, and a busy moment can only slow a repeat down
     jax_sps = jax_steps_per_s(env, params, num_envs, steps, repeats=5)
     jax_sps_rng = jax_steps_per_s(env, params, num_envs, steps, repeats=5, rng_in_loop=True)
     np_sps = numpy_steps_per_s(market, features, sigma, 2000 if args.quick else 10_000, episode_steps)
-    curve_n = [1, 64, 1024, 4096, 16384] if args.quick else [1, 16, 256, 1024, 4096, 16384, 65536]
+    if args.curve:
+        curve_n = [int(n) for n in args.curve.split(",") if n.strip()]
+    elif args.quick:
+        curve_n = [1, 64, 1024, 4096, 16384]
+    else:
+        curve_n = [1, 16, 256, 1024, 4096, 16384, 65536] + ([262144, 1048576] if gpu else [])
+    work = 50_000_000 if gpu else 2_000_000  # env steps per curve point: long enough to time on either
     curve = []
     for n in curve_n:
-        n_steps = int(np.clip(2_000_000 // n, 20, 2000)) // (4 if args.quick else 1)
+        n_steps = int(np.clip(work // n, 20, 2000)) // (4 if args.quick else 1)
         curve.append({"num_envs": n, "jax_steps_per_s": jax_steps_per_s(env, params, n, max(n_steps, 10), repeats=2)})
 
     result = {"jax_steps_per_s": jax_sps, "jax_steps_per_s_rng_in_loop": jax_sps_rng, "numpy_steps_per_s": np_sps, "ratio": jax_sps / np_sps,
-              "num_envs": num_envs, "backend": backend, "device": str(jax.devices()[0]), "rows": T,
+              "num_envs": num_envs, "backend": backend, "device": jax.devices()[0].device_kind, "rows": T,
               "market": source, "episode_steps": episode_steps, "scaling": curve}
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

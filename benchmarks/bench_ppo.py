@@ -6,6 +6,12 @@ FLOPs per env step are counted from the network shapes (2*in*out per Dense per s
 activations, Adam and the env are not counted, so the roofline fraction is a lower bound on MLP
 efficiency): rollout actor forward + post-rollout recompute (actor on obs, critic on obs and on the
 final obs) + update_epochs * 3 * (actor + critic) forward (backward ~ 2x forward).
+
+Sizes default per backend: on CPU 256 envs x 64 steps in 8 minibatches of 2048 rows (fastest here);
+on a GPU 65536 envs x 64 steps in 8 minibatches (the "64k envs" large-run setting, docs/ppo.md).
+``--scale 4096,16384,...`` adds rows at other env counts (same steps and minibatch count).
+On GPU, XLA runs float32 matmuls in its default precision (TF32 on Hopper) for both the networks and
+the matmul peak, so the fraction compares like with like.
 """
 
 from __future__ import annotations
@@ -109,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", required=True, help="where to write the results JSON")
     ap.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats (CI smoke)")
     ap.add_argument("--png", default=None, help="steps/s vs network width plot (default: next to --json)")
+    ap.add_argument("--num-envs", type=int, default=None, help="envs (default 256 on CPU, 65536 on GPU)")
+    ap.add_argument("--num-steps", type=int, default=64, help="rollout steps per env per update")
+    ap.add_argument("--num-minibatches", type=int, default=None, help="minibatches per epoch (default 8)")
+    ap.add_argument("--update-epochs", type=int, default=4, help="epochs per update")
+    ap.add_argument("--updates", type=int, default=None, help="updates per timed chunk (default 4)")
+    ap.add_argument("--repeats", type=int, default=2, help="timed repeats per row; the best is kept")
+    ap.add_argument("--scale", default="", help="extra env counts to measure, comma-separated")
+    ap.add_argument("--no-sweep", action="store_true", help="skip the network-width sweep")
     args = ap.parse_args(argv)
 
     import gymnax
@@ -116,24 +130,27 @@ def main(argv: list[str] | None = None) -> int:
     from mmjax.ppo import PPOConfig
 
     q = args.quick
-    updates = 2 if q else 4
+    gpu = jax.default_backend() == "gpu"
+    updates = args.updates or (2 if q else 4)
     # Minibatches of 2048 rows (num_envs * num_steps / num_minibatches): measured on the 2-core EPYC with
     # 256,128 tanh MLPs, 1024-2048 rows run fastest (fraction ~0.53); 4096-32768 rows fall to 0.32-0.43,
     # since their [rows, 256] activations no longer stay in cache between the matmuls and the
     # LayerNorm/tanh passes. The counted FLOPs per env step do not depend on this choice.
-    cfg = PPOConfig(num_envs=64 if q else 256, num_steps=64, num_minibatches=4 if q else 8, update_epochs=4,
-                    hidden_sizes="256,128", total_timesteps=10**9)
+    default_envs = 64 if q else (65536 if gpu else 256)
+    cfg = PPOConfig(num_envs=args.num_envs or default_envs, num_steps=args.num_steps,
+                    num_minibatches=args.num_minibatches or (4 if q else 8), update_epochs=args.update_epochs,
+                    hidden_sizes="256,128", total_timesteps=10**10)
     # The CPU is shared: sample the matmul peak next to every measurement and divide by the best
     # sample, so a busy moment can only lower (never inflate) the reported roofline fraction.
-    mm_n, mm_rep = (1024, 3) if q else (2048, 5)
+    mm_n, mm_rep = (1024, 3) if q else ((8192, 20) if gpu else (2048, 5))
     mm_samples = [matmul_flops_per_s(mm_n, mm_rep)]
     env, env_params = gymnax.make("Pendulum-v1")
     rows = []
-    main_res = measure(cfg, env, env_params, updates)
+    main_res = measure(cfg, env, env_params, updates, repeats=args.repeats)
     mm_samples.append(matmul_flops_per_s(mm_n, mm_rep))
-    rows.append({"env": "Pendulum-v1", "hidden": cfg.hidden_sizes, **main_res})
+    rows.append({"env": "Pendulum-v1", "num_envs": cfg.num_envs, "hidden": cfg.hidden_sizes, **main_res})
 
-    widths = [64, 256] if q else [64, 128, 256, 512, 1024]
+    widths = [] if args.no_sweep else ([64, 256] if q else [64, 128, 256, 512, 1024])
     sweep = []
     for w in widths:
         c = dataclasses.replace(cfg, hidden_sizes=f"{w},{max(w // 2, 1)}")
@@ -141,10 +158,16 @@ def main(argv: list[str] | None = None) -> int:
         mm_samples.append(matmul_flops_per_s(mm_n, mm_rep))
 
     market, why = market_env()
-    if market is not None:
-        r = measure(cfg, *market, updates)
-        rows.append({"env": "MarketMakingEnv(synthetic book)", "hidden": cfg.hidden_sizes, **r})
-        mm_samples.append(matmul_flops_per_s(mm_n, mm_rep))
+    scale = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []
+    for n in [cfg.num_envs, *scale]:
+        c = dataclasses.replace(cfg, num_envs=n)
+        if market is not None:
+            r = measure(c, *market, updates, repeats=args.repeats)
+            rows.append({"env": "MarketMakingEnv(synthetic book)", "num_envs": n, "hidden": c.hidden_sizes, **r})
+            mm_samples.append(matmul_flops_per_s(mm_n, mm_rep))
+        if n != cfg.num_envs:
+            r = measure(c, env, env_params, updates, repeats=args.repeats)
+            rows.append({"env": "Pendulum-v1", "num_envs": n, "hidden": c.hidden_sizes, **r})
     mm = max(mm_samples)
     for s in sweep:
         s["roofline_fraction"] = s["steps_per_s"] * s["flops_per_step"] / mm
@@ -154,25 +177,30 @@ def main(argv: list[str] | None = None) -> int:
         "steps_per_s": main_res["steps_per_s"], "flops_per_step": main_res["flops_per_step"],
         "matmul_flops_per_s": mm, "matmul_samples": mm_samples, "roofline_fraction": main_res["steps_per_s"] * main_res["flops_per_step"] / mm,
         "num_envs": cfg.num_envs, "backend": jax.default_backend(), "device_count": jax.local_device_count(),
+        "device": jax.devices()[0].device_kind, "minibatch_rows": cfg.batch_size // cfg.num_minibatches,
         "config": dataclasses.asdict(cfg), "envs": rows, "width_sweep": sweep, "market_env_note": why or "measured",
     }
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
 
-    print(f"backend {result['backend']} x{result['device_count']}, matmul best {mm / 1e9:.1f} GFLOP/s "
-          f"(samples {', '.join(f'{x / 1e9:.0f}' for x in mm_samples)})")
-    print(f"{'env':<34}{'hidden':>10}{'steps/s':>12}{'FLOP/step':>12}{'GFLOP/s':>10}{'roofline':>10}")
+    print(f"backend {result['backend']} x{result['device_count']} ({result['device']}), matmul best "
+          f"{mm / 1e9:.1f} GFLOP/s (samples {', '.join(f'{x / 1e9:.0f}' for x in mm_samples)})")
+    print(f"{cfg.num_steps} steps x {cfg.num_minibatches} minibatches x {cfg.update_epochs} epochs, {updates} updates timed")
+    print(f"{'env':<34}{'envs':>8}{'hidden':>10}{'steps/s':>14}{'FLOP/step':>12}{'GFLOP/s':>10}{'roofline':>10}")
     for r in rows:
         g = r["steps_per_s"] * r["flops_per_step"]
-        print(f"{r['env']:<34}{r['hidden']:>10}{r['steps_per_s']:>12,.0f}{r['flops_per_step']:>12,}"
+        print(f"{r['env']:<34}{r['num_envs']:>8}{r['hidden']:>10}{r['steps_per_s']:>14,.0f}{r['flops_per_step']:>12,}"
               f"{g / 1e9:>10.1f}{g / mm:>10.2f}")
     for s in sweep:
-        print(f"{'  width sweep':<34}{s['width']:>10}{s['steps_per_s']:>12,.0f}{s['flops_per_step']:>12,}"
-              f"{s['steps_per_s'] * s['flops_per_step'] / 1e9:>10.1f}{s['roofline_fraction']:>10.2f}")
+        print(f"{'  width sweep (Pendulum)':<34}{cfg.num_envs:>8}{s['width']:>10}{s['steps_per_s']:>14,.0f}"
+              f"{s['flops_per_step']:>12,}{s['steps_per_s'] * s['flops_per_step'] / 1e9:>10.1f}{s['roofline_fraction']:>10.2f}")
     if why:
         print(f"market env: {why}")
 
+    if not sweep:
+        print(f"wrote {out}")
+        return 0
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,5 +1,6 @@
 """NumpyPolicy: no jax, equals the Flax deterministic action, and refuses bad files with clear errors."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -47,7 +48,7 @@ def test_imports_no_jax_or_flax(exported):
         bad = sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "jaxlib", "flax", "optax"))
         assert not bad, bad
     """)
-    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)},
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
 

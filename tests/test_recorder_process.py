@@ -19,7 +19,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "coinbase_small.jsonl.gz"
 
 
 def _spawn(out: Path, url: str, flush_s: float) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     env.pop("COINBASE_API_KEY_NAME", None)
     env.pop("COINBASE_API_PRIVATE_KEY", None)
     cmd = [sys.executable, "-m", "recorder", str(out), "--url", url, "--products", "BTC-USD,ETH-USD",
@@ -89,12 +89,12 @@ def test_recorder_never_imports_jax():
     code = ("import sys, recorder.client, recorder.__main__, recorder.engine, recorder.writer, mmjax.record; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'flax')]; "
             "assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
                    check=True, timeout=60)
 
 
 def test_cli_help_lists_record_flags():
     res = subprocess.run([sys.executable, "-m", "mmjax", "record", "--help"], cwd=ROOT, capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+                         text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "--watchdog-s" in res.stdout and "--grid-ms" in res.stdout and "--raw" in res.stdout

@@ -313,6 +313,11 @@ def make_train(config: PPOConfig, env, env_params):
 
 @partial(jax.jit, static_argnames=("actor",))
 def deterministic_action(actor: Actor, params: dict, obs_raw: jax.Array, obs_clip: float = 10.0) -> jax.Array:
-    """tanh(mean) for raw observations [..., D] using params from `params_out`."""
-    mean, _ = actor.apply(params["actor"], params["obs_norm"].normalize(obs_raw, obs_clip))
+    """tanh(mean) for raw observations [..., D] using params from `params_out`.
+
+    Full float32 matmuls on every backend: XLA's default on recent GPUs is TF32 (fine for training, ~1e-3
+    off in the action), and evaluation must match the exported NumPy policy that live trading runs.
+    """
+    with jax.default_matmul_precision("float32"):
+        mean, _ = actor.apply(params["actor"], params["obs_norm"].normalize(obs_raw, obs_clip))
     return dist.deterministic(mean)
