@@ -86,9 +86,28 @@ def _wants(name: str) -> bool:
     return bool(argv) and argv[0] == name
 
 
+def _join_distributed_run(argv: list[str]) -> None:
+    """`mmjax train --coordinator-address ...`: join the multi-process run before anything starts JAX.
+
+    The flags are declared (with help) on TrainConfig; they are read here first because the training
+    module's imports (gymnax) start a JAX backend, after which a process can no longer join.
+    """
+    if not argv or argv[0] != "train":
+        return
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--coordinator-address", default="")
+    pre.add_argument("--num-processes", type=int, default=1)
+    pre.add_argument("--process-id", type=int, default=0)
+    ns, _ = pre.parse_known_args(argv[1:])
+    from mmjax.ppo import distributed
+
+    distributed.initialize(ns.coordinator_address, ns.num_processes, ns.process_id)
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
+    _join_distributed_run(sys.argv[1:])
     parser = build_parser()
     ns = parser.parse_args()
     module, cls_name, fn_name, _ = COMMANDS[ns.command]

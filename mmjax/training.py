@@ -26,6 +26,10 @@ class TrainConfig(PPOConfig, pipeline.MarketConfig):
 
     out: str = field(default="runs/latest", metadata={"help": "run directory for checkpoint, metrics, plots and policy.npz"})
     resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
+    coordinator_address: str = field(default="", metadata={
+        "help": "multi-host: host:port of process 0 (same on every process), or 'auto' to detect SLURM/MPI/TPU"})
+    num_processes: int = field(default=1, metadata={"help": "multi-host: number of processes in the run"})
+    process_id: int = field(default=0, metadata={"help": "multi-host: this process's index, 0 .. num_processes-1"})
 
     def ppo(self) -> PPOConfig:
         return PPOConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(PPOConfig)})
@@ -45,6 +49,11 @@ def train(cfg: TrainConfig, progress=print) -> dict:
     """Load, train, export; returns the runner's result plus the market."""
     if not cfg.data:
         raise ValueError("train: --data DIR is required (a recording; `mmjax synth` makes one)")
+    from mmjax.ppo import distributed
+
+    distributed.initialize(cfg.coordinator_address, cfg.num_processes, cfg.process_id)  # the CLI joined already
+    if not distributed.is_main():
+        progress = lambda *_: None  # noqa: E731 - process 0 speaks and writes for the run
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     market = pipeline.load(cfg.market())
@@ -53,14 +62,16 @@ def train(cfg: TrainConfig, progress=print) -> dict:
              f"episodes of {cfg.episode_steps} steps, maker fee {cfg.maker_fee_bps} bps, risk aversion {cfg.risk_aversion}")
     env = pipeline.make_env()
     params = market.env_params(train_split)
-    pipeline.save_norm(out / FEATURE_NORM, market.norm)
-    (out / TRAIN_CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    if distributed.is_main():
+        pipeline.save_norm(out / FEATURE_NORM, market.norm)
+        (out / TRAIN_CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
 
     from mmjax.ppo.runner import run_training
 
     result = run_training(cfg.ppo(), env, params, out, resume=cfg.resume, progress=progress)
-    _export(result["params"], cfg, market, out / POLICY)
-    progress(f"wrote {out / POLICY}")
+    if distributed.is_main():
+        _export(result["params"], cfg, market, out / POLICY)
+        progress(f"wrote {out / POLICY}")
     result["market"] = market
     return result
 

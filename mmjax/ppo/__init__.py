@@ -1,15 +1,20 @@
-"""Flax PPO for any gymnax env with a Box action space: `make_train` (pure, jittable) and `run_training`."""
+"""Flax PPO for any gymnax env with a Box action space: `make_train` (pure, jittable) and `run_training`.
 
-from mmjax.ppo.config import PPOConfig
-from mmjax.ppo.train import HParams, TrainState, deterministic_action, make_ppo, make_train
+Names are imported on first use: `mmjax.ppo.distributed` must be importable without starting a JAX
+backend (gymnax starts one on import), and the runner pulls in matplotlib.
+"""
 
-__all__ = ["PPOConfig", "HParams", "TrainState", "make_train", "make_ppo", "deterministic_action", "run_training"]
+import importlib
+
+_WHERE = {
+    "PPOConfig": "mmjax.ppo.config", "HParams": "mmjax.ppo.train", "TrainState": "mmjax.ppo.train",
+    "make_train": "mmjax.ppo.train", "make_ppo": "mmjax.ppo.train", "deterministic_action": "mmjax.ppo.train",
+    "run_training": "mmjax.ppo.runner",
+}
+__all__ = list(_WHERE)
 
 
 def __getattr__(name):
-    # The runner pulls in matplotlib; import it only when asked for.
-    if name == "run_training":
-        from mmjax.ppo.runner import run_training
-
-        return run_training
-    raise AttributeError(name)
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'mmjax.ppo' has no attribute {name!r}")

@@ -36,7 +36,7 @@ class PPOConfig:
     activation: str = field(default="tanh", metadata={"help": "hidden activation", "choices": ["tanh", "relu"]})
     init_log_std: float = field(default=-0.5, metadata={"help": "initial log standard deviation of the pre-tanh Gaussian"})
     obs_clip: float = field(default=10.0, metadata={"help": "clip normalized observations to +-this, standard deviations"})
-    num_devices: int = field(default=1, metadata={"help": "local devices to shard the env batch over (0 = all)"})
+    num_devices: int = field(default=1, metadata={"help": "devices to shard the env batch over (0 = all; all processes' in a multi-process run)"})
     seed: int = field(default=0, metadata={"help": "PRNG seed; fixes everything"})
     updates_per_chunk: int = field(default=10, metadata={"help": "updates per jitted chunk between progress lines and checkpoints"})
 

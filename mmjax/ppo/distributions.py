@@ -6,11 +6,14 @@ unstable near |a| = 1.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
-_LOG_SQRT_2PI = 0.5 * jnp.log(2.0 * jnp.pi)
-_LOG2 = jnp.log(2.0)
+# Python floats, not jnp: importing this module must not start a JAX backend (jax.distributed needs that).
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_LOG2 = math.log(2.0)
 
 
 def log_det_tanh_jacobian(u: jax.Array) -> jax.Array:

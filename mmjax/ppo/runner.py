@@ -1,5 +1,8 @@
 """`run_training`: PPO in jitted chunks of updates, with progress lines, metrics.jsonl, a learning-curve
-PNG and a checkpoint after every chunk; `resume=True` continues bit-exactly; a NaN guard stops the run."""
+PNG and a checkpoint after every chunk; `resume=True` continues bit-exactly; a NaN guard stops the run.
+
+In a multi-process run (`mmjax.ppo.distributed`) every process runs this loop; process 0 alone prints and
+writes files, and sharded state is gathered to the host (a collective) before checkpointing."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import numpy as np
 
 from mmjax.ppo.checkpoint import load_checkpoint, save_checkpoint
 from mmjax.ppo.config import PPOConfig
+from mmjax.ppo.distributed import is_main, to_host
 from mmjax.ppo.train import HParams, TrainState, make_ppo
 
 CHECKPOINT = "checkpoint.npz"
@@ -75,10 +79,23 @@ def _progress_line(row: dict, sps: float, total_updates: int) -> str:
     return line
 
 
+def _place(host_state: TrainState, init, key, hp, env_params) -> TrainState:
+    """Put a loaded (NumPy) state on the devices, laid out as `init` lays out a fresh one."""
+    if jax.process_count() == 1:
+        return jax.device_put(host_state)
+    # Across processes: build each global array from the (identical) host copy every process loaded.
+    shardings = init.lower(key, hp, env_params).compile().output_shardings
+    return jax.tree.map(lambda x, sh: jax.make_array_from_callback(np.shape(x), sh, lambda idx: np.asarray(x)[idx]),
+                        host_state, shardings)
+
+
 def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = False,
                  progress: Callable[[str], Any] = print) -> dict:
     """Train in chunks, logging and checkpointing each; returns {"params", "metrics", "out_dir", "updates"}."""
     config.validate()
+    main = is_main()
+    if not main:
+        progress = lambda *_: None  # noqa: E731 - process 0 speaks for the run
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, metrics_path = out / CHECKPOINT, out / METRICS
@@ -94,7 +111,7 @@ def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = Fal
         if meta.get("config") != config.to_json():
             raise ValueError(f"{ckpt_path}: written by a different config; refusing to resume "
                              f"(checkpoint {meta.get('config')}, now {config.to_json()})")
-        state = jax.device_put(state)
+        state = _place(state, init, key, hp, env_params)
         rows = _read_metrics(metrics_path, int(state.update))
         progress(f"resumed from {ckpt_path} at update {int(state.update)}")
     else:
@@ -103,7 +120,8 @@ def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = Fal
         elif resume:
             progress(f"no checkpoint in {out}; starting fresh")
         state = init(key, hp, env_params)
-    metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if main:
+        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     total = config.num_updates
     chunk_fns: dict[int, Callable] = {}
@@ -118,9 +136,10 @@ def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = Fal
         state = jax.device_put(state, chunk_fns[n].input_shardings[0][0])
         t0 = time.perf_counter()
         new_state, metrics = chunk_fns[n](state, hp, env_params)
-        metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+        metrics = to_host(metrics)
         sps = n * config.batch_size / (time.perf_counter() - t0)
-        _finite_or_raise(metrics, new_state, start)
+        host_state = to_host(new_state)  # collective across processes; a plain device_get in one
+        _finite_or_raise(metrics, host_state, start)
         state = new_state
 
         chunk_rows = []
@@ -135,10 +154,11 @@ def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = Fal
                         row[k] = None
             chunk_rows.append(row)
         rows += chunk_rows
-        with metrics_path.open("a") as f:  # metrics first, then the checkpoint (see _read_metrics)
-            f.writelines(json.dumps(r) + "\n" for r in chunk_rows)
-        save_checkpoint(ckpt_path, state, {"config": config.to_json(), "update": str(int(state.update))})
-        plot_learning_curve(rows, out / CURVE)
+        if main:
+            with metrics_path.open("a") as f:  # metrics first, then the checkpoint (see _read_metrics)
+                f.writelines(json.dumps(r) + "\n" for r in chunk_rows)
+            save_checkpoint(ckpt_path, host_state, {"config": config.to_json(), "update": str(int(host_state.update))})
+            plot_learning_curve(rows, out / CURVE)
         # Show the latest update that completed episodes (long episodes end only every few updates).
         shown = dict(chunk_rows[-1])
         for r in reversed(chunk_rows):
@@ -147,6 +167,8 @@ def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = Fal
                 break
         progress(_progress_line(shown, sps, total))
 
+    if jax.process_count() > 1:
+        state = to_host(state)  # global arrays cannot be read outside jit on one process
     return {"params": ppo.params_out(state), "metrics": rows[-1] if rows else {}, "out_dir": str(out),
             "updates": int(state.update), "state": state}
 

@@ -283,14 +283,18 @@ def make_ppo(config: PPOConfig, env, env_params) -> PPO:
     env = RescaleAction(env)
     obs_shape = jax.eval_shape(lambda k: env.reset(k, env_params)[0], jax.random.PRNGKey(0)).shape
     action_dim = env.action_dim(env_params)
-    n_dev = config.num_devices or jax.local_device_count()
+    # One process: local devices. Several (mmjax.ppo.distributed): the global device list, all of it.
+    n_dev = config.num_devices or jax.device_count()
     mesh = None
+    if jax.process_count() > 1 and n_dev != jax.device_count():
+        raise ValueError(f"PPOConfig.num_devices={n_dev}: a multi-process run shards over all {jax.device_count()} "
+                         "devices of all processes; use num_devices=0")
     if n_dev > 1:
-        if n_dev > jax.local_device_count():
-            raise ValueError(f"PPOConfig.num_devices={n_dev} but only {jax.local_device_count()} local devices")
+        if n_dev > jax.device_count():
+            raise ValueError(f"PPOConfig.num_devices={n_dev} but only {jax.device_count()} devices")
         if config.num_envs % n_dev:
             raise ValueError(f"PPOConfig.num_envs={config.num_envs} must be divisible by num_devices={n_dev}")
-        mesh = Mesh(jax.local_devices()[:n_dev], ("env",))
+        mesh = Mesh(jax.devices()[:n_dev], ("env",))
     actor = Actor(action_dim, config.hidden, config.activation, config.init_log_std)
     critic = Critic(config.hidden, config.activation)
     return PPO(config, env, env_params, actor, critic, int(obs_shape[0]), action_dim, mesh)
