@@ -7,6 +7,9 @@ activations, Adam and the env are not counted, so the roofline fraction is a low
 efficiency): rollout actor forward + post-rollout recompute (actor on obs, critic on obs and on the
 final obs) + update_epochs * 3 * (actor + critic) forward (backward ~ 2x forward).
 
+The matmul peak is the best sustained window of back-to-back [n, n] products (about 1 s, like a timed
+PPO chunk), sampled between measurements.
+
 Sizes default per backend: on CPU 256 envs x 64 steps in 8 minibatches of 2048 rows (fastest here);
 on a GPU 65536 envs x 64 steps in 8 minibatches (the "64k envs" large-run setting, docs/ppo.md).
 ``--scale 4096,16384,...`` adds rows at other env counts (same steps and minibatch count).
@@ -27,17 +30,29 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def matmul_flops_per_s(n: int, repeats: int) -> float:
-    """Best-of-`repeats` float32 [n, n] @ [n, n] throughput via XLA, FLOP/s."""
+def matmul_flops_per_s(n: int, repeats: int, window_s: float = 0.0) -> float:
+    """Float32 [n, n] @ [n, n] throughput via XLA, FLOP/s: the best of `repeats` timed windows.
+
+    With ``window_s`` > 0 each window runs back-to-back products for about that long (sustained peak,
+    timed like a PPO chunk); with 0, one product per window (burst peak).
+    """
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
     b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
     f = jax.jit(lambda x, y: x @ y)
     f(a, b).block_until_ready()
+    t0 = time.perf_counter()
+    f(a, b).block_until_ready()
+    per_product = max(time.perf_counter() - t0, 1e-9)
+    k = max(1, round(window_s / per_product)) if window_s > 0 else 1
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        f(a, b).block_until_ready()
-        best = min(best, time.perf_counter() - t0)
+        for i in range(k):  # dispatched asynchronously, so back to back on the device
+            out = f(a, b)
+            if i % 8 == 7:  # bound the products in flight (memory), at a negligible sync cost
+                out.block_until_ready()
+        out.block_until_ready()
+        best = min(best, (time.perf_counter() - t0) / k)
     return 2.0 * n**3 / best
 
 
@@ -142,13 +157,17 @@ def main(argv: list[str] | None = None) -> int:
                     num_minibatches=args.num_minibatches or (4 if q else 8), update_epochs=args.update_epochs,
                     hidden_sizes="256,128", total_timesteps=10**10)
     # The CPU is shared: sample the matmul peak next to every measurement and divide by the best
-    # sample, so a busy moment can only lower (never inflate) the reported roofline fraction.
-    mm_n, mm_rep = (1024, 3) if q else ((8192, 20) if gpu else (2048, 5))
-    mm_samples = [matmul_flops_per_s(mm_n, mm_rep)]
+    # sample, so a busy moment can only lower (never inflate) the reported roofline fraction. Each
+    # sample is the best sustained window of back-to-back products lasting about as long as one timed
+    # PPO chunk, so numerator and denominator are timed alike (a single short product can catch a
+    # quiet instant that a one-second chunk cannot).
+    mm_n, mm_rep = (1024, 3) if q else ((8192, 3) if gpu else (2048, 3))
+    window_s = 0.2 if q else 1.0
+    mm_samples = [matmul_flops_per_s(mm_n, mm_rep, window_s)]
     env, env_params = gymnax.make("Pendulum-v1")
     rows = []
     main_res = measure(cfg, env, env_params, updates, repeats=args.repeats)
-    mm_samples.append(matmul_flops_per_s(mm_n, mm_rep))
+    mm_samples.append(matmul_flops_per_s(mm_n, mm_rep, window_s))
     rows.append({"env": "Pendulum-v1", "num_envs": cfg.num_envs, "hidden": cfg.hidden_sizes, **main_res})
 
     widths = [] if args.no_sweep else ([64, 256] if q else [64, 128, 256, 512, 1024])
@@ -156,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     for w in widths:
         c = dataclasses.replace(cfg, hidden_sizes=f"{w},{max(w // 2, 1)}")
         sweep.append({"width": w, **measure(c, env, env_params, updates, repeats=1)})
-        mm_samples.append(matmul_flops_per_s(mm_n, mm_rep))
+        mm_samples.append(matmul_flops_per_s(mm_n, mm_rep, window_s))
 
     market, why = market_env()
     scale = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []
@@ -165,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         if market is not None:
             r = measure(c, *market, updates, repeats=args.repeats)
             rows.append({"env": "MarketMakingEnv(synthetic book)", "num_envs": n, "hidden": c.hidden_sizes, **r})
-            mm_samples.append(matmul_flops_per_s(mm_n, mm_rep))
+            mm_samples.append(matmul_flops_per_s(mm_n, mm_rep, window_s))
         if n != cfg.num_envs:
             r = measure(c, env, env_params, updates, repeats=args.repeats)
             rows.append({"env": "Pendulum-v1", "num_envs": n, "hidden": c.hidden_sizes, **r})
@@ -176,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         r["roofline_fraction"] = r["steps_per_s"] * r["flops_per_step"] / mm
     result = {
         "steps_per_s": main_res["steps_per_s"], "flops_per_step": main_res["flops_per_step"],
-        "matmul_flops_per_s": mm, "matmul_samples": mm_samples, "roofline_fraction": main_res["steps_per_s"] * main_res["flops_per_step"] / mm,
+        "matmul_flops_per_s": mm, "matmul_samples": mm_samples, "matmul_window_s": window_s, "roofline_fraction": main_res["steps_per_s"] * main_res["flops_per_step"] / mm,
         "num_envs": cfg.num_envs, "backend": jax.default_backend(), "device_count": jax.local_device_count(),
         "device": jax.devices()[0].device_kind, "minibatch_rows": cfg.batch_size // cfg.num_minibatches,
         "config": dataclasses.asdict(cfg), "envs": rows, "width_sweep": sweep, "market_env_note": why or "measured",
