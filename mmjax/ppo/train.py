@@ -29,6 +29,9 @@ from mmjax.ppo.envs import RescaleAction
 from mmjax.ppo.gae import gae
 from mmjax.ppo.networks import Actor, Critic, ObsNorm
 
+# optax >= 0.2.5 has optax.tree.norm and deprecates optax.global_norm; both are the global L2 norm.
+_tree_norm = getattr(getattr(optax, "tree", None), "norm", None) or optax.global_norm
+
 METRIC_NAMES = (
     "losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac",
     "losses/explained_variance", "losses/grad_norm", "charts/learning_rate", "charts/episodic_return",
@@ -213,7 +216,7 @@ class PPO(NamedTuple):
             mb = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), mb)  # [E, tm, ...] -> [E*tm, ...]
             grads, aux = jax.grad(loss_fn, has_aux=True)(params, mb, key)
             updates, opt_state = tx.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), (*aux, optax.global_norm(grads))
+            return (optax.apply_updates(params, updates), opt_state), (*aux, _tree_norm(grads))
 
         def epoch(carry, key):
             k_perm, k_mb = jax.random.split(key)
