@@ -66,12 +66,30 @@ def plot_learning_curve(rows: list[dict], out_png: Path) -> None:
     plt.close(fig)
 
 
-def _progress_line(row: dict, sps: float, total_updates: int) -> str:
+def _bar(done: int, total: int, width: int = 20) -> str:
+    """`[#########...........]  45%`: a plain-text bar that reads the same in a terminal and in a log file."""
+    frac = min(max(done / max(total, 1), 0.0), 1.0)
+    filled = int(round(frac * width))
+    return f"[{'#' * filled}{'.' * (width - filled)}] {100 * frac:3.0f}%"
+
+
+def _eta(seconds: float) -> str:
+    s = int(round(max(seconds, 0.0)))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def _progress_line(row: dict, sps: float, total_updates: int, batch_size: int | None = None) -> str:
+    """One progress line per chunk: bar, update, steps, SPS, ETA and the CleanRL metrics."""
+
     def fmt(key, spec):
         v = row.get(key)
         return "n/a" if v is None else format(v, spec)
 
-    line = (f"update {row['update']}/{total_updates} step {row['global_step']} SPS {sps:,.0f} "
+    eta = ""
+    if batch_size and sps > 0:
+        eta = f" ETA {_eta((total_updates - row['update']) * batch_size / sps)}"
+    line = (f"update {row['update']}/{total_updates} {_bar(row['update'], total_updates)} "
+            f"step {row['global_step']} SPS {sps:,.0f}{eta} "
             f"return {fmt('charts/episodic_return', '.3f')} kl {fmt('losses/approx_kl', '.4f')} "
             f"clipfrac {fmt('losses/clipfrac', '.3f')} ev {fmt('losses/explained_variance', '.3f')}")
     if "mm/pnl" in row:
@@ -165,7 +183,7 @@ def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = Fal
             if r.get("charts/episodic_return") is not None:
                 shown.update({k: v for k, v in r.items() if k.startswith(("charts/episodic", "mm/"))})
                 break
-        progress(_progress_line(shown, sps, total))
+        progress(_progress_line(shown, sps, total, config.batch_size))
 
     if jax.process_count() > 1:
         state = to_host(state)  # global arrays cannot be read outside jit on one process
