@@ -1,0 +1,85 @@
+"""`EnvKnobs`: every knob of the market-making task, defined once with its meaning, unit and default.
+
+The JAX env (`make_params`), the NumPy simulator (`mmjax.env.sim_np`), the live engine, `mmjax train`,
+`mmjax evaluate` and `mmjax live` all read this one dataclass; a `policy.npz` stores it (``asdict``) so a
+deployed policy runs with the knobs it was trained under. NumPy/stdlib only: the live path imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# Knobs that change the compiled program's shapes (static in `EnvParams`); the others are traced floats.
+STATIC_KNOBS = ("episode_steps", "latency_steps")
+
+
+@dataclass(frozen=True)
+class EnvKnobs:
+    """Quoting, latency, fee and reward knobs of the market-making environment (docs/env.md)."""
+
+    quote_size: float = field(default=0.01, metadata={
+        "help": "size of each quote, venue size unit (BTC for BTC-USD)"})
+    max_inventory: float = field(default=0.1, metadata={
+        "help": "inventory limit, venue size unit: a side stops quoting at +-this and fills stop there"})
+    latency_steps: int = field(default=1, metadata={
+        "help": "grid steps between a decision and its order resting at the venue (>= 1)"})
+    maker_fee_bps: float = field(default=0.0, metadata={
+        "help": "maker fee on fill notional, bps (negative = rebate; Coinbase top tier 0, entry tier 40)"})
+    risk_aversion: float = field(default=0.01, metadata={
+        "help": "inventory risk aversion in r = dPnL - risk_aversion q^2 sigma^2 dt - eta ..., 1/$ (docs/env.md)"})
+    eta: float = field(default=0.0, metadata={
+        "help": "dampening of inventory gains in the reward: - eta * max(0, q dmid), unitless"})
+    max_offset_bps: float = field(default=10.0, metadata={
+        "help": "action mapping: quote offset from mid at action +1, bps of mid (action -1 quotes at the mid)"})
+    episode_steps: int = field(default=3000, metadata={
+        "help": "steps per episode, grid steps (3000 = 5 min of 100 ms); time_left_frac runs over it"})
+
+    def __post_init__(self) -> None:
+        problems = validate(self)
+        if problems:
+            raise ValueError("EnvKnobs: " + "; ".join(problems))
+
+    def traced(self) -> dict[str, float]:
+        """The knobs that `EnvParams` carries as traced arrays (vmappable), by name."""
+        return {k: float(v) for k, v in dataclasses.asdict(self).items() if k not in STATIC_KNOBS}
+
+
+def validate(k: EnvKnobs) -> list[str]:
+    """Every violated constraint, each naming its field (empty when the knobs are usable)."""
+    out = []
+    for name in ("quote_size", "max_inventory"):
+        v = getattr(k, name)
+        if not (math.isfinite(v) and v > 0):
+            out.append(f"{name} must be a finite number > 0, got {v}")
+    for name in ("latency_steps", "episode_steps"):
+        v = getattr(k, name)
+        if int(v) != v or v < 1:
+            out.append(f"{name} must be a whole number >= 1, got {v}")
+    for name in ("risk_aversion", "eta", "max_offset_bps"):
+        v = getattr(k, name)
+        if not (math.isfinite(v) and v >= 0):
+            out.append(f"{name} must be a finite number >= 0, got {v}")
+    if not (math.isfinite(k.maker_fee_bps) and -100.0 < k.maker_fee_bps < 1e4):
+        out.append(f"maker_fee_bps must be finite and > -100 bps, got {k.maker_fee_bps}")
+    return out
+
+
+def knobs_from_mapping(stored: Mapping[str, float], base: EnvKnobs | None = None) -> tuple[EnvKnobs, list[str]]:
+    """Knobs stored with a policy applied over ``base``; returns them and one note per value that changed.
+
+    Unknown keys are ignored (a newer file's extras); missing keys keep ``base`` (an older file).
+    """
+    base = base or EnvKnobs()
+    names = {f.name for f in dataclasses.fields(EnvKnobs)}
+    changes, notes = {}, []
+    for key, value in stored.items():
+        if key not in names:
+            continue
+        value = int(value) if key in STATIC_KNOBS else float(value)
+        if getattr(base, key) != value:
+            notes.append(f"{key} = {value:g} from the policy file (flag/default was {getattr(base, key):g})")
+        changes[key] = value
+    return dataclasses.replace(base, **changes), notes
