@@ -131,15 +131,18 @@ def test_quotes_never_cross_or_touch_the_mid():
 # JOINING THE QUEUE
 
 
+NO_CROSS = jnp.array([2**29, 2**29], jnp.int32)  # an opposite touch far away: nothing is marketable
+
+
 def test_fresh_order_queues_behind_displayed_size_or_not_at_all():
     px, sz = BOOK
     new_on = jnp.array([True, True])
-    o = fills.join(fills.no_orders(), jnp.array([99, -102]), new_on, 0.5, px, sz)
+    o, _ = fills.join(fills.no_orders(), jnp.array([99, -102]), new_on, 0.5, px, sz, NO_CROSS)
     np.testing.assert_allclose(o.queue_ahead, [3.0, 5.0])  # displayed levels
     np.testing.assert_allclose(o.remaining, [0.5, 0.5])
-    o = fills.join(fills.no_orders(), jnp.array([100 + 0, -100]), new_on, 0.5, px, sz)
+    o, _ = fills.join(fills.no_orders(), jnp.array([100 + 0, -100]), new_on, 0.5, px, sz, NO_CROSS)
     np.testing.assert_allclose(o.queue_ahead, [2.0, 0.0])  # ask 100 improves the touch: nobody ahead
-    o = fills.join(fills.no_orders(), jnp.array([90, -110]), new_on, 0.5, px, sz)
+    o, _ = fills.join(fills.no_orders(), jnp.array([90, -110]), new_on, 0.5, px, sz, NO_CROSS)
     np.testing.assert_allclose(o.queue_ahead, [0.0, 0.0])  # beyond the displayed depth
 
 
@@ -147,14 +150,30 @@ def test_same_price_keeps_queue_position_and_new_price_or_full_fill_rejoins():
     px, sz = BOOK
     on = jnp.array([True, False])
     live = orders(99, 0.3, 1.25)
-    kept = fills.join(live, jnp.array([99, 0]), on, 0.5, px, sz)
+    kept, _ = fills.join(live, jnp.array([99, 0]), on, 0.5, px, sz, NO_CROSS)
     assert float(kept.queue_ahead[0]) == 1.25 and float(kept.remaining[0]) == pytest.approx(0.3)
-    moved = fills.join(live, jnp.array([98, 0]), on, 0.5, px, sz)
+    moved, _ = fills.join(live, jnp.array([98, 0]), on, 0.5, px, sz, NO_CROSS)
     assert float(moved.queue_ahead[0]) == 4.0 and float(moved.remaining[0]) == 0.5
-    done = fills.join(orders(99, 0.0, 0.0), jnp.array([99, 0]), on, 0.5, px, sz)
+    done, _ = fills.join(orders(99, 0.0, 0.0), jnp.array([99, 0]), on, 0.5, px, sz, NO_CROSS)
     assert float(done.queue_ahead[0]) == 3.0 and float(done.remaining[0]) == 0.5
-    off = fills.join(live, jnp.array([99, 0]), jnp.array([False, False]), 0.5, px, sz)
+    off, _ = fills.join(live, jnp.array([99, 0]), jnp.array([False, False]), 0.5, px, sz, NO_CROSS)
     assert float(off.remaining.sum()) == 0.0
+
+
+def test_post_only_rejects_a_fresh_order_at_or_through_the_opposite_touch():
+    px, sz = BOOK  # best bid 100, best ask 101
+    opp = jnp.array([101, -100], jnp.int32)  # opposite touch, oriented like our side: best ask, -best bid
+    on = jnp.array([True, True])
+    o, rej = fills.join(fills.no_orders(), jnp.array([101, -100]), on, 0.5, px, sz, opp)  # both marketable
+    assert rej.tolist() == [True, True] and float(o.remaining.sum()) == 0.0
+    assert int(o.px[0]) == fills.NO_ORDER_PX  # no order that side for the interval
+    o, rej = fills.join(fills.no_orders(), jnp.array([102, -99]), on, 0.5, px, sz, opp)  # through the touch
+    assert rej.tolist() == [True, True]
+    o, rej = fills.join(fills.no_orders(), jnp.array([100, -101]), on, 0.5, px, sz, opp)  # one tick away: rests
+    assert rej.tolist() == [False, False] and float(o.remaining.sum()) == 1.0
+    # a resting order at that price is no new message: it stays (and fills as crossed, below)
+    kept, rej = fills.join(orders(101, 0.3, 0.0), jnp.array([101, 0]), jnp.array([True, False]), 0.5, px, sz, opp)
+    assert not bool(rej[0]) and float(kept.remaining[0]) == pytest.approx(0.3)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -79,6 +79,24 @@ def test_queue_ahead_delays_the_fill():
     assert info["bid_fill"][4] == pytest.approx(0.01)
 
 
+def test_post_only_rejects_an_order_the_book_crossed_before_it_arrived_and_a_resting_one_fills():
+    T, t0 = 60, 10
+    bb = np.full(T, 100)
+    bb[t0 + 1:] = 99  # the book drops a tick at t0+1, before the bid 100 decided at t0 arrives
+    m = make_market(bb, depth=5.0)
+    _, _, _, info, s = rollout(params_for(m, episode_steps=20), touch_actions(6), t0=t0)
+    assert info["bid_rejected"][0] and not info["ask_rejected"][0]
+    assert not info["bid_live"][1] and info["bid_fill"][1] == 0  # no bid at all over (t0+1, t0+2]
+    assert info["bid_live"][2] and not info["bid_rejected"][1:].any()  # the next decision (bid 99) rests
+    assert int(s.n_rejected) == 1
+    # a resting ask at 101 that the book later moves through fills in full at its own price
+    bb2 = np.r_[np.full(t0 + 3, 100), np.full(T - t0 - 3, 102)]  # best bid 102 >= our ask 101 at t0+3
+    _, _, _, info, _ = rollout(params_for(make_market(bb2, depth=5.0), episode_steps=20), touch_actions(4), t0=t0)
+    assert info["ask_crossed"][2] and info["ask_fill"][2] == pytest.approx(0.01)
+    assert info["ask_fill_px"][2] == 101 and not info["ask_rejected"][:2].any()
+    assert info["ask_rejected"][2]  # ... and the re-quote at 101, arriving at row t0+3 (bid 102), is rejected
+
+
 def test_future_rows_change_nothing_up_to_now():
     m = random_market(T=400, seed=3)
     T, t0, n, cut = m.num_steps, 50, 40, 25  # compare steps 0..cut (book rows <= t0+cut+1, trades <= t0+cut)

@@ -51,6 +51,8 @@ def test_same_data_same_actions_same_fills_pnl_reward(latency, fee_bps, eta, see
         np.testing.assert_array_equal(filled, i_ref[f"{side}_fill"] > 0, err_msg=side)
         np.testing.assert_array_equal(info[f"{side}_fill_px"][filled], i_ref[f"{side}_fill_px"][filled])
         np.testing.assert_array_equal(info[f"{side}_crossed"], i_ref[f"{side}_crossed"])
+        np.testing.assert_array_equal(info[f"{side}_rejected"], i_ref[f"{side}_rejected"])
+        assert info[f"{side}_rejected"].sum() > 5, "post-only rejections must be exercised"
         np.testing.assert_allclose(info[f"{side}_fill"], i_ref[f"{side}_fill"], atol=1e-6)
     for k in ("inventory", "cash", "pnl", "fee", "risk_penalty", "damp_penalty", "mid"):
         np.testing.assert_allclose(info[k], i_ref[k], atol=1e-6, err_msg=k)
@@ -68,8 +70,9 @@ def test_raw_trades_and_slot_aggregates_fill_the_same():
     raw, agg = FillSimulator(0.1, 1.0), FillSimulator(0.1, 1.0)
     empty = TradeFlow.from_trades([], [], [])
     for sim in (raw, agg):
+        sim.decide(100, 101)  # arrives at the end of this interval (latency 1)
         assert sim.step(book, book, empty, 0.0)["bid"].size == 0.0  # nothing live yet
-        sim.decide(100, 101)  # live from the next interval (latency 1)
+        sim.decide(100, 101)
     f_raw = raw.step(book, book, TradeFlow.from_trades(px, sz, side), 0.0)
     f_agg = agg.step(book, book, TradeFlow(np.array([100, 99]), np.array([0.7, 0.01]),
                                            np.array([101, 102, 103]), np.array([0.1, 0.2, 0.05])), 0.0)

@@ -83,17 +83,24 @@ def join(
     quote_size: jax.Array,
     level_px: jax.Array,  # [..., 2, L] oriented book row s (the row the decision goes live at)
     level_sz: jax.Array,  # [..., 2, L]
-) -> Orders:
-    """A decision goes live at s: same price and remaining > 0 keeps the order and its queue, else a fresh one."""
+    opp_best: jax.Array,  # [..., 2] opposite touch in row s, oriented like our side: (best ask, -best bid)
+) -> tuple[Orders, jax.Array]:
+    """A decision goes live at s: same price keeps the order and its queue, else a fresh post-only one.
+
+    Returns (orders, rejected [..., 2]): a fresh order at or through the opposite touch of row s
+    would take liquidity, so the venue rejects it (post-only) and that side has no order.
+    """
     keep = new_on & (new_px == orders.px) & (orders.remaining > 0)
+    rejected = new_on & ~keep & (opp_best <= new_px)
+    fresh = new_on & ~keep & ~rejected
     # fresh: queue behind what is displayed at p in row s; 0 if p improves the touch or is no level
     queue_new, _ = displayed_size(level_px, level_sz, new_px)
-    fresh_rem = jnp.where(new_on, jnp.asarray(quote_size, jnp.float32), 0.0)
+    fresh_rem = jnp.where(fresh, jnp.asarray(quote_size, jnp.float32), 0.0)
     return Orders(
-        px=jnp.where(keep, orders.px, jnp.where(new_on, new_px, NO_ORDER_PX)).astype(jnp.int32),
+        px=jnp.where(keep, orders.px, jnp.where(fresh, new_px, NO_ORDER_PX)).astype(jnp.int32),
         remaining=jnp.where(keep, orders.remaining, fresh_rem),
         queue_ahead=jnp.where(keep, orders.queue_ahead, queue_new),
-    )
+    ), rejected
 
 
 def trade_volumes(px: jax.Array, trade_px: jax.Array, trade_vol: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -39,6 +39,7 @@ class EnvState(environment.EnvState):
     pipe_px: jax.Array  # [L-1, 2] int32 decisions not yet live (oldest first), oriented
     pipe_on: jax.Array  # [L-1, 2] bool
     n_crossed: jax.Array  # [] int32 crossed fills this episode
+    n_rejected: jax.Array  # [] int32 post-only rejections this episode
 
 
 @struct.dataclass
@@ -232,6 +233,7 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             pipe_px=jnp.full((L - 1, 2), fills.NO_ORDER_PX, jnp.int32),
             pipe_on=jnp.zeros((L - 1, 2), bool),
             n_crossed=jnp.zeros((), jnp.int32),
+            n_rejected=jnp.zeros((), jnp.int32),
         )
         agent = jnp.array([0.0, 1.0, 0.0], jnp.float32)
         return jnp.concatenate([row_f[:-1], agent]), state
@@ -287,13 +289,14 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         new_on = jnp.stack([q < params.max_inventory, q > -params.max_inventory])
         pipe_px = jnp.concatenate([state.pipe_px, new_px[None]], axis=0)  # [L, 2]
         pipe_on = jnp.concatenate([state.pipe_on, new_on[None]], axis=0)
-        live = fills.join(orders, pipe_px[0], pipe_on[0], params.quote_size, nxt_px, nxt_sz)
+        live, rejected = fills.join(orders, pipe_px[0], pipe_on[0], params.quote_size, nxt_px, nxt_sz, -best1[::-1])
 
         time = state.time + 1
         new_state = EnvState(
             time=time, t=t + 1, mid0=state.mid0, inventory=inv, cash=cash, entry_ticks=entry, pnl=pnl,
             best=best1, sigma_t=row_f[-1], orders=live, pipe_px=pipe_px[1:], pipe_on=pipe_on[1:],
-            n_crossed=state.n_crossed + crossed[0].astype(jnp.int32) + crossed[1].astype(jnp.int32))
+            n_crossed=state.n_crossed + crossed[0].astype(jnp.int32) + crossed[1].astype(jnp.int32),
+            n_rejected=state.n_rejected + rejected[0].astype(jnp.int32) + rejected[1].astype(jnp.int32))
         upnl = inv * (mid_1 - state.mid0 - entry) * tick
         obs = jnp.concatenate([row_f[:F], self._agent_features(
             inv, time, upnl, mid_1, params)])
@@ -301,6 +304,8 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             "bid_fill": fill[0], "ask_fill": fill[1],
             "bid_fill_px": fill_px[0], "ask_fill_px": fill_px[1],  # ticks from anchor (valid where fill > 0)
             "bid_crossed": crossed[0], "ask_crossed": crossed[1],
+            # post-only: the order arriving at t+1 was at or through row t+1's opposite touch
+            "bid_rejected": rejected[0], "ask_rejected": rejected[1],
             "bid_quote": fill_px[0], "ask_quote": fill_px[1],  # live prices over (t, t+1]
             "bid_live": state.orders.remaining[0] > 0, "ask_live": state.orders.remaining[1] > 0,
             "fee": fee, "pnl": pnl, "dpnl": dpnl, "risk_penalty": risk, "damp_penalty": damp,

@@ -88,10 +88,15 @@ class SideFill:
     size: float = 0.0
     price: int = 0
     crossed: bool = False
+    rejected: bool = False  # the decision arriving at the end of the interval was rejected (post-only)
 
 
 class FillSimulator:
-    """Latency pipeline + one resting order per side + the queue/fill rules of docs/env.md."""
+    """Latency pipeline + one resting order per side + the queue/fill rules of docs/env.md.
+
+    Per grid step: ``decide`` the quotes of step s (they arrive at the venue at s + latency_steps),
+    then ``step`` settles the interval (s, s+1] and puts the decision arriving at s+1 live.
+    """
 
     def __init__(self, quote_size: float, max_inventory: float, latency_steps: int = 1):
         if latency_steps < 1:
@@ -102,8 +107,8 @@ class FillSimulator:
         self.reset()
 
     def reset(self) -> None:
-        """No orders, and L empty decisions in flight."""
-        self.pending: deque[tuple[int | None, int | None]] = deque([(None, None)] * self.latency_steps)
+        """No orders, and L - 1 empty decisions in flight (the next ``decide`` arrives L steps later)."""
+        self.pending: deque[tuple[int | None, int | None]] = deque([(None, None)] * (self.latency_steps - 1))
         self.orders: dict[str, RestingOrder | None] = {"bid": None, "ask": None}
 
     def decide(self, bid_px: int | None, ask_px: int | None) -> None:
@@ -111,24 +116,30 @@ class FillSimulator:
         self.pending.append((bid_px, ask_px))
 
     def step(self, book_s: BookRow, book_s1: BookRow, trades: TradeFlow, inventory: float) -> dict[str, SideFill]:
-        """Interval (s, s+1]: the decision from s-L goes live at s, then the live orders fill. Call before decide()."""
-        bid_px, ask_px = self.pending.popleft()
-        self._go_live("bid", bid_px, book_s)
-        self._go_live("ask", ask_px, book_s)
-        return {
+        """Interval (s, s+1]: the live orders fill, then the decision arriving at s+1 goes live against book_s1."""
+        fills = {
             "bid": self._settle("bid", book_s, book_s1, trades, self.max_inventory - inventory),
             "ask": self._settle("ask", book_s, book_s1, trades, self.max_inventory + inventory),
         }
+        bid_px, ask_px = self.pending.popleft()
+        fills["bid"].rejected = self._go_live("bid", bid_px, book_s1)
+        fills["ask"].rejected = self._go_live("ask", ask_px, book_s1)
+        return fills
 
-    def _go_live(self, side: str, px: int | None, book_s: BookRow) -> None:
+    def _go_live(self, side: str, px: int | None, book: BookRow) -> bool:
+        """Put a decision live at ``book``'s row; returns True when post-only rejects it."""
         cur = self.orders[side]
         if px is None:
             self.orders[side] = None
         elif cur is not None and cur.price == px and cur.remaining > 0:
             pass  # same price: keep size and queue position
+        elif (book.ask_px[0] <= px) if side == "bid" else (book.bid_px[0] >= px):
+            self.orders[side] = None  # post-only: it would take liquidity, the venue rejects it
+            return True
         else:
-            shown = book_s.size_at(side, px)  # None when px improves the touch or is no displayed level
+            shown = book.size_at(side, px)  # None when px improves the touch or is no displayed level
             self.orders[side] = RestingOrder(px, self.quote_size, 0.0 if shown is None else shown)
+        return False
 
     def _settle(self, side: str, book_s: BookRow, book_s1: BookRow, trades: TradeFlow, room: float) -> SideFill:
         o = self.orders[side]
@@ -251,6 +262,10 @@ class ReferenceMarketEnv(gym.Env):
         d, t, tick = self.data, self.t, self.data.tick_size
         q = self.inventory
         mid_t, mid_1 = d.mid(t), d.mid(t + 1)
+        # the decision of step t: quotes from book row t, sides gated by the inventory at t
+        bid_q, ask_q = quote_prices(action, mid_t, int(d.bid_px[t, 0]), int(d.ask_px[t, 0]),
+                                    self.max_offset_bps, d.px_anchor_ticks)
+        self.sim.decide(bid_q if q < self.max_inventory else None, ask_q if q > -self.max_inventory else None)
         fills = self.sim.step(d.book(t), d.book(t + 1), d.trades(t), q)
         b, a = fills["bid"], fills["ask"]
         fee = self.maker_fee_bps * 1e-4 * tick * (b.size * (b.price + d.px_anchor_ticks) + a.size * (a.price + d.px_anchor_ticks))
@@ -264,13 +279,10 @@ class ReferenceMarketEnv(gym.Env):
         risk = self.gamma * q * q * (self.sigma[t] * tick) ** 2 * (d.grid_ms / 1000.0)
         damp = self.eta * max(0.0, q * (mid_1 - mid_t) * tick)
         reward = self.reward_scale * (dpnl - risk - damp)
-        # the decision of step t: quotes from book row t, sides gated by the inventory at t
-        bid_q, ask_q = quote_prices(action, mid_t, int(d.bid_px[t, 0]), int(d.ask_px[t, 0]),
-                                    self.max_offset_bps, d.px_anchor_ticks)
-        self.sim.decide(bid_q if q < self.max_inventory else None, ask_q if q > -self.max_inventory else None)
         self.t, self.time = t + 1, self.time + 1
         info = {"bid_fill": b.size, "ask_fill": a.size, "bid_fill_px": b.price, "ask_fill_px": a.price,
-                "bid_crossed": b.crossed, "ask_crossed": a.crossed, "fee": fee, "pnl": pnl, "dpnl": dpnl,
+                "bid_crossed": b.crossed, "ask_crossed": a.crossed,
+                "bid_rejected": b.rejected, "ask_rejected": a.rejected, "fee": fee, "pnl": pnl, "dpnl": dpnl,
                 "risk_penalty": risk, "damp_penalty": damp, "inventory": self.inventory, "cash": self.cash,
                 "mid": mid_1, "t": t}
         truncated = self.time >= self.episode_steps

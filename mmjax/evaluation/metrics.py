@@ -29,6 +29,7 @@ class Traces:
     mid_after_10s: np.ndarray  # absolute $ mid 10 s after the step
     bid_offset_bps: np.ndarray | None = None  # quoted distance of the bid below mid (NaN when not quoted)
     ask_offset_bps: np.ndarray | None = None
+    rejected: np.ndarray | None = None  # post-only rejections at each step (0, 1 or 2)
 
 
 def bootstrap_ci(x: np.ndarray, seed: int = 0, n_boot: int = 10_000, level: float = 0.95) -> tuple[float, float]:
@@ -102,4 +103,5 @@ def policy_metrics(tr: Traces, seed: int = 0) -> dict:
         "markout_10s": markout(tr.mid_after_10s),
         "max_drawdown": float(max_drawdown(tr.pnl).mean()),
         "fees": float(tr.fees.sum()),
+        "rejected_post_only": int(tr.rejected.sum()) if tr.rejected is not None else 0,
     }

@@ -21,6 +21,7 @@ COLUMNS = [
     ("pnl_to_map", "PnL/MAP", "{:.1f}"),
     ("fill_rate", "fill rate", "{:.4f}"),
     ("fills", "fills", "{:d}"),
+    ("rejected_post_only", "post-only rejected", "{:d}"),
     ("spread_captured_bps", "captured bps", "{:.3f}"),
     ("markout_1s", "markout 1s bps", "{:.3f}"),
     ("markout_10s", "markout 10s bps", "{:.3f}"),
