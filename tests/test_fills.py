@@ -134,45 +134,65 @@ def test_quotes_never_cross_or_touch_the_mid():
 NO_CROSS = jnp.array([2**29, 2**29], jnp.int32)  # an opposite touch far away: nothing is marketable
 
 
+MSG = jnp.array([True, True])
+
+
 def test_fresh_order_queues_behind_displayed_size_or_not_at_all():
     px, sz = BOOK
-    new_on = jnp.array([True, True])
-    o, _ = fills.join(fills.no_orders(), jnp.array([99, -102]), new_on, 0.5, px, sz, NO_CROSS)
+    o, _ = fills.arrive(fills.no_orders(), jnp.array([99, -102]), MSG, 0.5, px, sz, NO_CROSS)
     np.testing.assert_allclose(o.queue_ahead, [3.0, 5.0])  # displayed levels
     np.testing.assert_allclose(o.remaining, [0.5, 0.5])
-    o, _ = fills.join(fills.no_orders(), jnp.array([100 + 0, -100]), new_on, 0.5, px, sz, NO_CROSS)
+    o, _ = fills.arrive(fills.no_orders(), jnp.array([100 + 0, -100]), MSG, 0.5, px, sz, NO_CROSS)
     np.testing.assert_allclose(o.queue_ahead, [2.0, 0.0])  # ask 100 improves the touch: nobody ahead
-    o, _ = fills.join(fills.no_orders(), jnp.array([90, -110]), new_on, 0.5, px, sz, NO_CROSS)
+    o, _ = fills.arrive(fills.no_orders(), jnp.array([90, -110]), MSG, 0.5, px, sz, NO_CROSS)
     np.testing.assert_allclose(o.queue_ahead, [0.0, 0.0])  # beyond the displayed depth
 
 
-def test_same_price_keeps_queue_position_and_new_price_or_full_fill_rejoins():
+def test_a_decision_sends_a_message_only_when_it_differs_from_the_known_order():
+    known = jnp.array([99, fills.NO_ORDER_PX], jnp.int32)  # a bid at 99 is known, no ask
+    want, msg = fills.order_messages(known, jnp.array([99, -105]), jnp.array([True, False]))
+    assert msg.tolist() == [False, False]  # same price: nothing sent; no ask wanted, none known: nothing
+    want, msg = fills.order_messages(known, jnp.array([98, -105]), jnp.array([True, True]))
+    assert msg.tolist() == [True, True] and want.tolist() == [98, -105]  # replace the bid, place an ask
+    want, msg = fills.order_messages(known, jnp.array([99, -105]), jnp.array([False, False]))
+    assert msg.tolist() == [True, False] and int(want[0]) == fills.NO_ORDER_PX  # a cancel
+
+
+def test_no_message_keeps_size_and_queue_a_replace_rejoins_and_a_cancel_removes():
     px, sz = BOOK
-    on = jnp.array([True, False])
     live = orders(99, 0.3, 1.25)
-    kept, _ = fills.join(live, jnp.array([99, 0]), on, 0.5, px, sz, NO_CROSS)
+    kept, _ = fills.arrive(live, jnp.array([99, 0]), jnp.array([False, False]), 0.5, px, sz, NO_CROSS)
     assert float(kept.queue_ahead[0]) == 1.25 and float(kept.remaining[0]) == pytest.approx(0.3)
-    moved, _ = fills.join(live, jnp.array([98, 0]), on, 0.5, px, sz, NO_CROSS)
+    moved, _ = fills.arrive(live, jnp.array([98, 0]), jnp.array([True, False]), 0.5, px, sz, NO_CROSS)
     assert float(moved.queue_ahead[0]) == 4.0 and float(moved.remaining[0]) == 0.5
-    done, _ = fills.join(orders(99, 0.0, 0.0), jnp.array([99, 0]), on, 0.5, px, sz, NO_CROSS)
-    assert float(done.queue_ahead[0]) == 3.0 and float(done.remaining[0]) == 0.5
-    off, _ = fills.join(live, jnp.array([99, 0]), jnp.array([False, False]), 0.5, px, sz, NO_CROSS)
+    # a replace at the same price is a new order: it loses its place (the translation avoids sending it)
+    again, _ = fills.arrive(live, jnp.array([99, 0]), jnp.array([True, False]), 0.5, px, sz, NO_CROSS)
+    assert float(again.queue_ahead[0]) == 3.0 and float(again.remaining[0]) == 0.5
+    off, _ = fills.arrive(live, jnp.array([fills.NO_ORDER_PX, 0]), jnp.array([True, False]), 0.5, px, sz, NO_CROSS)
     assert float(off.remaining.sum()) == 0.0
+
+
+def test_the_agent_learns_that_an_order_ended_unless_a_newer_message_is_in_flight():
+    known = jnp.array([99, -101], jnp.int32)
+    done = orders(99, 0.0, 0.0)  # the bid filled in full; no ask at the venue either
+    np.testing.assert_array_equal(fills.known_after(known, done, jnp.array([False, False])),
+                                  [fills.NO_ORDER_PX, fills.NO_ORDER_PX])
+    np.testing.assert_array_equal(fills.known_after(known, done, jnp.array([True, False])), [99, fills.NO_ORDER_PX])
+    np.testing.assert_array_equal(fills.known_after(known, orders(99, 0.25, 0.0), jnp.array([False, False]))[0], 99)
 
 
 def test_post_only_rejects_a_fresh_order_at_or_through_the_opposite_touch():
     px, sz = BOOK  # best bid 100, best ask 101
     opp = jnp.array([101, -100], jnp.int32)  # opposite touch, oriented like our side: best ask, -best bid
-    on = jnp.array([True, True])
-    o, rej = fills.join(fills.no_orders(), jnp.array([101, -100]), on, 0.5, px, sz, opp)  # both marketable
+    o, rej = fills.arrive(fills.no_orders(), jnp.array([101, -100]), MSG, 0.5, px, sz, opp)  # both marketable
     assert rej.tolist() == [True, True] and float(o.remaining.sum()) == 0.0
     assert int(o.px[0]) == fills.NO_ORDER_PX  # no order that side for the interval
-    o, rej = fills.join(fills.no_orders(), jnp.array([102, -99]), on, 0.5, px, sz, opp)  # through the touch
+    o, rej = fills.arrive(fills.no_orders(), jnp.array([102, -99]), MSG, 0.5, px, sz, opp)  # through the touch
     assert rej.tolist() == [True, True]
-    o, rej = fills.join(fills.no_orders(), jnp.array([100, -101]), on, 0.5, px, sz, opp)  # one tick away: rests
+    o, rej = fills.arrive(fills.no_orders(), jnp.array([100, -101]), MSG, 0.5, px, sz, opp)  # one tick away: rests
     assert rej.tolist() == [False, False] and float(o.remaining.sum()) == 1.0
-    # a resting order at that price is no new message: it stays (and fills as crossed, below)
-    kept, rej = fills.join(orders(101, 0.3, 0.0), jnp.array([101, 0]), jnp.array([True, False]), 0.5, px, sz, opp)
+    # a resting order at that price gets no message: it stays (and fills as crossed, below)
+    kept, rej = fills.arrive(orders(101, 0.3, 0.0), jnp.array([101, 0]), jnp.array([False, False]), 0.5, px, sz, opp)
     assert not bool(rej[0]) and float(kept.remaining[0]) == pytest.approx(0.3)
 
 

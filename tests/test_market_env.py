@@ -71,12 +71,14 @@ def test_queue_ahead_delays_the_fill():
     T, t0 = 60, 10
     trades = [(t, "sell", 100, 0.6) for t in range(t0, T)]
     m = make_market(np.full(T, 100), depth=1.0, trades=trades)  # 1.0 displayed at our price
-    _, _, _, info, _ = rollout(params_for(m, episode_steps=20), touch_actions(5), t0=t0)
+    _, _, _, info, _ = rollout(params_for(m, episode_steps=20), touch_actions(7), t0=t0)
     # live at t0+1 behind 1.0: row t0+1 eats 0.6 of the queue, row t0+2 fills us
-    np.testing.assert_allclose(info["bid_fill"][:4], [0.0, 0.0, 0.01, 0.0], atol=1e-7)
-    # the keep-your-place rule: re-quoting the same price kept the order; after the fill a fresh
-    # order queues behind the full displayed 1.0 again and fills two rows later
-    assert info["bid_fill"][4] == pytest.approx(0.01)
+    np.testing.assert_allclose(info["bid_fill"][:3], [0.0, 0.0, 0.01], atol=1e-7)
+    # re-quoting the known price sent nothing, so the order kept its place; the fill of (t0+2, t0+3]
+    # is seen at t0+3, whose decision re-posts; it arrives at t0+4 behind the full displayed 1.0
+    # again and fills two rows later
+    assert info["bid_live"][1:3].all() and not info["bid_live"][3] and info["bid_live"][4]
+    np.testing.assert_allclose(info["bid_fill"][3:], [0.0, 0.0, 0.01, 0.0], atol=1e-7)
 
 
 def test_post_only_rejects_an_order_the_book_crossed_before_it_arrived_and_a_resting_one_fills():
@@ -91,17 +93,38 @@ def test_post_only_rejects_an_order_the_book_crossed_before_it_arrived_and_a_res
     assert int(s.n_rejected) == 1
     # a resting ask at 101 that the book later moves through fills in full at its own price
     bb2 = np.r_[np.full(t0 + 3, 100), np.full(T - t0 - 3, 102)]  # best bid 102 >= our ask 101 at t0+3
-    _, _, _, info, _ = rollout(params_for(make_market(bb2, depth=5.0), episode_steps=20), touch_actions(4), t0=t0)
+    _, _, _, info, _ = rollout(params_for(make_market(bb2, depth=5.0), episode_steps=20), touch_actions(6), t0=t0)
     assert info["ask_crossed"][2] and info["ask_fill"][2] == pytest.approx(0.01)
-    assert info["ask_fill_px"][2] == 101 and not info["ask_rejected"][:2].any()
-    assert info["ask_rejected"][2]  # ... and the re-quote at 101, arriving at row t0+3 (bid 102), is rejected
+    assert info["ask_fill_px"][2] == 101 and not info["ask_rejected"].any()
+    # the decision at t0+2 (ask 101, the known order) sent nothing, so nothing arrived to be rejected
+    assert not info["ask_live"][3] and info["ask_live"][4]
+
+
+@pytest.mark.parametrize("latency", [1, 2, 3])
+def test_after_a_fill_the_side_stays_empty_until_a_decision_that_saw_it_arrives(latency):
+    T, t0, n = 60, 10, 20
+
+    def run(fill_row):
+        m = make_market(np.full(T, 100), depth=0.0, trades=[(fill_row, "sell", 100, 5.0)])
+        return rollout(params_for(m, episode_steps=30, latency_steps=latency), touch_actions(n), t0=t0)[3]
+
+    for k in (5, 9):  # the one trade that fills the bid, in interval (t0+k, t0+k+1]; then moved later
+        info = run(t0 + k)
+        assert np.flatnonzero(info["bid_fill"] > 0).tolist() == [k]
+        live = info["bid_live"]
+        # quoting the known price sends nothing until the fill is seen at t0+k+1; that decision's
+        # re-post arrives L steps later, so the side is empty over exactly L intervals
+        assert live[latency:k + 1].all() and not live[k + 1:k + 1 + latency].any() and live[k + 1 + latency:].all()
+    early, late = run(t0 + 5), run(t0 + 9)
+    for key in early:  # nothing before the first fill depends on when it happens
+        np.testing.assert_array_equal(early[key][:5], late[key][:5], err_msg=key)
 
 
 def test_future_rows_change_nothing_up_to_now():
     m = random_market(T=400, seed=3)
     T, t0, n, cut = m.num_steps, 50, 40, 25  # compare steps 0..cut (book rows <= t0+cut+1, trades <= t0+cut)
     rng = np.random.default_rng(0)
-    actions = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+    actions = np.clip(rng.normal(-0.9, 0.2, (n, 2)), -1, 1).astype(np.float32)  # near the touch: fills, rejections
     feats = rng.normal(size=(T, F_M)).astype(np.float32)
     sigma = rng.uniform(1, 10, T).astype(np.float32)
     base = make_params(m, feats, sigma, episode_steps=100)
@@ -131,6 +154,11 @@ def test_future_rows_change_nothing_up_to_now():
         np.testing.assert_array_equal(a[3][k][: cut + 1], b[3][k][: cut + 1], err_msg=k)
     # ... and the perturbation does matter later (the test can fail)
     assert not np.array_equal(a[1][cut + 1:], b[1][cut + 1:])
+    # the compared window covers post-only rejections and sides left empty after a fill
+    w = {k: v[: cut + 1] for k, v in a[3].items()}
+    assert (w["bid_rejected"] | w["ask_rejected"]).any()
+    gone = (w["bid_fill"][:-1] > 0) & ~w["bid_live"][1:] | (w["ask_fill"][:-1] > 0) & ~w["ask_live"][1:]
+    assert gone.any()
 
 
 # ---------------------------------------------------------------------------------------------

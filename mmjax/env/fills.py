@@ -76,31 +76,49 @@ def displayed_size(level_px: jax.Array, level_sz: jax.Array, px: jax.Array) -> t
     return jnp.sum(jnp.where(hit, level_sz, 0.0), axis=-1), jnp.any(hit, axis=-1)
 
 
-def join(
+def order_messages(known_px: jax.Array, want_px: jax.Array, want_on: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """A decision -> order messages, against the order state the agent knows ([..., 2] each).
+
+    Quoting the price of the known order sends nothing (the order keeps its queue place); any
+    other decision sends a cancel/replace: a new order at ``want_px``, or a cancel (NO_ORDER_PX)
+    when the side does not quote. Returns (message price = the newly known order, message sent).
+    """
+    want = jnp.where(want_on, want_px, NO_ORDER_PX).astype(jnp.int32)
+    return want, want != known_px
+
+
+def arrive(
     orders: Orders,
-    new_px: jax.Array,  # [..., 2] int32 oriented
-    new_on: jax.Array,  # [..., 2] bool: the decision quotes this side
+    msg_px: jax.Array,  # [..., 2] int32 oriented price of the arriving message (NO_ORDER_PX: cancel)
+    msg: jax.Array,  # [..., 2] bool: a message reaches the venue at row s
     quote_size: jax.Array,
-    level_px: jax.Array,  # [..., 2, L] oriented book row s (the row the decision goes live at)
+    level_px: jax.Array,  # [..., 2, L] oriented book row s (the row the message arrives at)
     level_sz: jax.Array,  # [..., 2, L]
     opp_best: jax.Array,  # [..., 2] opposite touch in row s, oriented like our side: (best ask, -best bid)
 ) -> tuple[Orders, jax.Array]:
-    """A decision goes live at s: same price keeps the order and its queue, else a fresh post-only one.
+    """Messages reach the venue at s: cancel/replace the side's order by a fresh post-only one; else it rests on.
 
     Returns (orders, rejected [..., 2]): a fresh order at or through the opposite touch of row s
     would take liquidity, so the venue rejects it (post-only) and that side has no order.
     """
-    keep = new_on & (new_px == orders.px) & (orders.remaining > 0)
-    rejected = new_on & ~keep & (opp_best <= new_px)
-    fresh = new_on & ~keep & ~rejected
-    # fresh: queue behind what is displayed at p in row s; 0 if p improves the touch or is no level
-    queue_new, _ = displayed_size(level_px, level_sz, new_px)
-    fresh_rem = jnp.where(fresh, jnp.asarray(quote_size, jnp.float32), 0.0)
+    fresh = msg & (msg_px != NO_ORDER_PX)
+    rejected = fresh & (opp_best <= msg_px)
+    placed = fresh & ~rejected
+    # a fresh order queues behind what is displayed at p in row s; 0 if p improves the touch or is no level
+    queue_new, _ = displayed_size(level_px, level_sz, msg_px)
     return Orders(
-        px=jnp.where(keep, orders.px, jnp.where(fresh, new_px, NO_ORDER_PX)).astype(jnp.int32),
-        remaining=jnp.where(keep, orders.remaining, fresh_rem),
-        queue_ahead=jnp.where(keep, orders.queue_ahead, queue_new),
+        px=jnp.where(msg, jnp.where(placed, msg_px, NO_ORDER_PX), orders.px).astype(jnp.int32),
+        remaining=jnp.where(msg, jnp.where(placed, jnp.asarray(quote_size, jnp.float32), 0.0), orders.remaining),
+        queue_ahead=jnp.where(msg, jnp.where(placed, queue_new, 0.0), orders.queue_ahead),
     ), rejected
+
+
+def known_after(known_px: jax.Array, orders: Orders, in_flight: jax.Array) -> jax.Array:
+    """What the agent knows at the next decision: an order it saw end (filled, rejected) is gone.
+
+    With a message still in flight the known order is that message's, whatever became of the older one.
+    """
+    return jnp.where((orders.remaining <= 0) & ~in_flight, NO_ORDER_PX, known_px).astype(jnp.int32)
 
 
 def trade_volumes(px: jax.Array, trade_px: jax.Array, trade_vol: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -35,9 +35,10 @@ class EnvState(environment.EnvState):
     pnl: jax.Array  # [] float32 $ mark-to-market since the episode start: cash + inventory * (mid - mid0)
     best: jax.Array  # [2] int32 oriented touch of row t: (best bid, -best ask)
     sigma_t: jax.Array  # [] float32 sigma of row t, ticks per sqrt(s)
-    orders: fills.Orders  # live orders for (t, t+1], oriented
-    pipe_px: jax.Array  # [L-1, 2] int32 decisions not yet live (oldest first), oriented
-    pipe_on: jax.Array  # [L-1, 2] bool
+    orders: fills.Orders  # venue orders live over (t, t+1], oriented
+    known_px: jax.Array  # [2] int32 oriented price of the order the agent knows it has (NO_ORDER_PX: none)
+    pipe_px: jax.Array  # [L-1, 2] int32 order messages in flight (oldest first), oriented; NO_ORDER_PX: cancel
+    pipe_msg: jax.Array  # [L-1, 2] bool: a message was sent in that slot
     n_crossed: jax.Array  # [] int32 crossed fills this episode
     n_rejected: jax.Array  # [] int32 post-only rejections this episode
 
@@ -230,8 +231,9 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             best=best,
             sigma_t=row_f[-1],
             orders=fills.no_orders(),
+            known_px=jnp.full((2,), fills.NO_ORDER_PX, jnp.int32),
             pipe_px=jnp.full((L - 1, 2), fills.NO_ORDER_PX, jnp.int32),
-            pipe_on=jnp.zeros((L - 1, 2), bool),
+            pipe_msg=jnp.zeros((L - 1, 2), bool),
             n_crossed=jnp.zeros((), jnp.int32),
             n_rejected=jnp.zeros((), jnp.int32),
         )
@@ -282,19 +284,21 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         dpnl = pnl - state.pnl
         reward = params.reward_scale * (dpnl - risk - damp)
 
-        # DECIDE AT t (book row t, inventory at t) AND PUT THE OLDEST PENDING DECISION LIVE AT t+1
+        # DECIDE AT t (book row t, inventory at t, the orders known at t) -> MESSAGES, ARRIVING AT t+L
         bid_q, ask_q = fills.quote_prices(action, mid_t, state.best[0], -state.best[1],
                                           params.max_offset_bps, mkt.px_anchor_ticks)
-        new_px = jnp.stack([bid_q, -ask_q])
-        new_on = jnp.stack([q < params.max_inventory, q > -params.max_inventory])
-        pipe_px = jnp.concatenate([state.pipe_px, new_px[None]], axis=0)  # [L, 2]
-        pipe_on = jnp.concatenate([state.pipe_on, new_on[None]], axis=0)
-        live, rejected = fills.join(orders, pipe_px[0], pipe_on[0], params.quote_size, nxt_px, nxt_sz, -best1[::-1])
+        want_on = jnp.stack([q < params.max_inventory, q > -params.max_inventory])
+        known, msg = fills.order_messages(state.known_px, jnp.stack([bid_q, -ask_q]), want_on)
+        pipe_px = jnp.concatenate([state.pipe_px, known[None]], axis=0)  # [L, 2]
+        pipe_msg = jnp.concatenate([state.pipe_msg, msg[None]], axis=0)
+        live, rejected = fills.arrive(orders, pipe_px[0], pipe_msg[0], params.quote_size, nxt_px, nxt_sz, -best1[::-1])
+        # fills of (t, t+1] and rejections at t+1 are known at the next decision
+        known = fills.known_after(known, live, jnp.any(pipe_msg[1:], axis=0))
 
         time = state.time + 1
         new_state = EnvState(
             time=time, t=t + 1, mid0=state.mid0, inventory=inv, cash=cash, entry_ticks=entry, pnl=pnl,
-            best=best1, sigma_t=row_f[-1], orders=live, pipe_px=pipe_px[1:], pipe_on=pipe_on[1:],
+            best=best1, sigma_t=row_f[-1], orders=live, known_px=known, pipe_px=pipe_px[1:], pipe_msg=pipe_msg[1:],
             n_crossed=state.n_crossed + crossed[0].astype(jnp.int32) + crossed[1].astype(jnp.int32),
             n_rejected=state.n_rejected + rejected[0].astype(jnp.int32) + rejected[1].astype(jnp.int32))
         upnl = inv * (mid_1 - state.mid0 - entry) * tick

@@ -92,10 +92,12 @@ class SideFill:
 
 
 class FillSimulator:
-    """Latency pipeline + one resting order per side + the queue/fill rules of docs/env.md.
+    """Order messages with latency + one resting order per side + the queue/fill rules of docs/env.md.
 
-    Per grid step: ``decide`` the quotes of step s (they arrive at the venue at s + latency_steps),
-    then ``step`` settles the interval (s, s+1] and puts the decision arriving at s+1 live.
+    Per grid step: ``decide`` the quotes of step s (translated into order messages against the
+    orders known at s; they reach the venue at s + latency_steps), then ``step`` settles the
+    interval (s, s+1], applies the messages arriving at s+1 against book_s1, and records which
+    orders the agent will know to be gone at the next decision.
     """
 
     def __init__(self, quote_size: float, max_inventory: float, latency_steps: int = 1):
@@ -107,38 +109,49 @@ class FillSimulator:
         self.reset()
 
     def reset(self) -> None:
-        """No orders, and L - 1 empty decisions in flight (the next ``decide`` arrives L steps later)."""
-        self.pending: deque[tuple[int | None, int | None]] = deque([(None, None)] * (self.latency_steps - 1))
+        """No orders, nothing known, and L - 1 empty slots in flight (the next ``decide`` arrives L steps later)."""
+        empty = deque([(None, None)] * (self.latency_steps - 1))
+        self.pending: deque[tuple[int | None, int | None]] = empty  # quotes of the decisions in flight
+        self.pending_msg: deque[tuple[bool, bool]] = deque([(False, False)] * (self.latency_steps - 1))
         self.orders: dict[str, RestingOrder | None] = {"bid": None, "ask": None}
+        self.known: dict[str, int | None] = {"bid": None, "ask": None}  # the order price the agent knows it has
 
     def decide(self, bid_px: int | None, ask_px: int | None) -> None:
-        """Submit the decision of this step (None = no quote on that side); it goes live latency_steps later."""
+        """Submit the decision of this step (None = no quote on that side).
+
+        Quoting the known order's price sends no message; anything else sends a cancel/replace
+        (a cancel for None) that reaches the venue latency_steps later.
+        """
+        msg = (bid_px != self.known["bid"], ask_px != self.known["ask"])
+        self.known = {"bid": bid_px, "ask": ask_px}
         self.pending.append((bid_px, ask_px))
+        self.pending_msg.append(msg)
 
     def step(self, book_s: BookRow, book_s1: BookRow, trades: TradeFlow, inventory: float) -> dict[str, SideFill]:
-        """Interval (s, s+1]: the live orders fill, then the decision arriving at s+1 goes live against book_s1."""
+        """Interval (s, s+1]: the live orders fill, then the messages arriving at s+1 act against book_s1."""
         fills = {
             "bid": self._settle("bid", book_s, book_s1, trades, self.max_inventory - inventory),
             "ask": self._settle("ask", book_s, book_s1, trades, self.max_inventory + inventory),
         }
-        bid_px, ask_px = self.pending.popleft()
-        fills["bid"].rejected = self._go_live("bid", bid_px, book_s1)
-        fills["ask"].rejected = self._go_live("ask", ask_px, book_s1)
+        quotes, msgs = self.pending.popleft(), self.pending_msg.popleft()
+        for i, side in enumerate(("bid", "ask")):
+            if msgs[i]:
+                fills[side].rejected = self._replace(side, quotes[i], book_s1)
+            o = self.orders[side]
+            in_flight = any(m[i] for m in self.pending_msg)
+            if (o is None or o.remaining <= 0) and not in_flight:
+                self.known[side] = None  # the agent sees the fill or rejection before its next decision
         return fills
 
-    def _go_live(self, side: str, px: int | None, book: BookRow) -> bool:
-        """Put a decision live at ``book``'s row; returns True when post-only rejects it."""
-        cur = self.orders[side]
+    def _replace(self, side: str, px: int | None, book: BookRow) -> bool:
+        """Cancel/replace at the venue (row of ``book``); returns True when post-only rejects the new order."""
+        self.orders[side] = None
         if px is None:
-            self.orders[side] = None
-        elif cur is not None and cur.price == px and cur.remaining > 0:
-            pass  # same price: keep size and queue position
-        elif (book.ask_px[0] <= px) if side == "bid" else (book.bid_px[0] >= px):
-            self.orders[side] = None  # post-only: it would take liquidity, the venue rejects it
-            return True
-        else:
-            shown = book.size_at(side, px)  # None when px improves the touch or is no displayed level
-            self.orders[side] = RestingOrder(px, self.quote_size, 0.0 if shown is None else shown)
+            return False
+        if (book.ask_px[0] <= px) if side == "bid" else (book.bid_px[0] >= px):
+            return True  # post-only: it would take liquidity, the venue rejects it
+        shown = book.size_at(side, px)  # None when px improves the touch or is no displayed level
+        self.orders[side] = RestingOrder(px, self.quote_size, 0.0 if shown is None else shown)
         return False
 
     def _settle(self, side: str, book_s: BookRow, book_s1: BookRow, trades: TradeFlow, room: float) -> SideFill:
