@@ -19,13 +19,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import baselines as bl
-from mmjax import pipeline
 from mmjax.data.splits import Split
+from mmjax.env import build
 from mmjax.evaluation import harness as H
 from mmjax.evaluation import metrics as M
 from mmjax.evaluation import report as R
 from mmjax.features.batch import fit_norm
 from mmjax.features.spec import FeatureNorm
+from mmjax.ppo import run_dir
 
 
 @dataclass(frozen=True)
@@ -48,30 +49,15 @@ class EvaluateConfig:
     seed: int = field(default=0, metadata={"help": "bootstrap seed"})
 
 
-def find_runs(policy: str) -> list[Path]:
-    """One run directory, or every run directory (seed) directly below ``policy``."""
-    from mmjax.training import TRAIN_CONFIG
-
-    p = Path(policy)
-    if (p / TRAIN_CONFIG).exists():
-        return [p]
-    runs = sorted(d for d in p.glob("*") if (d / TRAIN_CONFIG).exists())
-    if not runs:
-        raise FileNotFoundError(f"{p}: no {TRAIN_CONFIG} here or in its subdirectories; pass a `mmjax train` run directory")
-    return runs
-
-
-def ppo_policy(run_dir: Path, env, params) -> H.Policy:
+def ppo_policy(run: Path, env, params) -> H.Policy:
     """The run's deterministic policy, loaded from its checkpoint."""
     from mmjax.ppo import HParams, deterministic_action, make_ppo
     from mmjax.ppo.checkpoint import load_checkpoint
-    from mmjax.ppo.runner import CHECKPOINT
-    from mmjax.training import load_train_config
 
-    pcfg = load_train_config(run_dir).ppo()
+    pcfg = run_dir.load_train_config(run).ppo
     ppo = make_ppo(pcfg, env, params)
     template = jax.eval_shape(ppo.init, jax.random.PRNGKey(0), HParams.from_config(pcfg), params)
-    state, _ = load_checkpoint(run_dir / CHECKPOINT, template)
+    state, _ = load_checkpoint(run / run_dir.CHECKPOINT, template)
     net = ppo.params_out(state)
 
     def policy(obs, env_state, p):
@@ -80,7 +66,7 @@ def ppo_policy(run_dir: Path, env, params) -> H.Policy:
     return policy
 
 
-def _windows(cfg: EvaluateConfig, market: pipeline.Market) -> tuple[Split, Split]:
+def _windows(cfg: EvaluateConfig, market: build.Market) -> tuple[Split, Split]:
     if cfg.split == "test":
         return market.splits["train"], market.splits["test"]
     T = market.md.num_steps
@@ -95,31 +81,24 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     t_start = time.perf_counter()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = find_runs(cfg.policy) if cfg.policy else []
-    from mmjax.training import FEATURE_NORM, load_train_config
-
+    runs = run_dir.find_runs(cfg.policy) if cfg.policy else []
     if runs:
-        train_cfg = load_train_config(runs[0])
-        mcfg = dataclasses.replace(train_cfg.market(), data=cfg.data)
-        norm = pipeline.load_norm(runs[0] / FEATURE_NORM)  # the normalization travels with the model
+        train_cfg = run_dir.load_train_config(runs[0])
+        dcfg, mcfg = dataclasses.replace(train_cfg.data, data=cfg.data), train_cfg.env
+        norm = build.load_norm(runs[0] / run_dir.FEATURE_NORM)  # the normalization travels with the model
     else:
-        mcfg, norm = pipeline.MarketConfig(data=cfg.data), None
-    if cfg.episode_steps:
-        mcfg = dataclasses.replace(mcfg, episode_steps=cfg.episode_steps)
-    if cfg.maker_fee_bps is not None:
-        mcfg = dataclasses.replace(mcfg, maker_fee_bps=cfg.maker_fee_bps)
-    if cfg.quote_size:
-        mcfg = dataclasses.replace(mcfg, quote_size=cfg.quote_size)
-    if cfg.max_inventory:
-        mcfg = dataclasses.replace(mcfg, max_inventory=cfg.max_inventory)
-    market = pipeline.load(mcfg, norm=norm)
+        dcfg, mcfg, norm = build.DataConfig(data=cfg.data), build.EnvKnobs(), None
+    overrides = {"episode_steps": cfg.episode_steps or None, "maker_fee_bps": cfg.maker_fee_bps,
+                 "quote_size": cfg.quote_size or None, "max_inventory": cfg.max_inventory or None}
+    mcfg = dataclasses.replace(mcfg, **{k: v for k, v in overrides.items() if v is not None})
+    market = build.load(dcfg, mcfg, norm=norm)
     if cfg.split == "all" and norm is None:
         # baselines only: the feature normalization comes from the calibration window, as everything else does
         calib = _windows(cfg, market)[0]
         fitted = fit_norm(market.features.values, calib.start, calib.stop)
         market.norm = FeatureNorm(mean=np.asarray(fitted.mean, np.float32), std=np.asarray(fitted.std, np.float32))
     tune_win, eval_win = _windows(cfg, market)
-    env = pipeline.make_env()
+    env = build.make_env()
     p_eval = market.env_params(eval_win)
     # baselines may quote wider than the agent's action range; same episodes, fills, fees and latency
     base_offset = max(cfg.baseline_max_offset_bps, mcfg.max_offset_bps)
