@@ -81,8 +81,22 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
             parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=default, help=help_text)
         else:
             choices = f.metadata.get("choices")
-            parser.add_argument(_flag(f.name), dest=f.name, type=tp, default=default, required=not has_default,
+            parse = _named(f.metadata["parse"], f.name) if "parse" in f.metadata else tp
+            parser.add_argument(_flag(f.name), dest=f.name, type=parse, default=default, required=not has_default,
                                 choices=choices, help=help_text, metavar=f.metadata.get("metavar"))
+
+
+def _named(parse, name: str):
+    """A field's own parser (e.g. fee presets) whose ValueError message reaches the user through argparse."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = name
+    return convert
 
 
 def config_from_args(config_cls, ns: argparse.Namespace):

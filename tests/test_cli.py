@@ -60,3 +60,13 @@ def test_train_flags_cover_data_env_and_ppo_knobs_once_each():
 def test_bad_knob_values_name_the_field():
     with pytest.raises(ValueError, match="latency_steps must be a whole number >= 1"):
         _parse(_Outer, ["--latency-steps", "0"])
+
+
+def test_fee_flags_take_bps_or_a_named_preset():
+    from mmjax.env.knobs import FEE_PRESETS
+
+    assert _parse(_Outer, ["--maker-fee-bps", "rebate"]).env.maker_fee_bps == FEE_PRESETS["rebate"][0] == -0.5
+    assert _parse(_Outer, ["--maker-fee-bps", "coinbase-retail"]).env.maker_fee_bps == 40.0
+    assert _parse(_Outer, ["--maker-fee-bps", "1.5"]).env.maker_fee_bps == 1.5
+    with pytest.raises(SystemExit):
+        _parse(_Outer, ["--maker-fee-bps", "cheap"])
