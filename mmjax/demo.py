@@ -28,8 +28,11 @@ class DemoConfig:
 
 
 def run(cfg: DemoConfig) -> int:
-    from mmjax.evaluate import EvaluateConfig, evaluate
-    from mmjax.training import TrainConfig, train
+    from mmjax.env.build import DataConfig
+    from mmjax.env.knobs import EnvKnobs
+    from mmjax.evaluation.command import EvaluateConfig, evaluate
+    from mmjax.ppo.command import TrainConfig, train
+    from mmjax.ppo.config import PPOConfig
 
     t0 = time.perf_counter()
     out = Path(cfg.out)
@@ -40,11 +43,12 @@ def run(cfg: DemoConfig) -> int:
     else:
         print(f"      reusing {data}")
     # splits 60/10/30 so the test split holds >= 100 one-minute episodes
-    common = dict(data=str(data), episode_steps=cfg.episode_steps, split_fractions="0.6,0.1,0.3", split_gap_steps=600,
-                  max_offset_bps=cfg.max_offset_bps)
+    data_cfg = DataConfig(data=str(data), split_fractions="0.6,0.1,0.3", split_gap_steps=600)
+    knobs = EnvKnobs(episode_steps=cfg.episode_steps, max_offset_bps=cfg.max_offset_bps)
+    ppo = PPOConfig(total_timesteps=cfg.train_steps, num_envs=cfg.num_envs, num_steps=64, updates_per_chunk=5,
+                    seed=cfg.seed, reward_scale=cfg.reward_scale, ent_coef=cfg.ent_coef)
     print(f"[2/3] training PPO for {cfg.train_steps:,} steps on {cfg.num_envs} envs", flush=True)
-    train(TrainConfig(out=str(out / "run"), total_timesteps=cfg.train_steps, num_envs=cfg.num_envs, num_steps=64,
-                      updates_per_chunk=5, seed=cfg.seed, reward_scale=cfg.reward_scale, ent_coef=cfg.ent_coef, **common))
+    train(TrainConfig(data=data_cfg, env=knobs, ppo=ppo, out=str(out / "run")))
     print("[3/3] out-of-sample evaluation on the test split", flush=True)
     evaluate(EvaluateConfig(data=str(data), policy=str(out / "run"), out=str(out / "report"), episodes=cfg.episodes))
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; report: {out / 'report' / 'report.md'}")

@@ -32,7 +32,7 @@ def test_same_data_same_actions_same_fills_pnl_reward(latency, fee_bps, eta, see
     rng = np.random.default_rng(seed)
     feats = rng.normal(size=(T, F_M)).astype(np.float32)
     sigma = rng.uniform(1, 20, T).astype(np.float32)
-    kw = dict(episode_steps=1000, latency_steps=latency, maker_fee_bps=fee_bps, eta=eta, gamma=0.05)
+    kw = dict(episode_steps=1000, latency_steps=latency, maker_fee_bps=fee_bps, eta=eta, risk_aversion=0.05)
     p = make_params(m, feats, sigma, **kw)
     t0 = 200
     # mostly near the touch so that queues, partial fills, limits and crossings all happen

@@ -230,9 +230,9 @@ class ReferenceMarketEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, data: ReplayData, features: np.ndarray, sigma: np.ndarray, *, gamma: float = 0.01,
+    def __init__(self, data: ReplayData, features: np.ndarray, sigma: np.ndarray, *, risk_aversion: float = 0.01,
                  maker_fee_bps: float = 0.0, quote_size: float = 0.01, max_inventory: float = 0.1,
-                 max_offset_bps: float = 10.0, eta: float = 0.0, reward_scale: float = 1.0,
+                 max_offset_bps: float = 10.0, eta: float = 0.0,
                  start_lo: int = 0, start_hi: int | None = None, episode_steps: int = 3000, latency_steps: int = 1):
         T = data.num_steps
         self.data = data
@@ -240,7 +240,7 @@ class ReferenceMarketEnv(gym.Env):
         self.sigma = np.asarray(sigma, np.float64)
         if self.features.shape[0] != T or self.sigma.shape != (T,):
             raise ValueError(f"features must be [T={T}, F] and sigma [T], got {self.features.shape}, {self.sigma.shape}")
-        self.gamma, self.maker_fee_bps, self.eta, self.reward_scale = gamma, maker_fee_bps, eta, reward_scale
+        self.risk_aversion, self.maker_fee_bps, self.eta = risk_aversion, maker_fee_bps, eta
         self.quote_size, self.max_inventory, self.max_offset_bps = quote_size, max_inventory, max_offset_bps
         self.episode_steps, self.latency_steps = int(episode_steps), int(latency_steps)
         self.start_lo, self.start_hi = int(start_lo), T if start_hi is None else int(start_hi)
@@ -289,9 +289,9 @@ class ReferenceMarketEnv(gym.Env):
         self.n_crossed += int(b.crossed) + int(a.crossed)
         pnl = self.cash + self.inventory * (mid_1 - self.mid0) * tick
         dpnl, self.pnl = pnl - self.pnl, pnl
-        risk = self.gamma * q * q * (self.sigma[t] * tick) ** 2 * (d.grid_ms / 1000.0)
+        risk = self.risk_aversion * q * q * (self.sigma[t] * tick) ** 2 * (d.grid_ms / 1000.0)
         damp = self.eta * max(0.0, q * (mid_1 - mid_t) * tick)
-        reward = self.reward_scale * (dpnl - risk - damp)
+        reward = dpnl - risk - damp
         self.t, self.time = t + 1, self.time + 1
         info = {"bid_fill": b.size, "ask_fill": a.size, "bid_fill_px": b.price, "ask_fill_px": a.price,
                 "bid_crossed": b.crossed, "ask_crossed": a.crossed,
