@@ -70,11 +70,25 @@ def random_market(T=4000, seed=0, levels=5, slots=4, anchor=20_000, gap_at=()) -
 # helpers: one side at a time, in oriented ticks
 
 
+U = 100  # lots per size unit in these tests: sizes below are written in units, the rules work in lots
+
+
+def lots(x):
+    """Sizes in units -> int32 lots."""
+    return jnp.asarray(np.rint(np.asarray(x, np.float64) * U), jnp.int32)
+
+
+def units(a) -> np.ndarray:
+    """Lots -> sizes in units."""
+    return np.asarray(a) / U
+
+
 def orders(px, rem, queue, side=fills.BID):
-    """Orders with only ``side`` live (price in real ticks)."""
+    """Orders with only ``side`` live (price in real ticks, sizes in units)."""
     o = fills.no_orders()
     sign = fills.SIDE_SIGN[side]
-    return fills.Orders(o.px.at[side].set(sign * px), o.remaining.at[side].set(rem), o.queue_ahead.at[side].set(queue))
+    return fills.Orders(o.px.at[side].set(sign * px), o.remaining.at[side].set(lots(rem)),
+                        o.queue_ahead.at[side].set(lots(queue)))
 
 
 def trades(sells=(), buys=(), slots=4):
@@ -85,25 +99,25 @@ def trades(sells=(), buys=(), slots=4):
         px[0, i], vol[0, i] = p, v
     for i, (p, v) in enumerate(buys):
         px[1, i], vol[1, i] = -p, v
-    return jnp.asarray(px), jnp.asarray(vol)
+    return jnp.asarray(px), lots(vol)
 
 
 def book(bid_px, bid_sz, ask_px, ask_sz):
     """Real-tick levels -> oriented [2, L] px and sz."""
     px = fills.orient(jnp.asarray(bid_px, jnp.int32), jnp.asarray(ask_px, jnp.int32))
-    return px, jnp.stack([jnp.asarray(bid_sz, jnp.float32), jnp.asarray(ask_sz, jnp.float32)])
+    return px, jnp.stack([lots(bid_sz), lots(ask_sz)])
 
 
 _settle = jax.jit(fills.settle)
 BOOK = book([100, 99, 98], [2.0, 3.0, 4.0], [101, 102, 103], [1.0, 5.0, 6.0])
-ROOM = jnp.array([10.0, 10.0])
+ROOM = lots([10.0, 10.0])
 
 
 def settle(o, tr, book_s=BOOK, book_s1=BOOK, room=ROOM):
     opp_s = -book_s[0][::-1, 0]
     opp_s1 = -book_s1[0][::-1, 0]
     o2, fill, crossed = _settle(o, *tr, opp_s, opp_s1, room, *book_s1)
-    return o2, np.asarray(fill), np.asarray(crossed)
+    return o2, units(fill), np.asarray(crossed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,13 +153,13 @@ MSG = jnp.array([True, True])
 
 def test_fresh_order_queues_behind_displayed_size_or_not_at_all():
     px, sz = BOOK
-    o, _ = fills.arrive(fills.no_orders(), jnp.array([99, -102]), MSG, 0.5, px, sz, NO_CROSS)
-    np.testing.assert_allclose(o.queue_ahead, [3.0, 5.0])  # displayed levels
-    np.testing.assert_allclose(o.remaining, [0.5, 0.5])
-    o, _ = fills.arrive(fills.no_orders(), jnp.array([100 + 0, -100]), MSG, 0.5, px, sz, NO_CROSS)
-    np.testing.assert_allclose(o.queue_ahead, [2.0, 0.0])  # ask 100 improves the touch: nobody ahead
-    o, _ = fills.arrive(fills.no_orders(), jnp.array([90, -110]), MSG, 0.5, px, sz, NO_CROSS)
-    np.testing.assert_allclose(o.queue_ahead, [0.0, 0.0])  # beyond the displayed depth
+    o, _ = fills.arrive(fills.no_orders(), jnp.array([99, -102]), MSG, lots(0.5), px, sz, NO_CROSS)
+    np.testing.assert_allclose(units(o.queue_ahead), [3.0, 5.0])  # displayed levels
+    np.testing.assert_allclose(units(o.remaining), [0.5, 0.5])
+    o, _ = fills.arrive(fills.no_orders(), jnp.array([100 + 0, -100]), MSG, lots(0.5), px, sz, NO_CROSS)
+    np.testing.assert_allclose(units(o.queue_ahead), [2.0, 0.0])  # ask 100 improves the touch: nobody ahead
+    o, _ = fills.arrive(fills.no_orders(), jnp.array([90, -110]), MSG, lots(0.5), px, sz, NO_CROSS)
+    np.testing.assert_allclose(units(o.queue_ahead), [0.0, 0.0])  # beyond the displayed depth
 
 
 def test_a_decision_sends_a_message_only_when_it_differs_from_the_known_order():
@@ -161,15 +175,15 @@ def test_a_decision_sends_a_message_only_when_it_differs_from_the_known_order():
 def test_no_message_keeps_size_and_queue_a_replace_rejoins_and_a_cancel_removes():
     px, sz = BOOK
     live = orders(99, 0.3, 1.25)
-    kept, _ = fills.arrive(live, jnp.array([99, 0]), jnp.array([False, False]), 0.5, px, sz, NO_CROSS)
-    assert float(kept.queue_ahead[0]) == 1.25 and float(kept.remaining[0]) == pytest.approx(0.3)
-    moved, _ = fills.arrive(live, jnp.array([98, 0]), jnp.array([True, False]), 0.5, px, sz, NO_CROSS)
-    assert float(moved.queue_ahead[0]) == 4.0 and float(moved.remaining[0]) == 0.5
+    kept, _ = fills.arrive(live, jnp.array([99, 0]), jnp.array([False, False]), lots(0.5), px, sz, NO_CROSS)
+    assert float(units(kept.queue_ahead)[0]) == 1.25 and float(units(kept.remaining)[0]) == pytest.approx(0.3)
+    moved, _ = fills.arrive(live, jnp.array([98, 0]), jnp.array([True, False]), lots(0.5), px, sz, NO_CROSS)
+    assert float(units(moved.queue_ahead)[0]) == 4.0 and float(units(moved.remaining)[0]) == 0.5
     # a replace at the same price is a new order: it loses its place (the translation avoids sending it)
-    again, _ = fills.arrive(live, jnp.array([99, 0]), jnp.array([True, False]), 0.5, px, sz, NO_CROSS)
-    assert float(again.queue_ahead[0]) == 3.0 and float(again.remaining[0]) == 0.5
-    off, _ = fills.arrive(live, jnp.array([fills.NO_ORDER_PX, 0]), jnp.array([True, False]), 0.5, px, sz, NO_CROSS)
-    assert float(off.remaining.sum()) == 0.0
+    again, _ = fills.arrive(live, jnp.array([99, 0]), jnp.array([True, False]), lots(0.5), px, sz, NO_CROSS)
+    assert float(units(again.queue_ahead)[0]) == 3.0 and float(units(again.remaining)[0]) == 0.5
+    off, _ = fills.arrive(live, jnp.array([fills.NO_ORDER_PX, 0]), jnp.array([True, False]), lots(0.5), px, sz, NO_CROSS)
+    assert float(units(off.remaining).sum()) == 0.0
 
 
 def test_the_agent_learns_that_an_order_ended_unless_a_newer_message_is_in_flight():
@@ -184,16 +198,16 @@ def test_the_agent_learns_that_an_order_ended_unless_a_newer_message_is_in_fligh
 def test_post_only_rejects_a_fresh_order_at_or_through_the_opposite_touch():
     px, sz = BOOK  # best bid 100, best ask 101
     opp = jnp.array([101, -100], jnp.int32)  # opposite touch, oriented like our side: best ask, -best bid
-    o, rej = fills.arrive(fills.no_orders(), jnp.array([101, -100]), MSG, 0.5, px, sz, opp)  # both marketable
-    assert rej.tolist() == [True, True] and float(o.remaining.sum()) == 0.0
+    o, rej = fills.arrive(fills.no_orders(), jnp.array([101, -100]), MSG, lots(0.5), px, sz, opp)  # both marketable
+    assert rej.tolist() == [True, True] and float(units(o.remaining).sum()) == 0.0
     assert int(o.px[0]) == fills.NO_ORDER_PX  # no order that side for the interval
-    o, rej = fills.arrive(fills.no_orders(), jnp.array([102, -99]), MSG, 0.5, px, sz, opp)  # through the touch
+    o, rej = fills.arrive(fills.no_orders(), jnp.array([102, -99]), MSG, lots(0.5), px, sz, opp)  # through the touch
     assert rej.tolist() == [True, True]
-    o, rej = fills.arrive(fills.no_orders(), jnp.array([100, -101]), MSG, 0.5, px, sz, opp)  # one tick away: rests
-    assert rej.tolist() == [False, False] and float(o.remaining.sum()) == 1.0
+    o, rej = fills.arrive(fills.no_orders(), jnp.array([100, -101]), MSG, lots(0.5), px, sz, opp)  # one tick away: rests
+    assert rej.tolist() == [False, False] and float(units(o.remaining).sum()) == 1.0
     # a resting order at that price gets no message: it stays (and fills as crossed, below)
-    kept, rej = fills.arrive(orders(101, 0.3, 0.0), jnp.array([101, 0]), jnp.array([False, False]), 0.5, px, sz, opp)
-    assert not bool(rej[0]) and float(kept.remaining[0]) == pytest.approx(0.3)
+    kept, rej = fills.arrive(orders(101, 0.3, 0.0), jnp.array([101, 0]), jnp.array([False, False]), lots(0.5), px, sz, opp)
+    assert not bool(rej[0]) and float(units(kept.remaining)[0]) == pytest.approx(0.3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,15 +217,15 @@ def test_post_only_rejects_a_fresh_order_at_or_through_the_opposite_touch():
 def test_queue_ahead_is_consumed_first_then_exact_partial_fill():
     o, fill, _ = settle(orders(100, 1.5, 2.0), trades(sells=[(100, 2.5)]))
     assert fill[0] == pytest.approx(0.5)  # 2.5 at our price, 2.0 was ahead of us
-    assert float(o.remaining[0]) == pytest.approx(1.0) and float(o.queue_ahead[0]) == 0.0
+    assert float(units(o.remaining)[0]) == pytest.approx(1.0) and float(units(o.queue_ahead)[0]) == 0.0
     o, fill, _ = settle(orders(100, 1.5, 2.0), trades(sells=[(100, 1.5)]))
-    assert fill[0] == 0.0 and float(o.queue_ahead[0]) == pytest.approx(0.5)  # queue ahead delays the fill
+    assert fill[0] == 0.0 and float(units(o.queue_ahead)[0]) == pytest.approx(0.5)  # queue ahead delays the fill
 
 
 def test_trades_through_the_price_fill_and_clear_the_queue():
     o, fill, _ = settle(orders(100, 1.0, 2.0), trades(sells=[(100, 0.5), (99, 0.25)]))
     assert fill[0] == pytest.approx(0.25)  # at-price volume all went to the queue; 0.25 traded through
-    assert float(o.queue_ahead[0]) == 0.0
+    assert float(units(o.queue_ahead)[0]) == 0.0
     o, fill, _ = settle(orders(100, 1.0, 0.0), trades(sells=[(98, 5.0)]))
     assert fill[0] == 1.0  # capped at remaining
 
@@ -219,11 +233,11 @@ def test_trades_through_the_price_fill_and_clear_the_queue():
 def test_cancellations_shrink_the_queue_to_what_is_still_displayed():
     s1 = book([100, 99, 98], [0.75, 3.0, 4.0], [101, 102, 103], [1.0, 5.0, 6.0])
     o, fill, _ = settle(orders(100, 1.0, 2.0), trades(), book_s1=s1)
-    assert fill[0] == 0.0 and float(o.queue_ahead[0]) == 0.75
+    assert fill[0] == 0.0 and float(units(o.queue_ahead)[0]) == 0.75
     # a price not displayed in row s+1 keeps its queue estimate
     s1 = book([101, 100, 99], [0.1, 0.0, 0.0], [102, 103, 104], [1.0, 5.0, 6.0])
     o, _, _ = settle(orders(97, 1.0, 2.0), trades(), book_s1=s1)
-    assert float(o.queue_ahead[0]) == 2.0
+    assert float(units(o.queue_ahead)[0]) == 2.0
 
 
 def test_quote_deeper_than_every_trade_fills_nothing_and_asks_are_symmetric():
@@ -249,9 +263,9 @@ def test_crossed_book_fills_the_remainder_at_our_price():
 
 
 def test_inventory_room_caps_the_fill():
-    _, fill, _ = settle(orders(100, 1.0, 0.0), trades(sells=[(99, 5.0)]), room=jnp.array([0.25, 10.0]))
+    _, fill, _ = settle(orders(100, 1.0, 0.0), trades(sells=[(99, 5.0)]), room=lots([0.25, 10.0]))
     assert fill[0] == pytest.approx(0.25)
-    _, fill, _ = settle(orders(100, 1.0, 0.0), trades(sells=[(99, 5.0)]), room=jnp.array([-0.1, 10.0]))
+    _, fill, _ = settle(orders(100, 1.0, 0.0), trades(sells=[(99, 5.0)]), room=lots([-0.1, 10.0]))
     assert fill[0] == 0.0
 
 

@@ -277,6 +277,21 @@ def test_trade_price_slots_order_fold_and_conserve(tmp_path):
     assert int(md.buy_px[0, 0]) == NO_PRICE and int(md.sell_px[0, 0]) == -NO_PRICE  # empty slots padded
 
 
+def test_sizes_become_exact_whole_lots_of_the_inferred_lot(tmp_path):
+    book = book_arrays(5)
+    book["bid_sz"] = book["bid_sz"] * 0.12345  # 0.12345, 0.2469, 0.37035: whole 1e-5 lots
+    ts = T0_NS + GRID_NS + np.arange(1, 4)
+    write(tmp_path, book, trades_arrays(ts, [100.01, 100.01, 99.99], [0.00011, 1.23456, 0.5], [1, 1, -1]))
+    raw = read_recording(tmp_path)
+    md = to_market_data(raw)
+    assert md.lot_size == pytest.approx(1e-5) and raw.report.lot_source == "inferred from the sizes"
+    np.testing.assert_array_equal(np.asarray(md.bid_lots[0]), [12345, 24690, 37035])  # exact from float64
+    assert int(md.buy_px_lots[1, 0]) == 11 + 123456 and raw.report.sizes_off_lot == 0
+    raw.trade_sz[0] = 0.000115  # half a lot of a given 1e-5 lot: rounded to the nearest lot and counted
+    md = to_market_data(raw, lot_size=1e-5)
+    assert raw.report.sizes_off_lot == 1 and raw.report.lot_source == "given"
+
+
 def test_aggregates_at_t_do_not_depend_on_later_data(tmp_path):
     """Perturb the future: book rows after k and trades after grid time k+1 change nothing up to k."""
     rng = np.random.default_rng(0)

@@ -207,6 +207,32 @@ def test_always_bid_reaches_the_inventory_limit_and_never_passes_it():
     np.testing.assert_allclose(obs[:, F_M], inv / float(p.max_inventory), rtol=1e-6)
 
 
+def test_ten_fills_of_001_make_exactly_01_and_close_the_side():
+    T, t0 = 120, 10
+    m = make_market(np.full(T, 100), depth=0.0, trades=[(t, "sell", 100, 5.0) for t in range(t0, T)])
+    p = params_for(m, episode_steps=60)  # quote 0.01, limit 0.1, a 1e-8 lot
+    _, _, _, info, s = rollout(p, np.tile(np.array([[-1.0, 1.0]], np.float32), (60, 1)), t0=t0)
+    assert (info["bid_fill"] > 0).sum() == 10  # ten real fills, no dust after them
+    assert info["inventory"].max() == np.float32(0.1) and float(s.inventory) == np.float32(0.1)
+    assert int(s.inventory_lots) == 10_000_000
+    last = np.flatnonzero(info["bid_fill"] > 0)[-1]
+    assert not info["bid_live"][last + 1:].any()  # the side is closed at the limit
+    np.testing.assert_array_equal(info["bid_fill"][info["bid_fill"] > 0], np.float32(0.01))
+
+
+def test_fills_are_whole_lots_of_the_market():
+    m = random_market(T=800, seed=4).replace(lot_size=1e-3)  # sizes round to whole 0.001 lots
+    acts = np.random.default_rng(2).uniform(-1, -0.5, (500, 2)).astype(np.float32)
+    _, _, _, info, _ = rollout(params_for(m, episode_steps=600), acts, t0=100)
+    for side in ("bid", "ask"):
+        n = info[f"{side}_fill"] / 1e-3
+        assert (info[f"{side}_fill"] > 0).sum() > 5
+        np.testing.assert_allclose(n, np.rint(n), atol=1e-3)
+        assert (info[f"{side}_fill"][info[f"{side}_fill"] > 0] >= 1e-3 * 0.999).all()  # at least one lot
+    with pytest.raises(ValueError, match="int32 lot counts"):
+        params_for(m.replace(lot_size=1e-8), max_inventory=20.0, episode_steps=600)
+
+
 def test_risk_penalty_uses_sigma_per_sqrt_second_and_is_not_negligible_at_default_gamma():
     # BTC-like: $95,000 in $0.01 ticks, 800 ticks/sqrt(s) (about 50 % a year)
     T = 40

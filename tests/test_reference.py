@@ -94,3 +94,14 @@ def test_reference_env_follows_the_gymnasium_api():
     for i in range(50):
         obs, r, term, trunc, info = ref.step(ref.action_space.sample())
         assert not term and trunc == (i == 49)
+
+
+def test_twin_ten_fills_of_001_make_exactly_01():
+    from test_fills import make_market
+
+    T, t0 = 120, 10
+    m = make_market(np.full(T, 100), depth=0.0, trades=[(t, "sell", 100, 5.0) for t in range(t0, T)])
+    ref = ReferenceMarketEnv(ReplayData.from_market(m), np.zeros((T, F_M)), np.ones(T), episode_steps=60)
+    ref.reset(options={"start": t0})
+    infos = [ref.step(np.array([-1.0, 1.0], np.float32))[4] for _ in range(60)]
+    assert sum(i["bid_fill"] > 0 for i in infos) == 10 and ref.inventory == 0.1 and ref.inventory_lots == 10**7

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmjax import schema
-from mmjax.data.layout import DEFAULT_TRADE_SLOTS, NO_PRICE, steps_to_gap
+from mmjax.data.layout import DEFAULT_TRADE_SLOTS, LOT_CAP, NO_PRICE, steps_to_gap, to_lots
 
 if TYPE_CHECKING:
     from mmjax.data.market import MarketData
@@ -45,6 +45,10 @@ class LoadReport:
     trades_in_gaps: int = 0
     trade_prices_folded: int = 0
     grid_holes: int = 0
+    lot_size: float = 0.0
+    lot_source: str = ""
+    sizes_off_lot: int = 0
+    sizes_capped: int = 0
 
     def lines(self) -> list[str]:
         return [f"{f.name:>22}: {getattr(self, f.name)}" for f in dataclasses.fields(self)]
@@ -314,10 +318,10 @@ def level_ticks(px: np.ndarray, tick: float, anchor: int, direction: int) -> np.
     return np.ascontiguousarray(t, dtype=np.int32)
 
 
-def aggregate_trade_slots(step, side_mask, px_ticks, sz, num_steps, slots, ascending, report):
-    """Aggregate one side's trades into [T, M] distinct prices (nearest the touch first) and volumes."""
+def aggregate_trade_slots(step, side_mask, px_ticks, sz, num_steps, slots, ascending, report, dtype=np.float32):
+    """Aggregate one side's trades into [T, M] distinct prices (nearest the touch first) and volumes (``dtype``)."""
     px_out = np.full((num_steps, slots), NO_PRICE if ascending else -NO_PRICE, np.int32)
-    vol_out = np.zeros((num_steps, slots), np.float32)
+    vol_out = np.zeros((num_steps, slots), dtype)
     if not side_mask.any():
         return px_out, vol_out
     s, p, v = step[side_mask], px_ticks[side_mask], sz[side_mask]
@@ -337,12 +341,49 @@ def aggregate_trade_slots(step, side_mask, px_ticks, sz, num_steps, slots, ascen
     # since deeper trades then count as trading at a price nearer the touch, never further
     first = rank < slots
     px_out[g_step[first], rank[first]] = g_px[first]
-    np.add.at(vol_out, (g_step, rank_c), g_vol.astype(np.float32))
+    np.add.at(vol_out, (g_step, rank_c), g_vol.astype(dtype))
     return px_out, vol_out
 
 
-def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS) -> MarketData:
-    """Build the device pytree. Trades are bucketed into grid intervals (t, t+1] by receive time."""
+def infer_lot_size(sizes: np.ndarray) -> float:
+    """Largest size step that at least 99.9 % of the distinct positive sizes are whole multiples of."""
+    # a robust gcd of positive values, prices or sizes alike
+    from mmjax.data.tardis import infer_tick_size
+
+    s = np.unique(np.asarray(sizes, np.float64))
+    s = s[np.isfinite(s) & (s > 0)]
+    return float(infer_tick_size(s)) if len(s) >= 2 else 1e-8
+
+
+def resolve_lot(raw: RawRecording, override: float | None = None) -> float:
+    """The lot: ``override``, else the metadata ``lot_size`` where there is one, else inferred from every size."""
+    rep = raw.report
+    lot = override or getattr(raw.meta, "lot_size", None)
+    if override:
+        rep.lot_source = "given"
+    elif lot:
+        rep.lot_source = "metadata"
+    else:
+        book = np.concatenate([raw.bid_sz.ravel(), raw.ask_sz.ravel()])
+        lot = infer_lot_size(np.concatenate([book[book > 0], raw.trade_sz]))
+        rep.lot_source = "inferred from the sizes"
+    rep.lot_size = float(lot)
+    return float(lot)
+
+
+def _lots(sizes: np.ndarray, lot: float, report: LoadReport) -> np.ndarray:
+    """Sizes -> int32 lots, counting sizes off the lot grid (rounded) and beyond LOT_CAP (capped)."""
+    units = np.asarray(sizes, np.float64) / lot
+    report.sizes_off_lot += int(np.count_nonzero(np.abs(units - np.rint(units)) > 1e-6 * np.maximum(units, 1.0)))
+    report.sizes_capped += int(np.count_nonzero(units > LOT_CAP + 0.5))
+    return to_lots(sizes, lot)
+
+
+def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS, lot_size: float | None = None) -> MarketData:
+    """Build the device pytree. Trades are bucketed into grid intervals (t, t+1] by receive time.
+
+    ``lot_size`` (venue size units) overrides the recording's lot; sizes become whole lots of it.
+    """
     import jax  # kept local: read_recording stays usable from jax-free code
 
     from mmjax.data.market import MarketData
@@ -374,6 +415,12 @@ def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS) ->
     report.trade_prices_folded = 0
     buy_px, buy_px_vol = aggregate_trade_slots(step_u, buy, tpx, raw.trade_sz, T, trade_slots, True, report)
     sell_px, sell_px_vol = aggregate_trade_slots(step_u, sell, tpx, raw.trade_sz, T, trade_slots, False, report)
+    lot = resolve_lot(raw, lot_size)
+    report.sizes_off_lot = report.sizes_capped = 0
+    # exact lots from float64: the same aggregation in lots (sizes are whole lots, so sums are exact)
+    tr_lots = _lots(raw.trade_sz, lot, report).astype(np.float64)
+    lots_of = lambda side_mask, asc: aggregate_trade_slots(  # noqa: E731
+        step_u, side_mask, tpx, tr_lots, T, trade_slots, asc, LoadReport(), np.int64)[1]
 
     t_s = ((raw.ts_recv_ns - raw.ts_recv_ns[0]) / 1e9).astype(np.float32)
     return MarketData(
@@ -395,12 +442,17 @@ def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS) ->
         tick_size=float(tick),
         px_anchor_ticks=anchor,
         grid_ms=int(raw.meta.grid_ms),
+        bid_lots=put(_lots(raw.bid_sz, lot, report)),
+        ask_lots=put(_lots(raw.ask_sz, lot, report)),
+        buy_px_lots=put(np.minimum(lots_of(buy, True), LOT_CAP).astype(np.int32)),
+        sell_px_lots=put(np.minimum(lots_of(sell, False), LOT_CAP).astype(np.int32)),
+        lot_size=lot,
     )
 
 
 def load_market(root: str | os.PathLike, product: str | None = None, start_date: str | None = None,
                 end_date: str | None = None, on_crossed: str = "drop",
-                trade_slots: int = DEFAULT_TRADE_SLOTS) -> tuple[MarketData, RawRecording]:
+                trade_slots: int = DEFAULT_TRADE_SLOTS, lot_size: float | None = None) -> tuple[MarketData, RawRecording]:
     """Read, validate and move a recording to the device in one call."""
     raw = read_recording(root, product, start_date, end_date, on_crossed)
-    return to_market_data(raw, trade_slots), raw
+    return to_market_data(raw, trade_slots, lot_size), raw

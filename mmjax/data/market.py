@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mmjax.data.layout import DEFAULT_TRADE_SLOTS, NO_PRICE, steps_to_gap  # noqa: F401 (re-exported)
+from mmjax.data.layout import DEFAULT_LOT_SIZE, DEFAULT_TRADE_SLOTS, NO_PRICE, steps_to_gap, to_lots  # noqa: F401 (re-exported)
 
 
 @struct.dataclass
@@ -40,6 +40,13 @@ class MarketData:
     tick_size: float = struct.field(pytree_node=False)
     px_anchor_ticks: int = struct.field(pytree_node=False)
     grid_ms: int = struct.field(pytree_node=False)
+    # sizes in whole lots of ``lot_size`` (int32, exact: the loader converts from float64); None on a
+    # hand-made market: `size_lots` then derives them from the float32 sizes
+    bid_lots: jax.Array | None = None  # [T, L] int32
+    ask_lots: jax.Array | None = None  # [T, L] int32
+    buy_px_lots: jax.Array | None = None  # [T, M] int32 volume at each buy price, lots
+    sell_px_lots: jax.Array | None = None  # [T, M] int32
+    lot_size: float = struct.field(pytree_node=False, default=DEFAULT_LOT_SIZE)  # venue size units per lot
 
     @property
     def num_steps(self) -> int:
@@ -56,6 +63,15 @@ class MarketData:
     def to_price(self, ticks: jax.Array | np.ndarray) -> np.ndarray:
         """Absolute prices (float64, host) from anchored ticks."""
         return (np.asarray(ticks, np.float64) + self.px_anchor_ticks) * self.tick_size
+
+    def size_lots(self) -> dict[str, np.ndarray]:
+        """The four size arrays in whole lots (int32, host): stored ones, else derived from the float sizes."""
+        out = {}
+        for name, src in (("bid_lots", "bid_sz"), ("ask_lots", "ask_sz"), ("buy_px_lots", "buy_px_vol"),
+                          ("sell_px_lots", "sell_px_vol")):
+            stored = getattr(self, name)
+            out[name] = np.asarray(stored) if stored is not None else to_lots(np.asarray(getattr(self, src)), self.lot_size)
+        return out
 
     def slice(self, start: int, stop: int) -> MarketData:
         """Rows [start, stop) as a new MarketData (the first row becomes a segment start)."""

@@ -26,8 +26,8 @@ class Orders:
     """The live resting order of each side, in oriented ticks. Remaining 0 means no order."""
 
     px: jax.Array  # [..., 2] int32 oriented ticks
-    remaining: jax.Array  # [..., 2] float32 venue size units
-    queue_ahead: jax.Array  # [..., 2] float32 displayed size ahead of us at px
+    remaining: jax.Array  # [..., 2] int32 lots (whole venue lots: fills never leave dust)
+    queue_ahead: jax.Array  # [..., 2] int32 lots displayed ahead of us at px
 
 
 def no_orders(batch_shape: tuple[int, ...] = ()) -> Orders:
@@ -35,8 +35,8 @@ def no_orders(batch_shape: tuple[int, ...] = ()) -> Orders:
     shape = (*batch_shape, 2)
     return Orders(
         px=jnp.full(shape, NO_ORDER_PX, jnp.int32),
-        remaining=jnp.zeros(shape, jnp.float32),
-        queue_ahead=jnp.zeros(shape, jnp.float32),
+        remaining=jnp.zeros(shape, jnp.int32),
+        queue_ahead=jnp.zeros(shape, jnp.int32),
     )
 
 
@@ -70,10 +70,10 @@ def quote_prices(
     return bid, ask
 
 
-def displayed_size(level_px: jax.Array, level_sz: jax.Array, px: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Size shown at ``px`` in one book row ([..., L] levels, [...] px) and whether px is a level."""
+def displayed_size(level_px: jax.Array, level_lots: jax.Array, px: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Lots shown at ``px`` in one book row ([..., L] levels, [...] px) and whether px is a level."""
     hit = level_px == px[..., None]
-    return jnp.sum(jnp.where(hit, level_sz, 0.0), axis=-1), jnp.any(hit, axis=-1)
+    return jnp.sum(jnp.where(hit, level_lots, 0), axis=-1), jnp.any(hit, axis=-1)
 
 
 def order_messages(known_px: jax.Array, want_px: jax.Array, want_on: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -91,9 +91,9 @@ def arrive(
     orders: Orders,
     msg_px: jax.Array,  # [..., 2] int32 oriented price of the arriving message (NO_ORDER_PX: cancel)
     msg: jax.Array,  # [..., 2] bool: a message reaches the venue at row s
-    quote_size: jax.Array,
+    quote_lots: jax.Array,  # [] int32 size of a new order, lots
     level_px: jax.Array,  # [..., 2, L] oriented book row s (the row the message arrives at)
-    level_sz: jax.Array,  # [..., 2, L]
+    level_lots: jax.Array,  # [..., 2, L] int32
     opp_best: jax.Array,  # [..., 2] opposite touch in row s, oriented like our side: (best ask, -best bid)
 ) -> tuple[Orders, jax.Array]:
     """Messages reach the venue at s: cancel/replace the side's order by a fresh post-only one; else it rests on.
@@ -105,11 +105,11 @@ def arrive(
     rejected = fresh & (opp_best <= msg_px)
     placed = fresh & ~rejected
     # a fresh order queues behind what is displayed at p in row s; 0 if p improves the touch or is no level
-    queue_new, _ = displayed_size(level_px, level_sz, msg_px)
+    queue_new, _ = displayed_size(level_px, level_lots, msg_px)
     return Orders(
         px=jnp.where(msg, jnp.where(placed, msg_px, NO_ORDER_PX), orders.px).astype(jnp.int32),
-        remaining=jnp.where(msg, jnp.where(placed, jnp.asarray(quote_size, jnp.float32), 0.0), orders.remaining),
-        queue_ahead=jnp.where(msg, jnp.where(placed, queue_new, 0.0), orders.queue_ahead),
+        remaining=jnp.where(msg, jnp.where(placed, quote_lots, 0), orders.remaining).astype(jnp.int32),
+        queue_ahead=jnp.where(msg, jnp.where(placed, queue_new, 0), orders.queue_ahead).astype(jnp.int32),
     ), rejected
 
 
@@ -121,33 +121,35 @@ def known_after(known_px: jax.Array, orders: Orders, in_flight: jax.Array) -> ja
     return jnp.where((orders.remaining <= 0) & ~in_flight, NO_ORDER_PX, known_px).astype(jnp.int32)
 
 
-def trade_volumes(px: jax.Array, trade_px: jax.Array, trade_vol: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Taker volume against ``px`` in one interval: (exactly at px, strictly through px), oriented."""
-    at = jnp.sum(jnp.where(trade_px == px[..., None], trade_vol, 0.0), axis=-1)
-    thr = jnp.sum(jnp.where(trade_px < px[..., None], trade_vol, 0.0), axis=-1)
-    return at, thr
+def trade_volumes(px: jax.Array, trade_px: jax.Array, trade_lots: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Taker lots against ``px`` in one interval: (exactly at px, strictly through px), oriented, int32."""
+    at = jnp.sum(jnp.where(trade_px == px[..., None], trade_lots, 0), axis=-1)
+    # several slots may each hold up to LOT_CAP: add in float32 (only its min with the order matters)
+    thr = jnp.sum(jnp.where(trade_px < px[..., None], trade_lots, 0).astype(jnp.float32), axis=-1)
+    return at, jnp.minimum(thr, 2.0**30).astype(jnp.int32)
 
 
 def settle(
     orders: Orders,  # live during (s, s+1]
     trade_px: jax.Array,  # [..., 2, M] oriented taker prices of aggregate row s (hitting each side)
-    trade_vol: jax.Array,  # [..., 2, M]
+    trade_lots: jax.Array,  # [..., 2, M] int32
     opp_best_s: jax.Array,  # [..., 2] oriented opposite touch in book row s (bid side: best ask)
     opp_best_s1: jax.Array,  # [..., 2] same in book row s+1
-    room: jax.Array,  # [..., 2] size each side may still fill before the inventory limit
+    room: jax.Array,  # [..., 2] int32 lots each side may still fill before the inventory limit
     next_px: jax.Array,  # [..., 2, L] oriented book row s+1 (for cancellations ahead of us)
-    next_sz: jax.Array,  # [..., 2, L]
+    next_lots: jax.Array,  # [..., 2, L] int32
 ) -> tuple[Orders, jax.Array, jax.Array]:
-    """Fill the live orders over (s, s+1]; returns (orders at s+1, fill size [...,2], crossed [...,2])."""
+    """Fill the live orders over (s, s+1]; returns (orders at s+1, fill lots [...,2] int32, crossed [...,2])."""
     p, rem, queue = orders.px, orders.remaining, orders.queue_ahead
-    v_at, v_thr = trade_volumes(p, trade_px, trade_vol)
-    trade_fill = jnp.minimum(rem, jnp.maximum(0.0, v_at - queue) + v_thr)
+    v_at, v_thr = trade_volumes(p, trade_px, trade_lots)
+    # both terms are <= 2^30 lots, so their sum fits in int32
+    trade_fill = jnp.minimum(rem, jnp.maximum(0, v_at - queue) + v_thr)
     # the touch moved through our price: the whole remainder fills at p
     crossed = (rem > 0) & ((opp_best_s <= p) | (opp_best_s1 <= p))
-    fill = jnp.minimum(jnp.where(crossed, rem, trade_fill), jnp.maximum(room, 0.0))
+    fill = jnp.minimum(jnp.where(crossed, rem, trade_fill), jnp.maximum(room, 0))
     # trades through p clear everything ahead; trades at p eat the queue first
-    queue = jnp.where(v_thr > 0, 0.0, jnp.maximum(0.0, queue - v_at))
+    queue = jnp.where(v_thr > 0, 0, jnp.maximum(0, queue - v_at))
     # cancellations: the queue ahead cannot exceed what row s+1 still shows at p
-    shown_sz, shown = displayed_size(next_px, next_sz, p)
-    queue = jnp.where(shown, jnp.minimum(queue, shown_sz), queue)
+    shown_lots, shown = displayed_size(next_px, next_lots, p)
+    queue = jnp.where(shown, jnp.minimum(queue, shown_lots), queue)
     return Orders(px=p, remaining=rem - fill, queue_ahead=queue), fill, crossed & (fill > 0)

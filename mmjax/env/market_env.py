@@ -17,6 +17,7 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from mmjax.data.layout import LOT_CAP, sim_lot
 from mmjax.data.market import MarketData
 from mmjax.env import fills
 from mmjax.env.knobs import EnvKnobs
@@ -31,7 +32,8 @@ class EnvState(environment.EnvState):
 
     t: jax.Array  # [] int32 book row of the current observation
     mid0: jax.Array  # [] float32 mid at the episode start, ticks from anchor (money is marked from here)
-    inventory: jax.Array  # [] float32 venue size units (BTC); + long
+    inventory: jax.Array  # [] float32 venue size units (BTC); + long; = inventory_lots * lot_size exactly
+    inventory_lots: jax.Array  # [] int32 whole lots (the exact inventory: fills are whole lots)
     cash: jax.Array  # [] float32 $ relative to holding the traded size at mid0 (see docs/env.md)
     entry_ticks: jax.Array  # [] float32 average entry price of the inventory, ticks from mid0
     pnl: jax.Array  # [] float32 $ mark-to-market since the episode start: cash + inventory * (mid - mid0)
@@ -54,7 +56,7 @@ class EnvParams:
     sigma: jax.Array  # [T] float32 realized volatility of mid, ticks per sqrt(second), causal
     # derived by make_params: everything the agent learns at row r packed in one int32 row (floats
     # stored as their bits), so that a step is one gather (see `pack_rows` for the layout)
-    rows: jax.Array  # [T, F_M + 2 + 4L + 4M] int32
+    rows: jax.Array  # [T, F_M + 2 + 4L + 4M] int32 (sizes in whole lots of lot_size)
     valid_starts: jax.Array  # [K] int32 rows an episode may start at (gap-free for the whole episode)
     valid_before: jax.Array  # [T+1] int32 number of valid starts < t
     # the traced knobs of `EnvKnobs` (meaning, unit and default there), as float32 scalars
@@ -68,6 +70,8 @@ class EnvParams:
     start_hi: jax.Array  # [] int32 end row of the split (exclusive); episodes end before it
     episode_steps: int = struct.field(pytree_node=False)  # EnvKnobs.episode_steps (static: shapes)
     latency_steps: int = struct.field(pytree_node=False)  # EnvKnobs.latency_steps
+    # size lot of the fill rules, venue units: the market's lot, refined to divide quote_size (make_params)
+    lot_size: float = struct.field(pytree_node=False, default=1e-8)
 
     @property
     def max_steps_in_episode(self) -> int:
@@ -121,12 +125,16 @@ def make_params(
     if len(valid_starts) == 0:
         valid_starts = np.zeros(1, np.int32)
 
+    lot, scale = sim_lot(market.lot_size, knobs.quote_size)
+    if knobs.max_inventory / lot >= 2**30:
+        raise ValueError(f"make_params: max_inventory {knobs.max_inventory} is {knobs.max_inventory / lot:.3g} lots of "
+                         f"{lot:g}, more than int32 lot counts hold (2^30); load the market with a coarser lot_size")
     f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
     return EnvParams(
         market=market,
         features=jnp.asarray(features),
         sigma=jnp.asarray(sigma),
-        **pack_rows(market, jnp.asarray(features), jnp.asarray(sigma)),
+        **pack_rows(market, jnp.asarray(features), jnp.asarray(sigma), scale),
         valid_starts=jnp.asarray(valid_starts),
         valid_before=jnp.asarray(valid_before),
         **{k: f32(v) for k, v in knobs.traced().items()},
@@ -134,6 +142,7 @@ def make_params(
         start_hi=jnp.asarray(hi, jnp.int32),
         episode_steps=E,
         latency_steps=L,
+        lot_size=lot,
     )
 
 
@@ -219,6 +228,7 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             t=t0,
             mid0=mid0,
             inventory=zero,
+            inventory_lots=jnp.zeros((), jnp.int32),
             cash=zero,
             entry_ticks=zero,
             pnl=zero,
@@ -248,18 +258,22 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         px0 = F + 2  # layout of `pack_rows`
         nxt_px = row[px0: px0 + 2 * Lv].reshape(2, Lv)
         tr_px = row[px0 + 2 * Lv: px0 + 2 * Lv + 2 * M].reshape(2, M)
-        sz = jax.lax.bitcast_convert_type(row[px0 + 2 * Lv + 2 * M:], jnp.float32)
-        nxt_sz = sz[: 2 * Lv].reshape(2, Lv)
-        tr_vol = sz[2 * Lv:].reshape(2, M)
+        lots = row[px0 + 2 * Lv + 2 * M:]
+        nxt_lots = lots[: 2 * Lv].reshape(2, Lv)
+        tr_lots = lots[2 * Lv:].reshape(2, M)
         best1 = nxt_px[:, 0]  # [2] oriented
         mid_t = (state.best[0] - state.best[1]).astype(jnp.float32) * 0.5
         mid_1 = (best1[0] - best1[1]).astype(jnp.float32) * 0.5
-        q = state.inventory
+        q, q_lots = state.inventory, state.inventory_lots
+        lot = jnp.float32(params.lot_size)
+        # whole lots within the limit; the tolerance absorbs float32 rounding of the quotient
+        max_lots = jnp.floor(params.max_inventory / lot + 1e-3).astype(jnp.int32)
 
         # FILL THE LIVE ORDERS OVER (t, t+1]
-        room = params.max_inventory - SIGN.astype(jnp.float32) * q  # [2] bid: max - q, ask: max + q
-        orders, fill, crossed = fills.settle(
-            state.orders, tr_px, tr_vol, -state.best[::-1], -best1[::-1], room, nxt_px, nxt_sz)
+        room = max_lots - SIGN * q_lots  # [2] int32 lots: bid max - q, ask max + q
+        orders, fill_lots, crossed = fills.settle(
+            state.orders, tr_px, tr_lots, -state.best[::-1], -best1[::-1], room, nxt_px, nxt_lots)
+        fill = fill_lots.astype(jnp.float32) * lot  # [2] venue size units
         fill_px = SIGN * state.orders.px  # [2] int32 absolute-from-anchor ticks
         signed = SIGN.astype(jnp.float32) * fill  # [2] + bought, - sold
         rel_px = fill_px.astype(jnp.float32) - state.mid0  # [2] ticks from mid0
@@ -267,7 +281,8 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         fee = params.maker_fee_bps * 1e-4 * tick * (notional[0] + notional[1])
         flow = signed * rel_px  # [2]; sums of two written out: a reduce is its own kernel on XLA:CPU
         cash = state.cash - tick * (flow[0] + flow[1]) - fee
-        inv = q + signed[0] + signed[1]
+        inv_lots = q_lots + fill_lots[0] - fill_lots[1]
+        inv = inv_lots.astype(jnp.float32) * lot  # ten fills of 0.01 make exactly float32(0.1)
         entry = _update_entry(_update_entry(state.entry_ticks, q, signed[0], rel_px[0]), q + signed[0], signed[1], rel_px[1])
         pnl = cash + inv * (mid_1 - state.mid0) * tick
 
@@ -281,17 +296,18 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         # DECIDE AT t (book row t, inventory at t, the orders known at t) -> MESSAGES, ARRIVING AT t+L
         bid_q, ask_q = fills.quote_prices(action, mid_t, state.best[0], -state.best[1],
                                           params.max_offset_bps, mkt.px_anchor_ticks)
-        want_on = jnp.stack([q < params.max_inventory, q > -params.max_inventory])
+        want_on = jnp.stack([q_lots < max_lots, q_lots > -max_lots])
         known, msg = fills.order_messages(state.known_px, jnp.stack([bid_q, -ask_q]), want_on)
         pipe_px = jnp.concatenate([state.pipe_px, known[None]], axis=0)  # [L, 2]
         pipe_msg = jnp.concatenate([state.pipe_msg, msg[None]], axis=0)
-        live, rejected = fills.arrive(orders, pipe_px[0], pipe_msg[0], params.quote_size, nxt_px, nxt_sz, -best1[::-1])
+        quote_lots = jnp.rint(params.quote_size / lot).astype(jnp.int32)
+        live, rejected = fills.arrive(orders, pipe_px[0], pipe_msg[0], quote_lots, nxt_px, nxt_lots, -best1[::-1])
         # fills of (t, t+1] and rejections at t+1 are known at the next decision
         known = fills.known_after(known, live, jnp.any(pipe_msg[1:], axis=0))
 
         time = state.time + 1
         new_state = EnvState(
-            time=time, t=t + 1, mid0=state.mid0, inventory=inv, cash=cash, entry_ticks=entry, pnl=pnl,
+            time=time, t=t + 1, mid0=state.mid0, inventory=inv, inventory_lots=inv_lots, cash=cash, entry_ticks=entry, pnl=pnl,
             best=best1, sigma_t=row_f[-1], orders=live, known_px=known, pipe_px=pipe_px[1:], pipe_msg=pipe_msg[1:],
             n_crossed=state.n_crossed + crossed[0].astype(jnp.int32) + crossed[1].astype(jnp.int32),
             n_rejected=state.n_rejected + rejected[0].astype(jnp.int32) + rejected[1].astype(jnp.int32))
@@ -352,27 +368,29 @@ def _reset_key_bits(key: jax.Array) -> jax.Array:
     return b0 ^ b1
 
 
-def pack_rows(market: MarketData, features: jax.Array, sigma: jax.Array) -> dict[str, jax.Array]:
+def pack_rows(market: MarketData, features: jax.Array, sigma: jax.Array, lot_scale: int = 1) -> dict[str, jax.Array]:
     """Pack what the agent learns at row r (book r, trades of (r-1, r], features r, sigma r) into one int32 row.
 
     Columns: features [F_M] and sigma (float32 bits), the oriented best ask again, the oriented book
     px [2L] (bid levels then ask levels: the best bid is column F_M + 2), the oriented trade px of
-    (r-1, r] [2M], then book sz [2L] and trade vol [2M] (float32 bits). A reset reads the first
-    F_M + 3 columns, a step the whole row (one gather).
+    (r-1, r] [2M], then book lots [2L] and traded lots [2M] (market lots times ``lot_scale``, capped).
+    A reset reads the first F_M + 3 columns, a step the whole row (one gather).
     """
     T, M = market.num_steps, market.buy_px.shape[1]
+    lots = {k: jnp.asarray(np.minimum(v.astype(np.int64) * lot_scale, LOT_CAP).astype(np.int32))
+            for k, v in market.size_lots().items()}
     book_px = fills.orient(market.bid_px, market.ask_px).reshape(T, -1)  # [T, 2L]
-    book_sz = jnp.stack([market.bid_sz, market.ask_sz], axis=-2).reshape(T, -1)
+    book_lots = jnp.stack([lots["bid_lots"], lots["ask_lots"]], axis=-2).reshape(T, -1)
     # aggregate row r-1 describes (r-1, r]: shift down by one; nothing traded "before" row 0
     tr_px = fills.orient(market.sell_px, market.buy_px).reshape(T, -1)  # [T, 2M]
-    tr_vol = jnp.stack([market.sell_px_vol, market.buy_px_vol], axis=-2).reshape(T, -1)
+    tr_lots = jnp.stack([lots["sell_px_lots"], lots["buy_px_lots"]], axis=-2).reshape(T, -1)
     tr_px = jnp.concatenate([jnp.full((1, 2 * M), fills.NO_ORDER_PX, jnp.int32), tr_px[:-1]])
-    tr_vol = jnp.concatenate([jnp.zeros((1, 2 * M), jnp.float32), tr_vol[:-1]])
+    tr_lots = jnp.concatenate([jnp.zeros((1, 2 * M), jnp.int32), tr_lots[:-1]])
     bits = lambda x: jax.lax.bitcast_convert_type(jnp.asarray(x, jnp.float32), jnp.int32)  # noqa: E731
     L = market.levels
     return {"rows": jnp.concatenate([
         bits(features), bits(sigma[:, None]), book_px[:, L: L + 1].astype(jnp.int32), book_px.astype(jnp.int32),
-        tr_px.astype(jnp.int32), bits(book_sz), bits(tr_vol)], axis=1)}
+        tr_px.astype(jnp.int32), book_lots, tr_lots], axis=1)}
 
 
 def _update_entry(entry: jax.Array, q: jax.Array, dq: jax.Array, px: jax.Array) -> jax.Array:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from mmjax.data.layout import DEFAULT_LOT_SIZE, LOT_CAP, sim_lot
+
 N_AGENT_FEATURES = 3  # inventory_frac, time_left_frac, unrealized_pnl_scaled (mmjax.features.spec.AGENT_FEATURES)
 
 
@@ -79,13 +81,14 @@ class TradeFlow:
 @dataclass
 class RestingOrder:
     price: int  # ticks
-    remaining: float  # size units
-    queue_ahead: float  # displayed size ahead of us at price
+    remaining: int  # whole lots
+    queue_ahead: int  # lots displayed ahead of us at price
 
 
 @dataclass
 class SideFill:
-    size: float = 0.0
+    size: float = 0.0  # venue size units: lots * lot
+    lots: int = 0
     price: int = 0
     crossed: bool = False
     rejected: bool = False  # the decision arriving at the end of the interval was rejected (post-only)
@@ -100,13 +103,21 @@ class FillSimulator:
     orders the agent will know to be gone at the next decision.
     """
 
-    def __init__(self, quote_size: float, max_inventory: float, latency_steps: int = 1):
+    def __init__(self, quote_size: float, max_inventory: float, latency_steps: int = 1,
+                 lot_size: float = DEFAULT_LOT_SIZE):
         if latency_steps < 1:
             raise ValueError(f"latency_steps must be >= 1, got {latency_steps}")
         self.quote_size = float(quote_size)
         self.max_inventory = float(max_inventory)
         self.latency_steps = int(latency_steps)
+        self.lot = sim_lot(lot_size, quote_size)[0]  # sizes are whole numbers of this
+        self.quote_lots = round(self.quote_size / self.lot)
+        self.max_lots = math.floor(self.max_inventory / self.lot + 1e-3)
         self.reset()
+
+    def lots(self, size: float) -> int:
+        """Venue size units -> whole lots (capped like the device's int32 lot counts)."""
+        return min(round(float(size) / self.lot), LOT_CAP)
 
     def reset(self) -> None:
         """No orders, nothing known, and L - 1 empty slots in flight (the next ``decide`` arrives L steps later)."""
@@ -129,9 +140,10 @@ class FillSimulator:
 
     def step(self, book_s: BookRow, book_s1: BookRow, trades: TradeFlow, inventory: float) -> dict[str, SideFill]:
         """Interval (s, s+1]: the live orders fill, then the messages arriving at s+1 act against book_s1."""
+        q = round(inventory / self.lot)
         fills = {
-            "bid": self._settle("bid", book_s, book_s1, trades, self.max_inventory - inventory),
-            "ask": self._settle("ask", book_s, book_s1, trades, self.max_inventory + inventory),
+            "bid": self._settle("bid", book_s, book_s1, trades, self.max_lots - q),
+            "ask": self._settle("ask", book_s, book_s1, trades, self.max_lots + q),
         }
         quotes, msgs = self.pending.popleft(), self.pending_msg.popleft()
         for i, side in enumerate(("bid", "ask")):
@@ -151,33 +163,33 @@ class FillSimulator:
         if (book.ask_px[0] <= px) if side == "bid" else (book.bid_px[0] >= px):
             return True  # post-only: it would take liquidity, the venue rejects it
         shown = book.size_at(side, px)  # None when px improves the touch or is no displayed level
-        self.orders[side] = RestingOrder(px, self.quote_size, 0.0 if shown is None else shown)
+        self.orders[side] = RestingOrder(px, self.quote_lots, 0 if shown is None else self.lots(shown))
         return False
 
-    def _settle(self, side: str, book_s: BookRow, book_s1: BookRow, trades: TradeFlow, room: float) -> SideFill:
+    def _settle(self, side: str, book_s: BookRow, book_s1: BookRow, trades: TradeFlow, room: int) -> SideFill:
         o = self.orders[side]
         if o is None or o.remaining <= 0:
             return SideFill()
         p = o.price
         if side == "bid":
-            v_at = float(trades.sell_vol[trades.sell_px == p].sum())
-            v_thr = float(trades.sell_vol[trades.sell_px < p].sum())
+            v_at = self.lots(trades.sell_vol[trades.sell_px == p].sum())
+            v_thr = min(self.lots(trades.sell_vol[trades.sell_px < p].sum()), 2**30)
             crossed = book_s.ask_px[0] <= p or book_s1.ask_px[0] <= p
         else:
-            v_at = float(trades.buy_vol[trades.buy_px == p].sum())
-            v_thr = float(trades.buy_vol[trades.buy_px > p].sum())
+            v_at = self.lots(trades.buy_vol[trades.buy_px == p].sum())
+            v_thr = min(self.lots(trades.buy_vol[trades.buy_px > p].sum()), 2**30)
             crossed = book_s.bid_px[0] >= p or book_s1.bid_px[0] >= p
         if crossed:
-            size = o.remaining
+            n = o.remaining
         else:
-            size = min(o.remaining, max(0.0, v_at - o.queue_ahead) + v_thr)
-        size = min(size, max(room, 0.0))
-        o.remaining -= size
-        o.queue_ahead = 0.0 if v_thr > 0 else max(0.0, o.queue_ahead - v_at)
+            n = min(o.remaining, max(0, v_at - o.queue_ahead) + v_thr)
+        n = min(n, max(room, 0))
+        o.remaining -= n
+        o.queue_ahead = 0 if v_thr > 0 else max(0, o.queue_ahead - v_at)
         shown = book_s1.size_at(side, p)
         if shown is not None:
-            o.queue_ahead = min(o.queue_ahead, shown)
-        return SideFill(size, p, bool(crossed and size > 0))
+            o.queue_ahead = min(o.queue_ahead, self.lots(shown))
+        return SideFill(n * self.lot, n, p, bool(crossed and n > 0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,16 +212,19 @@ class ReplayData:
     tick_size: float
     px_anchor_ticks: int
     grid_ms: int
+    lot_size: float = DEFAULT_LOT_SIZE  # sizes above are whole numbers of it
 
     @staticmethod
     def from_market(market) -> ReplayData:
-        """Copy a `MarketData` (device arrays) to host NumPy arrays."""
+        """Copy a `MarketData` (device arrays) to host NumPy arrays; sizes are its whole lots times its lot."""
         g = lambda name: np.asarray(getattr(market, name))  # noqa: E731
+        lots = market.size_lots()
+        sz = lambda name: lots[name].astype(np.float64) * market.lot_size  # noqa: E731
         return ReplayData(
-            g("bid_px").astype(np.int64), g("bid_sz").astype(np.float64), g("ask_px").astype(np.int64),
-            g("ask_sz").astype(np.float64), g("buy_px").astype(np.int64), g("buy_px_vol").astype(np.float64),
-            g("sell_px").astype(np.int64), g("sell_px_vol").astype(np.float64), g("steps_to_gap"),
-            float(market.tick_size), int(market.px_anchor_ticks), int(market.grid_ms))
+            g("bid_px").astype(np.int64), sz("bid_lots"), g("ask_px").astype(np.int64),
+            sz("ask_lots"), g("buy_px").astype(np.int64), sz("buy_px_lots"),
+            g("sell_px").astype(np.int64), sz("sell_px_lots"), g("steps_to_gap"),
+            float(market.tick_size), int(market.px_anchor_ticks), int(market.grid_ms), float(market.lot_size))
 
     @property
     def num_steps(self) -> int:
@@ -249,7 +264,7 @@ class ReferenceMarketEnv(gym.Env):
         self.starts = ok[(ok >= self.start_lo) & (ok + need <= self.start_hi)]
         if len(self.starts) == 0:
             raise ValueError(f"no gap-free episode of {need} rows fits in rows [{self.start_lo}, {self.start_hi})")
-        self.sim = FillSimulator(quote_size, max_inventory, latency_steps)
+        self.sim = FillSimulator(quote_size, max_inventory, latency_steps, data.lot_size)
         n_obs = self.features.shape[1] + N_AGENT_FEATURES
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (n_obs,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -266,6 +281,7 @@ class ReferenceMarketEnv(gym.Env):
         self.t, self.time = t0, 0
         self.mid0 = self.data.mid(t0)
         self.inventory = self.cash = self.entry = self.pnl = 0.0
+        self.inventory_lots = 0
         self.n_crossed = 0
         self.sim.reset()
         return self._obs(), {"t": t0}
@@ -278,14 +294,16 @@ class ReferenceMarketEnv(gym.Env):
         # the decision of step t: quotes from book row t, sides gated by the inventory at t
         bid_q, ask_q = quote_prices(action, mid_t, int(d.bid_px[t, 0]), int(d.ask_px[t, 0]),
                                     self.max_offset_bps, d.px_anchor_ticks)
-        self.sim.decide(bid_q if q < self.max_inventory else None, ask_q if q > -self.max_inventory else None)
+        q_lots, max_lots = self.inventory_lots, self.sim.max_lots
+        self.sim.decide(bid_q if q_lots < max_lots else None, ask_q if q_lots > -max_lots else None)
         fills = self.sim.step(d.book(t), d.book(t + 1), d.trades(t), q)
         b, a = fills["bid"], fills["ask"]
         fee = self.maker_fee_bps * 1e-4 * tick * (b.size * (b.price + d.px_anchor_ticks) + a.size * (a.price + d.px_anchor_ticks))
         self.cash += -b.size * (b.price - self.mid0) * tick + a.size * (a.price - self.mid0) * tick - fee
         self.entry = _avg_entry(self.entry, q, b.size, b.price - self.mid0)
         self.entry = _avg_entry(self.entry, q + b.size, -a.size, a.price - self.mid0)
-        self.inventory = q + b.size - a.size
+        self.inventory_lots = q_lots + b.lots - a.lots
+        self.inventory = self.inventory_lots * self.sim.lot
         self.n_crossed += int(b.crossed) + int(a.crossed)
         pnl = self.cash + self.inventory * (mid_1 - self.mid0) * tick
         dpnl, self.pnl = pnl - self.pnl, pnl
