@@ -285,8 +285,9 @@ def test_sizes_become_exact_whole_lots_of_the_inferred_lot(tmp_path):
     raw = read_recording(tmp_path)
     md = to_market_data(raw)
     assert md.lot_size == pytest.approx(1e-5) and raw.report.lot_source == "inferred from the sizes"
-    np.testing.assert_array_equal(np.asarray(md.bid_lots[0]), [12345, 24690, 37035])  # exact from float64
-    assert int(md.buy_px_lots[1, 0]) == 11 + 123456 and raw.report.sizes_off_lot == 0
+    np.testing.assert_array_equal(np.asarray(md.book_lots[0, 0]), [12345, 24690, 37035])  # exact from float64
+    # both buys at 100.01 are the furthest a taker bought in (t1, t2]: their lots add exactly
+    assert int(md.reach_lots[1, 1]) == 11 + 123456 and raw.report.sizes_off_lot == 0
     raw.trade_sz[0] = 0.000115  # half a lot of a given 1e-5 lot: rounded to the nearest lot and counted
     md = to_market_data(raw, lot_size=1e-5)
     assert raw.report.sizes_off_lot == 1 and raw.report.lot_source == "given"

@@ -52,6 +52,10 @@ def test_same_data_same_actions_same_fills_pnl_reward(latency, fee_bps, eta, see
         np.testing.assert_array_equal(info[f"{side}_fill_px"][filled], i_ref[f"{side}_fill_px"][filled])
         np.testing.assert_array_equal(info[f"{side}_crossed"], i_ref[f"{side}_crossed"])
         np.testing.assert_array_equal(info[f"{side}_rejected"], i_ref[f"{side}_rejected"])
+        np.testing.assert_array_equal(info[f"{side}_fill_kind"], i_ref[f"{side}_fill_kind"])
+        np.testing.assert_array_equal(info[f"{side}_beyond"], i_ref[f"{side}_beyond"])
+        assert info[f"{side}_beyond"].any(), "quotes beyond the stored depth must be exercised"
+        assert {1, 2, 3} <= set(info[f"{side}_fill_kind"].tolist()), "every kind of fill must be exercised"
         assert info[f"{side}_rejected"].sum() > 5, "post-only rejections must be exercised"
         np.testing.assert_allclose(info[f"{side}_fill"], i_ref[f"{side}_fill"], atol=1e-6)
     for k in ("inventory", "cash", "pnl", "fee", "risk_penalty", "damp_penalty", "mid"):

@@ -20,7 +20,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmjax import schema
-from mmjax.data.layout import DEFAULT_TRADE_SLOTS, LOT_CAP, NO_PRICE, steps_to_gap, to_lots
+from mmjax.data import fill_inputs as fi
+from mmjax.data.layout import DEFAULT_TRADE_SLOTS, NO_PRICE, steps_to_gap
+
+# Book levels the market features see (MarketData.bid_px ...): a deeper recording keeps every level
+# for the fill rules (MarketData.book_px) while its features stay those of the standard book.
+FEATURE_LEVELS = schema.DEFAULT_LEVELS
 
 if TYPE_CHECKING:
     from mmjax.data.market import MarketData
@@ -318,10 +323,10 @@ def level_ticks(px: np.ndarray, tick: float, anchor: int, direction: int) -> np.
     return np.ascontiguousarray(t, dtype=np.int32)
 
 
-def aggregate_trade_slots(step, side_mask, px_ticks, sz, num_steps, slots, ascending, report, dtype=np.float32):
-    """Aggregate one side's trades into [T, M] distinct prices (nearest the touch first) and volumes (``dtype``)."""
+def aggregate_trade_slots(step, side_mask, px_ticks, sz, num_steps, slots, ascending, report):
+    """Aggregate one side's trades into [T, M] distinct prices (nearest the touch first) and volumes."""
     px_out = np.full((num_steps, slots), NO_PRICE if ascending else -NO_PRICE, np.int32)
-    vol_out = np.zeros((num_steps, slots), dtype)
+    vol_out = np.zeros((num_steps, slots), np.float32)
     if not side_mask.any():
         return px_out, vol_out
     s, p, v = step[side_mask], px_ticks[side_mask], sz[side_mask]
@@ -341,42 +346,8 @@ def aggregate_trade_slots(step, side_mask, px_ticks, sz, num_steps, slots, ascen
     # since deeper trades then count as trading at a price nearer the touch, never further
     first = rank < slots
     px_out[g_step[first], rank[first]] = g_px[first]
-    np.add.at(vol_out, (g_step, rank_c), g_vol.astype(dtype))
+    np.add.at(vol_out, (g_step, rank_c), g_vol.astype(np.float32))
     return px_out, vol_out
-
-
-def infer_lot_size(sizes: np.ndarray) -> float:
-    """Largest size step that at least 99.9 % of the distinct positive sizes are whole multiples of."""
-    # a robust gcd of positive values, prices or sizes alike
-    from mmjax.data.tardis import infer_tick_size
-
-    s = np.unique(np.asarray(sizes, np.float64))
-    s = s[np.isfinite(s) & (s > 0)]
-    return float(infer_tick_size(s)) if len(s) >= 2 else 1e-8
-
-
-def resolve_lot(raw: RawRecording, override: float | None = None) -> float:
-    """The lot: ``override``, else the metadata ``lot_size`` where there is one, else inferred from every size."""
-    rep = raw.report
-    lot = override or getattr(raw.meta, "lot_size", None)
-    if override:
-        rep.lot_source = "given"
-    elif lot:
-        rep.lot_source = "metadata"
-    else:
-        book = np.concatenate([raw.bid_sz.ravel(), raw.ask_sz.ravel()])
-        lot = infer_lot_size(np.concatenate([book[book > 0], raw.trade_sz]))
-        rep.lot_source = "inferred from the sizes"
-    rep.lot_size = float(lot)
-    return float(lot)
-
-
-def _lots(sizes: np.ndarray, lot: float, report: LoadReport) -> np.ndarray:
-    """Sizes -> int32 lots, counting sizes off the lot grid (rounded) and beyond LOT_CAP (capped)."""
-    units = np.asarray(sizes, np.float64) / lot
-    report.sizes_off_lot += int(np.count_nonzero(np.abs(units - np.rint(units)) > 1e-6 * np.maximum(units, 1.0)))
-    report.sizes_capped += int(np.count_nonzero(units > LOT_CAP + 0.5))
-    return to_lots(sizes, lot)
 
 
 def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS, lot_size: float | None = None) -> MarketData:
@@ -415,19 +386,19 @@ def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS, lo
     report.trade_prices_folded = 0
     buy_px, buy_px_vol = aggregate_trade_slots(step_u, buy, tpx, raw.trade_sz, T, trade_slots, True, report)
     sell_px, sell_px_vol = aggregate_trade_slots(step_u, sell, tpx, raw.trade_sz, T, trade_slots, False, report)
-    lot = resolve_lot(raw, lot_size)
+    # what the fill rules read, exact from the float64 recording (mmjax/data/fill_inputs.py)
+    lot = fi.resolve_lot(raw, lot_size)
     report.sizes_off_lot = report.sizes_capped = 0
-    # exact lots from float64: the same aggregation in lots (sizes are whole lots, so sums are exact)
-    tr_lots = _lots(raw.trade_sz, lot, report).astype(np.float64)
-    lots_of = lambda side_mask, asc: aggregate_trade_slots(  # noqa: E731
-        step_u, side_mask, tpx, tr_lots, T, trade_slots, asc, LoadReport(), np.int64)[1]
+    book_px, book_lots = fi.book_depth(bid_i, ask_i, raw, lot, report)
+    reach_px, reach_lots = fi.trade_reach(*fi.fill_intervals(raw), raw, tpx, lot, T, report)
+    F = min(FEATURE_LEVELS, bid_i.shape[1])
 
     t_s = ((raw.ts_recv_ns - raw.ts_recv_ns[0]) / 1e9).astype(np.float32)
     return MarketData(
-        bid_px=put(bid_i),
-        bid_sz=put(np.ascontiguousarray(raw.bid_sz, dtype=np.float32)),  # host cast: one pass
-        ask_px=put(ask_i),
-        ask_sz=put(np.ascontiguousarray(raw.ask_sz, dtype=np.float32)),
+        bid_px=put(np.ascontiguousarray(bid_i[:, :F])),
+        bid_sz=put(np.ascontiguousarray(raw.bid_sz[:, :F], dtype=np.float32)),  # host cast: one pass
+        ask_px=put(np.ascontiguousarray(ask_i[:, :F])),
+        ask_sz=put(np.ascontiguousarray(raw.ask_sz[:, :F], dtype=np.float32)),
         mid=put(mid.astype(np.float32)),
         t_s=put(t_s),
         after_gap=put(raw.after_gap),
@@ -442,10 +413,10 @@ def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS, lo
         tick_size=float(tick),
         px_anchor_ticks=anchor,
         grid_ms=int(raw.meta.grid_ms),
-        bid_lots=put(_lots(raw.bid_sz, lot, report)),
-        ask_lots=put(_lots(raw.ask_sz, lot, report)),
-        buy_px_lots=put(np.minimum(lots_of(buy, True), LOT_CAP).astype(np.int32)),
-        sell_px_lots=put(np.minimum(lots_of(sell, False), LOT_CAP).astype(np.int32)),
+        book_px=put(book_px),
+        book_lots=put(book_lots),
+        reach_px=put(reach_px),
+        reach_lots=put(reach_lots),
         lot_size=lot,
     )
 

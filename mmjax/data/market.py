@@ -40,12 +40,14 @@ class MarketData:
     tick_size: float = struct.field(pytree_node=False)
     px_anchor_ticks: int = struct.field(pytree_node=False)
     grid_ms: int = struct.field(pytree_node=False)
-    # sizes in whole lots of ``lot_size`` (int32, exact: the loader converts from float64); None on a
-    # hand-made market: `size_lots` then derives them from the float32 sizes
-    bid_lots: jax.Array | None = None  # [T, L] int32
-    ask_lots: jax.Array | None = None  # [T, L] int32
-    buy_px_lots: jax.Array | None = None  # [T, M] int32 volume at each buy price, lots
-    sell_px_lots: jax.Array | None = None  # [T, M] int32
+    # What the fill rules read, exact (the loader builds them from the float64 recording); None on a
+    # hand-made market, where `depth` and `trade_reach` derive them from the fields above. Oriented
+    # ticks: a side's prices as is for bids, negated for asks (higher = nearer the other side).
+    book_px: jax.Array | None = None  # [T, 2, K] int32 oriented level prices, best first; K >= L every stored level
+    book_lots: jax.Array | None = None  # [T, 2, K] int32 lots, 0 on empty levels
+    reach_px: jax.Array | None = None  # [T, 2] int32 oriented furthest price taker flow traded in (t, t+1] against
+    # each side (bids: the lowest taker-sell price; asks: minus the highest taker-buy price); NO_PRICE if none
+    reach_lots: jax.Array | None = None  # [T, 2] int32 lots traded at reach_px in (t, t+1]
     lot_size: float = struct.field(pytree_node=False, default=DEFAULT_LOT_SIZE)  # venue size units per lot
 
     @property
@@ -64,14 +66,32 @@ class MarketData:
         """Absolute prices (float64, host) from anchored ticks."""
         return (np.asarray(ticks, np.float64) + self.px_anchor_ticks) * self.tick_size
 
-    def size_lots(self) -> dict[str, np.ndarray]:
-        """The four size arrays in whole lots (int32, host): stored ones, else derived from the float sizes."""
-        out = {}
-        for name, src in (("bid_lots", "bid_sz"), ("ask_lots", "ask_sz"), ("buy_px_lots", "buy_px_vol"),
-                          ("sell_px_lots", "sell_px_vol")):
-            stored = getattr(self, name)
-            out[name] = np.asarray(stored) if stored is not None else to_lots(np.asarray(getattr(self, src)), self.lot_size)
-        return out
+    def depth(self) -> tuple[np.ndarray, np.ndarray]:
+        """([T, 2, K] oriented level prices, [T, 2, K] lots) on the host: stored, else from the top L levels."""
+        if self.book_px is not None:
+            return np.asarray(self.book_px), np.asarray(self.book_lots)
+        px = np.stack([np.asarray(self.bid_px), -np.asarray(self.ask_px)], axis=1)
+        lots = np.stack([to_lots(np.asarray(self.bid_sz), self.lot_size), to_lots(np.asarray(self.ask_sz), self.lot_size)], axis=1)
+        return px.astype(np.int32), lots
+
+    def trade_reach(self) -> tuple[np.ndarray, np.ndarray]:
+        """([T, 2] oriented furthest traded price, [T, 2] lots at it) on the host: stored, else from the slots.
+
+        From the slots it is exact where an interval traded at most M distinct prices per side (the
+        last slot folds deeper ones); markets built by the loader store the exact values.
+        """
+        if self.reach_px is not None:
+            return np.asarray(self.reach_px), np.asarray(self.reach_lots)
+        out_px, out_lots = [], []
+        for px, vol, sign in ((self.sell_px, self.sell_px_vol, 1), (self.buy_px, self.buy_px_vol, -1)):
+            px, vol = sign * np.asarray(px, np.int64), np.asarray(vol)
+            traded = vol > 0
+            last = np.where(traded.any(axis=1), traded.shape[1] - 1 - np.argmax(traded[:, ::-1], axis=1), 0)
+            rows = np.arange(px.shape[0])
+            has = traded.any(axis=1)
+            out_px.append(np.where(has, px[rows, last], NO_PRICE))
+            out_lots.append(np.where(has, to_lots(vol[rows, last], self.lot_size), 0))
+        return np.stack(out_px, axis=1).astype(np.int32), np.stack(out_lots, axis=1).astype(np.int32)
 
     def slice(self, start: int, stop: int) -> MarketData:
         """Rows [start, stop) as a new MarketData (the first row becomes a segment start)."""

@@ -4,7 +4,8 @@ Both sides share one code path in *oriented* ticks: the bid side as is, the ask 
 (``oriented = SIDE_SIGN * price``). In oriented ticks a higher price is always the more
 aggressive quote, the opposite touch crosses us when ``opp_best <= p``, and takers that hit us
 trade at oriented prices ``<= p`` (for asks: buy prices ``>= p``). Arrays carry a side axis of
-size 2 (``[..., 2]``, index 0 = bid, 1 = ask) and broadcast over any leading batch axes.
+size 2 (``[..., 2]``, index 0 = bid, 1 = ask) and broadcast over any leading batch axes. Sizes
+are int32 whole lots.
 """
 
 from __future__ import annotations
@@ -13,21 +14,25 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from mmjax.data.layout import FILL_CROSSED, FILL_QUEUE, FILL_THROUGH, LOT_CAP, NO_FILL  # noqa: F401 (re-exported)
 from mmjax.data.market import NO_PRICE
 
 BID, ASK = 0, 1
 SIDE_SIGN = (1, -1)  # oriented = sign * price; +1 bid, -1 ask
 # Oriented price of "no order": below any book or trade, never equal to a live quote.
 NO_ORDER_PX = -int(NO_PRICE)
+# Queue ahead of an order that joined beyond the stored depth: unknown, so never the queue's front
+UNSEEN_QUEUE = LOT_CAP
 
 
 @struct.dataclass
 class Orders:
-    """The live resting order of each side, in oriented ticks. Remaining 0 means no order."""
+    """The venue order of each side, in oriented ticks. Remaining 0 means no order."""
 
     px: jax.Array  # [..., 2] int32 oriented ticks
     remaining: jax.Array  # [..., 2] int32 lots (whole venue lots: fills never leave dust)
     queue_ahead: jax.Array  # [..., 2] int32 lots displayed ahead of us at px
+    beyond: jax.Array  # [..., 2] bool: joined beyond the stored depth and not seen within it since
 
 
 def no_orders(batch_shape: tuple[int, ...] = ()) -> Orders:
@@ -37,6 +42,7 @@ def no_orders(batch_shape: tuple[int, ...] = ()) -> Orders:
         px=jnp.full(shape, NO_ORDER_PX, jnp.int32),
         remaining=jnp.zeros(shape, jnp.int32),
         queue_ahead=jnp.zeros(shape, jnp.int32),
+        beyond=jnp.zeros(shape, bool),
     )
 
 
@@ -70,12 +76,6 @@ def quote_prices(
     return bid, ask
 
 
-def displayed_size(level_px: jax.Array, level_lots: jax.Array, px: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Lots shown at ``px`` in one book row ([..., L] levels, [...] px) and whether px is a level."""
-    hit = level_px == px[..., None]
-    return jnp.sum(jnp.where(hit, level_lots, 0), axis=-1), jnp.any(hit, axis=-1)
-
-
 def order_messages(known_px: jax.Array, want_px: jax.Array, want_on: jax.Array) -> tuple[jax.Array, jax.Array]:
     """A decision -> order messages, against the order state the agent knows ([..., 2] each).
 
@@ -92,24 +92,29 @@ def arrive(
     msg_px: jax.Array,  # [..., 2] int32 oriented price of the arriving message (NO_ORDER_PX: cancel)
     msg: jax.Array,  # [..., 2] bool: a message reaches the venue at row s
     quote_lots: jax.Array,  # [] int32 size of a new order, lots
-    level_px: jax.Array,  # [..., 2, L] oriented book row s (the row the message arrives at)
-    level_lots: jax.Array,  # [..., 2, L] int32
+    shown_lots: jax.Array,  # [..., 2] int32 lots displayed in row s at msg_px where msg, else at orders.px
+    within: jax.Array,  # [..., 2] bool: that price is within row s's stored depth
     opp_best: jax.Array,  # [..., 2] opposite touch in row s, oriented like our side: (best ask, -best bid)
 ) -> tuple[Orders, jax.Array]:
-    """Messages reach the venue at s: cancel/replace the side's order by a fresh post-only one; else it rests on.
+    """Row s: a message cancels/replaces the side's order by a fresh post-only one; else the order rests on.
 
-    Returns (orders, rejected [..., 2]): a fresh order at or through the opposite touch of row s
-    would take liquidity, so the venue rejects it (post-only) and that side has no order.
+    A fresh order queues behind the lots displayed at its price (0 if it improves the touch or
+    falls between levels), or behind an unknown queue (UNSEEN_QUEUE, flagged ``beyond``) when the
+    price is beyond the stored depth. A resting order's queue cannot exceed what row s displays at
+    its price: cancellations ahead shrink it, and an emptied level within the depth makes it 0
+    (hftbacktest's risk-averse queue). Returns (orders, rejected [..., 2]): a fresh order at or
+    through the opposite touch would take liquidity, so the venue rejects it (post-only).
     """
     fresh = msg & (msg_px != NO_ORDER_PX)
     rejected = fresh & (opp_best <= msg_px)
     placed = fresh & ~rejected
-    # a fresh order queues behind what is displayed at p in row s; 0 if p improves the touch or is no level
-    queue_new, _ = displayed_size(level_px, level_lots, msg_px)
+    queue_new = jnp.where(within, shown_lots, UNSEEN_QUEUE)
+    queue_kept = jnp.where(within, jnp.minimum(orders.queue_ahead, shown_lots), orders.queue_ahead)
     return Orders(
         px=jnp.where(msg, jnp.where(placed, msg_px, NO_ORDER_PX), orders.px).astype(jnp.int32),
         remaining=jnp.where(msg, jnp.where(placed, quote_lots, 0), orders.remaining).astype(jnp.int32),
-        queue_ahead=jnp.where(msg, jnp.where(placed, queue_new, 0), orders.queue_ahead).astype(jnp.int32),
+        queue_ahead=jnp.where(msg, jnp.where(placed, queue_new, 0), queue_kept).astype(jnp.int32),
+        beyond=jnp.where(msg, placed & ~within, orders.beyond & ~within),
     ), rejected
 
 
@@ -121,35 +126,28 @@ def known_after(known_px: jax.Array, orders: Orders, in_flight: jax.Array) -> ja
     return jnp.where((orders.remaining <= 0) & ~in_flight, NO_ORDER_PX, known_px).astype(jnp.int32)
 
 
-def trade_volumes(px: jax.Array, trade_px: jax.Array, trade_lots: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Taker lots against ``px`` in one interval: (exactly at px, strictly through px), oriented, int32."""
-    at = jnp.sum(jnp.where(trade_px == px[..., None], trade_lots, 0), axis=-1)
-    # several slots may each hold up to LOT_CAP: add in float32 (only its min with the order matters)
-    thr = jnp.sum(jnp.where(trade_px < px[..., None], trade_lots, 0).astype(jnp.float32), axis=-1)
-    return at, jnp.minimum(thr, 2.0**30).astype(jnp.int32)
-
-
 def settle(
     orders: Orders,  # live during (s, s+1]
-    trade_px: jax.Array,  # [..., 2, M] oriented taker prices of aggregate row s (hitting each side)
-    trade_lots: jax.Array,  # [..., 2, M] int32
+    reach_px: jax.Array,  # [..., 2] oriented furthest price taker flow traded at against each side in (s, s+1]
+    reach_lots: jax.Array,  # [..., 2] int32 lots traded exactly at reach_px
     opp_best_s: jax.Array,  # [..., 2] oriented opposite touch in book row s (bid side: best ask)
     opp_best_s1: jax.Array,  # [..., 2] same in book row s+1
     room: jax.Array,  # [..., 2] int32 lots each side may still fill before the inventory limit
-    next_px: jax.Array,  # [..., 2, L] oriented book row s+1 (for cancellations ahead of us)
-    next_lots: jax.Array,  # [..., 2, L] int32
 ) -> tuple[Orders, jax.Array, jax.Array]:
-    """Fill the live orders over (s, s+1]; returns (orders at s+1, fill lots [...,2] int32, crossed [...,2])."""
+    """Fill the live orders over (s, s+1]; returns (orders at s+1, fill lots [..., 2] int32, fill kind [..., 2]).
+
+    With price-time priority, flow that traded beyond our price had emptied our level first: the
+    order fills in full (FILL_THROUGH). Flow that stopped exactly at our price eats the queue
+    ahead first (FILL_QUEUE). A book whose opposite touch reaches our price fills the remainder
+    (FILL_CROSSED). Every fill is at our own price p; all of it is capped by the inventory room.
+    """
     p, rem, queue = orders.px, orders.remaining, orders.queue_ahead
-    v_at, v_thr = trade_volumes(p, trade_px, trade_lots)
-    # both terms are <= 2^30 lots, so their sum fits in int32
-    trade_fill = jnp.minimum(rem, jnp.maximum(0, v_at - queue) + v_thr)
-    # the touch moved through our price: the whole remainder fills at p
-    crossed = (rem > 0) & ((opp_best_s <= p) | (opp_best_s1 <= p))
-    fill = jnp.minimum(jnp.where(crossed, rem, trade_fill), jnp.maximum(room, 0))
-    # trades through p clear everything ahead; trades at p eat the queue first
-    queue = jnp.where(v_thr > 0, 0, jnp.maximum(0, queue - v_at))
-    # cancellations: the queue ahead cannot exceed what row s+1 still shows at p
-    shown_lots, shown = displayed_size(next_px, next_lots, p)
-    queue = jnp.where(shown, jnp.minimum(queue, shown_lots), queue)
-    return Orders(px=p, remaining=rem - fill, queue_ahead=queue), fill, crossed & (fill > 0)
+    live = rem > 0
+    crossed = live & ((opp_best_s <= p) | (opp_best_s1 <= p))
+    through = live & (reach_px < p)
+    at_p = jnp.where(reach_px == p, reach_lots, 0)
+    fill = jnp.where(crossed | through, rem, jnp.minimum(rem, jnp.maximum(0, at_p - queue)))
+    fill = jnp.minimum(fill, jnp.maximum(room, 0))
+    kind = jnp.where(fill > 0, jnp.where(crossed, FILL_CROSSED, jnp.where(through, FILL_THROUGH, FILL_QUEUE)), NO_FILL)
+    queue = jnp.where(through, 0, jnp.maximum(0, queue - at_p))
+    return orders.replace(remaining=rem - fill, queue_ahead=queue), fill, kind.astype(jnp.int32)

@@ -17,9 +17,9 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from mmjax.data.layout import LOT_CAP, sim_lot
+from mmjax.data.layout import LOT_CAP, NO_PRICE, sim_lot
 from mmjax.data.market import MarketData
-from mmjax.env import fills
+from mmjax.env import depth, fills
 from mmjax.env.knobs import EnvKnobs
 from mmjax.features.spec import AGENT_FEATURES
 
@@ -56,7 +56,8 @@ class EnvParams:
     sigma: jax.Array  # [T] float32 realized volatility of mid, ticks per sqrt(second), causal
     # derived by make_params: everything the agent learns at row r packed in one int32 row (floats
     # stored as their bits), so that a step is one gather (see `pack_rows` for the layout)
-    rows: jax.Array  # [T, F_M + 2 + 4L + 4M] int32 (sizes in whole lots of lot_size)
+    rows: jax.Array  # [T, F_M + 8 + 2 NF] int32 (sizes in whole lots of lot_size)
+    book_blocks: jax.Array  # [T, 2, NF, 2B] int32 every stored level in blocks (`mmjax.env.depth`)
     valid_starts: jax.Array  # [K] int32 rows an episode may start at (gap-free for the whole episode)
     valid_before: jax.Array  # [T+1] int32 number of valid starts < t
     # the traced knobs of `EnvKnobs` (meaning, unit and default there), as float32 scalars
@@ -131,10 +132,11 @@ def make_params(
                          f"{lot:g}, more than int32 lot counts hold (2^30); load the market with a coarser lot_size")
     f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
     return EnvParams(
-        market=market,
+        # the stored depth moves into book_blocks (one copy on the device)
+        market=market.replace(book_px=None, book_lots=None),
         features=jnp.asarray(features),
         sigma=jnp.asarray(sigma),
-        **pack_rows(market, jnp.asarray(features), jnp.asarray(sigma), scale),
+        **pack_rows(market, features, sigma, scale),
         valid_starts=jnp.asarray(valid_starts),
         valid_before=jnp.asarray(valid_before),
         **{k: f32(v) for k, v in knobs.traced().items()},
@@ -249,30 +251,27 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         mkt = params.market
         tick = jnp.float32(mkt.tick_size)
         t = state.t
-        # GATHER: packed row t+1 = book row t+1 and trades of (t, t+1]; row t's touch and sigma
-        # travel in the state
-        Lv, M = mkt.levels, mkt.buy_px.shape[1]
-        F = params.features.shape[1]
+        # GATHER: packed row t+1 = book row t+1's fences and trades of (t, t+1]; row t's touch and
+        # sigma travel in the state
+        F, NF = params.features.shape[1], params.book_blocks.shape[2]
         row = params.rows[t + 1]
         row_f = jax.lax.bitcast_convert_type(row[: F + 1], jnp.float32)  # features, sigma
-        px0 = F + 2  # layout of `pack_rows`
-        nxt_px = row[px0: px0 + 2 * Lv].reshape(2, Lv)
-        tr_px = row[px0 + 2 * Lv: px0 + 2 * Lv + 2 * M].reshape(2, M)
-        lots = row[px0 + 2 * Lv + 2 * M:]
-        nxt_lots = lots[: 2 * Lv].reshape(2, Lv)
-        tr_lots = lots[2 * Lv:].reshape(2, M)
-        best1 = nxt_px[:, 0]  # [2] oriented
+        o = F + 2 + 2 * NF  # layout of `pack_rows`
+        fences = row[F + 2: o].reshape(2, NF)  # [2, NF] oriented, fences[:, 0] = the touch
+        limit, reach_px, reach_lots = row[o: o + 2], row[o + 2: o + 4], row[o + 4: o + 6]
+        best1 = fences[:, 0]  # [2] oriented
         mid_t = (state.best[0] - state.best[1]).astype(jnp.float32) * 0.5
         mid_1 = (best1[0] - best1[1]).astype(jnp.float32) * 0.5
         q, q_lots = state.inventory, state.inventory_lots
+        live_before = state.orders.remaining > 0  # [2] orders live over (t, t+1]
         lot = jnp.float32(params.lot_size)
         # whole lots within the limit; the tolerance absorbs float32 rounding of the quotient
         max_lots = jnp.floor(params.max_inventory / lot + 1e-3).astype(jnp.int32)
 
         # FILL THE LIVE ORDERS OVER (t, t+1]
         room = max_lots - SIGN * q_lots  # [2] int32 lots: bid max - q, ask max + q
-        orders, fill_lots, crossed = fills.settle(
-            state.orders, tr_px, tr_lots, -state.best[::-1], -best1[::-1], room, nxt_px, nxt_lots)
+        orders, fill_lots, kind = fills.settle(state.orders, reach_px, reach_lots, -state.best[::-1], -best1[::-1], room)
+        crossed = kind == fills.FILL_CROSSED
         fill = fill_lots.astype(jnp.float32) * lot  # [2] venue size units
         fill_px = SIGN * state.orders.px  # [2] int32 absolute-from-anchor ticks
         signed = SIGN.astype(jnp.float32) * fill  # [2] + bought, - sold
@@ -301,7 +300,10 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         pipe_px = jnp.concatenate([state.pipe_px, known[None]], axis=0)  # [L, 2]
         pipe_msg = jnp.concatenate([state.pipe_msg, msg[None]], axis=0)
         quote_lots = jnp.rint(params.quote_size / lot).astype(jnp.int32)
-        live, rejected = fills.arrive(orders, pipe_px[0], pipe_msg[0], quote_lots, nxt_px, nxt_lots, -best1[::-1])
+        # one depth lookup per side in row t+1: the arriving order's price, else the resting order's
+        look_px = jnp.where(pipe_msg[0], pipe_px[0], orders.px)
+        shown, within = depth.lookup(params.book_blocks, t + 1, fences, limit, look_px)
+        live, rejected = fills.arrive(orders, pipe_px[0], pipe_msg[0], quote_lots, shown, within, -best1[::-1])
         # fills of (t, t+1] and rejections at t+1 are known at the next decision
         known = fills.known_after(known, live, jnp.any(pipe_msg[1:], axis=0))
 
@@ -318,10 +320,13 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             "bid_fill": fill[0], "ask_fill": fill[1],
             "bid_fill_px": fill_px[0], "ask_fill_px": fill_px[1],  # ticks from anchor (valid where fill > 0)
             "bid_crossed": crossed[0], "ask_crossed": crossed[1],
+            "bid_fill_kind": kind[0], "ask_fill_kind": kind[1],  # fills.FILL_QUEUE / FILL_THROUGH / FILL_CROSSED
+            # the live order joined beyond the stored depth: its queue is unknown (never the front)
+            "bid_beyond": state.orders.beyond[0] & live_before[0], "ask_beyond": state.orders.beyond[1] & live_before[1],
             # post-only: the order arriving at t+1 was at or through row t+1's opposite touch
             "bid_rejected": rejected[0], "ask_rejected": rejected[1],
             "bid_quote": fill_px[0], "ask_quote": fill_px[1],  # live prices over (t, t+1]
-            "bid_live": state.orders.remaining[0] > 0, "ask_live": state.orders.remaining[1] > 0,
+            "bid_live": live_before[0], "ask_live": live_before[1],
             "fee": fee, "pnl": pnl, "dpnl": dpnl, "risk_penalty": risk, "damp_penalty": damp,
             "inventory": inv, "cash": cash, "mid": mid_1, "t": t,
         }
@@ -368,29 +373,28 @@ def _reset_key_bits(key: jax.Array) -> jax.Array:
     return b0 ^ b1
 
 
-def pack_rows(market: MarketData, features: jax.Array, sigma: jax.Array, lot_scale: int = 1) -> dict[str, jax.Array]:
+def pack_rows(market: MarketData, features: np.ndarray, sigma: np.ndarray, lot_scale: int = 1) -> dict[str, jax.Array]:
     """Pack what the agent learns at row r (book r, trades of (r-1, r], features r, sigma r) into one int32 row.
 
-    Columns: features [F_M] and sigma (float32 bits), the oriented best ask again, the oriented book
-    px [2L] (bid levels then ask levels: the best bid is column F_M + 2), the oriented trade px of
-    (r-1, r] [2M], then book lots [2L] and traded lots [2M] (market lots times ``lot_scale``, capped).
-    A reset reads the first F_M + 3 columns, a step the whole row (one gather).
+    Columns: features [F_M] and sigma (float32 bits), the oriented best ask again, the book's
+    fences [2 NF] (bid side then ask side, `mmjax.env.depth`: the best bid is column F_M + 2),
+    the stored-depth limit [2], then the trade reach of (r-1, r] [2] and its lots [2]. A reset
+    reads the first F_M + 3 columns, a step the whole row (one gather) and one block per side of
+    ``book_blocks``. Lots are market lots times ``lot_scale`` (the fill rules' lot), capped.
     """
-    T, M = market.num_steps, market.buy_px.shape[1]
-    lots = {k: jnp.asarray(np.minimum(v.astype(np.int64) * lot_scale, LOT_CAP).astype(np.int32))
-            for k, v in market.size_lots().items()}
-    book_px = fills.orient(market.bid_px, market.ask_px).reshape(T, -1)  # [T, 2L]
-    book_lots = jnp.stack([lots["bid_lots"], lots["ask_lots"]], axis=-2).reshape(T, -1)
-    # aggregate row r-1 describes (r-1, r]: shift down by one; nothing traded "before" row 0
-    tr_px = fills.orient(market.sell_px, market.buy_px).reshape(T, -1)  # [T, 2M]
-    tr_lots = jnp.stack([lots["sell_px_lots"], lots["buy_px_lots"]], axis=-2).reshape(T, -1)
-    tr_px = jnp.concatenate([jnp.full((1, 2 * M), fills.NO_ORDER_PX, jnp.int32), tr_px[:-1]])
-    tr_lots = jnp.concatenate([jnp.zeros((1, 2 * M), jnp.int32), tr_lots[:-1]])
-    bits = lambda x: jax.lax.bitcast_convert_type(jnp.asarray(x, jnp.float32), jnp.int32)  # noqa: E731
-    L = market.levels
-    return {"rows": jnp.concatenate([
-        bits(features), bits(sigma[:, None]), book_px[:, L: L + 1].astype(jnp.int32), book_px.astype(jnp.int32),
-        tr_px.astype(jnp.int32), book_lots, tr_lots], axis=1)}
+    T = market.num_steps
+    scale = lambda lots: np.minimum(lots.astype(np.int64) * lot_scale, LOT_CAP).astype(np.int32)  # noqa: E731
+    book_px, book_lots = market.depth()
+    packed = depth.pack_depth(book_px, scale(book_lots))
+    reach_px, reach_lots = market.trade_reach()
+    # trade row r-1 describes (r-1, r]: shift down by one; nothing traded "before" row 0
+    reach_px = np.concatenate([np.full((1, 2), NO_PRICE, np.int32), reach_px[:-1]])
+    reach_lots = np.concatenate([np.zeros((1, 2), np.int32), scale(reach_lots)[:-1]])
+    bits = lambda x: np.asarray(x, np.float32).view(np.int32).reshape(T, -1)  # noqa: E731
+    fences = packed["fences"]  # [T, 2, NF]
+    rows = np.concatenate([bits(features), bits(sigma), fences[:, 1, :1], fences.reshape(T, -1), packed["limit"],
+                           reach_px, reach_lots], axis=1)
+    return {"rows": jnp.asarray(rows), "book_blocks": jnp.asarray(packed["blocks"])}
 
 
 def _update_entry(entry: jax.Array, q: jax.Array, dq: jax.Array, px: jax.Array) -> jax.Array:

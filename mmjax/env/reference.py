@@ -17,7 +17,15 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from mmjax.data.layout import DEFAULT_LOT_SIZE, LOT_CAP, sim_lot
+from mmjax.data.layout import (
+    DEFAULT_LOT_SIZE,
+    FILL_CROSSED,
+    FILL_QUEUE,
+    FILL_THROUGH,
+    LOT_CAP,
+    NO_FILL,
+    sim_lot,
+)
 
 N_AGENT_FEATURES = 3  # inventory_frac, time_left_frac, unrealized_pnl_scaled (mmjax.features.spec.AGENT_FEATURES)
 
@@ -48,7 +56,7 @@ def quote_prices(action, mid_ticks: float, best_bid: int, best_ask: int, max_off
 
 @dataclass
 class BookRow:
-    """One book snapshot in ticks: levels best first; empty levels have size 0."""
+    """One book snapshot in ticks: every stored level, best first; empty levels have size 0."""
 
     bid_px: np.ndarray  # [L] int
     bid_sz: np.ndarray  # [L] float
@@ -60,6 +68,13 @@ class BookRow:
         lv_px, lv_sz = (self.bid_px, self.bid_sz) if side == "bid" else (self.ask_px, self.ask_sz)
         hit = lv_px == px
         return float(lv_sz[hit].sum()) if hit.any() else None
+
+    def within(self, side: str, px: int) -> bool:
+        """Whether the book at px is known: px is not beyond the deepest level of a row whose levels are all full."""
+        lv_px, lv_sz = (self.bid_px, self.bid_sz) if side == "bid" else (self.ask_px, self.ask_sz)
+        if lv_sz[-1] <= 0:
+            return True  # fewer levels than stored: the whole book is shown
+        return px >= lv_px[-1] if side == "bid" else px <= lv_px[-1]
 
 
 @dataclass
@@ -82,7 +97,8 @@ class TradeFlow:
 class RestingOrder:
     price: int  # ticks
     remaining: int  # whole lots
-    queue_ahead: int  # lots displayed ahead of us at price
+    queue_ahead: int  # lots displayed ahead of us at price (LOT_CAP: unknown, beyond the stored depth)
+    beyond: bool = False  # joined beyond the stored depth and not seen within it since
 
 
 @dataclass
@@ -90,8 +106,13 @@ class SideFill:
     size: float = 0.0  # venue size units: lots * lot
     lots: int = 0
     price: int = 0
-    crossed: bool = False
+    kind: int = NO_FILL  # FILL_QUEUE, FILL_THROUGH or FILL_CROSSED (mmjax.data.layout)
+    beyond: bool = False  # the order was live over the interval with an unknown queue (beyond the depth)
     rejected: bool = False  # the decision arriving at the end of the interval was rejected (post-only)
+
+    @property
+    def crossed(self) -> bool:
+        return self.kind == FILL_CROSSED
 
 
 class FillSimulator:
@@ -162,8 +183,11 @@ class FillSimulator:
             return False
         if (book.ask_px[0] <= px) if side == "bid" else (book.bid_px[0] >= px):
             return True  # post-only: it would take liquidity, the venue rejects it
-        shown = book.size_at(side, px)  # None when px improves the touch or is no displayed level
-        self.orders[side] = RestingOrder(px, self.quote_lots, 0 if shown is None else self.lots(shown))
+        if book.within(side, px):
+            shown = book.size_at(side, px)  # None when px improves the touch or falls between levels
+            self.orders[side] = RestingOrder(px, self.quote_lots, 0 if shown is None else self.lots(shown))
+        else:  # beyond the stored depth: an unknown queue, never its front
+            self.orders[side] = RestingOrder(px, self.quote_lots, LOT_CAP, beyond=True)
         return False
 
     def _settle(self, side: str, book_s: BookRow, book_s1: BookRow, trades: TradeFlow, room: int) -> SideFill:
@@ -171,25 +195,29 @@ class FillSimulator:
         if o is None or o.remaining <= 0:
             return SideFill()
         p = o.price
-        if side == "bid":
-            v_at = self.lots(trades.sell_vol[trades.sell_px == p].sum())
-            v_thr = min(self.lots(trades.sell_vol[trades.sell_px < p].sum()), 2**30)
+        if side == "bid":  # taker sells hit bids; "beyond p" is a lower price
+            px, vol = trades.sell_px[trades.sell_vol > 0], trades.sell_vol[trades.sell_vol > 0]
+            through = bool((px < p).any())
             crossed = book_s.ask_px[0] <= p or book_s1.ask_px[0] <= p
         else:
-            v_at = self.lots(trades.buy_vol[trades.buy_px == p].sum())
-            v_thr = min(self.lots(trades.buy_vol[trades.buy_px > p].sum()), 2**30)
+            px, vol = trades.buy_px[trades.buy_vol > 0], trades.buy_vol[trades.buy_vol > 0]
+            through = bool((px > p).any())
             crossed = book_s.bid_px[0] >= p or book_s1.bid_px[0] >= p
-        if crossed:
+        v_at = self.lots(vol[px == p].sum())
+        if crossed or through:  # the book reached us, or the level was emptied before a worse print
             n = o.remaining
         else:
-            n = min(o.remaining, max(0, v_at - o.queue_ahead) + v_thr)
+            n = min(o.remaining, max(0, v_at - o.queue_ahead))
         n = min(n, max(room, 0))
+        kind = NO_FILL if n == 0 else FILL_CROSSED if crossed else FILL_THROUGH if through else FILL_QUEUE
+        beyond = o.beyond
         o.remaining -= n
-        o.queue_ahead = 0 if v_thr > 0 else max(0, o.queue_ahead - v_at)
-        shown = book_s1.size_at(side, p)
-        if shown is not None:
-            o.queue_ahead = min(o.queue_ahead, self.lots(shown))
-        return SideFill(n * self.lot, n, p, bool(crossed and n > 0))
+        o.queue_ahead = 0 if through else max(0, o.queue_ahead - v_at)
+        if book_s1.within(side, p):  # the displayed book bounds the queue; an emptied level empties it
+            shown = book_s1.size_at(side, p)
+            o.queue_ahead = min(o.queue_ahead, 0 if shown is None else self.lots(shown))
+            o.beyond = False
+        return SideFill(n * self.lot, n, p, kind, beyond)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,16 +226,16 @@ class FillSimulator:
 
 @dataclass
 class ReplayData:
-    """The arrays of a `MarketData` on the host (ticks from anchor), without jax."""
+    """What the fill rules read from a `MarketData`, on the host (ticks from anchor), without jax."""
 
-    bid_px: np.ndarray  # [T, L] int
-    bid_sz: np.ndarray  # [T, L]
+    bid_px: np.ndarray  # [T, K] int every stored level
+    bid_sz: np.ndarray  # [T, K] whole lots times lot_size
     ask_px: np.ndarray
     ask_sz: np.ndarray
-    buy_px: np.ndarray  # [T, M] ascending, pad 2**30
-    buy_px_vol: np.ndarray
-    sell_px: np.ndarray  # [T, M] descending, pad -2**30
-    sell_px_vol: np.ndarray
+    sell_reach_px: np.ndarray  # [T] lowest taker-sell price of (t, t+1] (NO_PRICE: none)
+    sell_reach_vol: np.ndarray  # [T] size traded at it
+    buy_reach_px: np.ndarray  # [T] highest taker-buy price (-NO_PRICE: none)
+    buy_reach_vol: np.ndarray
     steps_to_gap: np.ndarray  # [T]
     tick_size: float
     px_anchor_ticks: int
@@ -217,14 +245,14 @@ class ReplayData:
     @staticmethod
     def from_market(market) -> ReplayData:
         """Copy a `MarketData` (device arrays) to host NumPy arrays; sizes are its whole lots times its lot."""
-        g = lambda name: np.asarray(getattr(market, name))  # noqa: E731
-        lots = market.size_lots()
-        sz = lambda name: lots[name].astype(np.float64) * market.lot_size  # noqa: E731
+        px, lots = market.depth()  # [T, 2, K] oriented
+        reach, reach_lots = market.trade_reach()  # [T, 2] oriented
+        sz = lambda a: a.astype(np.float64) * market.lot_size  # noqa: E731
         return ReplayData(
-            g("bid_px").astype(np.int64), sz("bid_lots"), g("ask_px").astype(np.int64),
-            sz("ask_lots"), g("buy_px").astype(np.int64), sz("buy_px_lots"),
-            g("sell_px").astype(np.int64), sz("sell_px_lots"), g("steps_to_gap"),
-            float(market.tick_size), int(market.px_anchor_ticks), int(market.grid_ms), float(market.lot_size))
+            px[:, 0].astype(np.int64), sz(lots[:, 0]), -px[:, 1].astype(np.int64), sz(lots[:, 1]),
+            reach[:, 0].astype(np.int64), sz(reach_lots[:, 0]), -reach[:, 1].astype(np.int64), sz(reach_lots[:, 1]),
+            np.asarray(market.steps_to_gap), float(market.tick_size), int(market.px_anchor_ticks), int(market.grid_ms),
+            float(market.lot_size))
 
     @property
     def num_steps(self) -> int:
@@ -234,7 +262,9 @@ class ReplayData:
         return BookRow(self.bid_px[t], self.bid_sz[t], self.ask_px[t], self.ask_sz[t])
 
     def trades(self, t: int) -> TradeFlow:
-        return TradeFlow(self.sell_px[t], self.sell_px_vol[t], self.buy_px[t], self.buy_px_vol[t])
+        """The interval's flow as far as the fill rules need it: the furthest price per side and its size."""
+        return TradeFlow(self.sell_reach_px[t:t + 1], self.sell_reach_vol[t:t + 1],
+                         self.buy_reach_px[t:t + 1], self.buy_reach_vol[t:t + 1])
 
     def mid(self, t: int) -> float:
         return (float(self.bid_px[t, 0]) + float(self.ask_px[t, 0])) / 2.0
@@ -312,7 +342,8 @@ class ReferenceMarketEnv(gym.Env):
         reward = dpnl - risk - damp
         self.t, self.time = t + 1, self.time + 1
         info = {"bid_fill": b.size, "ask_fill": a.size, "bid_fill_px": b.price, "ask_fill_px": a.price,
-                "bid_crossed": b.crossed, "ask_crossed": a.crossed,
+                "bid_crossed": b.crossed, "ask_crossed": a.crossed, "bid_fill_kind": b.kind, "ask_fill_kind": a.kind,
+                "bid_beyond": b.beyond, "ask_beyond": a.beyond,
                 "bid_rejected": b.rejected, "ask_rejected": a.rejected, "fee": fee, "pnl": pnl, "dpnl": dpnl,
                 "risk_penalty": risk, "damp_penalty": damp, "inventory": self.inventory, "cash": self.cash,
                 "mid": mid_1, "t": t}

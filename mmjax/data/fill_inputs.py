@@ -1,0 +1,101 @@
+"""What the fill rules read, built exactly from the float64 recording (NumPy, no jax).
+
+- the **lot**: the recording's size step (metadata, else inferred); every size becomes whole lots;
+- the **depth**: every stored book level of both sides in oriented ticks with its lots;
+- each interval's **trade reach** per side: the furthest price taker flow traded at against that
+  side, and the lots traded exactly there. With price-time priority that is all a single resting
+  order needs: any trade beyond its price means its level was emptied first (a full fill), and only
+  at the furthest price can volume stop inside its queue (docs/env.md, "Fills").
+
+Oriented ticks: bid prices as is, ask prices negated, so that for either side a higher number is
+nearer the other side of the book, and taker flow hitting the side trades at or below its reach.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mmjax.data.layout import LOT_CAP, NO_PRICE, to_lots
+
+if TYPE_CHECKING:
+    from mmjax.data.loader import LoadReport, RawRecording
+
+
+def infer_lot_size(sizes: np.ndarray) -> float:
+    """Largest size step that at least 99.9 % of the distinct positive sizes are whole multiples of."""
+    # a robust gcd of positive values, prices or sizes alike
+    from mmjax.data.tardis import infer_tick_size
+
+    s = np.unique(np.asarray(sizes, np.float64))
+    s = s[np.isfinite(s) & (s > 0)]
+    return float(infer_tick_size(s)) if len(s) >= 2 else 1e-8
+
+
+def resolve_lot(raw: RawRecording, override: float | None = None) -> float:
+    """The lot: ``override``, else the metadata ``lot_size`` where there is one, else inferred from every size."""
+    rep = raw.report
+    lot = override or getattr(raw.meta, "lot_size", None)
+    if override:
+        rep.lot_source = "given"
+    elif lot:
+        rep.lot_source = "metadata"
+    else:
+        book = np.concatenate([raw.bid_sz.ravel(), raw.ask_sz.ravel()])
+        lot = infer_lot_size(np.concatenate([book[book > 0], raw.trade_sz]))
+        rep.lot_source = "inferred from the sizes"
+    rep.lot_size = float(lot)
+    return float(lot)
+
+
+def lots_counted(sizes: np.ndarray, lot: float, report: LoadReport) -> np.ndarray:
+    """Sizes -> int32 lots, counting sizes off the lot grid (rounded) and beyond LOT_CAP (capped)."""
+    units = np.asarray(sizes, np.float64) / lot
+    report.sizes_off_lot += int(np.count_nonzero(np.abs(units - np.rint(units)) > 1e-6 * np.maximum(units, 1.0)))
+    report.sizes_capped += int(np.count_nonzero(units > LOT_CAP + 0.5))
+    return to_lots(sizes, lot)
+
+
+def book_depth(bid_ticks: np.ndarray, ask_ticks: np.ndarray, raw: RawRecording, lot: float,
+               report: LoadReport) -> tuple[np.ndarray, np.ndarray]:
+    """[T, K] level ticks per side -> ([T, 2, K] oriented prices, [T, 2, K] lots), all K stored levels."""
+    px = np.stack([bid_ticks, -ask_ticks.astype(np.int64)], axis=1).astype(np.int32)
+    lots = np.stack([lots_counted(raw.bid_sz, lot, report), lots_counted(raw.ask_sz, lot, report)], axis=1)
+    return px, lots
+
+
+def fill_intervals(raw: RawRecording) -> tuple[np.ndarray, np.ndarray]:
+    """Each trade's grid interval for the fill rules: ([N] int64 t such that it fills in (t, t+1], [N] bool usable).
+
+    A trade is usable when (t, t+1] lies on the grid and does not cross a gap.
+    """
+    T = raw.num_steps
+    step = raw.trade_step()
+    use = (step >= 0) & (step < T - 1)
+    use[use] &= ~raw.after_gap[step[use] + 1]
+    return np.where(use, step, 0), use
+
+
+def trade_reach(step: np.ndarray, use: np.ndarray, raw: RawRecording, px_ticks: np.ndarray, lot: float,
+                num_steps: int, report: LoadReport) -> tuple[np.ndarray, np.ndarray]:
+    """Per interval and side: (oriented furthest traded price [T, 2], lots traded exactly there [T, 2]).
+
+    ``step[i]`` is trade i's interval, ``use[i]`` whether it counts; sizes sum in int64 lots (exact).
+    """
+    reach_px = np.full((num_steps, 2), NO_PRICE, np.int32)
+    reach_lots = np.zeros((num_steps, 2), np.int32)
+    lots = lots_counted(raw.trade_sz, lot, report).astype(np.int64)
+    for side, taker, sign in ((0, -1, 1), (1, 1, -1)):  # bids are hit by taker sells, asks by taker buys
+        m = use & (raw.trade_side == taker)
+        if not m.any():
+            continue
+        s, key, v = step[m], sign * px_ticks[m], lots[m]
+        order = np.lexsort((key, s))  # by interval, then oriented price ascending: the furthest first
+        s, key, v = s[order], key[order], v[order]
+        first = np.r_[True, s[1:] != s[:-1]]  # the furthest trade of each interval
+        at_reach = key == np.repeat(key[first], np.diff(np.r_[np.flatnonzero(first), len(s)]))
+        reach_px[s[first], side] = key[first]
+        vol = np.bincount(s[at_reach], weights=v[at_reach], minlength=num_steps)
+        reach_lots[:, side] = np.minimum(vol, LOT_CAP).astype(np.int32)
+    return reach_px, reach_lots
