@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_loader import GRID_NS, T0_NS, book_arrays, trades_arrays, write
 
 from mmjax.data import fill_inputs as fi
 from mmjax.data.loader import read_recording, to_market_data
@@ -120,3 +121,32 @@ def test_the_stored_depth_returns_every_raw_level_exactly(real):
     _, within = look(jnp.asarray(rows), jnp.asarray(book_px[rows, :, -1] - 1))
     np.testing.assert_array_equal(np.asarray(within), ~full)
     assert full.any()
+
+
+def test_a_print_the_book_already_shows_fills_in_the_interval_ending_at_that_row(tmp_path):
+    book = book_arrays(12)  # row k stamped with exchange time T0 + k * grid - 1 us
+    e = T0_NS + 4 * GRID_NS - 50_000_000  # the trade happened 50 ms before row 4: row 4 shows it
+    # a print received at once (in (3, 4]), then the one at e received 350 ms late, as a batched feed
+    # delivers it: in (6, 7] on the receive clock
+    tr = trades_arrays([e + 21_000_000, e + 350_000_000], [99.98, 99.99], [0.25, 0.5], [-1, -1])
+    tr["ts_exchange_ns"] = np.array([e + 20_000_000, e])
+    write(tmp_path, book, tr)
+    raw = read_recording(tmp_path)
+    step, use = fi.fill_intervals(raw)
+    assert use.all() and step.tolist() == [3, 3]  # not (6, 7]: row 4 already reflected the late print
+    assert raw.trade_step().tolist() == [3, 6] and raw.report.trades_on_exchange_clock == 1
+    md = to_market_data(raw)
+    reach = np.asarray(md.reach_px)
+    assert reach[3, 0] == 9998 - md.px_anchor_ticks and (reach[[4, 5, 6], 0] == fi.NO_PRICE).all()
+    assert float(np.asarray(md.sell_vol)[6]) == 0.5  # the features still see it when it was received
+
+
+def test_no_real_trade_fills_after_the_book_row_that_reflects_it_nor_before_it_was_received(real):
+    raw, _ = real
+    step, use = fi.fill_intervals(raw)
+    shown = np.maximum.accumulate(raw.ts_exchange_ns)
+    assert use.mean() > 0.99
+    # the row that opens the trade's interval does not reflect it yet; the one that closes it may
+    assert (shown[step[use]] < raw.trade_ts_exchange_ns[use]).all()
+    assert (step[use] <= raw.trade_step()[use]).all()  # never later than received: no decision saw it
+    assert raw.report.trades_on_exchange_clock > 0

@@ -312,7 +312,8 @@ def test_aggregates_at_t_do_not_depend_on_later_data(tmp_path):
     write(tmp_path / "b", book2, tr2)
     md_a, _ = load_market(tmp_path / "a")
     md_b, _ = load_market(tmp_path / "b")
-    for name in ("bid_px", "ask_px", "mid", "buy_vol", "sell_vol", "buy_px", "buy_px_vol", "sell_px", "n_trades"):
+    for name in ("bid_px", "ask_px", "mid", "buy_vol", "sell_vol", "buy_px", "buy_px_vol", "sell_px", "n_trades",
+                 "reach_px", "reach_lots", "book_px", "book_lots"):
         np.testing.assert_array_equal(np.asarray(getattr(md_a, name))[: k + 1], np.asarray(getattr(md_b, name))[: k + 1], err_msg=name)
     assert not np.array_equal(np.asarray(md_a.buy_vol), np.asarray(md_b.buy_vol))  # the perturbation is real
 

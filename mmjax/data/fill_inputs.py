@@ -68,12 +68,23 @@ def book_depth(bid_ticks: np.ndarray, ask_ticks: np.ndarray, raw: RawRecording, 
 def fill_intervals(raw: RawRecording) -> tuple[np.ndarray, np.ndarray]:
     """Each trade's grid interval for the fill rules: ([N] int64 t such that it fills in (t, t+1], [N] bool usable).
 
-    A trade is usable when (t, t+1] lies on the grid and does not cross a gap.
+    The interval is the earlier of (a) the one in which the trade was received, (t, t+1] on the
+    receive clock, and (b) the one that ends at the first book row already reflecting it: the
+    first row whose exchange time stamp is at or after the trade's exchange time. Feeds that batch
+    trades (Coinbase's market_trades: the last 250 ms together) deliver prints after the book that
+    already shows them; (b) keeps such a print from filling a quote placed at the post-trade book.
+    (a) keeps a print the book shows late inside the interval it was received in, so that no
+    decision that saw it is filled by it. A trade is usable when (t, t+1] lies on the grid and does
+    not cross a gap.
     """
     T = raw.num_steps
-    step = raw.trade_step()
+    recv = raw.trade_step()
+    shown = np.maximum.accumulate(raw.ts_exchange_ns)  # [T] a row reflects every message up to its stamp
+    first_showing = np.searchsorted(shown, raw.trade_ts_exchange_ns, side="left")  # [N] row index
+    step = np.minimum(recv, first_showing - 1)
     use = (step >= 0) & (step < T - 1)
     use[use] &= ~raw.after_gap[step[use] + 1]
+    raw.report.trades_on_exchange_clock = int(np.count_nonzero(use & (step < recv)))
     return np.where(use, step, 0), use
 
 

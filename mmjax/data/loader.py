@@ -54,6 +54,7 @@ class LoadReport:
     lot_source: str = ""
     sizes_off_lot: int = 0
     sizes_capped: int = 0
+    trades_on_exchange_clock: int = 0  # fills use them an interval or more before they were received
 
     def lines(self) -> list[str]:
         return [f"{f.name:>22}: {getattr(self, f.name)}" for f in dataclasses.fields(self)]
