@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "features": ("mmjax.features.report", "FeaturesConfig", "run", "per-feature statistics of a recording and the fraction at the clip"),
     "train": ("mmjax.ppo.command", "TrainConfig", "run", "train PPO on a recording's training split; exports policy.npz"),
     "evaluate": ("mmjax.evaluation.command", "EvaluateConfig", "run", "out-of-sample evaluation of a policy against tuned baselines"),
+    "backtest": ("mmjax.evaluation.backtest", "BacktestConfig", "run", "one policy over a whole recording, one episode per gap-free segment: fills, PnL, rejections as JSON"),
     "record": ("mmjax.record", "RecordConfig", "run", "record Coinbase L2 books and trades to Parquet (no jax)"),
     "import-tardis": ("mmjax.data.tardis", "TardisImportConfig", "run", "convert Tardis.dev book and trades CSV files into a recording"),
     "live": ("mmjax.live", "LiveConfig", "run", "paper-trade a replayed or live order book (NO real orders, ever)"),

@@ -217,6 +217,14 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         count = jnp.maximum(i_hi - i_lo, 1).astype(jnp.uint32)
         i = i_lo + (bits % count).astype(jnp.int32)
         t0 = params.valid_starts[jnp.clip(i, 0, params.valid_starts.shape[0] - 1)]
+        return self.reset_at(t0, params)
+
+    def reset_at(self, t0: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        """An episode starting at book row ``t0`` (int32 []): flat, no orders, nothing in flight.
+
+        `reset_env` draws t0 among the valid starts; a backtest starts every gap-free segment here.
+        """
+        L = params.latency_steps
         # only the touch, features and sigma of row t0 (the base step resets on every step)
         F = params.features.shape[1]
         # the head of row t0 only: features, sigma, oriented best ask, best bid (the row is 6x the bytes)

@@ -1,0 +1,65 @@
+"""`mmjax backtest` (mmjax/evaluation/backtest.py): whole recording, one episode per gap-free segment."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_loader import GRID_NS, T0_NS, book_arrays, trades_arrays, write
+
+from mmjax.cli import main as cli_main
+from mmjax.evaluation.backtest import BacktestConfig, backtest, segments
+
+KEYS = ("fills", "filled_size", "pnl", "mean_abs_position", "rejected_post_only", "steps", "segments")
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """400 rows with a gap at row 250; the book random-walks and takers sell and buy at the touch and below it."""
+    rng = np.random.default_rng(0)
+    T = 400
+    book = book_arrays(T, L=5)
+    walk = np.cumsum(rng.integers(-1, 2, T)) * 0.01
+    for side in ("bid_px", "ask_px"):
+        book[side] = np.round(book[side] + walk[:, None], 2)
+    book["after_gap"][250] = True
+    ts = np.sort(T0_NS + rng.integers(1, (T - 1) * GRID_NS, 1500))
+    row = (ts - T0_NS) // GRID_NS
+    side = rng.choice([-1, 1], 1500)
+    depth = rng.integers(0, 3, 1500) * 0.01
+    px = np.where(side < 0, book["bid_px"][row, 0] - depth, book["ask_px"][row, 0] + depth)
+    out = tmp_path_factory.mktemp("bt")
+    write(out, book, trades_arrays(ts, np.round(px, 2), np.round(rng.uniform(0.001, 0.05, 1500), 5), side))
+    return out
+
+
+def test_segments_split_at_gaps_and_drop_single_rows():
+    ag = np.zeros(10, bool)
+    ag[[4, 5, 9]] = True
+    assert segments(ag) == [(0, 4), (5, 9)]  # row 4 alone and row 9 alone have no step
+
+
+def test_backtest_reports_the_documented_keys_and_never_carries_inventory_across_a_gap(recording):
+    cfg = BacktestConfig(data=str(recording), policy="fixed", half_spread_bps=0.0, quote_size=0.01, max_inventory=0.05,
+                         latency_steps=1, maker_fee_bps=0.0, chunk_steps=64, quiet=True)
+    r = backtest(cfg, progress=None)
+    assert set(KEYS) <= set(r)
+    assert r["segments"] == 2 and r["steps"] == (250 - 1) + (150 - 1) and len(r["segment_pnl"]) == 2
+    assert r["pnl"] == pytest.approx(sum(r["segment_pnl"]))
+    assert r["fills"] > 5 and r["fills"] == r["bid_fills"] + r["ask_fills"] == sum(r["fills_by_kind"].values())
+    assert 0 < r["filled_size"] <= 0.01 * r["fills"] + 1e-6  # whole quotes, or less where fills were partial
+    assert 0 < r["mean_abs_position"] <= 0.05 + 1e-9
+    # chunking changes nothing: the same totals in one chunk or in chunks of 7 steps
+    r7 = backtest(cfg.__class__(**{**cfg.__dict__, "chunk_steps": 7}), progress=None)
+    assert {k: r7[k] for k in KEYS} == pytest.approx({k: r[k] for k in KEYS}, rel=1e-5)
+
+
+def test_the_command_writes_json_and_bad_input_is_an_error(recording, tmp_path, capsys):
+    out = tmp_path / "bt.json"
+    assert cli_main(["backtest", "--data", str(recording), "--policy", "fixed", "--half-spread-bps", "0.5",
+                     "--chunk-steps", "128", "--json", str(out), "--quiet"]) == 0
+    assert set(KEYS) <= set(json.loads(out.read_text()))
+    assert cli_main(["backtest", "--data", str(tmp_path / "missing"), "--quiet"]) == 2
+    assert "error" in capsys.readouterr().err
+    assert cli_main(["backtest", "--data", str(recording), "--policy", "nonsense", "--quiet"]) == 2
