@@ -32,11 +32,11 @@ def test_one_tick_steps_near_the_touch_and_improving_needs_room():
     assert _quote(a_improve, a_improve, 0, 5) == (1, 4, (True, True))  # wide spread: one tick inside
 
 
-def test_improving_never_crosses_even_at_a_two_tick_spread():
+def test_our_bid_and_ask_never_meet_even_when_both_improve_a_two_tick_spread():
     a = float(A.action_for_ticks(-1, 1240.0))
-    bid, ask, _ = _quote(a, a, 0, 2)
-    assert bid == 1 and ask == 1  # both improve to the single free tick; each alone is a maker
-    assert bid < 2 and ask > 0
+    assert _quote(a, a, 0, 2) == (1, 2, (True, True))  # the bid takes the free tick, the ask joins
+    _, ask, on = _quote(1.0, a, 0, 2)
+    assert (ask, on) == (1, (False, True))  # with the bid pulled, the ask may take it
 
 
 def test_the_far_half_reaches_the_max_offset_and_the_top_pulls():

@@ -5,7 +5,7 @@ Per side (bid and ask alike), with ``u = (a + 1) / (1 + PULL_ABOVE)`` for ``a <=
 - ``a > PULL_ABOVE``: no quote on this side (pulled);
 - ``u < 1/2`` (near the touch, tick precision): ``d = floor(u * 2 * (NEAR_TICKS + 1)) - 1`` ticks behind
   the touch, so ``d = -1`` improves the touch by one tick (where the spread allows; else it joins),
-  ``d = 0`` joins it, ``d = 1 .. NEAR_TICKS`` steps back one tick at a time; each is a band of width
+  ``d = 0`` joins it (our own bid and ask never meet: at a two-tick spread the bid takes the free tick), ``d = 1 .. NEAR_TICKS`` steps back one tick at a time; each is a band of width
   ``(1 + PULL_ABOVE) / (2 (NEAR_TICKS + 1))`` = 0.106 of the action, so a deterministic policy joins the
   touch at tanh(mean) in [-0.894, -0.789] without saturating;
 - ``u >= 1/2`` (far): ``d = NEAR_TICKS + floor((u - 1/2) * 2 * (K - NEAR_TICKS + 1))``, linear up to ``K``
@@ -62,6 +62,8 @@ def quote_prices(
     bid = jnp.minimum(bid, jnp.maximum(best_ask - 1, best_bid))
     ask = jnp.maximum(ask, jnp.minimum(best_bid + 1, best_ask))
     quoting = action <= jnp.float32(PULL_ABOVE)
+    # both improving into a two-tick spread would meet at one price: the bid takes it, the ask joins
+    ask = jnp.where(quoting[..., 0], jnp.maximum(ask, bid + 1), ask)
     return bid, ask, quoting
 
 
