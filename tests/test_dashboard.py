@@ -43,7 +43,7 @@ def _state(n: int, capacity: int = 36_000, mode: str = "baseline") -> LiveState:
 
 def test_refresh_first_load_draws_everything_then_nothing_when_unchanged():
     st = _state(50)
-    kpis, banners, depth, pnl, spread, risk, client = callbacks.refresh(st, None)
+    kpis, banners, depth, pnl, touch, risk, client = callbacks.refresh(st, None)
     assert isinstance(pnl, dict) and len(pnl["data"][0]["x"]) == 50
     assert isinstance(depth, dict) and isinstance(risk, dict) and kpis is not no_update
     assert client == {"epoch": 0, "version": 50, "points": 50}
@@ -57,12 +57,12 @@ def test_refresh_appends_only_new_rows_with_a_patch():
     client = callbacks.refresh(st, None)[-1]
     for i in range(50, 53):
         st.append(_row(i), _book(), {"pnl": 1.0})
-    _, _, _, pnl, spread, _, client2 = callbacks.refresh(st, client)
+    _, _, _, pnl, touch, _, client2 = callbacks.refresh(st, client)
     ops = pnl.to_plotly_json()["operations"]
     assert [op["operation"] for op in ops] == ["Extend"] * 6  # x and y of pnl, drawdown, inventory
     assert ops[0]["location"] == ["data", 0, "x"] and ops[0]["params"]["value"] == [T0_MS + 5000.0 + 100.0 * k for k in range(3)]
     assert ops[1]["params"]["value"] == [_row(i)["pnl"] for i in range(50, 53)]
-    ops = spread.to_plotly_json()["operations"]  # the spread z strip grows, the queue bars are replaced
+    ops = touch.to_plotly_json()["operations"]  # the spread z strip grows, the queue bars are replaced
     assert [op["operation"] for op in ops[:2]] == ["Extend"] * 2 and ops[2]["operation"] == "Assign"
     assert client2 == {"epoch": 0, "version": 53, "points": 53}
 
@@ -91,7 +91,7 @@ def test_ring_buffer_keeps_last_capacity_rows_and_full_redraw_is_bounded():
     snap = st.snapshot()
     assert len(snap.series["t_ms"]) == 1000 and snap.series["t_ms"][0] == T0_MS + 100.0 * 200
     assert not st.snapshot(since=100).complete and st.snapshot(since=500).complete
-    pnl = callbacks.refresh(st, None, full_points=200)[3]
+    pnl = callbacks.refresh(st, None, callbacks.RefreshParams(full_points=200))[3]
     assert len(pnl["data"][0]["x"]) <= 202
     assert set(SERIES) == set(snap.series)
 
@@ -101,7 +101,7 @@ def test_refresh_full_redraw_survives_every_history_length_past_the_budget():
     st = _state(0, capacity=500)
     for i in range(700):  # the ring fills at 500: lengths 1..500, then 500 rows sliding
         st.append(_row(i), _book(), {"pnl": 0.0})
-        kpis, banners, depth, pnl, touch, risk, client = callbacks.refresh(st, None, full_points=200)
+        kpis, banners, depth, pnl, touch, risk, client = callbacks.refresh(st, None, callbacks.RefreshParams(full_points=200))
         n = min(i + 1, 500)
         x = pnl["data"][0]["x"]
         assert len(x) == len(pnl["data"][0]["y"]) and (len(x) == n if n <= 200 else len(x) <= 202)
@@ -122,9 +122,13 @@ def test_a_refresh_that_raises_shows_its_message_in_a_red_banner(monkeypatch):
     assert len(out) == callbacks.N_OUTPUTS
     text = json.dumps([c.to_plotly_json() for c in out[1]], default=str)
     assert "REFRESH FAILED: RuntimeError: boom in the PnL figure" in text and "banner-error" in text
-    assert all(o is no_update for i, o in enumerate(out) if i != 1)  # figures and the client store untouched
+    assert all(o is no_update for o in out[2:-1]) and out[0] is no_update  # the figures stay as they were
+    assert out[-1] == {"tick": 8}  # the store: what it held (nothing yet) and the tick, so the next one retries
+    stale = {**ok[-1], "epoch": 99}  # a client from another epoch: a full redraw, which raises
+    failed = callbacks.safe_refresh(st, stale, tick=9)
+    assert "REFRESH FAILED" in json.dumps(failed[1][0].to_plotly_json(), default=str) and failed[-1] == {**stale, "tick": 9}
     monkeypatch.undo()
-    assert callbacks.safe_refresh(st, None, tick=9)[3]["data"]  # the next tick draws again
+    assert callbacks.safe_refresh(st, None, tick=10)[3]["data"]  # the next tick draws again
 
 
 def test_header_names_the_market_not_a_path(tmp_path):

@@ -15,11 +15,11 @@ from mmjax.live import PAPER_NOTICE, EngineConfig, build_runner
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def build_app(runtime, interval_ms: int = 500, source: str = "", full_points: int = figures.FULL_POINTS) -> dash.Dash:
+def build_app(runtime, interval_ms: int = 500, source: str = "",
+              params: callbacks.RefreshParams = callbacks.DEFAULT_REFRESH) -> dash.Dash:
     """A Dash app showing ``runtime.state`` (a `LiveState`) with controls acting on ``runtime``.
 
-    ``source`` is the header's line about the market (see `market_label`); ``full_points`` the points per
-    trace of a full redraw of the history figures.
+    ``source`` is the header's line about the market (see `market_label`); ``params`` how refreshes draw.
     """
     app = dash.Dash(__name__, title="mmjax paper trading", update_title=None, serve_locally=True)
     app.index_string = layout.INDEX
@@ -27,7 +27,7 @@ def build_app(runtime, interval_ms: int = 500, source: str = "", full_points: in
         product=runtime.product, source=source, quoter_options=runtime.quoter_options(),
         quoter=runtime.quoter_name, speed=runtime.speed if runtime.can_set_speed else None,
         interval_ms=interval_ms)
-    callbacks.register(app, runtime, full_points)
+    callbacks.register(app, runtime, params)
     return app
 
 
@@ -107,7 +107,7 @@ def run(cfg: DashboardConfig) -> int:
         raise ValueError(f"--full-points must be >= 10, got {cfg.full_points}")
     print(PAPER_NOTICE, flush=True)
     runner, source = build_runner(cfg)
-    app = build_app(runner, cfg.interval_ms, market_label(cfg, runner), cfg.full_points)
+    app = build_app(runner, cfg.interval_ms, market_label(cfg, runner), callbacks.RefreshParams(cfg.full_points))
     server = Server(app, cfg.host, cfg.port, cfg.allow_remote)
     snap = runner.state.snapshot(since=1 << 62)
     print(f"source: {source}", flush=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 from dash import Input, Output, State, ctx, html, no_update
 
@@ -24,6 +25,18 @@ MAX_ERROR_CHARS = 400  # an error banner shows at most this much of the exceptio
 N_OUTPUTS = 7  # kpis, banners, depth, pnl, touch, risk, client
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefreshParams:
+    """How a refresh draws: each field's default is the module constant that documents it."""
+
+    full_points: int = figures.FULL_POINTS  # points per trace of a full (decimated) redraw
+    max_client_points: int = MAX_CLIENT_POINTS  # points per trace the client may hold before a full redraw
+    stale_after_s: float = STALE_AFTER_S  # seconds without a feed event before the "feed stale" banner
+
+
+DEFAULT_REFRESH = RefreshParams()
 
 # Browser side: no successful refresh (the store's "tick" unchanged) for max(3 s, 6 intervals) -> red banner.
 WATCHDOG_JS = """
@@ -90,7 +103,7 @@ def banner_children(messages: list[tuple[str, str]]) -> list:
     return [html.Div(text, className=f"banner banner-{sev}") for sev, text in messages]
 
 
-def refresh(state, client: dict | None, stale_after_s: float = STALE_AFTER_S, full_points: int = figures.FULL_POINTS):
+def refresh(state, client: dict | None, params: RefreshParams = DEFAULT_REFRESH):
     """One refresh tick: (kpis, banners, depth, pnl, touch, risk, new client) for the Dash outputs.
 
     ``state`` is a `mmjax.live.LiveState`; unchanged figures are `no_update`, growing histories a `Patch`.
@@ -100,14 +113,14 @@ def refresh(state, client: dict | None, stale_after_s: float = STALE_AFTER_S, fu
     same_epoch = client.get("epoch") == epoch
     seen = int(client.get("version", -1)) if same_epoch else -1
     points = int(client.get("points", 0)) if same_epoch else 0
-    full = seen < 0 or seen > version or points + (version - seen) > MAX_CLIENT_POINTS
+    full = seen < 0 or seen > version or points + (version - seen) > params.max_client_points
     snap = state.snapshot(since=0 if full else seen, epoch=epoch)
     full = full or not snap.complete or snap.epoch != epoch
-    banners = banner_children(banner_messages(snap, stale_after_s))
+    banners = banner_children(banner_messages(snap, params.stale_after_s))
     n_new = len(snap.series["t_ms"])
     if full:
-        pnl_out = figures.pnl_figure(snap.series, full_points)
-        touch_out = figures.touch_figure(snap.series, snap.book, full_points)
+        pnl_out = figures.pnl_figure(snap.series, params.full_points)
+        touch_out = figures.touch_figure(snap.series, snap.book, params.full_points)
         points = len(pnl_out["data"][0]["x"])
     elif n_new:
         pnl_out = figures.history_patch(snap.series, figures.PNL_TRACES)
@@ -126,18 +139,20 @@ def refresh(state, client: dict | None, stale_after_s: float = STALE_AFTER_S, fu
     return kpis, banners, depth, pnl_out, touch_out, risk, new_client
 
 
-def safe_refresh(state, client: dict | None, tick: int | None = None, **kw):
+def safe_refresh(state, client: dict | None, tick: int | None = None, params: RefreshParams = DEFAULT_REFRESH):
     """`refresh`, stamping the new client store with ``tick``; if it raises, only a red banner with the message.
 
-    The figures then stay as they were (stale, and the banner says so); the next tick tries again.
+    The figures then stay as they were (stale, and the banner says so); the client store keeps what it
+    held, with the new tick (the server did answer, so the browser's watchdog stays quiet), and the next
+    tick tries again.
     """
     try:
-        *out, new_client = refresh(state, client, **kw)
+        *out, new_client = refresh(state, client, params)
     except Exception as exc:  # any failure must reach the page, not only the server log
         log.exception("dashboard refresh failed")
         text = f"REFRESH FAILED: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
         banners = banner_children([("error", f"{text} (the panels below are stale; see the server log)")])
-        return (no_update, banners) + (no_update,) * (N_OUTPUTS - 2)
+        return (no_update, banners) + (no_update,) * (N_OUTPUTS - 3) + ({**(client or {}), "tick": tick},)
     return (*out, {**new_client, "tick": tick})
 
 
@@ -164,7 +179,7 @@ def on_quoter(name: str | None, controls):
     return f"quoter: {name}"
 
 
-def register(app, runtime, full_points: int = figures.FULL_POINTS) -> None:
+def register(app, runtime, params: RefreshParams = DEFAULT_REFRESH) -> None:
     """Wire the pure callbacks above to the layout's component ids."""
 
     @app.callback(
@@ -173,7 +188,7 @@ def register(app, runtime, full_points: int = figures.FULL_POINTS) -> None:
         Input("tick", "n_intervals"), State("client", "data"),
     )
     def _refresh(n, client):
-        return safe_refresh(runtime.state, client, tick=n, full_points=full_points)
+        return safe_refresh(runtime.state, client, tick=n, params=params)
 
     app.clientside_callback(WATCHDOG_JS, Output("watchdog", "children"), Output("watchdog", "style"),
                             Input("tick", "n_intervals"), State("client", "data"), State("tick", "interval"))

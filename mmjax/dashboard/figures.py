@@ -121,7 +121,8 @@ def pnl_figure(series: dict[str, np.ndarray], max_points: int = FULL_POINTS) -> 
     layout = _layout("PnL (marked to mid) and inventory", "pnl", True, xaxis={"type": "date", "automargin": True},
                      yaxis={"title": {"text": "PnL / drawdown"}, "automargin": True},
                      yaxis2={"title": {"text": "inventory"}, "overlaying": "y", "side": "right", "showgrid": False,
-                             "automargin": True, "tickformat": ".3~g"})
+                             "automargin": True, "tickformat": ".3~g", "tickmode": "auto",
+                             "zerolinecolor": "rgba(128,90,213,0.35)"})
     return {"data": data, "layout": layout}
 
 
@@ -197,9 +198,10 @@ def touch_figure(series: dict[str, np.ndarray], book, max_points: int = FULL_POI
                "line": {"dash": "dot", "color": "#999", "width": 1}} for v in (-2.0, 2.0)]
     layout = _layout(_touch_title(book, levels), "touch", False, shapes=shapes, bargap=0.15,
                      xaxis={"type": "date", "domain": [0, 1], "anchor": "y", "automargin": True},
-                     yaxis={"title": {"text": "spread z"}, "domain": [0, 0.26], "automargin": True},
+                     yaxis={"title": {"text": "spread z"}, "domain": [0, 0.24], "automargin": True,
+                            "nticks": 4},
                      xaxis2={"type": "category", "categoryorder": "array", "categoryarray": order, "anchor": "y2"},
-                     yaxis2={"title": {"text": "queue size"}, "domain": [0.42, 1], "automargin": True,
+                     yaxis2={"title": {"text": "queue size"}, "domain": [0.4, 1], "automargin": True,
                              "rangemode": "tozero"})
     return {"data": data, "layout": layout}
 
