@@ -187,9 +187,9 @@ def main() -> int:
     ap.add_argument("--json", help="write results here")
     ap.add_argument("--rows", type=int, default=36_000, help="history rows (36k = 1 h at 100 ms)")
     ap.add_argument("--reps", type=int, default=20, help="repetitions per case")
-    ap.add_argument("--quick", action="store_true", help="5 repetitions per case (as run_all.py --quick)")
+    ap.add_argument("--quick", action="store_true", help="10 repetitions per case (run_all.py --quick passes it)")
     args = ap.parse_args()
-    reps = 5 if args.quick else args.reps
+    reps = 10 if args.quick else args.reps
     t0 = time.perf_counter()
     st = filled_state(args.rows)
     fill_s = time.perf_counter() - t0
