@@ -154,7 +154,8 @@ def touch_summary(book, levels: int = QUEUE_LEVELS) -> dict[str, float]:
             "imbalance_depth": imbalance(float(b.sum()), float(a.sum()))}
 
 
-def _signed(v: float, fmt: str = "+.2f") -> str:
+def _num(v: float, fmt: str = "+.2f") -> str:
+    """A number for a title, "–" when undefined (an empty side)."""
     return format(v, fmt) if math.isfinite(v) else "–"
 
 
@@ -162,8 +163,8 @@ def _touch_title(book, levels: int) -> str:
     if book is None:
         return "Queues at the touch: waiting for the first book row"
     s = touch_summary(book, levels)
-    return (f"Queues at the touch: bid {_signed(s['bid_touch'], '.4g')} / ask {_signed(s['ask_touch'], '.4g')}, "
-            f"imbalance {_signed(s['imbalance_touch'])} (top {levels}: {_signed(s['imbalance_depth'])})")
+    return (f"Queues at the touch: bid {_num(s['bid_touch'], '.4g')} / ask {_num(s['ask_touch'], '.4g')}, "
+            f"imbalance {_num(s['imbalance_touch'])} (top {levels}: {_num(s['imbalance_depth'])})")
 
 
 def _queue_bars(book, levels: int) -> list[dict]:
