@@ -18,13 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "coinbase_small.jsonl.gz"
 
 
-def _spawn(out: Path, url: str, flush_s: float) -> subprocess.Popen:
+def _spawn(out: Path, url: str, flush_s: float, status_file: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     env.pop("COINBASE_API_KEY_NAME", None)
     env.pop("COINBASE_API_PRIVATE_KEY", None)
     cmd = [sys.executable, "-m", "recorder", str(out), "--url", url, "--products", "BTC-USD,ETH-USD",
-           "--grid-ms", "50", "--flush-s", str(flush_s), "--send-interval-s", "0.01", "--status-s", "0.5",
-           "--status-file", str(out.parent / "status.json")]
+           "--tick-size", "0.01", "--lot-size", "0.00000001", "--grid-ms", "50", "--flush-s", str(flush_s),
+           "--send-interval-s", "0.01", "--status-s", "0.5", "--status-file", str(status_file or out.parent / "status.json")]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
