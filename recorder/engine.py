@@ -22,22 +22,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mmjax.schema import maker_side_to_taker
 from recorder.book import L2Book
 from recorder.config import RecordConfig
 from recorder.protocol import parse_ts_ns
 from recorder.status import Counters
 from recorder.subscriptions import LEVEL2, TICKER, TRADES, Request, Subscriptions
+from recorder.trades import SeenTrades, check_ticker, on_trades
 
 # emit_book(product, ts_exchange_ns, ts_recv_ns, after_gap, bid_px, bid_sz, ask_px, ask_sz) with [L] arrays
 EmitBook = Callable[[str, int, int, bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
 # emit_trade(product, ts_exchange_ns, ts_recv_ns, trade_id, price, size, taker_side)
 EmitTrade = Callable[[str, int, int, str, float, float, int], None]
 
-TRADE_IDS_REMEMBERED = 20_000  # per product, to drop duplicates across resubscribes
 EARLIEST_EXCHANGE_NS = 946_684_800 * 10**9  # 2000-01-01: older event times are placeholders (1970-01-01)
 ERROR_WINDOW_NS = 60 * 10**9  # `error_limit` counts venue errors over this window
-TICK_NS = 50_000_000  # time-outs are checked at most this often (receive clock)
+TICK_NS = 100_000_000  # time-outs are checked at most this often (receive clock)
 
 
 @dataclass
@@ -52,8 +51,7 @@ class ProductState:
     crossed_msgs: int = 0
     resync_since_ns: int | None = None  # a fresh snapshot has been asked for at this time
     snapshot_requests: int = 0  # level2 requests since the last snapshot
-    trade_ids: set = field(default_factory=set)
-    trade_order: deque = field(default_factory=deque)
+    seen: SeenTrades = field(default_factory=SeenTrades)  # trade ids, for duplicates
 
 
 def ceil_grid(t_ns: int, grid_ns: int) -> int:
@@ -191,11 +189,11 @@ class Engine:
             elif channel == "l2_data":
                 self._on_l2(recv_ns, msg)
             elif channel == "market_trades":
-                self._on_trades(recv_ns, msg)
+                on_trades(recv_ns, msg, self._lookup_recorded, self.emit_trade, c)
             elif channel == "heartbeats":
                 c.heartbeats += 1
             elif channel == "ticker":
-                self._on_ticker(msg)
+                check_ticker(msg, self._lookup, c)
             elif channel == "subscriptions":
                 self._on_subscriptions(recv_ns, msg)
             else:
@@ -241,8 +239,16 @@ class Engine:
                     st.pending_gap = True
         self._drop_refused(now_ns)
 
+    def _lookup_recorded(self, product_id) -> tuple[str, ProductState] | tuple[None, None]:
+        p, st = self._lookup(product_id)
+        return (None, None) if p in self.subs.refused else (p, st)
+
     def _lookup(self, product_id) -> tuple[str, ProductState] | tuple[None, None]:
-        p = self.subs.canonical(product_id)
+        """(the id we asked for, its state) for an id the venue sent; (None, None): not ours."""
+        st = self.state.get(product_id)
+        if st is not None:
+            return product_id, st
+        p = self.subs.alias.get(product_id)
         return (p, self.state[p]) if p is not None else (None, None)
 
     def _on_l2(self, recv_ns: int, msg: dict) -> None:
@@ -309,8 +315,7 @@ class Engine:
     @staticmethod
     def _exchange_ns(updates: list, msg: dict) -> int:
         """Latest real exchange time of an event (placeholders such as 1970-01-01 ignored); 0: none."""
-        times = {u["event_time"] for u in updates}
-        ts = max((parse_ts_ns(x) for x in times), default=0)
+        ts = max([parse_ts_ns(x) for x in {u["event_time"] for u in updates}]) if updates else 0
         if ts < EARLIEST_EXCHANGE_NS and "timestamp" in msg:
             ts = parse_ts_ns(msg["timestamp"])  # the frame's own time: the first real one we have
         return ts if ts >= EARLIEST_EXCHANGE_NS else 0
@@ -384,6 +389,8 @@ class Engine:
             self._resync(silent, now_ns)
 
     def _drop_refused(self, now_ns: int) -> None:
+        if not self.subs.newly_refused:
+            return
         for p in self.subs.newly_refused:
             self.c.products_refused += 1
             st = self.state[p]
@@ -392,57 +399,3 @@ class Engine:
         if not self.subs.active() and self.fatal_reason is None:
             self.fatal_reason = "no product left to record: " + "; ".join(
                 f"{p}: {why}" for p, why in self.subs.refused.items())
-
-    # ---- trades and ticker ----------------------------------------------------------------
-
-    def _on_trades(self, recv_ns: int, msg: dict) -> None:
-        c = self.c
-        for ev in msg["events"]:
-            trades = ev["trades"]
-            if ev.get("type") == "snapshot":
-                # history from before we subscribed: stamping it with our receive clock would lie
-                c.trades_snapshot_skipped += len(trades)
-                for t in trades:
-                    _, st = self._lookup(t["product_id"])
-                    if st is not None:
-                        self._remember_trade(st, str(t["trade_id"]))
-                continue
-            for t in trades:
-                p, st = self._lookup(t["product_id"])
-                if st is None or p in self.subs.refused:
-                    continue
-                tid = str(t["trade_id"])
-                if tid in st.trade_ids:
-                    c.trades_duplicate += 1
-                    continue
-                price, size = float(t["price"]), float(t["size"])
-                if not (price > 0.0 and size > 0.0 and price < float("inf") and size < float("inf")):
-                    raise ValueError(f"trade {t!r}: price and size must be positive")
-                side = maker_side_to_taker(t["side"])
-                ts = parse_ts_ns(t["time"])
-                self._remember_trade(st, tid)
-                self.emit_trade(p, ts, recv_ns, tid, price, size, side)
-                c.trades += 1
-
-    @staticmethod
-    def _remember_trade(st: ProductState, tid: str) -> None:
-        if tid in st.trade_ids:
-            return
-        st.trade_ids.add(tid)
-        st.trade_order.append(tid)
-        if len(st.trade_order) > TRADE_IDS_REMEMBERED:
-            st.trade_ids.discard(st.trade_order.popleft())
-
-    def _on_ticker(self, msg: dict) -> None:
-        """Cross-check: the ticker's best bid/ask should equal our book's top (counted, not acted on)."""
-        for ev in msg["events"]:
-            if ev.get("type") != "update":
-                continue
-            for tk in ev["tickers"]:
-                _, st = self._lookup(tk.get("product_id"))
-                if st is None or st.book is None:
-                    continue
-                self.c.tickers_checked += 1
-                if (st.book.bids.best() != float(tk["best_bid"])
-                        or st.book.asks.best() != float(tk["best_ask"])):
-                    self.c.ticker_mismatches += 1

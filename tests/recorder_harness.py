@@ -33,7 +33,7 @@ def config(out: Path, url: str, **kw) -> RecordConfig:
     """Test-sized knobs: fast time-outs and backoff, tick and lot given (no products endpoint)."""
     base = dict(out=str(out), products=",".join(PRODUCTS), url=url, grid_ms=GRID_MS, levels=LEVELS,
                 tick_size="0.01", lot_size="0.00000001", raw=True, ticker=True, send_interval_s=0.005,
-                status_s=0, flush_s=0.3, watchdog_s=0.4, subscribe_timeout_s=0.3, resync_timeout_s=2.0,
+                status_s=0, flush_s=0.3, watchdog_s=1.0, subscribe_timeout_s=0.3, resync_timeout_s=2.0,
                 backoff_base_s=0.02, backoff_max_s=0.1, crossed_max_msgs=5, crossed_max_ms=300.0, seed=0)
     base.update(kw)
     return RecordConfig(**base)

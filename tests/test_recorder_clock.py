@@ -83,7 +83,7 @@ def test_a_wall_clock_step_is_a_gap_and_rows_keep_real_time(capture, tmp_path, s
                               ticker=False)
     verify(tmp_path, run)
     c = run.c
-    assert c.clock_steps == 1 and c.reconnects == 0
+    assert c.clock_steps == 1 and c.reconnects == 0, (c, run.rec.disconnect_reasons)
     step_real = fault.steps[0][0]
     stamp_of = np.array([s for s, _ in stamps])
     real_of = np.array([r for _, r in stamps])

@@ -67,7 +67,7 @@ def test_lost_message_resyncs_on_same_connection(small_capture, tmp_path, kind):
 @pytest.mark.parametrize("kind", ["disconnect", "stall", "slow_consumer"])
 def test_connection_faults_reconnect(small_capture, tmp_path, kind):
     fault = Fault(kind, at=150, duration_s=1.0)
-    run = record_against_mock(small_capture, tmp_path, [fault])
+    run = record_against_mock(small_capture, tmp_path, [fault], watchdog_s=0.4)
     c, mock = run.c, run.mock
     verify(tmp_path, run)
     assert fault.fired and c.reconnects >= 1 and mock.connections >= 2
