@@ -71,6 +71,7 @@ class Recorder:
         self.disconnect_reasons: list[str] = []
         self.failure: str | None = None  # set: the session failed (exit 1)
         self._status_error: str | None = None
+        self._logged_refused: list[str] = []
 
     def _now(self) -> int:
         """Receive stamp; a wall-clock step is handed to the engine as a gap."""
@@ -142,7 +143,6 @@ class Recorder:
 
     async def _read(self, ws, outbox, sender, stopper) -> str:
         cfg, engine = self.cfg, self.engine
-        refused = 0
         while True:
             recv = asyncio.ensure_future(ws.recv())
             done, _ = await asyncio.wait({recv, stopper, sender}, timeout=cfg.watchdog_s,
@@ -163,10 +163,9 @@ class Recorder:
                 frame = frame.decode("utf-8", errors="replace")
             self.writer.put_raw(now, "recv", frame)
             engine.on_frame(now, frame)
-            if len(engine.subs.refused) > refused:
-                refused = len(engine.subs.refused)
-                for p, why in engine.subs.refused.items():
-                    log.error("product %s dropped for this session (%s); recording the others", p, why)
+            for p in list(engine.subs.refused)[len(self._logged_refused):]:
+                self._logged_refused.append(p)
+                log.error("product %s dropped for this session (%s); recording the others", p, engine.subs.refused[p])
             if engine.fatal_reason:
                 self._fail(engine.fatal_reason)
                 return engine.fatal_reason
