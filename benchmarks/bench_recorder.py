@@ -2,8 +2,8 @@
 
     python benchmarks/bench_recorder.py [--capture PATH] [--repeat N] [--quick] [--json PATH]
 
-Uses the real capture in ../shared/data when present, else the small test fixture (whose
-snapshot is truncated: its snapshot timing is then not the 5 MB one and is labelled so).
+Uses the real capture in ../shared/data (or $MMJAX_SHARED_DATA) when present, else the small test
+fixture (whose snapshot is truncated: its snapshot timing is then not the 5 MB one and is labelled so).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import platform
 import statistics
 import sys
@@ -24,7 +25,8 @@ from recorder.config import RecordConfig  # noqa: E402
 from recorder.engine import Engine  # noqa: E402
 from recorder.status import Counters  # noqa: E402
 
-REAL = ROOT.parent / "shared" / "data" / "coinbase-advanced-trade-2026-08-09" / "frames.jsonl.gz"
+SHARED = Path(os.environ.get("MMJAX_SHARED_DATA", ROOT.parent / "shared" / "data"))  # as tests/conftest.py
+REAL = SHARED / "coinbase-advanced-trade-2026-08-09" / "frames.jsonl.gz"
 FIXTURE = ROOT / "tests" / "fixtures" / "coinbase_small.jsonl.gz"
 TARGET_UPDATES_PER_S = 100_000
 TARGET_SNAPSHOT_MS = 300.0
@@ -93,6 +95,8 @@ def main(argv=None) -> int:
     print(f"{'measure':<34}{'value':>14}{'target':>12}")
     print(f"{'snapshot parse+apply (ms)':<34}{snap_ms:>14.1f}{'<= ' + str(TARGET_SNAPSHOT_MS):>12}")
     print(f"{'  snapshot size (MB / levels)':<34}{f'{len(snap) / 1e6:.2f} / {levels}':>14}")
+    if len(snap) < 1_000_000:
+        print(f"  (not the 5 MB snapshot: {args.capture} is the test fixture; set MMJAX_SHARED_DATA)")
     print(f"{'level updates/s (1 core, engine)':<34}{ups:>14,.0f}{'>= 100,000':>12}")
     print(f"{'  updates timed':<34}{n:>14,}")
     if args.json:

@@ -34,20 +34,27 @@ class ReceiveClock:
             raise ValueError(f"step tolerance must be positive, got {step_tolerance_ns} ns")
         self.source = source if source is not None else SystemTime()
         self.tolerance_ns = int(step_tolerance_ns)
-        self.mono0 = self.source.mono_ns()
-        self.wall0 = self.source.wall_ns()
+        self.mono0, self.wall0, _ = self._read()
         self.last = 0
         self.steps = 0
         self._step_ns = 0  # signed size of steps not yet taken
 
-    def now_ns(self) -> int:
+    def _read(self) -> tuple[int, int, bool]:
+        """(mono, wall, tight): a thread descheduled between the reads would look like a step, so a
+        pair counts as tight only if a second monotonic read follows within half the tolerance."""
         src = self.source
-        mono = src.mono_ns()
-        wall = src.wall_ns()
+        for _ in range(3):
+            mono = src.mono_ns()
+            wall = src.wall_ns()
+            if src.mono_ns() - mono < self.tolerance_ns // 2:
+                return mono, wall, True
+        return mono, wall, False
+
+    def now_ns(self) -> int:
+        mono, wall, tight = self._read()
         stamp = self.wall0 + (mono - self.mono0)
         drift = wall - stamp
-        # a thread descheduled between the two reads would look like a step: check only tight reads
-        if abs(drift) > self.tolerance_ns and src.mono_ns() - mono < self.tolerance_ns // 2:
+        if tight and abs(drift) > self.tolerance_ns:
             self.mono0, self.wall0 = mono, wall
             self.steps += 1
             self._step_ns += drift

@@ -53,6 +53,32 @@ def test_stamps_follow_the_monotonic_clock_and_steps_reanchor_them():
     assert clock.now_ns() == t.wall > b and clock.steps == 2
 
 
+class Descheduled(ScriptedTime):
+    """Every read moves time on 1 µs; the ``late``-th wall read comes 200 ms late (a thread descheduled)."""
+
+    def __init__(self, late: int):
+        super().__init__()
+        self.reads, self.late = 0, late
+
+    def mono_ns(self):
+        self.advance(1_000)
+        return self.mono
+
+    def wall_ns(self):
+        self.reads += 1
+        if self.reads == self.late:
+            self.advance(200 * MS)
+        return self.wall
+
+
+@pytest.mark.parametrize("late", [1, 4])  # while anchoring, and while stamping
+def test_a_descheduled_read_is_not_a_clock_step(late):
+    clock = ReceiveClock(100 * MS, Descheduled(late))
+    for _ in range(5):
+        clock.now_ns()
+    assert clock.steps == 0 and clock.take_step() == 0
+
+
 @pytest.fixture(scope="module")
 def capture():
     return load_capture(FIXTURE)

@@ -85,7 +85,7 @@ def test_usdc_ids_map_back_to_what_was_asked():
 def test_an_unknown_product_is_dropped_and_the_others_keep_recording(capture, tmp_path, mode):
     """#19 hole 1: BTC-USD,XYZ-USD. Before: reconnect after reconnect, BTC-USD lost rows (strict: all)."""
     run = record_against_mock(capture, tmp_path, mock_kw={"unknown_products": mode},
-                              products="BTC-USD,XYZ-USD", ticker=False, resync_timeout_s=0.3,
+                              products="BTC-USD,XYZ-USD", ticker=False, resync_timeout_s=0.5,
                               status_file=str(tmp_path / "status.json"))
     verify(tmp_path, run, products=["BTC-USD"])
     c, rec = run.c, run.rec
