@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmjax.features.spec import MARKET_FEATURES, Z_CLIP, FeatureConfig, spec_hash
+from mmjax.features.spec import MARKET_FEATURES, STD_FLOOR, Z_CLIP, FeatureConfig, spec_hash
 
 MAX_FRAC_AT_CLIP = 0.05
 
@@ -37,7 +37,7 @@ def feature_stats(values: np.ndarray, train: tuple[int, int], clip: float = Z_CL
     v = np.asarray(values, np.float64)
     lo, hi = train
     mean = v[lo:hi].mean(axis=0)
-    std = np.maximum(v[lo:hi].std(axis=0), 1e-6)
+    std = np.maximum(v[lo:hi].std(axis=0), STD_FLOOR)
     z = np.clip((v - mean) / std, -clip, clip)
     at_clip = (np.abs(z) >= clip).mean(axis=0)
     return [
