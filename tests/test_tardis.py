@@ -15,6 +15,7 @@ from mmjax.data.tardis import (
     TardisFormatError,
     TardisImportConfig,
     import_tardis,
+    infer_lot_size,
     infer_tick_size,
     tick_fits,
 )
@@ -273,6 +274,9 @@ def test_tick_inference_is_robust_and_checked():
     quarters = 100 + rng.integers(0, 1000, 5000) * 0.25
     assert infer_tick_size(quarters) == 0.25
     assert tick_fits(0.01, cents) and not tick_fits(0.1, cents)
+    lots = np.round(rng.integers(1, 100_000, 5000) * 0.001, 3)  # sizes in whole lots of 0.001
+    assert infer_lot_size(lots) == pytest.approx(0.001)
+    assert infer_lot_size(np.append(lots * 1000, 2.5)) == 1.0  # contracts, one odd print tolerated
     with pytest.raises(ValueError, match="tick size"):
         infer_tick_size(np.array([100.0]))
 
@@ -334,15 +338,17 @@ def _reference_rows(book_csv: Path, grid_times_us: np.ndarray, levels: int):
     return out
 
 
-@pytest.mark.parametrize(("name", "tick", "unit"), [("binance-spot-btcusdt-2024-08-08", 0.01, "BTC"),
-                                                     ("binance-coinm-btcusd-perp-2024-08-08", 0.1, "contracts_100usd")])
-def test_real_binance_import_matches_direct_rebuild(shared_data, tmp_path, name, tick, unit):
+@pytest.mark.parametrize(("name", "tick", "unit", "lot"), [
+    ("binance-spot-btcusdt-2024-08-08", 0.01, "BTC", 1e-5),  # Binance's BTCUSDT step size
+    ("binance-coinm-btcusd-perp-2024-08-08", 0.1, "contracts_100usd", 1.0)])
+def test_real_binance_import_matches_direct_rebuild(shared_data, tmp_path, name, tick, unit, lot):
     src = shared_data / name
     cfg = TardisImportConfig(book=str(src / "incremental_book_L2.csv.gz"), trades=str(src / "trades.csv.gz"),
                              out=str(tmp_path / "rec"))
     report = import_tardis(cfg)
     raw = read_recording(tmp_path / "rec", on_crossed="raise")  # no crossed rows written
     assert raw.meta.tick_size == tick and raw.meta.size_unit == unit
+    assert report.lot_size == pytest.approx(lot) and report.lot_source.startswith("inferred")
     assert raw.report.book_rows == report.grid_rows_written > 6000  # about 11 minutes of 100 ms rows
     assert raw.report.trades == report.trades_written == pcsv.read_csv(src / "trades.csv.gz").num_rows
     assert (raw.bid_px[:, 0] < raw.ask_px[:, 0]).all()

@@ -82,6 +82,8 @@ class TardisReport:
     tick_size: float = 0.0
     tick_source: str = ""
     size_unit: str = ""
+    lot_size: float = 0.0  # size increment in the size unit (0: fewer than two distinct sizes)
+    lot_source: str = ""
     book_rows_read: int = 0
     messages: int = 0
     snapshots: int = 0
@@ -199,10 +201,20 @@ def _check_batch(batch: pa.RecordBatch, path: Path, first_line: int, prev_lt: in
 
 def infer_tick_size(prices: np.ndarray) -> float:
     """Largest tick that at least 99.9% of the distinct prices are multiples of (a robust gcd)."""
-    p = np.unique(np.asarray(prices, np.float64))
+    return _robust_increment(prices, "a tick size from", "price(s); give --tick-size")
+
+
+def infer_lot_size(sizes: np.ndarray) -> float:
+    """Largest size increment (lot) that at least 99.9% of the distinct positive sizes are multiples of."""
+    return _robust_increment(sizes, "a lot size from", "positive size(s)")
+
+
+def _robust_increment(values: np.ndarray, what: str, of: str) -> float:
+    """Largest c in {1, 2, 2.5, 5} x 10^k (or the plain gcd) dividing >= 99.9% of the distinct values."""
+    p = np.unique(np.asarray(values, np.float64))
     p = p[np.isfinite(p) & (p > 0)]
     if len(p) < 2:
-        raise ValueError(f"cannot infer a tick size from {len(p)} distinct price(s); give --tick-size")
+        raise ValueError(f"cannot infer {what} {len(p)} distinct {of}")
     # integers in units of 10^-decimals, exact while p * 10^decimals < 2^53
     decimals = int(min(9, max(0, 15 - math.ceil(math.log10(p.max() + 1)))))
     units = np.rint(p * 10.0**decimals).astype(np.int64)
@@ -315,12 +327,14 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
     silence_us = int(cfg.max_silence_s * 1e6)
     ident: list[str] = []
     price_samples: list[np.ndarray] = []
+    size_samples: list[np.ndarray] = []
     meta: list[schema.RecordingMeta] = []
 
     def fix_meta() -> schema.RecordingMeta:
         if not meta:
             prices = np.unique(np.concatenate(price_samples))
-            price_samples.clear()
+            sizes = np.unique(np.concatenate(size_samples))
+            price_samples.clear(), size_samples.clear()
             known = KNOWN_VENUES.get((ident[0], ident[1]))
             tick = _resolve_tick(prices, cfg.tick_size, known, report, log, path)
             unit = cfg.size_unit or (known[1] if known else "unknown")
@@ -330,6 +344,11 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
             meta.append(schema.RecordingMeta(product=product, tick_size=tick, size_unit=unit, grid_ms=cfg.grid_ms,
                                              levels=L, source=f"tardis:{ident[0]}:{ident[1]}"))
             report.product, report.tick_size, report.size_unit = product, tick, unit
+            # the recording metadata has no lot yet; the report states the one the sizes show
+            sizes = sizes[sizes > 0]
+            if len(sizes) >= 2:
+                report.lot_size = infer_lot_size(sizes)
+                report.lot_source = f"inferred from {len(sizes)} distinct book sizes"
         return meta[0]
 
     def fix_meta_and_clear() -> schema.RecordingMeta:
@@ -404,6 +423,7 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
         px = batch.column("price").to_numpy()
         if not meta:
             price_samples.append(np.unique(px))
+            size_samples.append(np.unique(batch.column("amount").to_numpy()))
         cols = zip(batch.column("local_timestamp").to_numpy().tolist(), batch.column("timestamp").to_numpy().tolist(),
                    batch.column("is_snapshot").to_numpy(zero_copy_only=False).tolist(), is_bid.tolist(),
                    px.tolist(), batch.column("amount").to_numpy().tolist(), strict=True)
