@@ -111,6 +111,16 @@ def _depth_slope(px: jax.Array, sz: jax.Array) -> jax.Array:
     return (xc * yc).sum(axis=-1) / ((xc * xc).sum(axis=-1) + VAR_EPS)
 
 
+def _shrunk_log_ratio(x: jax.Array, base: jax.Array, shrink: float, eps: float) -> jax.Array:
+    """log((x + c*base) / ((1 + c)*base)), written so that x == base gives exactly 0 (no rounding noise).
+
+    A window that still holds the same rows as its baseline (a recording shorter than the short
+    window) is then exactly constant, so its fitted std floors and it normalizes to 0 in both twins.
+    """
+    c_base = shrink * base
+    return jnp.log((x + c_base + eps) / (base + c_base + eps))
+
+
 @functools.partial(jax.jit, static_argnames="cfg")
 def _compute(md: MarketData, cfg: FeatureConfig) -> MarketFeatures:
     T = md.num_steps
@@ -187,15 +197,15 @@ def _compute(md: MarketData, cfg: FeatureConfig) -> MarketFeatures:
     # trade rate against its long-window mean (counts per row; the grid step cancels)
     rate_short = S(k_n) / n(cfg.intensity_steps)
     rate_long = S(k_n_l) / n(cfg.vol_long_steps)
-    rate_rel = jnp.log((rate_short + cfg.shrink * rate_long + SIZE_EPS) / ((1.0 + cfg.shrink) * rate_long + SIZE_EPS))
+    rate_rel = _shrunk_log_ratio(rate_short, rate_long, cfg.shrink, SIZE_EPS)
 
     # VOLATILITY (ticks^2 per step)
     var_long = S(k_h_l) / (4.0 * n(cfg.vol_long_steps))
     var_short = S(k_h_s) / (4.0 * n(cfg.vol_short_steps))
     var_mid = S(k_h_m) / (4.0 * n(cfg.vol_mid_steps))
     sigma = jnp.sqrt(var_long / dt_s)
-    rv_ratio = 0.5 * jnp.log((var_short + cfg.shrink * var_long + VAR_EPS) / ((1.0 + cfg.shrink) * var_long + VAR_EPS))
-    rv_ratio_mid = 0.5 * jnp.log((var_mid + cfg.shrink * var_long + VAR_EPS) / ((1.0 + cfg.shrink) * var_long + VAR_EPS))
+    rv_ratio = 0.5 * _shrunk_log_ratio(var_short, var_long, cfg.shrink, VAR_EPS)
+    rv_ratio_mid = 0.5 * _shrunk_log_ratio(var_mid, var_long, cfg.shrink, VAR_EPS)
 
     # KYLE'S LAMBDA: ridge slope of dm on q, in units of (long-window std of dm) per (rms of q)
     q2_mean_long = S(k_qq_l) / n(cfg.vol_long_steps)
@@ -219,7 +229,7 @@ def _compute(md: MarketData, cfg: FeatureConfig) -> MarketFeatures:
 
     # TOUCH DEPTH VS ITS ROLLING MEAN
     touch_mean = S(k_td) / n(cfg.touch_steps)
-    touch_rel = jnp.log((touch + cfg.shrink * touch_mean + SIZE_EPS) / ((1.0 + cfg.shrink) * touch_mean + SIZE_EPS))
+    touch_rel = _shrunk_log_ratio(touch, touch_mean, cfg.shrink, SIZE_EPS)
 
     # MOMENTUM over momentum_steps (truncated at the segment start), in expected stds
     idx = jnp.arange(T, dtype=jnp.int32)

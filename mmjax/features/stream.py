@@ -91,7 +91,7 @@ class StreamingFeatures:
         c = cfg
         self._full_counts = (c.ofi_short_steps, c.ofi_long_steps, c.intensity_steps, c.vol_long_steps,
                              c.vol_short_steps, c.kyle_steps, c.spread_steps, c.touch_steps, c.vol_mid_steps)
-        self._consts = (c.shrink, 1.0 + c.shrink, c.kyle_ridge, 1.0 / self.dt_s, c.momentum_steps,
+        self._consts = (c.shrink, c.kyle_ridge, 1.0 / self.dt_s, c.momentum_steps,
                         c.momentum_floor_ticks**2, c.spread_var_floor_ticks2, float(c.spread_clip_ticks))
         self._zero_row = (0.0,) * len(_SERIES)
         self._tick_div = np.array(self.tick_size)  # 0-d divisor: np.divide skips the scalar conversion
@@ -250,7 +250,7 @@ class StreamingFeatures:
             n_os, n_ol, n_in, n_vl, n_vs, n_ky, n_sp, n_tm, n_md = self._full_counts
         else:
             n_os, n_ol, n_in, n_vl, n_vs, n_ky, n_sp, n_tm, n_md = [w if w < nr else nr for w in self._full_counts]
-        shrink, shrink1, ridge, inv_dt, mom_steps, mom_floor2, var_floor, sclip = self._consts
+        shrink, ridge, inv_dt, mom_steps, mom_floor2, var_floor, sclip = self._consts
 
         obi_l1 = (b0 - a0) / (b0 + a0 + SIZE_EPS)
         n5 = self._n5
@@ -262,15 +262,17 @@ class StreamingFeatures:
         imb_short = q_s / (v_s + SIZE_EPS)
         imb_long = q_l / (v_l + SIZE_EPS)
         rate_short, rate_long = n_sum / n_in, n_l / n_vl  # trades per row
-        rate_rel = math.log((rate_short + shrink * rate_long + SIZE_EPS) / (shrink1 * rate_long + SIZE_EPS))
+        c_base = shrink * rate_long  # shrunk log ratios as batch._shrunk_log_ratio: exactly 0 when x == base
+        rate_rel = math.log((rate_short + c_base + SIZE_EPS) / (rate_long + c_base + SIZE_EPS))
 
         # VOLATILITY (ticks^2 per step)
         var_long = h2_l / (4.0 * n_vl)
         var_short = h2_s / (4.0 * n_vs)
         self.sigma_ticks_per_sqrt_s = math.sqrt(var_long * inv_dt)
         var_mid = h2_m / (4.0 * n_md)
-        rv_ratio = 0.5 * math.log((var_short + shrink * var_long + VAR_EPS) / (shrink1 * var_long + VAR_EPS))
-        rv_ratio_mid = 0.5 * math.log((var_mid + shrink * var_long + VAR_EPS) / (shrink1 * var_long + VAR_EPS))
+        c_base = shrink * var_long
+        rv_ratio = 0.5 * math.log((var_short + c_base + VAR_EPS) / (var_long + c_base + VAR_EPS))
+        rv_ratio_mid = 0.5 * math.log((var_mid + c_base + VAR_EPS) / (var_long + c_base + VAR_EPS))
 
         # KYLE'S LAMBDA
         q2_mean_long = qq_l / n_vl
@@ -283,7 +285,8 @@ class StreamingFeatures:
         spread_rel = math.log(sc * n_vl / sc_l)
 
         touch_mean = touch_m / n_tm
-        touch_rel = math.log((touch + shrink * touch_mean + SIZE_EPS) / (shrink1 * touch_mean + SIZE_EPS))
+        c_base = shrink * touch_mean
+        touch_rel = math.log((touch + c_base + SIZE_EPS) / (touch_mean + c_base + SIZE_EPS))
 
         # _mids[0] is the mid at max(t - momentum_steps, segment start)
         mom = (mid - self._mids[0]) / math.sqrt(var_long * mom_steps + mom_floor2)
