@@ -30,6 +30,7 @@ CAPTURE = "coinbase-advanced-trade-2026-08-09/frames.jsonl.gz"
 
 def record_capture(capture: Path, out: Path, product: str, tick: float, grid_ms: int = 100, levels: int = 10) -> None:
     """The capture's received frames through the recorder's engine and writer (`mmjax record` without the socket)."""
+    from recorder.config import RecordConfig
     from recorder.engine import Engine
     from recorder.status import Counters
     from recorder.writer import Writer
@@ -41,7 +42,8 @@ def record_capture(capture: Path, out: Path, product: str, tick: float, grid_ms:
     counters = Counters()
     writer = Writer(out, {product: meta}, flush_s=3600.0, counters=counters)
     writer.start()
-    engine = Engine([product], writer.put_book, writer.put_trade, counters, levels=levels, grid_ms=grid_ms)
+    engine = Engine([product], writer.put_book, writer.put_trade, counters,
+                    cfg=RecordConfig(out=str(out), products=product, levels=levels, grid_ms=grid_ms))
     engine.on_connect(frames[0][0] - 1)
     for t_ns, frame in frames:
         engine.on_frame(t_ns, frame)
@@ -203,6 +205,7 @@ def test_a_non_btc_tardis_import_end_to_end(sol, tmp_path, capsys):
     # every grid row but the last (nothing is written after the last message) is the generated book
     assert report.grid_rows_written == 8999 and report.snapshots == 1 and report.trades_written > 10_000
     md, raw = load_market(rec, on_crossed="raise")
+    assert raw.meta.lot_size == pytest.approx(SOL_LOT)  # the inferred lot travels in the recording's metadata
     for got, want in ((raw.bid_px, mk.bid_px), (raw.ask_px, mk.ask_px), (raw.bid_sz, mk.bid_sz), (raw.ask_sz, mk.ask_sz)):
         np.testing.assert_allclose(got, want[:-1], rtol=0, atol=1e-9)
     mid_usd = np.asarray(md.to_price(np.asarray(md.mid, np.float64)))

@@ -341,14 +341,14 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
             if unit == "unknown" and log:
                 log(f"warning: size unit of {ident[0]} {ident[1]} unknown; give --size-unit")
             product = cfg.product or f"{ident[0]}-{ident[1]}"
-            meta.append(schema.RecordingMeta(product=product, tick_size=tick, size_unit=unit, grid_ms=cfg.grid_ms,
-                                             levels=L, source=f"tardis:{ident[0]}:{ident[1]}"))
             report.product, report.tick_size, report.size_unit = product, tick, unit
-            # the recording metadata has no lot yet; the report states the one the sizes show
             sizes = sizes[sizes > 0]
             if len(sizes) >= 2:
                 report.lot_size = infer_lot_size(sizes)
                 report.lot_source = f"inferred from {len(sizes)} distinct book sizes"
+            meta.append(schema.RecordingMeta(product=product, tick_size=tick, size_unit=unit, grid_ms=cfg.grid_ms,
+                                             levels=L, source=f"tardis:{ident[0]}:{ident[1]}",
+                                             lot_size=report.lot_size or None))
         return meta[0]
 
     def fix_meta_and_clear() -> schema.RecordingMeta:
