@@ -48,8 +48,11 @@ def test_evaluate_compares_the_trained_policy_on_the_same_episodes(run_dir, tmp_
 
     payload = evaluate(EvaluateConfig(data=str(run_dir / "market"), policy=str(run_dir / "run"), out=str(tmp_path),
                                       episodes=6, tune_episodes=4), progress=lambda *_: None)
-    assert set(payload["policies"]) == {"ppo", "fixed", "avellaneda_stoikov", "glft"}
-    assert set(payload["paired"]) == {"ppo_vs_fixed", "ppo_vs_avellaneda_stoikov", "ppo_vs_glft"}
+    from mmjax.baselines import BASELINES
+
+    assert set(payload["policies"]) == {"ppo", *BASELINES} and "signal_aware" in BASELINES
+    assert set(payload["paired"]) == {f"ppo_vs_{b}" for b in BASELINES}
+    assert payload["n_seeds"] == 1 and all(p["n_seeds"] == 1 and p["mde80"] >= 0 for p in payload["paired"].values())
     for p in payload["paired"].values():
         lo, hi = p["ci95"]
         assert lo <= p["mean_diff"] <= hi
