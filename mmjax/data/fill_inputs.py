@@ -24,13 +24,11 @@ if TYPE_CHECKING:
 
 
 def infer_lot_size(sizes: np.ndarray) -> float:
-    """Largest size step that at least 99.9 % of the distinct positive sizes are whole multiples of."""
-    # a robust gcd of positive values, prices or sizes alike
-    from mmjax.data.tardis import infer_tick_size
+    """Largest size step that at least 99.9 % of the distinct positive sizes are whole multiples of (1e-8 if unknowable)."""
+    from mmjax.data.tardis import infer_lot_size as robust_increment
 
-    s = np.unique(np.asarray(sizes, np.float64))
-    s = s[np.isfinite(s) & (s > 0)]
-    return float(infer_tick_size(s)) if len(s) >= 2 else 1e-8
+    s = np.asarray(sizes, np.float64)
+    return float(robust_increment(s)) if len(np.unique(s[np.isfinite(s) & (s > 0)])) >= 2 else 1e-8
 
 
 def resolve_lot(raw: RawRecording, override: float | None = None) -> float:
