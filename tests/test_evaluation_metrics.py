@@ -93,3 +93,21 @@ def test_pooled_paired_difference_uses_every_seed_and_states_its_power():
     one, quarter = (m.pooled_paired_difference(seeds[:1, :n], common[:n]) for n in (400, 100))
     assert 1.6 < quarter["mde80"] / one["mde80"] < 2.5  # 4x fewer episodes: about 2x the detectable effect
     assert m.pooled_paired_difference(seeds, common) == res  # deterministic by seed
+
+
+def test_reports_count_fills_by_kind_rejections_and_quotes_beyond_the_depth():
+    from mmjax.data.layout import FILL_CROSSED, FILL_QUEUE, FILL_THROUGH
+
+    bid_kind = np.zeros((4, 5), np.int8)
+    ask_kind = np.zeros((4, 5), np.int8)
+    bid_kind[0, :3] = [FILL_QUEUE, FILL_THROUGH, FILL_THROUGH]
+    ask_kind[1, 0] = FILL_CROSSED
+    rejected = np.zeros((4, 5), np.int64)
+    rejected[2, 1] = 2
+    beyond = np.zeros((4, 5), np.int64)
+    beyond[3, :2] = 1
+    tr = _traces(bid_fill_kind=bid_kind, ask_fill_kind=ask_kind, rejected=rejected, beyond=beyond,
+                 bid_quoted=np.ones((4, 5), bool), ask_quoted=np.zeros((4, 5), bool))
+    got = m.policy_metrics(tr)
+    assert (got["fills_behind_queue"], got["fills_traded_through"], got["fills_crossed"]) == (1, 2, 1)
+    assert got["rejected_post_only"] == 2 and got["quotes_beyond_depth"] == pytest.approx(2 / 20)

@@ -63,7 +63,8 @@ def rollout(env: MarketMakingEnv, params: EnvParams, starts: jax.Array, policy: 
             mid_t = mkt.mid[t]
             mid_abs = mid_t + jnp.float32(mkt.px_anchor_ticks)
             out = {k: info[k] for k in ("pnl", "inventory", "bid_fill", "ask_fill", "bid_fill_px", "ask_fill_px",
-                                        "bid_live", "ask_live", "bid_rejected", "ask_rejected", "fee", "t")}
+                                        "bid_live", "ask_live", "bid_rejected", "ask_rejected", "bid_fill_kind",
+                                        "ask_fill_kind", "bid_beyond", "ask_beyond", "fee", "t")}
             # quotes decided now, in bps from mid (what the policy chose, before latency)
             bid_q, ask_q = _decided_quotes(action, state, p)
             out["bid_offset_bps"] = (mid_t - bid_q) / mid_abs * 1e4
@@ -106,6 +107,8 @@ def to_traces(trace: dict[str, jax.Array], params: EnvParams) -> Traces:
         mid_after_1s=mid_later(steps_1s), mid_after_10s=mid_later(10 * steps_1s),
         bid_offset_bps=tr["bid_offset_bps"].astype(np.float64), ask_offset_bps=tr["ask_offset_bps"].astype(np.float64),
         rejected=(tr["bid_rejected"].astype(np.int64) + tr["ask_rejected"].astype(np.int64)),
+        bid_fill_kind=tr["bid_fill_kind"].astype(np.int8), ask_fill_kind=tr["ask_fill_kind"].astype(np.int8),
+        beyond=(tr["bid_beyond"].astype(np.int64) + tr["ask_beyond"].astype(np.int64)),
     )
 
 

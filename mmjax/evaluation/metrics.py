@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmjax.data.layout import FILL_KINDS
+
 
 @dataclass(frozen=True)
 class Traces:
@@ -30,6 +32,9 @@ class Traces:
     bid_offset_bps: np.ndarray | None = None  # quoted distance of the bid below mid (NaN when not quoted)
     ask_offset_bps: np.ndarray | None = None
     rejected: np.ndarray | None = None  # post-only rejections at each step (0, 1 or 2)
+    bid_fill_kind: np.ndarray | None = None  # int8 mmjax.data.layout fill kind of each step's bid fill (0: none)
+    ask_fill_kind: np.ndarray | None = None
+    beyond: np.ndarray | None = None  # live quotes beyond the stored depth at each step (0, 1 or 2)
 
 
 def bootstrap_ci(x: np.ndarray, seed: int = 0, n_boot: int = 10_000, level: float = 0.95) -> tuple[float, float]:
@@ -115,6 +120,17 @@ def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
     return float((values * weights).sum() / w) if w > 0 else float("nan")
 
 
+def fill_kind_counts(tr: Traces) -> dict[str, int]:
+    """Fills by how they happened: behind the queue, traded through, resting order crossed (keys fills_<kind>)."""
+    out = {}
+    for code, name in FILL_KINDS.items():
+        n = 0
+        if tr.bid_fill_kind is not None:
+            n = int((tr.bid_fill_kind == code).sum() + (tr.ask_fill_kind == code).sum())
+        out[f"fills_{name}"] = n
+    return out
+
+
 def policy_metrics(tr: Traces, seed: int = 0) -> dict:
     """The report's per-policy metrics (keys as in metrics.json)."""
     final = tr.pnl[:, -1]
@@ -157,5 +173,7 @@ def policy_metrics(tr: Traces, seed: int = 0) -> dict:
         "max_drawdown": float(max_drawdown(tr.pnl).mean()),
         "fees": float(tr.fees.sum()),
         "rejected_post_only": int(tr.rejected.sum()) if tr.rejected is not None else 0,
+        **fill_kind_counts(tr),
+        "quotes_beyond_depth": (float(tr.beyond.sum()) / quote_steps if tr.beyond is not None and quote_steps else 0.0),
         "attribution": pnl_attribution(tr),
     }
