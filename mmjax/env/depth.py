@@ -3,8 +3,8 @@
 A row's K levels per side (oriented ticks, best first, strictly decreasing) are cut into NF blocks
 of B levels. The packed step row carries each block's first price (the *fences*); a lookup counts
 the fences at or above the price (a compare over NF numbers already in hand), then gathers that
-one block of B prices and B lot counts. So a step reads B + B numbers per side whatever K is,
-instead of the whole book: 20 levels or 1000 cost about the same (docs/env.md, "Performance").
+one block of B prices and B lot counts. So a step reads 2B numbers per side instead of the whole
+book: 16 at K = 20, 64 at K = 1000 (docs/env.md, "Performance notes", has the measured cost).
 
 Beyond the deepest stored level of a full row the book is unknown: ``limit`` is that level's
 price, or NO_LIMIT when the row shows fewer than K levels (then the whole book is displayed).
