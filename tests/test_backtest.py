@@ -63,3 +63,14 @@ def test_the_command_writes_json_and_bad_input_is_an_error(recording, tmp_path, 
     assert cli_main(["backtest", "--data", str(tmp_path / "missing"), "--quiet"]) == 2
     assert "error" in capsys.readouterr().err
     assert cli_main(["backtest", "--data", str(recording), "--policy", "nonsense", "--quiet"]) == 2
+
+
+def test_an_exported_policy_backtests_with_the_knobs_it_was_exported_with(recording, tmp_path):
+    from test_policy_export import EXTRA, make_params
+
+    from mmjax.policy import export
+
+    path = export.export_policy(make_params()[1], tmp_path / "policy.npz", EXTRA)
+    r = backtest(BacktestConfig(data=str(recording), policy=str(path), chunk_steps=128, quiet=True), progress=None)
+    assert r["steps"] == 249 + 149 and r["knobs"]["quote_size"] == EXTRA["action_mapping"]["quote_size"]
+    assert r["knobs"]["max_offset_bps"] == EXTRA["action_mapping"]["max_offset_bps"]
