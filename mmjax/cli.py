@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "evaluate": ("mmjax.evaluate", "EvaluateConfig", "run", "out-of-sample evaluation of a policy against tuned baselines"),
     "record": ("mmjax.record", "RecordConfig", "run", "record Coinbase L2 books and trades to Parquet (no jax)"),
     "import-tardis": ("mmjax.data.tardis", "TardisImportConfig", "run", "convert Tardis.dev book and trades CSV files into a recording"),
-    "live": ("mmjax.live", "LiveConfig", "run", "paper-trade a replayed or live order book (NO real orders, ever)"),
+    "live": ("mmjax.live.command", "LiveConfig", "run", "paper-trade a replayed or live order book (NO real orders, ever)"),
     "dashboard": ("mmjax.dashboard.app", "DashboardConfig", "run", "Dash dashboard of the paper trader on 127.0.0.1 (NO real orders, ever)"),
 }
 

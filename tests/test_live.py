@@ -1,4 +1,4 @@
-"""Specification of the paper-trading engine (mmjax/live.py): feeds, state, causality, env consistency."""
+"""Specification of the paper-trading engine (mmjax/live/): feeds, state, causality, env consistency."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from mmjax import schema
 from mmjax.data.loader import read_recording
 from mmjax.data.synth import SynthConfig
 from mmjax.data.synth import run as synth_run
+from mmjax.env.knobs import EnvKnobs, knobs_from_mapping
 from mmjax.live import (
     SERIES,
     BaselineParams,
@@ -22,12 +23,11 @@ from mmjax.live import (
     PaperTrader,
     ReplayFeed,
     TradeEvent,
-    TraderParams,
     merge_events,
 )
 
-PARAMS = TraderParams(quote_size=0.01, max_inventory=0.05, max_offset_bps=2.0, maker_fee_bps=-0.5,
-                      latency_steps=1, episode_steps=500)
+PARAMS = EnvKnobs(quote_size=0.01, max_inventory=0.05, max_offset_bps=2.0, maker_fee_bps=-0.5,
+                  latency_steps=1, episode_steps=500)
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +127,8 @@ def test_replay_matches_the_reference_env_fill_for_fill(raw):
     md = to_market_data(raw)
     T = raw.num_steps
     E = T - PARAMS.latency_steps - 2
-    env = ReferenceMarketEnv(ReplayData.from_market(md), np.zeros((T, 1)), np.zeros(T), quote_size=PARAMS.quote_size,
-                             max_inventory=PARAMS.max_inventory, max_offset_bps=PARAMS.max_offset_bps,
-                             maker_fee_bps=PARAMS.maker_fee_bps, episode_steps=E, latency_steps=PARAMS.latency_steps)
+    env = ReferenceMarketEnv(ReplayData.from_market(md), np.zeros((T, 1)), np.zeros(T),
+                             dataclasses.replace(PARAMS, episode_steps=E))
     env.reset(options={"start": 0})
     env_fills, env_pnl = [], []
     for _ in range(E):
@@ -158,9 +157,7 @@ def test_replay_matches_the_device_env(raw):
     T = raw.num_steps
     E, L = T - PARAMS.latency_steps - 2, PARAMS.latency_steps
     params = make_params(md, np.zeros((T, 1), np.float32), np.zeros(T, np.float32), split=range(0, E + L + 1),
-                         quote_size=PARAMS.quote_size, max_inventory=PARAMS.max_inventory,
-                         max_offset_bps=PARAMS.max_offset_bps, maker_fee_bps=PARAMS.maker_fee_bps,
-                         episode_steps=E, latency_steps=L)
+                         knobs=dataclasses.replace(PARAMS, episode_steps=E))
     env = MarketMakingEnv()
     key = jax.random.PRNGKey(0)
     _, state = env.reset_env(key, params)
@@ -204,7 +201,7 @@ def test_decisions_and_fills_never_use_the_future(raw):
         np.testing.assert_array_equal(ra.action, rb.action)
     # ... while the scrambled future does change what follows (the test can fail)
     assert any(not np.array_equal(ra.action, rb.action) for ra, rb in zip(a.records[k + 1:], b.records[k + 1:], strict=True))
-    assert a.acct.n_fills > 0
+    assert a.stats.n_fills > 0
 
 
 def test_replay_is_deterministic(raw):
@@ -218,7 +215,7 @@ def test_kpis_match_the_evaluation_metrics(raw):
 
     tr = replay(raw, ConstQuoter([-0.8, -0.8]))
     recs = tr.records[1:]
-    assert tr.acct.n_fills > 5
+    assert tr.stats.n_fills > 5
     arr = lambda f: np.array([[f(r) for r in recs]])  # noqa: E731
     tick, anchor = raw.meta.tick_size, tr.anchor
     mids = np.array([(r_b + r_a) / 2 for r_b, r_a in zip(raw.bid_px[:, 0], raw.ask_px[:, 0], strict=True)])
@@ -344,7 +341,7 @@ def test_model_replay_matches_the_env_evaluating_the_same_policy(raw, tmp_path):
     from mmjax.data.loader import to_market_data
     from mmjax.env.reference import ReferenceMarketEnv, ReplayData
     from mmjax.features.batch import compute_market_features, fit_norm, normalize
-    from mmjax.live import ModelQuoter, apply_policy_mapping
+    from mmjax.live import ModelQuoter
 
     md = to_market_data(raw)
     T = raw.num_steps
@@ -355,14 +352,12 @@ def test_model_replay_matches_the_env_evaluating_the_same_policy(raw, tmp_path):
                "episode_steps": float(E)}
     path = _write_policy(tmp_path / "policy.npz", norm, mapping)
     quoter = ModelQuoter(str(path))
-    tp, notes = apply_policy_mapping(PARAMS, quoter.mapping)
+    tp, notes = knobs_from_mapping(quoter.mapping, PARAMS)
     assert tp.max_offset_bps == 3.0 and tp.episode_steps == E and any("max_offset_bps" in n for n in notes)
     live = replay(raw, quoter, params=tp, norm=quoter.norm)
 
     env = ReferenceMarketEnv(ReplayData.from_market(md), np.asarray(normalize(feats.values, norm)),
-                             np.asarray(feats.sigma), quote_size=tp.quote_size, max_inventory=tp.max_inventory,
-                             max_offset_bps=tp.max_offset_bps, maker_fee_bps=tp.maker_fee_bps, episode_steps=E,
-                             latency_steps=tp.latency_steps)
+                             np.asarray(feats.sigma), tp)
     obs, _ = env.reset(options={"start": 0})
     actions, fills, pnl = [], [], []
     for _ in range(E):
@@ -419,7 +414,7 @@ def test_runner_with_a_policy_is_in_model_mode(raw, tmp_path):
     runner.run_sync()
     snap = runner.state.snapshot()
     assert snap.mode == "model" and snap.quoter == "model: p.npz" and snap.version == 100
-    assert runner.trader.params.max_offset_bps == 5.0
+    assert runner.trader.knobs.max_offset_bps == 5.0
     assert [o["value"] for o in runner.quoter_options()] == ["model", "fixed", "avellaneda_stoikov"]
     from mmjax.dashboard.callbacks import banner_messages
 

@@ -1,163 +1,22 @@
-"""NumPy twin of the market-making environment: one env, gymnasium API, no jax.
+"""`ReferenceMarketEnv`: the NumPy simulator (`mmjax.env.sim_np`) as a gymnasium env over a replay, no jax.
 
-Written independently of `mmjax.env.fills` / `market_env` from the rules in docs/env.md (plain
-per-side code, float64 state, the spec's literal order of events) so that agreement between the
-two is evidence that both implement the rules. `FillSimulator` holds the per-step fill logic and
-is what a live paper-trading engine drives, one grid step at a time.
+A thin adapter: the rules (quoting, fills, account, gating, agent features, reward) are all in
+`sim_np`; this module holds the replay arrays, the episode bookkeeping and the gymnasium API.
+tests/test_reference.py checks it against the device env (`mmjax.env.market_env`) step by step.
 
-Prices are integer ticks (any anchor); sizes are venue size units; money is $.
+Prices are integer ticks from the recording's anchor; sizes are venue size units; money is $.
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 
-N_AGENT_FEATURES = 3  # inventory_frac, time_left_frac, unrealized_pnl_scaled (mmjax.features.spec.AGENT_FEATURES)
-
-
-# ---------------------------------------------------------------------------------------------
-# QUOTING
-
-
-def quote_prices(action, mid_ticks: float, best_bid: int, best_ask: int, max_offset_bps: float,
-                 anchor_ticks: int) -> tuple[int, int]:
-    """Action (bid, ask) in [-1, 1] -> integer (bid, ask) ticks, computed in float32 like the device env."""
-    f = np.float32
-    a = np.clip(np.asarray(action, f), f(-1), f(1))
-    mid = f(mid_ticks)
-    ticks_per_bps = (mid + f(anchor_ticks)) * f(1e-4)
-    off_bid = (a[0] + f(1)) * f(0.5) * f(max_offset_bps) * ticks_per_bps
-    off_ask = (a[1] + f(1)) * f(0.5) * f(max_offset_bps) * ticks_per_bps
-    bid = int(np.floor(f(mid - off_bid)))
-    ask = int(np.ceil(f(mid + off_ask)))
-    bid = min(bid, math.ceil(float(mid)) - 1, best_ask - 1)  # strictly below mid, never a taker
-    ask = max(ask, math.floor(float(mid)) + 1, best_bid + 1)
-    return bid, ask
-
-
-# ---------------------------------------------------------------------------------------------
-# FILL SIMULATOR (reusable by the live engine)
-
-
-@dataclass
-class BookRow:
-    """One book snapshot in ticks: levels best first; empty levels have size 0."""
-
-    bid_px: np.ndarray  # [L] int
-    bid_sz: np.ndarray  # [L] float
-    ask_px: np.ndarray  # [L] int
-    ask_sz: np.ndarray  # [L] float
-
-    def size_at(self, side: str, px: int) -> float | None:
-        """Displayed size at px on one side, or None when px is not one of the row's levels."""
-        lv_px, lv_sz = (self.bid_px, self.bid_sz) if side == "bid" else (self.ask_px, self.ask_sz)
-        hit = lv_px == px
-        return float(lv_sz[hit].sum()) if hit.any() else None
-
-
-@dataclass
-class TradeFlow:
-    """Taker trades of one interval (s, s+1], any number of prices per side (ticks, sizes)."""
-
-    sell_px: np.ndarray  # taker sells: they hit bids
-    sell_vol: np.ndarray
-    buy_px: np.ndarray  # taker buys: they lift asks
-    buy_vol: np.ndarray
-
-    @staticmethod
-    def from_trades(px_ticks, size, taker_side) -> TradeFlow:
-        """Group raw trades of one interval (taker_side +1 buy, -1 sell) by side."""
-        px, sz, side = np.asarray(px_ticks), np.asarray(size, np.float64), np.asarray(taker_side)
-        return TradeFlow(px[side < 0], sz[side < 0], px[side > 0], sz[side > 0])
-
-
-@dataclass
-class RestingOrder:
-    price: int  # ticks
-    remaining: float  # size units
-    queue_ahead: float  # displayed size ahead of us at price
-
-
-@dataclass
-class SideFill:
-    size: float = 0.0
-    price: int = 0
-    crossed: bool = False
-
-
-class FillSimulator:
-    """Latency pipeline + one resting order per side + the queue/fill rules of docs/env.md."""
-
-    def __init__(self, quote_size: float, max_inventory: float, latency_steps: int = 1):
-        if latency_steps < 1:
-            raise ValueError(f"latency_steps must be >= 1, got {latency_steps}")
-        self.quote_size = float(quote_size)
-        self.max_inventory = float(max_inventory)
-        self.latency_steps = int(latency_steps)
-        self.reset()
-
-    def reset(self) -> None:
-        """No orders, and L empty decisions in flight."""
-        self.pending: deque[tuple[int | None, int | None]] = deque([(None, None)] * self.latency_steps)
-        self.orders: dict[str, RestingOrder | None] = {"bid": None, "ask": None}
-
-    def decide(self, bid_px: int | None, ask_px: int | None) -> None:
-        """Submit the decision of this step (None = no quote on that side); it goes live latency_steps later."""
-        self.pending.append((bid_px, ask_px))
-
-    def step(self, book_s: BookRow, book_s1: BookRow, trades: TradeFlow, inventory: float) -> dict[str, SideFill]:
-        """Interval (s, s+1]: the decision from s-L goes live at s, then the live orders fill. Call before decide()."""
-        bid_px, ask_px = self.pending.popleft()
-        self._go_live("bid", bid_px, book_s)
-        self._go_live("ask", ask_px, book_s)
-        return {
-            "bid": self._settle("bid", book_s, book_s1, trades, self.max_inventory - inventory),
-            "ask": self._settle("ask", book_s, book_s1, trades, self.max_inventory + inventory),
-        }
-
-    def _go_live(self, side: str, px: int | None, book_s: BookRow) -> None:
-        cur = self.orders[side]
-        if px is None:
-            self.orders[side] = None
-        elif cur is not None and cur.price == px and cur.remaining > 0:
-            pass  # same price: keep size and queue position
-        else:
-            shown = book_s.size_at(side, px)  # None when px improves the touch or is no displayed level
-            self.orders[side] = RestingOrder(px, self.quote_size, 0.0 if shown is None else shown)
-
-    def _settle(self, side: str, book_s: BookRow, book_s1: BookRow, trades: TradeFlow, room: float) -> SideFill:
-        o = self.orders[side]
-        if o is None or o.remaining <= 0:
-            return SideFill()
-        p = o.price
-        if side == "bid":
-            v_at = float(trades.sell_vol[trades.sell_px == p].sum())
-            v_thr = float(trades.sell_vol[trades.sell_px < p].sum())
-            crossed = book_s.ask_px[0] <= p or book_s1.ask_px[0] <= p
-        else:
-            v_at = float(trades.buy_vol[trades.buy_px == p].sum())
-            v_thr = float(trades.buy_vol[trades.buy_px > p].sum())
-            crossed = book_s.bid_px[0] >= p or book_s1.bid_px[0] >= p
-        if crossed:
-            size = o.remaining
-        else:
-            size = min(o.remaining, max(0.0, v_at - o.queue_ahead) + v_thr)
-        size = min(size, max(room, 0.0))
-        o.remaining -= size
-        o.queue_ahead = 0.0 if v_thr > 0 else max(0.0, o.queue_ahead - v_at)
-        shown = book_s1.size_at(side, p)
-        if shown is not None:
-            o.queue_ahead = min(o.queue_ahead, shown)
-        return SideFill(size, p, bool(crossed and size > 0))
-
-
-# ---------------------------------------------------------------------------------------------
-# REPLAY DATA AND THE GYMNASIUM ENV
+from mmjax.env import sim_np
+from mmjax.env.knobs import EnvKnobs
+from mmjax.features.spec import AGENT_FEATURES
 
 
 @dataclass
@@ -191,14 +50,15 @@ class ReplayData:
     def num_steps(self) -> int:
         return len(self.steps_to_gap)
 
-    def book(self, t: int) -> BookRow:
-        return BookRow(self.bid_px[t], self.bid_sz[t], self.ask_px[t], self.ask_sz[t])
+    def book(self, t: int) -> sim_np.Book:
+        """Book row t."""
+        return sim_np.Book(self.bid_px[t].tolist(), self.bid_sz[t].tolist(), self.ask_px[t].tolist(),
+                           self.ask_sz[t].tolist())
 
-    def trades(self, t: int) -> TradeFlow:
-        return TradeFlow(self.sell_px[t], self.sell_px_vol[t], self.buy_px[t], self.buy_px_vol[t])
-
-    def mid(self, t: int) -> float:
-        return (float(self.bid_px[t, 0]) + float(self.ask_px[t, 0])) / 2.0
+    def trades(self, t: int) -> sim_np.Trades:
+        """Aggregate trade row t: the trades of (t, t+1] (padding slots have volume 0 and match no quote)."""
+        return sim_np.Trades(self.sell_px[t].tolist(), self.sell_px_vol[t].tolist(), self.buy_px[t].tolist(),
+                             self.buy_px_vol[t].tolist())
 
 
 class ReferenceMarketEnv(gym.Env):
@@ -206,27 +66,24 @@ class ReferenceMarketEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, data: ReplayData, features: np.ndarray, sigma: np.ndarray, *, gamma: float = 0.01,
-                 maker_fee_bps: float = 0.0, quote_size: float = 0.01, max_inventory: float = 0.1,
-                 max_offset_bps: float = 10.0, eta: float = 0.0, reward_scale: float = 1.0,
-                 start_lo: int = 0, start_hi: int | None = None, episode_steps: int = 3000, latency_steps: int = 1):
+    def __init__(self, data: ReplayData, features: np.ndarray, sigma: np.ndarray, knobs: EnvKnobs | None = None,
+                 *, start_lo: int = 0, start_hi: int | None = None):
         T = data.num_steps
         self.data = data
+        self.knobs = knobs = knobs or EnvKnobs()
         self.features = np.asarray(features, np.float64)
         self.sigma = np.asarray(sigma, np.float64)
         if self.features.shape[0] != T or self.sigma.shape != (T,):
             raise ValueError(f"features must be [T={T}, F] and sigma [T], got {self.features.shape}, {self.sigma.shape}")
-        self.gamma, self.maker_fee_bps, self.eta, self.reward_scale = gamma, maker_fee_bps, eta, reward_scale
-        self.quote_size, self.max_inventory, self.max_offset_bps = quote_size, max_inventory, max_offset_bps
-        self.episode_steps, self.latency_steps = int(episode_steps), int(latency_steps)
+        self.params = sim_np.SimParams(knobs, data.tick_size, data.px_anchor_ticks, data.grid_ms / 1000.0)
         self.start_lo, self.start_hi = int(start_lo), T if start_hi is None else int(start_hi)
-        need = self.episode_steps + self.latency_steps + 1
+        need = knobs.episode_steps + knobs.latency_steps + 1
         ok = np.flatnonzero(np.asarray(data.steps_to_gap) > need)
         self.starts = ok[(ok >= self.start_lo) & (ok + need <= self.start_hi)]
         if len(self.starts) == 0:
             raise ValueError(f"no gap-free episode of {need} rows fits in rows [{self.start_lo}, {self.start_hi})")
-        self.sim = FillSimulator(quote_size, max_inventory, latency_steps)
-        n_obs = self.features.shape[1] + N_AGENT_FEATURES
+        self._start_set = frozenset(self.starts.tolist())
+        n_obs = self.features.shape[1] + len(AGENT_FEATURES)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (n_obs,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 
@@ -235,66 +92,38 @@ class ReferenceMarketEnv(gym.Env):
         super().reset(seed=seed)
         if options and "start" in options:
             t0 = int(options["start"])
-            if t0 not in set(self.starts.tolist()):
+            if t0 not in self._start_set:
                 raise ValueError(f"start row {t0} is not a valid episode start (gap or split boundary)")
         else:
             t0 = int(self.np_random.choice(self.starts))
         self.t, self.time = t0, 0
-        self.mid0 = self.data.mid(t0)
-        self.inventory = self.cash = self.entry = self.pnl = 0.0
+        self._book = self.data.book(t0)
+        self.state = sim_np.reset(self._book.mid, self.params)
         self.n_crossed = 0
-        self.sim.reset()
         return self._obs(), {"t": t0}
 
     def step(self, action):
-        """Interval (t, t+1] with the order decided L steps ago; then decide a_t. Returns the gymnasium 5-tuple."""
-        d, t, tick = self.data, self.t, self.data.tick_size
-        q = self.inventory
-        mid_t, mid_1 = d.mid(t), d.mid(t + 1)
-        fills = self.sim.step(d.book(t), d.book(t + 1), d.trades(t), q)
-        b, a = fills["bid"], fills["ask"]
-        fee = self.maker_fee_bps * 1e-4 * tick * (b.size * (b.price + d.px_anchor_ticks) + a.size * (a.price + d.px_anchor_ticks))
-        self.cash += -b.size * (b.price - self.mid0) * tick + a.size * (a.price - self.mid0) * tick - fee
-        self.entry = _avg_entry(self.entry, q, b.size, b.price - self.mid0)
-        self.entry = _avg_entry(self.entry, q + b.size, -a.size, a.price - self.mid0)
-        self.inventory = q + b.size - a.size
+        """Interval (t, t+1] with the order decided L steps ago; a_t is decided first (FIFO: same result).
+
+        Returns the gymnasium 5-tuple.
+        """
+        t, p = self.t, self.params
+        book_t, book_1 = self._book, self.data.book(t + 1)
+        q = self.state.account.inventory  # held over the interval; also the decision's inventory gate
+        state = sim_np.decide(self.state, action, book_t, p)
+        self.state, s = sim_np.settle(state, book_t, book_1, self.data.trades(t), p)
+        acct = self.state.account
+        reward, risk, damp = sim_np.reward(s.dpnl, q, self.sigma[t], book_t.mid, book_1.mid, p)
+        b, a = s.bid, s.ask
         self.n_crossed += int(b.crossed) + int(a.crossed)
-        pnl = self.cash + self.inventory * (mid_1 - self.mid0) * tick
-        dpnl, self.pnl = pnl - self.pnl, pnl
-        risk = self.gamma * q * q * (self.sigma[t] * tick) ** 2 * (d.grid_ms / 1000.0)
-        damp = self.eta * max(0.0, q * (mid_1 - mid_t) * tick)
-        reward = self.reward_scale * (dpnl - risk - damp)
-        # the decision of step t: quotes from book row t, sides gated by the inventory at t
-        bid_q, ask_q = quote_prices(action, mid_t, int(d.bid_px[t, 0]), int(d.ask_px[t, 0]),
-                                    self.max_offset_bps, d.px_anchor_ticks)
-        self.sim.decide(bid_q if q < self.max_inventory else None, ask_q if q > -self.max_inventory else None)
-        self.t, self.time = t + 1, self.time + 1
+        self.t, self.time, self._book = t + 1, self.time + 1, book_1
         info = {"bid_fill": b.size, "ask_fill": a.size, "bid_fill_px": b.price, "ask_fill_px": a.price,
-                "bid_crossed": b.crossed, "ask_crossed": a.crossed, "fee": fee, "pnl": pnl, "dpnl": dpnl,
-                "risk_penalty": risk, "damp_penalty": damp, "inventory": self.inventory, "cash": self.cash,
-                "mid": mid_1, "t": t}
-        truncated = self.time >= self.episode_steps
+                "bid_crossed": b.crossed, "ask_crossed": a.crossed, "fee": s.fee, "pnl": acct.pnl, "dpnl": s.dpnl,
+                "risk_penalty": risk, "damp_penalty": damp, "inventory": acct.inventory, "cash": acct.cash,
+                "mid": book_1.mid, "t": t}
+        truncated = self.time >= self.knobs.episode_steps
         return self._obs(), float(reward), False, truncated, info
 
     def _obs(self) -> np.ndarray:
-        d, t = self.data, self.t
-        mid = d.mid(t)
-        upnl = self.inventory * (mid - self.mid0 - self.entry) * d.tick_size
-        notional_bp = self.max_inventory * (mid + d.px_anchor_ticks) * d.tick_size * 1e-4
-        agent = [self.inventory / self.max_inventory, (self.episode_steps - self.time) / self.episode_steps,
-                 upnl / (notional_bp * max(self.max_offset_bps, 1e-6))]
-        return np.concatenate([self.features[t], agent]).astype(np.float32)
-
-
-def _avg_entry(entry: float, q: float, dq: float, px: float) -> float:
-    """Average entry price after trading dq at px from inventory q."""
-    q1 = q + dq
-    if dq == 0:
-        return 0.0 if q1 == 0 else entry
-    if q1 == 0:
-        return 0.0
-    if q * dq > 0:
-        return (abs(q) * entry + abs(dq) * px) / abs(q1)
-    if q1 * q <= 0:
-        return px  # opened from flat or flipped through zero
-    return entry  # reduced
+        agent = sim_np.agent_features(self.state.account, self._book.mid, self.time, self.params)
+        return np.concatenate([self.features[self.t], agent]).astype(np.float32)
