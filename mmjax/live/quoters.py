@@ -6,7 +6,6 @@ A quoter maps the environment's observation (and, for baselines, a `QuoteContext
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -93,6 +92,7 @@ class ModelQuoter:
 
     def act(self, obs: np.ndarray, ctx: QuoteContext) -> tuple[float, float]:
         a = self.policy.act(obs).tolist()
-        if len(a) != 2 or not (math.isfinite(a[0]) and math.isfinite(a[1])):
+        # tanh keeps a finite action in [-1, 1]; anything else (NaN, a wrong shape) is refused
+        if len(a) != 2 or not (-1.0 <= a[0] <= 1.0 and -1.0 <= a[1] <= 1.0):
             raise ValueError(f"{self.path}: policy returned {a!r}; expected 2 finite numbers in [-1, 1]")
-        return min(max(a[0], -1.0), 1.0), min(max(a[1], -1.0), 1.0)
+        return a[0], a[1]

@@ -22,6 +22,7 @@ from mmjax.data.layout import DEFAULT_TRADE_SLOTS
 from mmjax.env.sim_np import NO_TRADES, Book, Trades, f32
 
 MAX_TICKS_FROM_ANCHOR = 2**24  # the loader's int32 limit (`level_ticks`)
+TAKER_BUY, TAKER_SELL = schema.TAKER_BUY, schema.TAKER_SELL
 
 
 class TickRows:
@@ -42,15 +43,18 @@ class TickRows:
         np.divide(buf, self._tick, out=buf)
         np.rint(buf, out=buf)
         np.subtract(buf, self.anchor, out=buf)
-        r = buf.tolist()
-        bid, ask = r[:L], r[L:]
-        total = sum(r)
-        if total != total:  # NaN: an empty level (rare)
-            bid, ask = _fill_empty(bid, -1.0), _fill_empty(ask, +1.0)
-            r = bid + ask
-        if max(r) > MAX_TICKS_FROM_ANCHOR or min(r) < -MAX_TICKS_FROM_ANCHOR:
+        dot = buf.dot(buf)
+        if dot == dot:  # no NaN: exact integers (< 2^53), as ints: the rules compare them with int quotes
+            r = buf.astype(np.int64).tolist()
+            bid, ask = r[:L], r[L:]
+        else:  # an empty level (rare)
+            r = buf.tolist()
+            bid = [int(x) for x in _fill_empty(r[:L], -1.0)]
+            ask = [int(x) for x in _fill_empty(r[L:], +1.0)]
+        # the loader's int32 guard; a (sorted) book's lowest and highest prices are its deepest levels
+        if bid[-1] < -MAX_TICKS_FROM_ANCHOR or ask[-1] > MAX_TICKS_FROM_ANCHOR:
             raise ValueError(f"book row: prices move more than 2^24 ticks from the anchor {self.anchor} "
-                             f"(best bid {bid[0]:+.0f}, best ask {ask[0]:+.0f} ticks from it)")
+                             f"(best bid {bid[0]:+d}, best ask {ask[0]:+d} ticks from it)")
         return Book(bid, np.asarray(bid_sz, np.float64).tolist(), ask, np.asarray(ask_sz, np.float64).tolist())
 
     def trades(self, trades: Iterable) -> Trades:
@@ -60,13 +64,15 @@ class TickRows:
         tick, anchor = self.tick_size, self.anchor
         for tr in trades:
             px = round(tr.price / tick) - anchor  # round() is round-half-even, as np.rint
-            side = buys if tr.taker_side == schema.TAKER_BUY else sells if tr.taker_side == schema.TAKER_SELL else None
-            if side is not None:
-                side[px] = side.get(px, 0.0) + tr.size
+            if tr.taker_side == TAKER_BUY:
+                buys[px] = buys.get(px, 0.0) + tr.size
+            elif tr.taker_side == TAKER_SELL:
+                sells[px] = sells.get(px, 0.0) + tr.size
         if not sells and not buys:
             return NO_TRADES
-        sell_px, sell_vol = _slots(sorted(sells, reverse=True), sells, self.slots)  # nearest the touch first
-        buy_px, buy_vol = _slots(sorted(buys), buys, self.slots)
+        # nearest the touch first; the common case (one price a side, or none) needs no sort and no fold
+        sell_px, sell_vol = _slots(sorted(sells, reverse=True) if len(sells) > 1 else list(sells), sells, self.slots)
+        buy_px, buy_vol = _slots(sorted(buys) if len(buys) > 1 else list(buys), buys, self.slots)
         return Trades(sell_px, sell_vol, buy_px, buy_vol)
 
 

@@ -47,6 +47,8 @@ class SessionStats:
         """One settled interval; ``mid_s`` is the mid (ticks from anchor) when it started."""
         b, k = s.bid, s.ask
         self.quote_sides += live_sides
+        if not (b.size or k.size):
+            return  # nothing else changes (adding zeros)
         self.fees += s.fee
         self.volume += b.size + k.size
         self.n_fills += (b.size > 0) + (k.size > 0)
@@ -95,6 +97,7 @@ class PaperTrader:
         self.ticks: TickRows | None = None
         self.features = None
         self._pending: list[TradeEvent] = []  # trades not yet assigned to an interval
+        self._pending_max_ts = -1  # latest receive time among them, ns
         self._prev: tuple[int, sim_np.Book] | None = None  # (ts_ns, book) of the previous accepted row
         self._force_gap = False
         self.time = 0  # settled intervals since the segment start (the env's ``time``)
@@ -112,13 +115,16 @@ class PaperTrader:
     # -- inputs ---------------------------------------------------------------------------------
     def on_trade(self, ev: TradeEvent) -> None:
         """Buffer a trade; it is assigned to its interval (t-1, t] when book row t arrives."""
-        if not (ev.size > 0 and math.isfinite(ev.size) and ev.price > 0 and ev.taker_side in (-1, 1)):
+        if not (0 < ev.size < math.inf and ev.price > 0 and (ev.taker_side == 1 or ev.taker_side == -1)):
             raise ValueError(f"bad trade {ev!r}: size and price must be > 0, taker_side +1 or -1")
         self.counts["trades"] += 1
-        if self._prev is not None and ev.ts_recv_ns <= self._prev[0]:
+        ts = ev.ts_recv_ns
+        if self._prev is not None and ts <= self._prev[0]:
             self.counts["trades_late"] += 1  # its interval is already settled: too late to fill anything
             return
         self._pending.append(ev)
+        if ts > self._pending_max_ts:
+            self._pending_max_ts = ts
 
     def on_book(self, ev: BookEvent) -> dict[str, float] | None:
         """Settle (t-1, t], mark to mid, decide the quotes at t; returns the dashboard row (None: row dropped)."""
@@ -133,12 +139,13 @@ class PaperTrader:
         book = self.ticks.book(ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz)
         mid = book.mid
         ts = ev.ts_recv_ns
-        pending = self._pending
-        if any(tr.ts_recv_ns > ts for tr in pending):  # live trades may arrive ahead of their row
-            now = [tr for tr in pending if tr.ts_recv_ns <= ts]  # trades of (t-1, t]
-            self._pending = [tr for tr in pending if tr.ts_recv_ns > ts]
+        now = self._pending  # trades of (t-1, t]
+        if self._pending_max_ts > ts:  # live trades may arrive ahead of their row
+            now = [tr for tr in now if tr.ts_recv_ns <= ts]
+            self._pending = [tr for tr in self._pending if tr.ts_recv_ns > ts]
+            self._pending_max_ts = max(tr.ts_recv_ns for tr in self._pending)
         else:
-            now, self._pending = pending, []
+            self._pending, self._pending_max_ts = [], -1
         self.counts["rows"] += 1
         new_segment = self._prev is None or ev.after_gap or self._force_gap
         self._force_gap = False
@@ -165,8 +172,9 @@ class PaperTrader:
             self.features.on_trade(tr.price, tr.size, tr.taker_side)
         raw = self.features.on_book(ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz, new_segment)  # [F_M]
         obs = np.empty(self._n_obs, np.float32)  # [F] market features then the agent features
-        obs[:self._n_market] = normalize_features(raw, self.norm) if self.norm is not None else raw
-        obs[self._n_market:] = sim_np.agent_features(acct, mid, self.time % self.knobs.episode_steps, p)
+        F = self._n_market
+        obs[:F] = normalize_features(raw, self.norm) if self.norm is not None else raw
+        obs[F], obs[F + 1], obs[F + 2] = sim_np.agent_features(acct, mid, self.time % self.knobs.episode_steps, p)
         mid_abs_ticks = mid + self.anchor
         ctx = QuoteContext(acct.inventory, self.knobs.quote_size, mid_abs_ticks, self.features.sigma_ticks_per_sqrt_s,
                            self.baseline.as_horizon_s, self.knobs.max_offset_bps)
