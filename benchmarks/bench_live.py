@@ -45,7 +45,7 @@ def write_policy(path: Path, hidden=(256, 128), seed: int = 0) -> Path:
     """A random actor in the real export format; the head's bias keeps quotes near the touch (fills happen)."""
     try:
         from mmjax.policy.export import export_policy
-    except ImportError:  # before the policy/ package
+    except ImportError:  # the tree before mmjax/policy/ (to time an older commit side by side)
         from mmjax.export import export_policy
     from mmjax.features import spec
 

@@ -28,7 +28,7 @@ BENCHMARKS: list[tuple[str, dict[str, str]]] = [
     ("bench_env.py", {"jax_steps_per_s": "JAX env steps/s", "numpy_steps_per_s": "NumPy env steps/s", "ratio": "JAX / NumPy"}),
     ("bench_ppo.py", {"steps_per_s": "PPO train steps/s", "matmul_flops_per_s": "matmul FLOP/s",
                       "roofline_fraction": "roofline fraction"}),
-    ("bench_policy_np.py", {"median_us": "NumPy policy (µs/decision)"}),
+    ("bench_policy_numpy.py", {"median_us": "NumPy policy (µs/decision)"}),
     ("bench_recorder.py", {"updates_per_s": "recorder level updates/s", "snapshot_ms": "5 MB snapshot (ms)"}),
     ("bench_dashboard.py", {"results.0.median_ms": "dashboard full redraw (ms)", "results.1.median_ms": "dashboard tick (ms)"}),
 ]

@@ -4,3 +4,10 @@ Importing the package imports no jax: the recorder, the NumPy policy and the das
 """
 
 __version__ = "0.1.0"
+
+
+def make(env_id: str = "MarketMaking-v0", **kwargs):
+    """``(env, params)`` like ``gymnax.make``: see `mmjax.env.build.make` (imports jax on first call)."""
+    from mmjax.env.build import make as _make
+
+    return _make(env_id, **kwargs)

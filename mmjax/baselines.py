@@ -1,4 +1,4 @@
-"""Closed-form market-making baselines as pure functions: fixed symmetric, Avellaneda-Stoikov, GLFT.
+"""Closed-form market-making baselines as pure functions: fixed, Avellaneda-Stoikov, GLFT, signal-aware.
 
 Everything here works on NumPy and JAX arrays alike (``xp`` is the array module), so the same
 quoters run vmapped inside the JAX evaluation harness and one step at a time in the NumPy live engine.
@@ -17,7 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BASELINES = ("fixed", "avellaneda_stoikov", "glft")
+BASELINES = ("fixed", "avellaneda_stoikov", "glft", "signal_aware")
+
+# Signal-aware quoter: horizon of the mid forecast, grid rows, and the ridge penalty per training row.
+FORECAST_HORIZON_STEPS = 10  # 1 s at 100 ms: the horizon over which a passive fill's adverse selection shows
+RIDGE_PENALTY_PER_ROW = 1e-3  # lambda = this * n_rows on standardized (z-scored) features
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,54 @@ def glft_offsets(q_lots, sigma_ticks, mid_abs_ticks, gamma, k_per_tick, A_per_s,
     bid_ticks = c1 + (2.0 * q_lots + 1.0) / 2.0 * c2 * sigma_ticks
     ask_ticks = c1 - (2.0 * q_lots - 1.0) / 2.0 * c2 * sigma_ticks
     return ticks_to_bps(bid_ticks, mid_abs_ticks), ticks_to_bps(ask_ticks, mid_abs_ticks)
+
+
+@dataclass(frozen=True)
+class MidForecast:
+    """Ridge forecast of the mid move over ``horizon_steps`` rows, in ticks: f = features[t] @ weights + bias."""
+
+    weights: np.ndarray  # [F_M] ticks per unit of each (normalized) feature
+    bias: float  # ticks
+    horizon_steps: int
+    r2_train: float  # in-sample R^2 on the fitting rows (honest out-of-sample skill shows in the evaluation)
+
+
+def fit_mid_forecast(features: np.ndarray, mid_ticks: np.ndarray, steps_to_gap: np.ndarray, start: int, stop: int,
+                     horizon_steps: int = FORECAST_HORIZON_STEPS, penalty_per_row: float = RIDGE_PENALTY_PER_ROW
+                     ) -> MidForecast:
+    """Fit on rows t in [start, stop - h) whose move mid[t+h] - mid[t] stays inside one gap-free segment.
+
+    Only rows of the fitting window are read (the target of row t ends at t + h < stop), so a forecast
+    fitted on the training split knows nothing of later rows.
+    """
+    h = int(horizon_steps)
+    t = np.arange(start, max(start, stop - h))
+    t = t[np.asarray(steps_to_gap)[t] > h]
+    if len(t) < 10 * (features.shape[1] + 1):
+        raise ValueError(f"rows [{start}, {stop}) hold {len(t)} usable rows: too few to fit a {features.shape[1]}-feature forecast")
+    X = np.asarray(features, np.float64)[t]
+    y = np.asarray(mid_ticks, np.float64)[t + h] - np.asarray(mid_ticks, np.float64)[t]
+    mu, sd = X.mean(axis=0), X.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    Z = (X - mu) / sd
+    lam = penalty_per_row * len(t)
+    w_z = np.linalg.solve(Z.T @ Z + lam * np.eye(Z.shape[1]), Z.T @ (y - y.mean()))
+    w = w_z / sd
+    b = float(y.mean() - mu @ w)
+    resid = y - (X @ w + b)
+    return MidForecast(weights=w.astype(np.float32), bias=b, horizon_steps=h,
+                       r2_train=float(1.0 - resid.var() / max(y.var(), 1e-12)))
+
+
+def signal_aware_offsets(q_lots, sigma_ticks, time_left_s, mid_abs_ticks, gamma, k_per_tick, forecast_ticks, xp=np):
+    """Avellaneda-Stoikov quotes around a forecast-shifted mid (Cartea-Jaimungal short-term alpha, one horizon).
+
+    The reservation price moves by the forecast mid move: a bid is placed as if the mid were already
+    ``forecast_ticks`` higher (so an expected fall pushes the bid away and pulls the ask in).
+    """
+    b, a = avellaneda_stoikov_offsets(q_lots, sigma_ticks, time_left_s, mid_abs_ticks, gamma, k_per_tick, xp=xp)
+    shift_bps = ticks_to_bps(forecast_ticks, mid_abs_ticks)
+    return b - shift_bps, a + shift_bps
 
 
 def calibrate_fill_intensity(

@@ -20,8 +20,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "synth": ("mmjax.data.synth", "SynthConfig", "run", "write the built-in synthetic BTC-USD market as a recording"),
     "load": ("mmjax.data.summary", "LoadConfig", "run", "load a recording, validate it and print its summary"),
     "features": ("mmjax.features.report", "FeaturesConfig", "run", "per-feature statistics of a recording and the fraction at the clip"),
-    "train": ("mmjax.training", "TrainConfig", "run", "train PPO on a recording's training split; exports policy.npz"),
-    "evaluate": ("mmjax.evaluate", "EvaluateConfig", "run", "out-of-sample evaluation of a policy against tuned baselines"),
+    "train": ("mmjax.ppo.command", "TrainConfig", "run", "train PPO on a recording's training split; exports policy.npz"),
+    "evaluate": ("mmjax.evaluation.command", "EvaluateConfig", "run", "out-of-sample evaluation of a policy against tuned baselines"),
     "record": ("mmjax.record", "RecordConfig", "run", "record Coinbase L2 books and trades to Parquet (no jax)"),
     "import-tardis": ("mmjax.data.tardis", "TardisImportConfig", "run", "convert Tardis.dev book and trades CSV files into a recording"),
     "live": ("mmjax.live.command", "LiveConfig", "run", "paper-trade a replayed or live order book (NO real orders, ever)"),
@@ -41,11 +41,34 @@ def _base_type(tp):
     return tp
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
-    """Add one flag per dataclass field; positional fields are marked with metadata positional=True."""
+def _is_config(tp) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def flat_fields(config_cls, _seen: dict | None = None) -> list[tuple[dataclasses.Field, type]]:
+    """The leaf fields of a (possibly nested) config dataclass, in order; nested configs add no prefix.
+
+    Flags stay flat (``--maker-fee-bps``, ``--lr``), so every leaf name must be unique across the
+    nesting: a clash is a programming error and raises here, naming both places.
+    """
+    seen = {} if _seen is None else _seen
     hints = typing.get_type_hints(config_cls)
+    out = []
     for f in dataclasses.fields(config_cls):
         tp = _base_type(hints[f.name])
+        if _is_config(tp):
+            out += flat_fields(tp, seen)
+            continue
+        if f.name in seen:
+            raise TypeError(f"config field {f.name!r} of {config_cls.__name__} clashes with {seen[f.name]}'s")
+        seen[f.name] = config_cls.__name__
+        out.append((f, tp))
+    return out
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
+    """Add one flag per leaf field; positional fields are marked with metadata positional=True."""
+    for f, tp in flat_fields(config_cls):
         help_text = f.metadata.get("help", "")
         has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         default = f.default if f.default is not dataclasses.MISSING else (
@@ -58,12 +81,32 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
             parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=default, help=help_text)
         else:
             choices = f.metadata.get("choices")
-            parser.add_argument(_flag(f.name), dest=f.name, type=tp, default=default, required=not has_default,
+            parse = _named(f.metadata["parse"], f.name) if "parse" in f.metadata else tp
+            parser.add_argument(_flag(f.name), dest=f.name, type=parse, default=default, required=not has_default,
                                 choices=choices, help=help_text, metavar=f.metadata.get("metavar"))
 
 
+def _named(parse, name: str):
+    """A field's own parser (e.g. fee presets) whose ValueError message reaches the user through argparse."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = name
+    return convert
+
+
 def config_from_args(config_cls, ns: argparse.Namespace):
-    return config_cls(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(config_cls)})
+    """Rebuild the (nested) config from the flat namespace."""
+    hints = typing.get_type_hints(config_cls)
+    values = {}
+    for f in dataclasses.fields(config_cls):
+        tp = _base_type(hints[f.name])
+        values[f.name] = config_from_args(tp, ns) if _is_config(tp) else getattr(ns, f.name)
+    return config_cls(**values)
 
 
 def build_parser() -> argparse.ArgumentParser:

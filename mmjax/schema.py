@@ -27,7 +27,8 @@ trades: one row per trade.
                             Coinbase's market_trades ``side`` is the MAKER side: BUY maker -> -1.
 
 File metadata (Parquet key-value, keys prefixed ``mmjax.``): product, tick_size, size_unit, grid_ms,
-levels, source, schema_version. The loader reads tick size and size unit from here.
+levels, source, schema_version, and optionally lot_size (the venue's size increment, in the size
+unit; absent in older recordings and where unknown). The loader reads tick size and size unit from here.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class RecordingMeta:
     grid_ms: int = DEFAULT_GRID_MS
     levels: int = DEFAULT_LEVELS
     source: str = "unknown"
+    lot_size: float | None = None  # size increment in the size unit; None: unknown
 
     def to_kv(self) -> dict[bytes, bytes]:
         kv = {
@@ -120,6 +122,8 @@ class RecordingMeta:
             "source": self.source,
             "schema_version": SCHEMA_VERSION,
         }
+        if self.lot_size is not None:
+            kv["lot_size"] = repr(float(self.lot_size))
         return {f"mmjax.{k}".encode(): v.encode() for k, v in kv.items()}
 
     @staticmethod
@@ -136,7 +140,23 @@ class RecordingMeta:
             grid_ms=int(get.get("mmjax.grid_ms", DEFAULT_GRID_MS)),
             levels=int(get.get("mmjax.levels", DEFAULT_LEVELS)),
             source=get.get("mmjax.source", "unknown"),
+            lot_size=_optional_positive(get.get("mmjax.lot_size"), "mmjax.lot_size", where),
         )
+
+
+def _optional_positive(text: str | None, key: str, where: str) -> float | None:
+    return None if text is None else positive_number(text, f"{where}: Parquet metadata {key}")
+
+
+def positive_number(text, what: str) -> float:
+    """``float(text)`` when it is a positive finite number, else a ValueError naming ``what``."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: {text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{what}: {text!r} must be a positive number")
+    return value
 
 
 def utc_date(ts_ns: int) -> str:
@@ -151,11 +171,15 @@ def write_atomic(table: pa.Table, path: Path) -> None:
     """Write a Parquet file so that a crash never leaves a half-written file under its final name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as fh:
-        pq.write_table(table, fh, compression="zstd")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not keep the partial file (it would fill it further)
+        raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -10,8 +10,6 @@ import secrets
 import time
 
 WS_URL = "wss://advanced-trade-ws.coinbase.com"
-# Channels the recorder needs; ``ticker`` is optional (cross-checks the book's top).
-DEFAULT_CHANNELS = ("level2", "market_trades", "heartbeats")
 # Where a configured CDP key is read from: environment only, never a file or a flag.
 ENV_KEY_NAME = "COINBASE_API_KEY_NAME"
 ENV_PRIVATE_KEY = "COINBASE_API_PRIVATE_KEY"

@@ -35,10 +35,20 @@ class Counters:
     ticker_mismatches: int = 0
     malformed: int = 0
     errors: int = 0  # {"type": "error"} messages from the venue
+    subscribe_errors: int = 0  # ... of which while subscribes were pending (refusals)
+    unknown_messages: int = 0  # channels we do not handle (ignored, as the venue's docs ask)
+    products_refused: int = 0  # given up for the session: refused, or no snapshot after retries
+    silence_resyncs: int = 0  # level2 resubscribes because one product's stream went quiet
+    stale_books: int = 0  # ... whose snapshot differed from the book (its quiet rows were dropped)
+    clock_steps: int = 0  # wall-clock steps beyond --clock-step-ms (each a gap)
     watchdog_timeouts: int = 0
-    book_rows: int = 0
+    book_rows: int = 0  # rows handed to the writer
     files_written: int = 0
     bytes_written: int = 0
+    book_rows_lost: int = 0  # handed to the writer but not written (disk failure)
+    trades_lost: int = 0
+    raw_frames_lost: int = 0
+    status_file_errors: int = 0
     queue_depth: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -52,6 +62,7 @@ def status_line(now: Counters, before: dict[str, int], dt_s: float) -> str:
     return (f"msgs/s {rate:7.1f} | upd/s {upd:8.1f} | updates {now.l2_updates_applied} "
             f"(in gaps {now.l2_updates_in_gap}) | trades {now.trades} | rows {now.book_rows} | "
             f"gaps {now.book_gaps} | reconnects {now.reconnects} | resyncs {now.resyncs} | "
+            f"errors {now.errors} | refused {now.products_refused} | clock steps {now.clock_steps} | "
             f"written {now.bytes_written / 1e6:.2f} MB in {now.files_written} files | queue {now.queue_depth}")
 
 
@@ -59,5 +70,9 @@ def write_status_file(path: str | os.PathLike, counters: Counters, extra: dict |
     """Atomically replace a JSON status file (for dashboards and monitoring)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({**counters.as_dict(), **(extra or {})}, sort_keys=True))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps({**counters.as_dict(), **(extra or {})}, sort_keys=True))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a partial file behind on a full disk
+        raise

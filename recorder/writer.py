@@ -4,6 +4,12 @@ The socket reader only ever calls ``put_*`` (a non-blocking put on an unbounded 
 disk can delay files but never stalls reading. Every flush writes *new* part files with
 ``mmjax.schema.write_dataset`` (temp file, fsync, rename): a SIGKILL loses at most the rows since the
 last flush and never leaves a half-written file under a ``.parquet`` name.
+
+A failed write (disk full, permissions) is final: the partial temporary file is removed, what was
+already written stays complete and readable, ``on_failure`` is called at once (the client stops),
+and everything not written is counted (``*_lost`` counters, `lost_summary`) until ``close``.
+Per product, trades are written before book rows, so a failure can leave trades after the last
+row (outside the grid, unused) but never a row whose trade interval lost its trades.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +56,10 @@ class Writer:
         self._raw_lines: list[bytes] = []
         self._raw_first_ns: int | None = None
         self._flushes = 0
+        self._stopping = False  # _STOP taken off the queue
         self.error: BaseException | None = None
+        self.on_failure: Callable[[BaseException], None] | None = None  # called from the writer thread
+        self.lost_first_ns: int | None = None  # receive time of the earliest item not written
         self.paths: list[Path] = []
         self._thread = threading.Thread(target=self._run, name="recorder-writer", daemon=True)
 
@@ -83,11 +93,18 @@ class Writer:
         if self._thread.is_alive():
             raise WriterError(f"writer did not finish within {timeout_s} s")
         if self.error is not None:
-            raise WriterError(f"writing to {self.out_dir} failed: {self.error!r}") from self.error
+            raise WriterError(f"writing to {self.out_dir} failed: {self.error!r}; {self.lost_summary()}; "
+                              "the files already written are complete") from self.error
 
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+    def lost_summary(self) -> str:
+        c = self.c
+        since = f" (received from {self.lost_first_ns} ns)" if self.lost_first_ns is not None else ""
+        return (f"not written: {c.book_rows_lost} book rows, {c.trades_lost} trades, "
+                f"{c.raw_frames_lost} raw frames{since}")
 
     def _run(self) -> None:
         next_flush = time.monotonic() + self.flush_s
@@ -98,6 +115,7 @@ class Writer:
                 except queue.Empty:
                     item = _FLUSH
                 if item is _STOP:
+                    self._stopping = True
                     self._drain()
                     self.flush()
                     return
@@ -109,8 +127,12 @@ class Writer:
                     next_flush = time.monotonic() + self.flush_s
                     continue
                 self._take(item)
-        except BaseException as exc:  # surfaced by close() and `failed`; the client stops recording
+        except BaseException as exc:  # surfaced by close(), `failed` and on_failure
             self.error = exc
+            self._count_lost_buffers()
+            if self.on_failure is not None:
+                self.on_failure(exc)
+            self._count_lost_queue()
 
     def _drain(self) -> None:
         while True:
@@ -137,19 +159,58 @@ class Writer:
             line = json.dumps({"recv_ts": key / 1e9, "recv_ns": key, "dir": direction, "frame": frame})
             self._raw_lines.append(line.encode() + b"\n")
 
+    # ---- what a failure cost --------------------------------------------------------------
+
+    def _lost(self, kind: str, n: int, first_ns: int) -> None:
+        if kind == "b":
+            self.c.book_rows_lost += n
+        elif kind == "t":
+            self.c.trades_lost += n
+        else:
+            self.c.raw_frames_lost += n
+        if n and (self.lost_first_ns is None or first_ns < self.lost_first_ns):
+            self.lost_first_ns = first_ns
+
+    def _count_lost_buffers(self) -> None:
+        for kind, buffers in (("b", self._book), ("t", self._trades)):
+            for product, rows in buffers.items():
+                if rows:
+                    self._lost(kind, len(rows), min(r[1] for r in rows))
+                buffers[product] = []
+        if self._raw_lines:
+            self._lost("r", len(self._raw_lines), self._raw_first_ns)
+            self._raw_lines, self._raw_first_ns = [], None
+
+    def _count_lost_queue(self) -> None:
+        """After a failure: count what still arrives, until close(), instead of holding it."""
+        while True:
+            try:
+                item = self.q.get_nowait() if self._stopping else self.q.get()
+            except queue.Empty:
+                return
+            if item is _STOP:
+                return
+            if item is not _FLUSH:
+                kind, key, payload = item
+                self._lost(kind, 1, key if kind == "r" else payload[1])
+
     # ---- files ----------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write every buffered row as new part files (one per product, dataset and UTC date)."""
+        """Write every buffered row as new part files (per product: trades, then book; one per UTC date)."""
         self.c.queue_depth = self.q.qsize()
-        for product, rows in self._book.items():
-            if rows:
-                self._write(self._book_table(rows), schema.BOOK_DIR, product, rows[0][1])
-                self._book[product] = []
-        for product, rows in self._trades.items():
-            if rows:
-                self._write(self._trades_table(rows), schema.TRADES_DIR, product, rows[0][1])
-                self._trades[product] = []
+        for product in self.metas:
+            for kind, buffers, dataset, build in (("t", self._trades, schema.TRADES_DIR, self._trades_table),
+                                                  ("b", self._book, schema.BOOK_DIR, self._book_table)):
+                rows = buffers[product]
+                if not rows:
+                    continue
+                buffers[product] = []
+                try:
+                    self._write(build(rows), dataset, product, rows[0][1])
+                except BaseException:
+                    self._lost(kind, len(rows), rows[0][1])
+                    raise
         if self._raw_lines:
             self._write_raw()
         self._flushes += 1
@@ -181,16 +242,20 @@ class Writer:
 
     def _write_raw(self) -> None:
         first = self._raw_first_ns
+        lines, self._raw_lines, self._raw_first_ns = self._raw_lines, [], None
         path = (self.out_dir / "raw" / f"date={schema.utc_date(first)}"
                 / f"part-{self._part(first)}.jsonl.gz")
-        data = gzip.compress(b"".join(self._raw_lines), compresslevel=6)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        self._raw_lines = []
-        self._raw_first_ns = None
+        try:
+            data = gzip.compress(b"".join(lines), compresslevel=6)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            self._lost("r", len(lines), first)
+            raise
         self._account([path])

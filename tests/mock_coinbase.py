@@ -15,6 +15,18 @@ first matching market frame at or after replay index ``at``:
 - ``slow_consumer``: the venue's slow-consumer policy: an error message, then close code 1008
 - ``cross``: an extra bogus bid above the best ask is sent (not part of the true market), so the
   client's book is crossed until it resyncs
+- ``silence``: that product's level2 frames stop on that connection (no sequence number used) while
+  everything else, heartbeats included, goes on, until the client subscribes level2 for it again
+
+Venue behaviours (constructor arguments):
+
+- ``unknown_products``: what a subscribe naming a product the market does not have gets.
+  ``"ghost"``: acknowledged, then nothing (no snapshot, no trades); ``"lenient"``: the unknown ids
+  are left out of the ``subscriptions`` ack; ``"strict"``: the whole message is refused with an error
+  frame and nothing in it is subscribed
+- ``usdc_alias``: ``X-USDC`` is served as ``X-USD``, and frames and acks carry ``X-USD`` (Coinbase:
+  USDC products "return the same data as the corresponding USD based products")
+- ``error_every_s``: an ``{"type": "error"}`` frame (no sequence number) to every connection on a timer
 
 Binds 127.0.0.1 only, on a free port. Used by tests and benchmarks, never by the recorder itself.
 """
@@ -36,7 +48,8 @@ from websockets.asyncio.server import serve
 
 CHANNEL_OF = {"l2_data": "level2", "market_trades": "market_trades", "ticker": "ticker",
               "heartbeats": "heartbeats", "candles": "candles"}
-FAULT_KINDS = ("drop", "malformed", "error", "disconnect", "stall", "slow_consumer", "cross")
+FAULT_KINDS = ("drop", "malformed", "error", "disconnect", "stall", "slow_consumer", "cross", "silence")
+UNKNOWN_PRODUCT_MODES = ("ghost", "lenient", "strict")
 
 
 def load_capture(path: str | Path) -> list[tuple[float, str, str]]:
@@ -119,6 +132,7 @@ class _Conn:
         self.out: asyncio.Queue = asyncio.Queue()
         self.closed = False
         self.stall_until = 0.0
+        self.silenced: set[str] = set()  # products whose level2 frames are withheld (fault "silence")
 
 
 class MockCoinbase:
@@ -126,7 +140,14 @@ class MockCoinbase:
 
     def __init__(self, capture: list[tuple[float, str, str]], speed: float = 20.0,
                  faults: list[Fault] | None = None, idle_heartbeat_s: float = 0.05,
-                 max_pending: int = 100_000):
+                 max_pending: int = 100_000, unknown_products: str = "ghost", usdc_alias: bool = False,
+                 error_every_s: float = 0.0):
+        if unknown_products not in UNKNOWN_PRODUCT_MODES:
+            raise ValueError(f"unknown_products must be one of {UNKNOWN_PRODUCT_MODES}, got {unknown_products!r}")
+        self.unknown_products = unknown_products
+        self.usdc_alias = usdc_alias
+        self.error_every_s = error_every_s
+        self.errors_sent = 0
         frames = [(ts, json.loads(f)) for ts, d, f in capture if d == "recv"]
         self.books: dict[str, TrueBook] = {}
         self.trades: dict[str, deque] = {}
@@ -152,7 +173,7 @@ class MockCoinbase:
         self.port: int | None = None
         self._server = None
         self._market_task = None
-        self._tasks: set[asyncio.Task] = set()
+        self._error_task = None
 
     # ---- market --------------------------------------------------------------------------
 
@@ -195,6 +216,8 @@ class MockCoinbase:
         if msg.get("channel") == "heartbeats":
             return True
         prod = _product_of(msg)
+        if msg.get("channel") == "l2_data" and prod in conn.silenced:
+            return False
         return prod is None or prod in sub
 
     def _fault_for(self, i: int, msg: dict) -> Fault | None:
@@ -230,6 +253,8 @@ class MockCoinbase:
         elif kind == "slow_consumer":
             conn.out.put_nowait(json.dumps({"type": "error", "message": "slow consumer: closing connection"}))
             conn.out.put_nowait(("close", 1008))
+        elif kind == "silence":
+            conn.silenced.add(_product_of(msg))
         elif kind == "cross":
             self._send(conn, msg)
             book = self.books[_product_of(msg)]
@@ -290,6 +315,16 @@ class MockCoinbase:
                     conn.out.put_nowait(json.dumps({"type": "error", "message": f"mock: {exc}"}))
                     continue
                 self.received.append((conn.id, msg))
+                products = [self._served(p) for p in products]
+                unknown = [p for p in products if channel != "heartbeats" and p not in self.books]
+                if unknown and kind == "subscribe" and self.unknown_products == "strict":
+                    conn.out.put_nowait(json.dumps({"type": "error", "message": "Failed to subscribe",
+                                                    "reason": f"unknown product ids {unknown}"}))
+                    continue
+                if unknown and kind == "subscribe" and self.unknown_products == "lenient":
+                    products = [p for p in products if p not in unknown]
+                if kind == "subscribe" and channel == "level2":
+                    conn.silenced.difference_update(products)
                 if kind == "subscribe":
                     conn.subs.setdefault(channel, set()).update(products)
                 else:
@@ -318,11 +353,26 @@ class MockCoinbase:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pump
 
+    def _served(self, product: str) -> str:
+        if self.usdc_alias and product.endswith("-USDC") and product[:-1] in self.books:
+            return product[:-1]
+        return product
+
+    async def _errors(self) -> None:
+        while True:
+            await asyncio.sleep(self.error_every_s)
+            for conn in list(self.conns):
+                if not conn.closed:
+                    self.errors_sent += 1
+                    conn.out.put_nowait(json.dumps({"type": "error", "message": "mock: periodic error"}))
+
     async def start(self) -> int:
         """Listen on 127.0.0.1 at a free port; returns the port."""
         self._server = await serve(self._handler, "127.0.0.1", 0, max_size=None, compression=None)
         self.port = self._server.sockets[0].getsockname()[1]
         self._market_task = asyncio.create_task(self._market())
+        if self.error_every_s > 0:
+            self._error_task = asyncio.create_task(self._errors())
         return self.port
 
     @property
@@ -330,9 +380,11 @@ class MockCoinbase:
         return f"ws://127.0.0.1:{self.port}"
 
     async def stop(self) -> None:
-        self._market_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._market_task
+        for task in (self._market_task, self._error_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._server.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._server.wait_closed(), 2)

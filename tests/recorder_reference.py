@@ -40,7 +40,15 @@ def _top(side: dict[float, float], levels: int, bid: bool) -> tuple[np.ndarray, 
 
 def check_recording(out: Path, products: list[str], grid_ms: int, levels: int) -> dict:
     """Assert every book row equals the book rebuilt from the received frames, was provably complete,
-    and that ``after_gap`` marks exactly the segment starts. Returns tallies for further checks."""
+    and that ``after_gap`` marks exactly the segment starts. Returns tallies for further checks.
+
+    The rules checked, independently of the engine's code: a row needs a valid book, a later frame
+    that does not break the stream, and market_trades confirmed (by a ``subscriptions`` message) at or
+    before its grid time; error frames break nothing (no sequence number is lost with them); a fresh
+    snapshot that differs from a valid book starts a new segment; every trade received while its
+    product's book was invalid lies in an interval that the loader drops (ending at an after_gap row,
+    or outside the grid).
+    """
     grid = grid_ms * 1_000_000
     raw = read_raw(out)
     rows = {}
@@ -53,17 +61,22 @@ def check_recording(out: Path, products: list[str], grid_ms: int, levels: int) -
             "bs": np.stack([t.column(f"bid_sz_{i}").to_numpy() for i in range(levels)], 1),
             "ap": np.stack([t.column(f"ask_px_{i}").to_numpy(zero_copy_only=False) for i in range(levels)], 1),
             "as": np.stack([t.column(f"ask_sz_{i}").to_numpy() for i in range(levels)], 1),
-        }
+        } if t.num_rows else {"g": np.zeros(0, np.int64), "gap": np.zeros(0, bool)}
         assert np.all(np.diff(rows[p]["g"]) > 0), f"{p}: row times not increasing"
         assert np.all(rows[p]["g"] % grid == 0), f"{p}: row times off the grid"
+
+    def canonical(pid):  # -USDC products are served as -USD
+        return pid if pid in products else (pid + "C" if pid + "C" in products else None)
+
     books = {p: ({}, {}) for p in products}
     valid = dict.fromkeys(products, False)
+    trades_since = dict.fromkeys(products, None)  # receive time market_trades was confirmed
     epoch = dict.fromkeys(products, 0)
     row_epoch = {p: np.full(len(rows[p]["g"]), -1) for p in products}
     nxt = dict.fromkeys(products, 0)
     expected = None
     tallies = {"updates_received": 0, "updates_applied": 0, "rows_checked": 0, "ticker_rows_checked": 0,
-               "trades": {}, "breaks": 0}
+               "trades": {}, "breaks": 0, "trades_in_gaps": []}
     last_ticker = {p: None for p in products}  # (best_bid, best_ask) if no l2 frame since
 
     def invalidate_all():
@@ -83,8 +96,6 @@ def check_recording(out: Path, products: list[str], grid_ms: int, levels: int) -
             except ValueError:
                 broken = True
         if msg is not None:
-            if msg.get("type") == "error":
-                broken = True
             seq = msg.get("sequence_num")
             if isinstance(seq, int):
                 if expected is not None and seq != expected:
@@ -92,6 +103,7 @@ def check_recording(out: Path, products: list[str], grid_ms: int, levels: int) -
                 expected = seq + 1
         if direction == "conn":
             expected = None
+            trades_since = dict.fromkeys(products, None)
         # rows at grid times before this frame must have been written from a complete, valid book
         for p in products:
             r = rows[p]
@@ -99,6 +111,8 @@ def check_recording(out: Path, products: list[str], grid_ms: int, levels: int) -
                 i = nxt[p]
                 assert not broken, f"{p}: row at {r['g'][i]} written although the next frame broke the stream"
                 assert valid[p], f"{p}: row at {r['g'][i]} written while the book was invalid"
+                assert trades_since[p] is not None and trades_since[p] <= r["g"][i], \
+                    f"{p}: row at {r['g'][i]} written before its trades were subscribed"
                 bp, bs = _top(books[p][0], levels, True)
                 ap, az = _top(books[p][1], levels, False)
                 np.testing.assert_array_equal(r["bp"][i], bp, err_msg=f"{p} row {i} bid px")
@@ -115,17 +129,31 @@ def check_recording(out: Path, products: list[str], grid_ms: int, levels: int) -
         if broken:
             tallies["breaks"] += 1
             invalidate_all()
-            if msg is None or msg.get("type") == "error":
+            if msg is None:
                 continue  # nothing usable; a frame after a sequence jump is itself fine
+        if msg.get("type") == "error":
+            continue
         ch = msg.get("channel")
-        if ch == "l2_data":
+        if ch == "subscriptions":
             for ev in msg["events"]:
-                p = ev["product_id"]
-                if p not in books:
+                for pid in ev["subscriptions"].get("market_trades", []):
+                    p = canonical(pid)
+                    if p is not None and trades_since[p] is None:
+                        trades_since[p] = recv_ns
+        elif ch == "l2_data":
+            for ev in msg["events"]:
+                p = canonical(ev["product_id"])
+                if p is None:
                     continue
                 last_ticker[p] = None
                 bids, asks = books[p]
                 if ev["type"] == "snapshot":
+                    fresh = ({}, {})
+                    for u in ev["updates"]:
+                        if float(u["new_quantity"]) != 0:
+                            fresh[u["side"] != "bid"][float(u["price_level"])] = float(u["new_quantity"])
+                    if valid[p] and fresh != (bids, asks):
+                        epoch[p] += 1  # the book had gone stale: a new segment
                     bids.clear()
                     asks.clear()
                     valid[p] = True
@@ -144,7 +172,7 @@ def check_recording(out: Path, products: list[str], grid_ms: int, levels: int) -
         elif ch == "ticker":
             for ev in msg["events"]:
                 for tk in ev["tickers"]:
-                    p = tk["product_id"]
+                    p = canonical(tk["product_id"])
                     if p == "BTC-USD" and ev["type"] == "update" and valid.get(p):
                         last_ticker[p] = (float(tk["best_bid"]), float(tk["best_ask"]))
         elif ch == "market_trades":
@@ -152,7 +180,10 @@ def check_recording(out: Path, products: list[str], grid_ms: int, levels: int) -
                 if ev["type"] != "update":
                     continue
                 for t in ev["trades"]:
-                    tallies["trades"].setdefault(t["trade_id"], (t["product_id"], float(t["price"]), t["side"]))
+                    p = canonical(t["product_id"])
+                    tallies["trades"].setdefault(t["trade_id"], (p, float(t["price"]), t["side"]))
+                    if p is not None and not valid[p]:
+                        tallies["trades_in_gaps"].append((p, recv_ns))
     for p in products:
         r = rows[p]
         checked = row_epoch[p] >= 0
@@ -163,6 +194,11 @@ def check_recording(out: Path, products: list[str], grid_ms: int, levels: int) -
             should[1:] = (np.diff(g) != grid) | (np.diff(ep) != 0)
             bad = np.flatnonzero(gap != should)
             assert not len(bad), f"{p}: after_gap wrong at rows {bad[:5]} (has {gap[bad[:5]]})"
+    for p, recv_ns in tallies["trades_in_gaps"]:  # the loader's rule (mmjax.data.loader.to_market_data)
+        g, gap = rows[p]["g"], rows[p]["gap"]
+        step = int(np.searchsorted(g, recv_ns, side="left")) - 1
+        assert step < 0 or step >= len(g) - 1 or gap[step + 1], \
+            f"{p}: trade received at {recv_ns} with the book invalid falls in a used interval (row {step})"
     return tallies
 
 

@@ -84,3 +84,31 @@ def test_fill_intensity_calibration_refuses_a_window_without_trades():
     z = np.zeros((100, 2))
     with pytest.raises(ValueError, match="too few trades"):
         bl.calibrate_fill_intensity(np.zeros(100), z, z, z, z, 0.1, 0, 100)
+
+
+def test_the_mid_forecast_recovers_a_real_signal_and_reads_only_its_window():
+    rng = np.random.default_rng(0)
+    T, h = 6000, bl.FORECAST_HORIZON_STEPS
+    feats = rng.normal(size=(T, 3)).astype(np.float32)
+    # each step moves the mid by 2/h ticks per unit of feature 0 of each of the last h rows, so
+    # mid[t+h] - mid[t] carries 2 x feature 0 of row t (plus noise); features 1 and 2 are noise
+    c = np.concatenate([[0.0], np.cumsum(feats[:, 0], dtype=np.float64)])
+    s_idx = np.arange(T)
+    drift = 2.0 / h * (c[s_idx] - c[np.maximum(s_idx - h, 0)])
+    mid = np.cumsum(drift + rng.normal(0, 0.05, T))
+    stg = np.arange(T, 0, -1)  # one gap-free segment
+    fc = bl.fit_mid_forecast(feats, mid, stg, 0, 4000, horizon_steps=h)
+    assert fc.weights[0] == pytest.approx(2.0, rel=0.1) and abs(fc.weights[1]) < 0.2 and fc.r2_train > 0.1
+    future = mid.copy()
+    future[4000:] += rng.normal(0, 100.0, T - 4000)  # perturb everything after the window
+    again = bl.fit_mid_forecast(feats, future, stg, 0, 4000, horizon_steps=h)
+    assert np.array_equal(again.weights, fc.weights) and again.bias == fc.bias
+
+
+def test_signal_aware_quotes_lean_into_the_forecast():
+    kw = dict(sigma_ticks=400.0, time_left_s=60.0, mid_abs_ticks=MID, gamma=1e-4, k_per_tick=0.01)
+    b0, a0 = bl.avellaneda_stoikov_offsets(0.0, **kw)
+    b_up, a_up = bl.signal_aware_offsets(0.0, **kw, forecast_ticks=5.0)
+    assert b_up < b0 and a_up > a0  # an expected rise: bid closer to the mid, ask further away
+    b_no, a_no = bl.signal_aware_offsets(0.0, **kw, forecast_ticks=0.0)
+    assert (b_no, a_no) == (b0, a0)

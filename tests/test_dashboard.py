@@ -8,11 +8,10 @@ import subprocess
 import sys
 
 import numpy as np
-import plotly.io
 import pytest
 from dash import no_update
 
-from mmjax.dashboard import callbacks, figures
+from mmjax.dashboard import callbacks
 from mmjax.live import SERIES, BookEvent, LiveState
 
 T0_MS = 1_790_000_000_000.0
@@ -42,44 +41,9 @@ def _state(n: int, capacity: int = 36_000, mode: str = "baseline") -> LiveState:
     return st
 
 
-def test_decimate_keeps_extremes_and_ends():
-    y = np.zeros(100_000)
-    y[12_345] = 50.0  # a spike must survive decimation
-    y[54_321] = -70.0
-    idx = figures.decimate(y, 2000)
-    assert len(idx) <= 2002
-    assert {0, 12_345, 54_321, 99_999} <= set(idx.tolist())
-    assert np.all(np.diff(idx) > 0)
-    np.testing.assert_array_equal(figures.decimate(np.arange(10.0), 2000), np.arange(10))
-
-
-def test_figures_are_valid_plotly_json():
-    st = _state(300)
-    snap = st.snapshot()
-    for fig in (figures.pnl_figure(snap.series), figures.spread_figure(snap.series),
-                figures.depth_figure(snap.book, 64_999.0, 65_001.0), figures.risk_figure(-4.0, 10.0),
-                figures.depth_figure(None, float("nan"), float("nan"))):
-        plotly.io.from_json(json.dumps(fig))  # raises on an invalid property
-
-
-def test_depth_figure_is_cumulative_with_quotes_overlaid():
-    fig = figures.depth_figure(_book(levels=4), 64_998.0, float("nan"))
-    bids, asks = fig["data"][0], fig["data"][1]
-    assert bids["y"] == [0.5, 1.0, 1.5, 2.0] and asks["y"] == [0.25, 0.5, 0.75, 1.0]
-    assert bids["x"][0] == 64_999.5 and asks["x"][0] == 65_000.5
-    names = [d["name"] for d in fig["data"]]
-    assert "our bid" in names and "our ask" not in names  # a side not quoted is not drawn
-
-
-def test_risk_figure_splits_long_and_short():
-    fig = figures.risk_figure(-4.0, 10.0)
-    assert fig["data"][1]["x"] == [0.0, 4.0] and fig["data"][0]["x"] == [10.0, 10.0]
-    assert "40%" in fig["layout"]["title"]["text"]
-
-
 def test_refresh_first_load_draws_everything_then_nothing_when_unchanged():
     st = _state(50)
-    kpis, banners, depth, pnl, spread, risk, client = callbacks.refresh(st, None)
+    kpis, banners, depth, pnl, touch, risk, client = callbacks.refresh(st, None)
     assert isinstance(pnl, dict) and len(pnl["data"][0]["x"]) == 50
     assert isinstance(depth, dict) and isinstance(risk, dict) and kpis is not no_update
     assert client == {"epoch": 0, "version": 50, "points": 50}
@@ -93,12 +57,13 @@ def test_refresh_appends_only_new_rows_with_a_patch():
     client = callbacks.refresh(st, None)[-1]
     for i in range(50, 53):
         st.append(_row(i), _book(), {"pnl": 1.0})
-    _, _, _, pnl, spread, _, client2 = callbacks.refresh(st, client)
+    _, _, _, pnl, touch, _, client2 = callbacks.refresh(st, client)
     ops = pnl.to_plotly_json()["operations"]
     assert [op["operation"] for op in ops] == ["Extend"] * 6  # x and y of pnl, drawdown, inventory
     assert ops[0]["location"] == ["data", 0, "x"] and ops[0]["params"]["value"] == [T0_MS + 5000.0 + 100.0 * k for k in range(3)]
     assert ops[1]["params"]["value"] == [_row(i)["pnl"] for i in range(50, 53)]
-    assert len(spread.to_plotly_json()["operations"]) == 2
+    ops = touch.to_plotly_json()["operations"]  # the spread z strip grows, the queue bars are replaced
+    assert [op["operation"] for op in ops[:2]] == ["Extend"] * 2 and ops[2]["operation"] == "Assign"
     assert client2 == {"epoch": 0, "version": 53, "points": 53}
 
 
@@ -126,9 +91,57 @@ def test_ring_buffer_keeps_last_capacity_rows_and_full_redraw_is_bounded():
     snap = st.snapshot()
     assert len(snap.series["t_ms"]) == 1000 and snap.series["t_ms"][0] == T0_MS + 100.0 * 200
     assert not st.snapshot(since=100).complete and st.snapshot(since=500).complete
-    pnl = callbacks.refresh(st, None, full_points=200)[3]
+    pnl = callbacks.refresh(st, None, callbacks.RefreshParams(full_points=200))[3]
     assert len(pnl["data"][0]["x"]) <= 202
     assert set(SERIES) == set(snap.series)
+
+
+def test_refresh_full_redraw_survives_every_history_length_past_the_budget():
+    """Issue #21: a full redraw raised once the history outgrew the budget; every n up to 3.5x it now draws."""
+    st = _state(0, capacity=500)
+    for i in range(700):  # the ring fills at 500: lengths 1..500, then 500 rows sliding
+        st.append(_row(i), _book(), {"pnl": 0.0})
+        kpis, banners, depth, pnl, touch, risk, client = callbacks.refresh(st, None, callbacks.RefreshParams(full_points=200))
+        n = min(i + 1, 500)
+        x = pnl["data"][0]["x"]
+        assert len(x) == len(pnl["data"][0]["y"]) and (len(x) == n if n <= 200 else len(x) <= 202)
+        assert pnl["data"][0]["x"][-1] == _row(i)["t_ms"] and len(touch["data"][0]["x"]) <= 202
+        assert client["points"] == len(pnl["data"][0]["x"])
+
+
+def test_a_refresh_that_raises_shows_its_message_in_a_red_banner(monkeypatch):
+    st = _state(50)
+    ok = callbacks.safe_refresh(st, None, tick=7)
+    assert ok[-1] == {"epoch": 0, "version": 50, "points": 50, "tick": 7}  # the watchdog sees the tick move
+
+    def broken(*_a, **_k):
+        raise RuntimeError("boom in the PnL figure")
+
+    monkeypatch.setattr(callbacks.figures, "pnl_figure", broken)
+    out = callbacks.safe_refresh(st, None, tick=8)
+    assert len(out) == callbacks.N_OUTPUTS
+    text = json.dumps([c.to_plotly_json() for c in out[1]], default=str)
+    assert "REFRESH FAILED: RuntimeError: boom in the PnL figure" in text and "banner-error" in text
+    assert all(o is no_update for o in out[2:-1]) and out[0] is no_update  # the figures stay as they were
+    assert out[-1] == {"tick": 8}  # the store: what it held (nothing yet) and the tick, so the next one retries
+    stale = {**ok[-1], "epoch": 99}  # a client from another epoch: a full redraw, which raises
+    failed = callbacks.safe_refresh(st, stale, tick=9)
+    assert "REFRESH FAILED" in json.dumps(failed[1][0].to_plotly_json(), default=str) and failed[-1] == {**stale, "tick": 9}
+    monkeypatch.undo()
+    assert callbacks.safe_refresh(st, None, tick=10)[3]["data"]  # the next tick draws again
+
+
+def test_header_names_the_market_not_a_path(tmp_path):
+    from mmjax.dashboard.app import DashboardConfig, market_label
+    from mmjax.live import build_runner, builtin_market
+
+    cfg = DashboardConfig(cache_dir=str(tmp_path / "cache"), builtin_hours=0.01, port=0)
+    runner, source = build_runner(cfg)
+    label = market_label(cfg, runner)
+    assert str(tmp_path) in source and str(tmp_path) not in label and "/" not in label
+    assert label.startswith("replay of the built-in market (mmjax.synth seed=0): BTC-USD, 360 rows of 100 ms")
+    replay = DashboardConfig(replay=builtin_market(cfg.cache_dir, cfg.builtin_hours), loop=False)
+    assert market_label(replay, build_runner(replay)[0]).startswith("replay of recording builtin-seed0-0.01h (")
 
 
 def test_banners_baseline_stale_and_model():

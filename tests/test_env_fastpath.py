@@ -32,7 +32,7 @@ def test_step_is_bitwise_the_gymnax_base_step_through_many_auto_resets(latency):
     T = m.num_steps
     feats = np.random.default_rng(0).normal(size=(T, F_M)).astype(np.float32)
     p = make_params(m, feats, np.full(T, 5.0, np.float32), episode_steps=25, latency_steps=latency,
-                    split=Split("train", 50, 1400), gamma=0.1, maker_fee_bps=-1.0)
+                    split=Split("train", 50, 1400), risk_aversion=0.1, maker_fee_bps=-1.0)
     n, steps = 64, 90  # episodes of 25 steps: every env resets 3 times
 
     def run(step_fn):

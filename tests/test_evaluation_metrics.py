@@ -59,3 +59,37 @@ def test_policy_metrics_spread_capture_markouts_fill_rate_and_map():
     # bid markout: (99.98 - 99.99)/100 = -1 bp; ask markout: (100.01 - 100)/100 = +1 bp -> mean 0
     assert r["markout_1s"] == pytest.approx(0.0, abs=1e-9)
     assert r["markout_10s"] == pytest.approx(1.0)
+
+
+def test_pnl_attribution_splits_a_known_fill_into_spread_adverse_selection_carry_and_fees():
+    # one episode: buy 1 at 99.5 while mid is 100 (spread +0.5); 10 s later mid is 99 (adverse -1);
+    # the episode ends with mid at 98 (carry -1 more); a rebate of 0.01 was received
+    E, S = 1, 3
+    bid_fill = np.zeros((E, S))
+    bid_fill[0, 0] = 1.0
+    px = np.zeros((E, S))
+    px[0, 0] = 99.5
+    fees = np.zeros((E, S))
+    fees[0, 0] = -0.01
+    pnl = np.array([[0.51, -0.49, 98.0 - 99.5 + 0.01]])
+    tr = _traces(E, S, bid_fill=bid_fill, bid_fill_px=px, fees=fees, pnl=pnl, mid_after_10s=np.full((E, S), 99.0),
+                 mid_after_1s=np.full((E, S), 99.8))
+    a = m.pnl_attribution(tr)
+    assert a["spread_usd"] == pytest.approx(0.5) and a["fees_usd"] == pytest.approx(-0.01)
+    assert a["adverse_1s_usd"] == pytest.approx(-0.2) and a["adverse_10s_usd"] == pytest.approx(-1.0)
+    assert a["carry_usd"] == pytest.approx(-1.0)
+    assert a["spread_usd"] + a["adverse_10s_usd"] + a["carry_usd"] - a["fees_usd"] == pytest.approx(a["pnl_usd"])
+    assert m.policy_metrics(tr)["attribution"] == a
+
+
+def test_pooled_paired_difference_uses_every_seed_and_states_its_power():
+    rng = np.random.default_rng(4)
+    common = rng.normal(0, 1.5, 400)  # episode difficulty shared by all policies
+    seeds = common[None, :] + 0.3 + rng.normal(0, 0.05, (5, 1)) + rng.normal(0, 0.3, (5, 400))
+    res = m.pooled_paired_difference(seeds, common)
+    assert res["n_seeds"] == 5 and res["n_episodes"] == 400 and len(res["per_seed"]) == 5
+    assert res["ci95"][0] < 0.3 < res["ci95"][1] and res["excludes_zero"]
+    assert res["mde80"] == pytest.approx(2.8016 * res["se"], rel=1e-4) and res["mde80"] < 0.3
+    one, quarter = (m.pooled_paired_difference(seeds[:1, :n], common[:n]) for n in (400, 100))
+    assert 1.6 < quarter["mde80"] / one["mde80"] < 2.5  # 4x fewer episodes: about 2x the detectable effect
+    assert m.pooled_paired_difference(seeds, common) == res  # deterministic by seed

@@ -320,8 +320,8 @@ def _write_policy(path, norm, mapping, seed=0, hidden=16):
     """A small random actor exported with the real exporter (weights random, format real)."""
     from types import SimpleNamespace
 
-    from mmjax.export import export_policy
     from mmjax.features import spec
+    from mmjax.policy.export import export_policy
 
     rng = np.random.default_rng(seed)
     D = spec.NUM_FEATURES
@@ -377,7 +377,7 @@ def test_model_replay_matches_the_env_evaluating_the_same_policy(raw, tmp_path):
 def test_policy_file_without_feature_normalization_is_refused(raw, tmp_path):
     from mmjax.features.spec import FeatureNorm
     from mmjax.live import ModelQuoter
-    from mmjax.policy_np import PolicyFileError
+    from mmjax.policy.numpy_policy import PolicyFileError
 
     path = _write_policy(tmp_path / "p.npz", FeatureNorm(np.zeros(0), np.zeros(0)), {"max_offset_bps": 10.0})
     with pytest.raises(PolicyFileError, match="norm_mean"):

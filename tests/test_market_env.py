@@ -169,7 +169,7 @@ def test_risk_penalty_uses_sigma_per_sqrt_second_and_is_not_negligible_at_defaul
     _, s = ENV.reset(KEY, p)
     q = float(p.max_inventory)
     _, s2, r, _, info = ENV.step_env(KEY, s.replace(inventory=jnp.float32(q)), jnp.zeros(2), p)
-    expect = float(p.gamma) * q**2 * (800.0 * 0.01) ** 2 * 0.1
+    expect = float(p.risk_aversion) * q**2 * (800.0 * 0.01) ** 2 * 0.1
     assert float(info["risk_penalty"]) == pytest.approx(expect, rel=1e-5)
     # holding the limit for one default episode (3000 steps) costs more than the spread earned by
     # two full fills at the default mid-offset (5 bp)
@@ -210,8 +210,8 @@ def test_jit_vmap_1024_envs_shapes(gapped):
 def test_vmap_over_a_batch_of_gamma(gapped):
     _, p = gapped
     gammas = jnp.array([0.0, 0.01, 0.1, 1.0], jnp.float32)
-    axes = jax.tree.map(lambda _: None, p).replace(gamma=0)
-    batched = p.replace(gamma=gammas)
+    axes = jax.tree.map(lambda _: None, p).replace(risk_aversion=0)
+    batched = p.replace(risk_aversion=gammas)
 
     def one(params):
         _, s = ENV.reset(KEY, params)
@@ -268,5 +268,32 @@ def test_make_params_rejects_bad_input_with_a_clear_message():
         make_params(m, np.zeros((300, F_M)), np.where(np.arange(300) == 5, np.nan, 1.0), episode_steps=50)
     with pytest.raises(ValueError, match="no episode"):
         make_params(m, np.zeros((300, F_M)), np.ones(300), episode_steps=3000)
-    with pytest.raises(ValueError, match="unknown override"):
+    with pytest.raises(ValueError, match="unknown knob"):
         make_params(m, np.zeros((300, F_M)), np.ones(300), episode_steps=50, gama=1.0)
+
+
+def test_make_params_reads_the_one_knob_dataclass_and_names_a_bad_field():
+    from mmjax.env.knobs import EnvKnobs
+
+    m = random_market(T=300, seed=0)
+    p = make_params(m, np.zeros((300, F_M)), np.ones(300), None, EnvKnobs(episode_steps=50, maker_fee_bps=-0.5),
+                    quote_size=0.02)
+    assert p.episode_steps == 50 and float(p.maker_fee_bps) == -0.5 and float(p.quote_size) == np.float32(0.02)
+    assert float(p.risk_aversion) == np.float32(EnvKnobs().risk_aversion)  # the default comes from EnvKnobs alone
+    with pytest.raises(ValueError, match="max_inventory must be"):
+        make_params(m, np.zeros((300, F_M)), np.ones(300), episode_steps=50, max_inventory=0.0)
+
+
+def test_default_params_are_a_working_built_in_market(tmp_path, monkeypatch):
+    """gymnax tools (rejax's create_env, for one) call `env.default_params`; it must work, not raise."""
+    import mmjax
+    from mmjax.env import build
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    build.builtin_params.cache_clear()
+    env, params = mmjax.make("MarketMaking-v0")
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    obs, state, reward, terminated, truncated, info = env.step(jax.random.PRNGKey(1), state, jnp.zeros(2), params)
+    assert obs.shape == env.observation_space(params).shape and np.isfinite(float(reward))
+    assert env.default_params.rows.shape == params.rows.shape
+    build.builtin_params.cache_clear()

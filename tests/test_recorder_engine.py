@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmjax.record import RecordConfig
 from recorder.book import L2Book
+from recorder.config import RecordConfig
 from recorder.engine import Engine
 from recorder.protocol import (
     credentials_from_env,
@@ -39,10 +39,14 @@ def frames():
     return _recv_frames(FIXTURE)
 
 
+def cfg(**kw) -> RecordConfig:
+    return RecordConfig(out="", **kw)
+
+
 def run_engine(frames, grid_ms=100, levels=5, **kw):
     rows, trades, c = [], [], Counters()
     eng = Engine(PRODUCTS, lambda *r: rows.append(r), lambda *t: trades.append(t), c,
-                 levels=levels, grid_ms=grid_ms, **kw)
+                 cfg(levels=levels, grid_ms=grid_ms, **kw))
     eng.on_connect(frames[0][0] - 1)
     for t, f in frames:
         eng.on_frame(t, f)
@@ -58,6 +62,31 @@ def _l2(seq, product, kind, updates, ts="2026-08-09T21:05:48.5Z"):
 def _hb(seq):
     return json.dumps({"channel": "heartbeats", "timestamp": "2026-08-09T21:05:49Z", "sequence_num": seq,
                        "events": [{"current_time": "x", "heartbeat_counter": seq}]})
+
+
+def _ack(seq, products=("BTC-USD",), channels=("market_trades", "level2")):
+    return json.dumps({"channel": "subscriptions", "timestamp": "2026-08-09T21:05:48Z", "sequence_num": seq,
+                       "events": [{"subscriptions": {ch: list(products) for ch in channels}}]})
+
+
+def one_product_engine(**kw):
+    """A BTC-USD engine whose subscriptions are confirmed (frame 0 at t=0), and what it emits."""
+    c, rows, trades = Counters(), [], []
+    eng = Engine(["BTC-USD"], lambda *r: rows.append(r), lambda *t: trades.append(t), c,
+                 cfg(levels=2, grid_ms=100, **kw))
+    eng.on_connect(0)
+    sent = drain(eng, 0)
+    assert [r[1] for r in sent] == ["market_trades", "heartbeats", "level2"]  # trades before the book
+    eng.on_frame(0, _ack(0))
+    return eng, c, rows, trades
+
+
+def drain(eng, now_ns):
+    """Do what the client does: send the engine's requests (now), and return them."""
+    sent, eng.requests = eng.requests, []
+    for r in sent:
+        eng.on_sent(r, now_ns)
+    return sent
 
 
 # ---- protocol ---------------------------------------------------------------------------------
@@ -105,14 +134,18 @@ def test_jwt_claims_and_optional_signing():
 
 
 def test_record_config_validates_products_and_ticks():
-    cfg = RecordConfig(out="x", products="BTC-USD, ETH-USD", tick_size="BTC-USD=0.01,ETH-USD=0.05")
-    assert cfg.product_list() == PRODUCTS and cfg.tick_sizes() == {"BTC-USD": 0.01, "ETH-USD": 0.05}
-    with pytest.raises(ValueError, match="ETH-USD"):
-        RecordConfig(out="x", products="BTC-USD,ETH-USD", tick_size="BTC-USD=0.01").tick_sizes()
+    c = RecordConfig(out="x", products="BTC-USD, ETH-USD", tick_size="BTC-USD=0.01,ETH-USD=0.05", lot_size="1e-8")
+    assert c.product_list() == PRODUCTS and c.tick_overrides() == {"BTC-USD": 0.01, "ETH-USD": 0.05}
+    assert c.lot_overrides() == {"BTC-USD": 1e-8, "ETH-USD": 1e-8}
+    assert RecordConfig(out="x", products="BTC-USD,ETH-USD", tick_size="BTC-USD=0.01").tick_overrides() == {"BTC-USD": 0.01}
+    with pytest.raises(ValueError, match="SOL-USD"):
+        RecordConfig(out="x", tick_size="SOL-USD=0.01").tick_overrides()
     with pytest.raises(ValueError, match="positive"):
-        RecordConfig(out="x", tick_size="-1").tick_sizes()
+        RecordConfig(out="x", tick_size="-1").tick_overrides()
     with pytest.raises(ValueError, match="BTCUSD"):
         RecordConfig(out="x", products="BTCUSD").product_list()
+    with pytest.raises(ValueError, match="same data"):
+        RecordConfig(out="x", products="BTC-USD,BTC-USDC").product_list()
 
 
 # ---- book -------------------------------------------------------------------------------------
@@ -213,68 +246,58 @@ def test_engine_is_deterministic_and_reconciles(frames):
 
 
 def test_row_holds_the_book_after_messages_received_up_to_its_grid_time():
-    rows, _, _, eng = run_engine([
-        (1_000_000_000, _l2(0, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")])),
-        (1_100_000_000, _l2(1, "BTC-USD", "update", [("bid", "10.5", "2")])),  # exactly at grid time 1.1 s
-        (1_150_000_000, _hb(2)),
-    ])
-    btc = [r for r in rows if r[0] == "BTC-USD"]
-    assert [r[2] for r in btc] == [1_000_000_000, 1_100_000_000]
-    assert btc[0][4][0] == 10 and btc[1][4][0] == 10.5  # the 1.1 s row includes the message received at 1.1 s
-    assert btc[0][3] and not btc[1][3]
+    eng, c, rows, _ = one_product_engine()
+    eng.on_frame(1_000_000_000, _l2(1, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
+    eng.on_frame(1_100_000_000, _l2(2, "BTC-USD", "update", [("bid", "10.5", "2")]))  # exactly at grid time 1.1 s
+    eng.on_frame(1_150_000_000, _hb(3))
+    assert [r[2] for r in rows] == [1_000_000_000]  # a heartbeat proves nothing about BTC-USD's stream
+    eng.on_frame(1_250_000_000, _l2(4, "BTC-USD", "update", [("bid", "10.5", "3")]))
+    assert [r[2] for r in rows] == [1_000_000_000, 1_100_000_000, 1_200_000_000]
+    assert rows[0][4][0] == 10 and rows[1][4][0] == 10.5  # the 1.1 s row includes the message received at 1.1 s
+    assert rows[0][3] and not rows[1][3] and rows[2][5][0] == 2
 
 
 def test_sequence_gap_invalidates_until_a_fresh_snapshot():
-    snap = _l2(0, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")])
-    c, rows = Counters(), []
-    eng = Engine(["BTC-USD"], lambda *r: rows.append(r), lambda *t: None, c, levels=2, grid_ms=100)
-    eng.on_connect(0)
-    eng.on_frame(1_000_000_000, snap)
-    eng.on_frame(1_250_000_000, _l2(1, "BTC-USD", "update", [("bid", "10", "2")]))
+    eng, c, rows, _ = one_product_engine()
+    eng.on_frame(1_000_000_000, _l2(1, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
+    eng.on_frame(1_250_000_000, _l2(2, "BTC-USD", "update", [("bid", "10", "2")]))
     n_before = len(rows)
-    eng.on_frame(1_550_000_000, _l2(3, "BTC-USD", "update", [("bid", "10", "3")]))  # 2 is missing
-    assert len(rows) == n_before == 3  # no row for 1.3..1.5 s: they might miss message 2
-    assert c.seq_gaps == 1 and c.l2_updates_in_gap == 1 and eng.resync_requests == {"BTC-USD"}
-    eng.resync_requests.clear()
-    eng.on_frame(1_600_000_000, _l2(4, "BTC-USD", "update", [("bid", "10", "4")]))
-    assert not eng.resync_requests  # asked once per gap
-    eng.on_frame(1_620_000_000, _l2(5, "BTC-USD", "snapshot", [("bid", "9", "5"), ("offer", "11", "1")]))
-    eng.on_frame(1_900_000_000, _hb(6))
+    eng.on_frame(1_550_000_000, _l2(4, "BTC-USD", "update", [("bid", "10", "3")]))  # 3 is missing
+    assert len(rows) == n_before == 3  # no row for 1.3..1.5 s: they might miss message 3
+    assert c.seq_gaps == 1 and c.l2_updates_in_gap == 1
+    assert eng.requests == [("unsubscribe", "level2", ("BTC-USD",)), ("subscribe", "level2", ("BTC-USD",))]
+    eng.requests.clear()
+    eng.on_frame(1_600_000_000, _l2(5, "BTC-USD", "update", [("bid", "10", "4")]))
+    assert not eng.requests  # asked once per gap
+    eng.on_frame(1_620_000_000, _l2(6, "BTC-USD", "snapshot", [("bid", "9", "5"), ("offer", "11", "1")]))
+    eng.on_frame(1_900_000_000, _l2(7, "BTC-USD", "update", [("offer", "12", "1")]))
     assert [r[2] for r in rows[3:]] == [1_700_000_000, 1_800_000_000]
     assert rows[3][3] and not rows[4][3] and rows[3][4][0] == 9
-    assert c.l2_updates_received == c.l2_updates_applied + c.l2_updates_in_gap == 3
+    assert c.l2_updates_received == c.l2_updates_applied + c.l2_updates_in_gap == 4
 
 
-def test_update_before_snapshot_malformed_and_error_frames():
-    c, rows = Counters(), []
-    eng = Engine(["BTC-USD"], lambda *r: rows.append(r), lambda *t: None, c, levels=2, grid_ms=100)
-    eng.on_connect(0)
-    eng.on_frame(1, _l2(0, "BTC-USD", "update", [("bid", "10", "2")]))
-    assert c.l2_updates_in_gap == 1 and not eng.resync_requests  # the initial subscribe brings the snapshot
-    eng.on_frame(2, _l2(1, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
-    eng.on_frame(3, '{"channel":"l2_data","sequence_num":2,"ev')
-    assert c.malformed == 1 and eng.state["BTC-USD"].book is None and eng.resync_requests == {"BTC-USD"}
-    eng.on_frame(4, json.dumps({"type": "error", "message": "nope"}))
-    assert c.errors == 1 and "nope" in eng.reconnect_reason
+def test_update_before_snapshot_and_malformed_frames():
+    eng, c, rows, _ = one_product_engine()
+    eng.on_frame(1, _l2(1, "BTC-USD", "update", [("bid", "10", "2")]))
+    assert c.l2_updates_in_gap == 1 and not eng.requests  # the initial subscribe brings the snapshot
+    eng.on_frame(2, _l2(2, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
+    eng.on_frame(3, '{"channel":"l2_data","sequence_num":3,"ev')
+    assert c.malformed == 1 and eng.state["BTC-USD"].book is None
+    assert ("subscribe", "level2", ("BTC-USD",)) in eng.requests
 
 
 def test_persistently_crossed_book_is_never_written_and_resynced():
-    c, rows = Counters(), []
-    eng = Engine(["BTC-USD"], lambda *r: rows.append(r), lambda *t: None, c, levels=2, grid_ms=100,
-                 crossed_max_msgs=3, crossed_max_ms=10_000)
-    eng.on_connect(0)
-    eng.on_frame(1_000_000_000, _l2(0, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
-    eng.on_frame(1_050_000_000, _l2(1, "BTC-USD", "update", [("bid", "12", "1")]))  # crossed
-    for i in range(2, 6):
+    eng, c, rows, _ = one_product_engine(crossed_max_msgs=3, crossed_max_ms=10_000)
+    eng.on_frame(1_000_000_000, _l2(1, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
+    eng.on_frame(1_050_000_000, _l2(2, "BTC-USD", "update", [("bid", "12", "1")]))  # crossed
+    for i in range(3, 7):
         eng.on_frame(1_050_000_000 + i * 100_000_000, _l2(i, "BTC-USD", "update", [("bid", "9", str(i))]))
-    assert c.crossed_resyncs == 1 and eng.resync_requests == {"BTC-USD"}
+    assert c.crossed_resyncs == 1 and ("subscribe", "level2", ("BTC-USD",)) in eng.requests
     assert all(r[4][0] < r[6][0] for r in rows) and len(rows) == 1  # only the 1.0 s row
 
 
 def test_trades_taker_side_dedup_and_snapshot_skipped():
-    c, trades = Counters(), []
-    eng = Engine(["BTC-USD"], lambda *r: None, lambda *t: trades.append(t), c)
-    eng.on_connect(0)
+    eng, c, _, trades = one_product_engine()
 
     def mt(seq, kind, tid, side):
         return json.dumps({"channel": "market_trades", "timestamp": "2026-08-09T21:05:48Z", "sequence_num": seq,
@@ -282,11 +305,11 @@ def test_trades_taker_side_dedup_and_snapshot_skipped():
                                                                 "price": "65000.5", "size": "0.1", "side": side,
                                                                 "time": "2026-08-09T21:05:48.1Z"}]}]})
 
-    eng.on_frame(10, mt(0, "snapshot", "1", "BUY"))
-    eng.on_frame(11, mt(1, "update", "1", "BUY"))  # already seen in the snapshot
-    eng.on_frame(12, mt(2, "update", "2", "BUY"))
-    eng.on_frame(13, mt(3, "update", "3", "SELL"))
-    eng.on_frame(14, mt(4, "update", "3", "SELL"))
+    eng.on_frame(10, mt(1, "snapshot", "1", "BUY"))
+    eng.on_frame(11, mt(2, "update", "1", "BUY"))  # already seen in the snapshot
+    eng.on_frame(12, mt(3, "update", "2", "BUY"))
+    eng.on_frame(13, mt(4, "update", "3", "SELL"))
+    eng.on_frame(14, mt(5, "update", "3", "SELL"))
     assert [(t[3], t[6]) for t in trades] == [("2", -1), ("3", 1)]  # maker BUY -> taker sold
     assert trades[0][1] == 1786309548100000000 and trades[0][2] == 12
     assert c.trades_snapshot_skipped == 1 and c.trades_duplicate == 2

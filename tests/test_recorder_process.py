@@ -1,4 +1,5 @@
-"""The recorder as a process: SIGTERM flushes and exits 0, SIGKILL leaves only readable files, no jax."""
+"""The recorder as a process: SIGTERM flushes and exits 0, SIGKILL leaves only readable files, no jax,
+the command lines the README gives."""
 
 from __future__ import annotations
 
@@ -18,13 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "coinbase_small.jsonl.gz"
 
 
-def _spawn(out: Path, url: str, flush_s: float) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    env.pop("COINBASE_API_KEY_NAME", None)
-    env.pop("COINBASE_API_PRIVATE_KEY", None)
+def _spawn(out: Path, url: str, flush_s: float, status_file: Path | None = None) -> subprocess.Popen:
+    env = _env()
     cmd = [sys.executable, "-m", "recorder", str(out), "--url", url, "--products", "BTC-USD,ETH-USD",
-           "--grid-ms", "50", "--flush-s", str(flush_s), "--send-interval-s", "0.01", "--status-s", "0.5",
-           "--status-file", str(out.parent / "status.json")]
+           "--tick-size", "0.01", "--lot-size", "0.00000001", "--grid-ms", "50", "--flush-s", str(flush_s),
+           "--send-interval-s", "0.01", "--status-s", "0.5", "--status-file", str(status_file or out.parent / "status.json")]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -85,16 +84,58 @@ def test_sigkill_leaves_only_readable_files(capture, tmp_path):
     assert raw.num_steps > 5 and raw.after_gap[0]
 
 
+def _env() -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env.pop("COINBASE_API_KEY_NAME", None)
+    env.pop("COINBASE_API_PRIVATE_KEY", None)
+    return env
+
+
 def test_recorder_never_imports_jax():
     code = ("import sys, recorder.client, recorder.__main__, recorder.engine, recorder.writer, mmjax.record; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'flax')]; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'flax', 'gymnax')]; "
             "assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
-                   check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), check=True, timeout=60)
+
+
+def test_recorder_imports_nothing_from_mmjax_but_the_recording_format():
+    """recorder/ sits upstream of mmjax: it may use mmjax.schema and nothing else (no cycle via mmjax.cli)."""
+    import ast
+
+    for path in sorted((ROOT / "recorder").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                if name.split(".")[0] == "mmjax":
+                    assert name == "mmjax.schema" or (name == "mmjax" and all(
+                        a.name == "schema" for a in node.names)), f"{path.name} imports {name}"
 
 
 def test_cli_help_lists_record_flags():
     res = subprocess.run([sys.executable, "-m", "mmjax", "record", "--help"], cwd=ROOT, capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}, timeout=60)
+                         text=True, env=_env(), timeout=60)
     assert res.returncode == 0, res.stderr
     assert "--watchdog-s" in res.stdout and "--grid-ms" in res.stdout and "--raw" in res.stdout
+    assert "--out" in res.stdout and "--products-url" in res.stdout and "--lot-size" in res.stdout
+
+
+@pytest.mark.parametrize("command", [["-m", "mmjax", "record", "--out", "{out}"], ["-m", "recorder", "--out", "{out}"],
+                                     ["-m", "recorder", "{out}"]])
+def test_the_readme_command_records(capture, tmp_path, command):
+    """`mmjax record --products BTC-USD --out DIR` as the README gives it (and `python -m recorder [--out] DIR`)."""
+    out = tmp_path / "rec"
+    with MockInThread(capture, speed=25.0) as mock:
+        args = [a.format(out=out) for a in command] + [
+            "--products", "BTC-USD", "--url", mock.url, "--tick-size", "0.01", "--lot-size", "0.00000001",
+            "--send-interval-s", "0.01", "--duration-s", "1.5", "--status-s", "0"]
+        res = subprocess.run([sys.executable, *args], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    files = _parquet(out)
+    assert {f.parent.parent.parent.name for f in files} == {"book", "trades"}
+
+
+def test_a_command_line_without_an_output_directory_is_refused():
+    res = subprocess.run([sys.executable, "-m", "recorder", "--products", "BTC-USD"], cwd=ROOT, env=_env(),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "--out DIR" in res.stderr

@@ -5,25 +5,44 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dash
 
-from mmjax.dashboard import callbacks, layout
+from mmjax.dashboard import callbacks, figures, layout
 from mmjax.live import PAPER_NOTICE, EngineConfig, build_runner
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def build_app(runtime, interval_ms: int = 500, source: str = "") -> dash.Dash:
-    """A Dash app showing ``runtime.state`` (a `LiveState`) with controls acting on ``runtime``."""
+def build_app(runtime, interval_ms: int = 500, source: str = "",
+              params: callbacks.RefreshParams = callbacks.DEFAULT_REFRESH) -> dash.Dash:
+    """A Dash app showing ``runtime.state`` (a `LiveState`) with controls acting on ``runtime``.
+
+    ``source`` is the header's line about the market (see `market_label`); ``params`` how refreshes draw.
+    """
     app = dash.Dash(__name__, title="mmjax paper trading", update_title=None, serve_locally=True)
     app.index_string = layout.INDEX
     app.layout = layout.build_layout(
         product=runtime.product, source=source, quoter_options=runtime.quoter_options(),
         quoter=runtime.quoter_name, speed=runtime.speed if runtime.can_set_speed else None,
         interval_ms=interval_ms)
-    callbacks.register(app, runtime)
+    callbacks.register(app, runtime, params)
     return app
+
+
+def market_label(cfg: EngineConfig, runtime) -> str:
+    """The header's line about the market: product and recording name, never a filesystem path.
+
+    A path (often a temporary or cache directory) tells a viewer nothing and leaks the machine's layout.
+    """
+    meta = runtime.feed.meta
+    if cfg.live:
+        return f"live Coinbase feed {meta.product} (public market data)"
+    what = f"recording {Path(cfg.replay).resolve().name}" if cfg.replay else "the built-in market"
+    rows = getattr(getattr(runtime.feed, "raw", None), "num_steps", None)
+    size = f", {rows:,} rows of {meta.grid_ms} ms" if rows is not None else ""
+    return f"replay of {what} ({meta.source}): {meta.product}{size}{', looped' if cfg.loop else ''}"
 
 
 def check_host(host: str, allow_remote: bool = False) -> None:
@@ -75,6 +94,8 @@ class DashboardConfig(EngineConfig):
     port: int = field(default=8050, metadata={"help": "TCP port (0 = any free port)"})
     allow_remote: bool = field(default=False, metadata={"help": "allow a non-loopback --host (the page has controls and no login)"})
     interval_ms: int = field(default=500, metadata={"help": "browser refresh period, ms"})
+    full_points: int = field(default=figures.FULL_POINTS, metadata={
+        "help": "points per trace when a history figure is redrawn in full (min/max decimated), >= 10"})
 
 
 def run(cfg: DashboardConfig) -> int:
@@ -82,9 +103,11 @@ def run(cfg: DashboardConfig) -> int:
     check_host(cfg.host, cfg.allow_remote)
     if cfg.interval_ms < 50:
         raise ValueError(f"--interval-ms must be >= 50, got {cfg.interval_ms}")
+    if cfg.full_points < 10:
+        raise ValueError(f"--full-points must be >= 10, got {cfg.full_points}")
     print(PAPER_NOTICE, flush=True)
     runner, source = build_runner(cfg)
-    app = build_app(runner, cfg.interval_ms, source)
+    app = build_app(runner, cfg.interval_ms, market_label(cfg, runner), callbacks.RefreshParams(cfg.full_points))
     server = Server(app, cfg.host, cfg.port, cfg.allow_remote)
     snap = runner.state.snapshot(since=1 << 62)
     print(f"source: {source}", flush=True)

@@ -3,11 +3,17 @@
 The client keeps ``{"epoch", "version", "points"}`` in a dcc.Store: which rows its history figures
 already hold. A refresh then either appends the new rows (a `Patch`), or redraws from the whole
 ring buffer (first load, a history reset, or too many points on the client), or sends nothing.
+
+A refresh that raises shows its message in a red banner (`safe_refresh`); one that never comes back
+(server gone, a response that cannot be encoded) is caught in the browser by a watchdog
+(`WATCHDOG_JS`) that sees the store's ``tick`` stop changing.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from dataclasses import dataclass
 
 from dash import Input, Output, State, ctx, html, no_update
 
@@ -15,6 +21,36 @@ from mmjax.dashboard import figures
 
 MAX_CLIENT_POINTS = 6000  # per trace; beyond this the client gets a fresh decimated redraw
 STALE_AFTER_S = 3.0  # no feed event for this long while running -> "feed stale" banner
+MAX_ERROR_CHARS = 400  # an error banner shows at most this much of the exception's message
+N_OUTPUTS = 7  # kpis, banners, depth, pnl, touch, risk, client
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefreshParams:
+    """How a refresh draws: each field's default is the module constant that documents it."""
+
+    full_points: int = figures.FULL_POINTS  # points per trace of a full (decimated) redraw
+    max_client_points: int = MAX_CLIENT_POINTS  # points per trace the client may hold before a full redraw
+    stale_after_s: float = STALE_AFTER_S  # seconds without a feed event before the "feed stale" banner
+
+
+DEFAULT_REFRESH = RefreshParams()
+
+# Browser side: no successful refresh (the store's "tick" unchanged) for max(3 s, 6 intervals) -> red banner.
+WATCHDOG_JS = """
+function(n, client, interval_ms) {
+    const now = Date.now();
+    const w = window.mmjaxWatchdog = window.mmjaxWatchdog || {tick: null, at: now};
+    const tick = client ? client.tick : null;
+    if (tick !== w.tick) { w.tick = tick; w.at = now; }
+    const age_s = (now - w.at) / 1000;
+    if (age_s < Math.max(3, 6 * interval_ms / 1000)) { return ["", {"display": "none"}]; }
+    return ["REFRESH FAILED: no answer from the dashboard server for " + age_s.toFixed(0) +
+            " s (stopped, unreachable, or failing: see its log); the panels below are stale.", {"display": "block"}];
+}
+"""
 
 # (label, KPI key, format) of the tiles, left to right
 KPI_TILES = (
@@ -67,8 +103,8 @@ def banner_children(messages: list[tuple[str, str]]) -> list:
     return [html.Div(text, className=f"banner banner-{sev}") for sev, text in messages]
 
 
-def refresh(state, client: dict | None, stale_after_s: float = STALE_AFTER_S, full_points: int = figures.FULL_POINTS):
-    """One refresh tick: (kpis, banners, depth, pnl, spread, risk, new client) for the Dash outputs.
+def refresh(state, client: dict | None, params: RefreshParams = DEFAULT_REFRESH):
+    """One refresh tick: (kpis, banners, depth, pnl, touch, risk, new client) for the Dash outputs.
 
     ``state`` is a `mmjax.live.LiveState`; unchanged figures are `no_update`, growing histories a `Patch`.
     """
@@ -77,21 +113,21 @@ def refresh(state, client: dict | None, stale_after_s: float = STALE_AFTER_S, fu
     same_epoch = client.get("epoch") == epoch
     seen = int(client.get("version", -1)) if same_epoch else -1
     points = int(client.get("points", 0)) if same_epoch else 0
-    full = seen < 0 or seen > version or points + (version - seen) > MAX_CLIENT_POINTS
+    full = seen < 0 or seen > version or points + (version - seen) > params.max_client_points
     snap = state.snapshot(since=0 if full else seen, epoch=epoch)
     full = full or not snap.complete or snap.epoch != epoch
-    banners = banner_children(banner_messages(snap, stale_after_s))
+    banners = banner_children(banner_messages(snap, params.stale_after_s))
     n_new = len(snap.series["t_ms"])
     if full:
-        pnl_out = figures.pnl_figure(snap.series, full_points)
-        spread_out = figures.spread_figure(snap.series, full_points)
+        pnl_out = figures.pnl_figure(snap.series, params.full_points)
+        touch_out = figures.touch_figure(snap.series, snap.book, params.full_points)
         points = len(pnl_out["data"][0]["x"])
     elif n_new:
         pnl_out = figures.history_patch(snap.series, figures.PNL_TRACES)
-        spread_out = figures.history_patch(snap.series, figures.SPREAD_TRACES)
+        touch_out = figures.touch_patch(snap.series, snap.book)
         points += n_new
     else:
-        pnl_out = spread_out = no_update
+        pnl_out = touch_out = no_update
     if full or n_new:
         last = {k: float(v[-1]) if len(v) else float("nan") for k, v in snap.series.items()}
         depth = figures.depth_figure(snap.book, last.get("bid_quote"), last.get("ask_quote"))
@@ -100,7 +136,24 @@ def refresh(state, client: dict | None, stale_after_s: float = STALE_AFTER_S, fu
     else:
         depth = risk = kpis = no_update
     new_client = {"epoch": snap.epoch, "version": snap.version, "points": points}
-    return kpis, banners, depth, pnl_out, spread_out, risk, new_client
+    return kpis, banners, depth, pnl_out, touch_out, risk, new_client
+
+
+def safe_refresh(state, client: dict | None, tick: int | None = None, params: RefreshParams = DEFAULT_REFRESH):
+    """`refresh`, stamping the new client store with ``tick``; if it raises, only a red banner with the message.
+
+    The figures then stay as they were (stale, and the banner says so); the client store keeps what it
+    held, with the new tick (the server did answer, so the browser's watchdog stays quiet), and the next
+    tick tries again.
+    """
+    try:
+        *out, new_client = refresh(state, client, params)
+    except Exception as exc:  # any failure must reach the page, not only the server log
+        log.exception("dashboard refresh failed")
+        text = f"REFRESH FAILED: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        banners = banner_children([("error", f"{text} (the panels below are stale; see the server log)")])
+        return (no_update, banners) + (no_update,) * (N_OUTPUTS - 3) + ({**(client or {}), "tick": tick},)
+    return (*out, {**new_client, "tick": tick})
 
 
 def on_pause(n_clicks: int | None, controls) -> str:
@@ -126,16 +179,19 @@ def on_quoter(name: str | None, controls):
     return f"quoter: {name}"
 
 
-def register(app, runtime) -> None:
+def register(app, runtime, params: RefreshParams = DEFAULT_REFRESH) -> None:
     """Wire the pure callbacks above to the layout's component ids."""
 
     @app.callback(
         Output("kpis", "children"), Output("banners", "children"), Output("depth", "figure"),
-        Output("pnl", "figure"), Output("spread", "figure"), Output("risk", "figure"), Output("client", "data"),
+        Output("pnl", "figure"), Output("touch", "figure"), Output("risk", "figure"), Output("client", "data"),
         Input("tick", "n_intervals"), State("client", "data"),
     )
-    def _refresh(_n, client):
-        return refresh(runtime.state, client)
+    def _refresh(n, client):
+        return safe_refresh(runtime.state, client, tick=n, params=params)
+
+    app.clientside_callback(WATCHDOG_JS, Output("watchdog", "children"), Output("watchdog", "style"),
+                            Input("tick", "n_intervals"), State("client", "data"), State("tick", "interval"))
 
     @app.callback(Output("pause", "children"), Input("pause", "n_clicks"))
     def _pause(n_clicks):

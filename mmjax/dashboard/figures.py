@@ -11,30 +11,59 @@ import math
 import numpy as np
 from dash import Patch
 
-# Traces of the history figures, in order; appends extend exactly these.
+# Traces of the history figures, in order; appends extend exactly these (they come first in `data`).
 PNL_TRACES = ("pnl", "drawdown", "inventory")
-SPREAD_TRACES = ("spread_z",)
+TOUCH_TRACES = ("spread_z",)
 FULL_POINTS = 1500  # points per trace on a full redraw (min/max decimated; JSON encoding dominates)
+QUEUE_LEVELS = 5  # book levels per side in the queue panel (level 1 = the touch)
 
 _COLORS = {"bid": "#1f9d55", "ask": "#d64545", "pnl": "#2b6cb0", "dd": "rgba(214,69,69,0.35)",
            "inv": "#805ad5", "z": "#dd6b20", "quote": "#111111"}
-_MARGIN = {"l": 55, "r": 55, "t": 30, "b": 35}
+# Title in the top 30 px of the figure, legend in the row below it (above the plot area), so the two never meet.
+_MARGIN = {"l": 55, "r": 55, "t": 64, "b": 35}
+_LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom", "font": {"size": 11}}
+
+
+def _layout(title: str, uirevision: str, legend: bool, **extra) -> dict:
+    """Layout shared by every panel: title top-left in the margin, optional legend under it."""
+    return {"title": {"text": title, "font": {"size": 13}, "x": 0.01, "xanchor": "left", "xref": "container",
+                      "y": 0.98, "yanchor": "top", "yref": "container"},
+            "margin": _MARGIN, "showlegend": legend, "legend": _LEGEND, "uirevision": uirevision, **extra}
+
+
+def bucket_size(n: int, max_points: int, n_series: int = 1) -> int:
+    """Rows per decimation bucket for ``n`` rows; buckets are consecutive, only the last may be shorter."""
+    buckets = max(1, max_points // (2 * n_series))  # each bucket gives each series' min and max
+    return max(1, math.ceil(n / buckets))
 
 
 def decimate(y: np.ndarray, max_points: int) -> np.ndarray:
-    """Indices into ``y`` [n] keeping each bucket's min and max (spikes survive), sorted, last kept."""
-    n = len(y)
+    """Sorted indices into ``y`` [n] or [k, n] keeping the first and last rows and, per series, each bucket's
+    min and max (spikes survive, in every series drawn).
+
+    At most ``max_points`` + 2 indices (buckets of `bucket_size`). NaN rows are never chosen as an extreme
+    unless a whole bucket is NaN; then its first row is kept, so a gap stays a gap.
+    """
+    y = np.asarray(y, np.float64)
+    y = y[None] if y.ndim == 1 else y  # [k, n]
+    k, n = y.shape
     if n <= max_points:
         return np.arange(n)
-    buckets = max(1, max_points // 2)
-    size = math.ceil(n / buckets)
-    pad = size * buckets - n
-    yy = np.concatenate([np.where(np.isnan(y), 0.0, y), np.full(pad, np.nan)]).reshape(buckets, size)
-    base = np.arange(buckets) * size
-    lo = base + np.nanargmin(yy, axis=1)
-    hi = base + np.nanargmax(yy, axis=1)
-    idx = np.unique(np.concatenate([lo, hi, [0, n - 1]]))
-    return idx[idx < n]
+    size = bucket_size(n, max_points, k)
+    n_buckets = math.ceil(n / size)  # every bucket holds >= 1 real row: the padding is < size
+    nan = np.isnan(y)
+    # +-inf in the padding and at NaN rows: neither can win a min/max against a real value
+    lo_vals = np.full((k, n_buckets * size), np.inf)
+    hi_vals = np.full((k, n_buckets * size), -np.inf)
+    lo_vals[:, :n], hi_vals[:, :n] = y, y
+    if nan.any():
+        lo_vals[:, :n][nan], hi_vals[:, :n][nan] = np.inf, -np.inf
+    lo_vals, hi_vals = lo_vals.reshape(k, n_buckets, size), hi_vals.reshape(k, n_buckets, size)
+    base = np.arange(n_buckets) * size  # [B] first row of each bucket
+    # argmin/argmax return the first of equal values, and padding only ties real rows that precede it
+    lo = base + np.argmin(lo_vals, axis=2)  # [k, B]
+    hi = base + np.argmax(hi_vals, axis=2)
+    return np.unique(np.concatenate([lo.ravel(), hi.ravel(), [0, n - 1]]))
 
 
 def _list(a: np.ndarray) -> list:
@@ -46,16 +75,18 @@ def _list(a: np.ndarray) -> list:
     return out
 
 
+def _waiting(layout: dict) -> dict:
+    return {"data": [], "layout": {**layout, "annotations": [
+        {"text": "waiting for the first book row", "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}]}}
+
+
 def depth_figure(book, bid_quote: float, ask_quote: float, levels: int | None = None) -> dict:
     """Cumulative bid/ask size ladder (step lines) with our bid/ask quotes as vertical lines."""
-    layout = {"title": {"text": "Order-book depth (cumulative) and our quotes", "font": {"size": 13}},
-              "margin": _MARGIN, "xaxis": {"title": {"text": "price"}},
-              "yaxis": {"title": {"text": "cumulative size"}}, "showlegend": True,
-              "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
-              "uirevision": "depth"}
+    layout = _layout("Order-book depth (cumulative) and our quotes", "depth", True,
+                     xaxis={"title": {"text": "price"}, "automargin": True},
+                     yaxis={"title": {"text": "cumulative size"}, "automargin": True})
     if book is None:
-        return {"data": [], "layout": {**layout, "annotations": [
-            {"text": "waiting for the first book row", "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}]}}
+        return _waiting(layout)
     data = []
     ymax = 0.0
     for side, px, sz in (("bid", book.bid_px, book.bid_sz), ("ask", book.ask_px, book.ask_sz)):
@@ -76,8 +107,8 @@ def depth_figure(book, bid_quote: float, ask_quote: float, levels: int | None = 
 
 
 def pnl_figure(series: dict[str, np.ndarray], max_points: int = FULL_POINTS) -> dict:
-    """PnL (left axis) with drawdown filled below zero, inventory (right axis); min/max decimated."""
-    idx = decimate(series["pnl"], max_points)
+    """PnL (left axis) with drawdown filled below zero, inventory (right axis); min/max decimated on all three."""
+    idx = decimate(np.stack([series[k] for k in PNL_TRACES]), max_points)
     x = _list(series["t_ms"][idx])
     data = [
         {"type": "scattergl", "mode": "lines", "name": "PnL", "x": x, "y": _list(series["pnl"][idx]),
@@ -87,23 +118,92 @@ def pnl_figure(series: dict[str, np.ndarray], max_points: int = FULL_POINTS) -> 
         {"type": "scattergl", "mode": "lines", "name": "inventory", "x": list(x), "y": _list(series["inventory"][idx]),
          "yaxis": "y2", "line": {"color": _COLORS["inv"], "shape": "hv"}},
     ]
-    layout = {"title": {"text": "PnL (marked to mid) and inventory", "font": {"size": 13}}, "margin": _MARGIN,
-              "xaxis": {"type": "date"}, "yaxis": {"title": {"text": "PnL / drawdown"}},
-              "yaxis2": {"title": {"text": "inventory"}, "overlaying": "y", "side": "right", "showgrid": False},
-              "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
-              "uirevision": "pnl"}
+    layout = _layout("PnL (marked to mid) and inventory", "pnl", True, xaxis={"type": "date", "automargin": True},
+                     yaxis={"title": {"text": "PnL / drawdown"}, "automargin": True},
+                     yaxis2={"title": {"text": "inventory"}, "overlaying": "y", "side": "right", "showgrid": False,
+                             "automargin": True, "tickformat": ".3~g", "tickmode": "auto",
+                             "zerolinecolor": "rgba(128,90,213,0.35)"})
     return {"data": data, "layout": layout}
 
 
-def spread_figure(series: dict[str, np.ndarray], max_points: int = FULL_POINTS) -> dict:
-    """Market spread z-score history with +-2 reference lines."""
+# ---------------------------------------------------------------------------------------------
+# QUEUES AT THE TOUCH: per-level sizes of the latest book, imbalance, and the spread z-score strip
+
+
+def _levels(px, sz, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """First ``levels`` non-empty levels of one side: (prices [k], sizes [k])."""
+    px = np.asarray(px, np.float64)
+    sz = np.asarray(sz, np.float64)
+    keep = ~np.isnan(px) & ~np.isnan(sz)
+    return px[keep][:levels], sz[keep][:levels]
+
+
+def imbalance(bid_sz: float, ask_sz: float) -> float:
+    """(bid - ask) / (bid + ask) in [-1, 1]: > 0 when buyers queue more (NaN when both are empty)."""
+    total = bid_sz + ask_sz
+    return (bid_sz - ask_sz) / total if total > 0 else float("nan")  # NaN > 0 is False: NaN in, NaN out
+
+
+def touch_summary(book, levels: int = QUEUE_LEVELS) -> dict[str, float]:
+    """Touch queue sizes, touch imbalance and top-``levels`` imbalance of one book row (NaN when a side is empty)."""
+    _, b = _levels(book.bid_px, book.bid_sz, levels)
+    _, a = _levels(book.ask_px, book.ask_sz, levels)
+    b1 = float(b[0]) if len(b) else float("nan")
+    a1 = float(a[0]) if len(a) else float("nan")
+    return {"bid_touch": b1, "ask_touch": a1, "imbalance_touch": imbalance(b1, a1),
+            "imbalance_depth": imbalance(float(b.sum()), float(a.sum()))}
+
+
+def _num(v: float, fmt: str = "+.2f") -> str:
+    """A number for a title, "–" when undefined (an empty side)."""
+    return format(v, fmt) if math.isfinite(v) else "–"
+
+
+def _touch_title(book, levels: int) -> str:
+    if book is None:
+        return "Queues at the touch: waiting for the first book row"
+    s = touch_summary(book, levels)
+    return (f"Queues at the touch: bid {_num(s['bid_touch'], '.4g')} / ask {_num(s['ask_touch'], '.4g')}, "
+            f"imbalance {_num(s['imbalance_touch'])} (top {levels}: {_num(s['imbalance_depth'])})")
+
+
+def _queue_bars(book, levels: int) -> list[dict]:
+    """Bid and ask bars [levels] each, touch in the middle: x = "bid k" ... "bid 1", "ask 1" ... "ask k"."""
+    empty: list[float] = []
+    sides = ((("bid", book.bid_px, book.bid_sz), ("ask", book.ask_px, book.ask_sz)) if book is not None
+             else (("bid", empty, empty), ("ask", empty, empty)))
+    bars = []
+    for side, px, sz in sides:
+        p, s = _levels(px, sz, levels)
+        names = [f"{side} {k + 1}" for k in range(len(s))]
+        if side == "bid":  # deepest bid on the left, so both touches meet in the middle
+            names, p, s = names[::-1], p[::-1], s[::-1]
+        bars.append({"type": "bar", "name": f"{side} queue", "x": names, "y": _list(s), "customdata": _list(p),
+                     "hovertemplate": "%{x}: %{y:.4g} at %{customdata}<extra></extra>",
+                     "marker": {"color": _COLORS[side]}, "xaxis": "x2", "yaxis": "y2"})
+    return bars
+
+
+def touch_figure(series: dict[str, np.ndarray], book, max_points: int = FULL_POINTS, levels: int = QUEUE_LEVELS) -> dict:
+    """Queue size per level at the latest book (bars, top) and the market spread z-score history (strip, bottom).
+
+    On a market whose spread is one tick nearly always the z-score is flat; the queues and the imbalance
+    are what a maker watches there: how much size stands ahead at the touch, and which side is heavier.
+    """
     idx = decimate(series["spread_z"], max_points)
     data = [{"type": "scattergl", "mode": "lines", "name": "spread z", "x": _list(series["t_ms"][idx]),
-             "y": _list(series["spread_z"][idx]), "line": {"color": _COLORS["z"]}}]
-    shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": v, "y1": v,
+             "y": _list(series["spread_z"][idx]), "line": {"color": _COLORS["z"]}, "xaxis": "x", "yaxis": "y"},
+            *_queue_bars(book, levels)]
+    order = [f"bid {k}" for k in range(levels, 0, -1)] + [f"ask {k}" for k in range(1, levels + 1)]
+    shapes = [{"type": "line", "xref": "x domain", "yref": "y", "x0": 0, "x1": 1, "y0": v, "y1": v,
                "line": {"dash": "dot", "color": "#999", "width": 1}} for v in (-2.0, 2.0)]
-    layout = {"title": {"text": "Spread z-score", "font": {"size": 13}}, "margin": _MARGIN, "xaxis": {"type": "date"},
-              "yaxis": {"title": {"text": "z"}}, "shapes": shapes, "showlegend": False, "uirevision": "spread"}
+    layout = _layout(_touch_title(book, levels), "touch", False, shapes=shapes, bargap=0.15,
+                     xaxis={"type": "date", "domain": [0, 1], "anchor": "y", "automargin": True},
+                     yaxis={"title": {"text": "spread z"}, "domain": [0, 0.24], "automargin": True,
+                            "nticks": 4},
+                     xaxis2={"type": "category", "categoryorder": "array", "categoryarray": order, "anchor": "y2"},
+                     yaxis2={"title": {"text": "queue size"}, "domain": [0.4, 1], "automargin": True,
+                             "rangemode": "tozero"})
     return {"data": data, "layout": layout}
 
 
@@ -120,17 +220,27 @@ def risk_figure(inventory: float, limit: float) -> dict:
         {"type": "bar", "orientation": "h", "name": "position", "y": ["long", "short"], "x": [long_, short],
          "marker": {"color": color}, "text": [f"{long_:.4g}", f"{short:.4g}"], "textposition": "auto"},
     ]
-    layout = {"title": {"text": f"Inventory risk: {use:.0%} of limit {lim:.4g}", "font": {"size": 13}},
-              "margin": _MARGIN, "barmode": "overlay", "xaxis": {"range": [0, lim * 1.05]}, "showlegend": False,
-              "uirevision": "risk"}
+    layout = _layout(f"Inventory risk: {use:.0%} of limit {lim:.4g}", "risk", False, barmode="overlay",
+                     xaxis={"range": [0, lim * 1.05], "automargin": True}, yaxis={"automargin": True})
     return {"data": data, "layout": layout}
 
 
-def history_patch(series: dict[str, np.ndarray], traces: tuple[str, ...]) -> Patch:
-    """Append new rows to a history figure's traces (no full redraw)."""
-    patch = Patch()
+def history_patch(series: dict[str, np.ndarray], traces: tuple[str, ...], patch: Patch | None = None) -> Patch:
+    """Append new rows to a history figure's first ``len(traces)`` traces (no full redraw)."""
+    patch = Patch() if patch is None else patch
     x = _list(series["t_ms"])
     for i, name in enumerate(traces):
         patch["data"][i]["x"].extend(x)
         patch["data"][i]["y"].extend(_list(series[name]))
+    return patch
+
+
+def touch_patch(series: dict[str, np.ndarray], book, levels: int = QUEUE_LEVELS) -> Patch:
+    """Append new spread z rows and replace the queue bars and title with the latest book's."""
+    patch = history_patch(series, TOUCH_TRACES)
+    for i, bars in enumerate(_queue_bars(book, levels), start=len(TOUCH_TRACES)):
+        patch["data"][i]["x"] = bars["x"]
+        patch["data"][i]["y"] = bars["y"]
+        patch["data"][i]["customdata"] = bars["customdata"]
+    patch["layout"]["title"]["text"] = _touch_title(book, levels)
     return patch

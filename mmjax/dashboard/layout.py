@@ -28,6 +28,11 @@ body { font-family: -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0; ba
 .panel { background: #fff; border-radius: 6px; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
 """
 
+# a short mode bar (zoom, pan, reset, image) so it fits beside a panel's title
+GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["zoomIn2d", "zoomOut2d", "autoScale2d", "lasso2d",
+                                                                  "select2d", "toggleSpikelines", "hoverClosestCartesian",
+                                                                  "hoverCompareCartesian"]}
+
 INDEX = """<!DOCTYPE html>
 <html>
 <head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}<style>""" + CSS + """</style></head>
@@ -41,10 +46,11 @@ def build_layout(product: str, source: str, quoter_options: list[dict], quoter: 
     speeds = sorted(set(SPEEDS) | ({float(speed)} if speed is not None else set()), key=lambda s: (s == 0, s))
     speed_ctl = dcc.Dropdown(id="speed", options=[{"label": "max" if s == 0 else f"{s:g}x", "value": s} for s in speeds],
                              value=speed, clearable=False, className="ctl", disabled=speed is None)
-    graph = {"config": {"displaylogo": False}, "style": {"height": "330px"}}
+    graph = {"config": GRAPH_CONFIG, "style": {"height": "330px"}}
     return html.Div([
         html.Div([html.H1(f"mmjax · {product}"), html.Span("PAPER TRADING: NO REAL ORDERS", className="paper"),
                   html.Span(source, className="sub", id="source")], className="header"),
+        html.Div(id="watchdog", className="banner banner-error", style={"display": "none"}),
         html.Div(id="banners"),
         html.Div([
             html.Button("Pause", id="pause", n_clicks=0),
@@ -57,7 +63,7 @@ def build_layout(product: str, source: str, quoter_options: list[dict], quoter: 
         html.Div([
             html.Div(dcc.Graph(id="depth", **graph), className="panel"),
             html.Div(dcc.Graph(id="pnl", **graph), className="panel"),
-            html.Div(dcc.Graph(id="spread", **graph), className="panel"),
+            html.Div(dcc.Graph(id="touch", **graph), className="panel"),
             html.Div(dcc.Graph(id="risk", **graph), className="panel"),
         ], className="grid"),
         dcc.Interval(id="tick", interval=interval_ms, n_intervals=0),

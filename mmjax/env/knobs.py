@@ -15,6 +15,31 @@ from dataclasses import dataclass, field
 # Knobs that change the compiled program's shapes (static in `EnvParams`); the others are traced floats.
 STATIC_KNOBS = ("episode_steps", "latency_steps")
 
+# Named maker-fee regimes, bps of fill notional (negative = rebate), each with the venue tier it stands for.
+FEE_PRESETS: dict[str, tuple[float, str]] = {
+    "coinbase-top": (0.0, "Coinbase Advanced Trade's best maker tier (0 bps)"),
+    "rebate": (-0.5, "a maker rebate as in large perpetual venues' market-maker programs (hftbacktest's examples)"),
+    "coinbase-retail": (40.0, "Coinbase Advanced Trade's entry maker tier (40 bps)"),
+}
+
+
+def parse_fee_bps(text: str) -> float:
+    """A maker fee in bps, given as a number or a preset name (`FEE_PRESETS`)."""
+    if text in FEE_PRESETS:
+        return FEE_PRESETS[text][0]
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"maker fee {text!r}: give bps (e.g. -0.5) or a preset: {', '.join(FEE_PRESETS)}") from None
+
+
+def fee_preset_name(fee_bps: float) -> str:
+    """The preset whose fee this is, else the number itself (e.g. "rebate", "1.5bps")."""
+    for name, (bps, _) in FEE_PRESETS.items():
+        if bps == fee_bps:
+            return name
+    return f"{fee_bps:g}bps"
+
 
 @dataclass(frozen=True)
 class EnvKnobs:
@@ -27,7 +52,9 @@ class EnvKnobs:
     latency_steps: int = field(default=1, metadata={
         "help": "grid steps between a decision and its order resting at the venue (>= 1)"})
     maker_fee_bps: float = field(default=0.0, metadata={
-        "help": "maker fee on fill notional, bps (negative = rebate; Coinbase top tier 0, entry tier 40)"})
+        "help": "maker fee on fill notional, bps (negative = rebate), or a preset: "
+                + "; ".join(f"{k} = {v:g} ({why})" for k, (v, why) in FEE_PRESETS.items()),
+        "parse": parse_fee_bps})
     risk_aversion: float = field(default=0.01, metadata={
         "help": "inventory risk aversion in r = dPnL - risk_aversion q^2 sigma^2 dt - eta ..., 1/$ (docs/env.md)"})
     eta: float = field(default=0.0, metadata={

@@ -8,6 +8,7 @@ goes live at t+L. Every rule, unit and default is documented in docs/env.md.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import jax
@@ -18,6 +19,7 @@ from gymnax.environments import environment, spaces
 
 from mmjax.data.market import MarketData
 from mmjax.env import fills
+from mmjax.env.knobs import EnvKnobs
 from mmjax.features.spec import AGENT_FEATURES
 
 SIGN = jnp.array(fills.SIDE_SIGN, jnp.int32)  # [2] bid +1, ask -1
@@ -53,32 +55,21 @@ class EnvParams:
     rows: jax.Array  # [T, F_M + 2 + 4L + 4M] int32
     valid_starts: jax.Array  # [K] int32 rows an episode may start at (gap-free for the whole episode)
     valid_before: jax.Array  # [T+1] int32 number of valid starts < t
-    gamma: jax.Array  # [] risk aversion, 1/$
-    maker_fee_bps: jax.Array  # [] fee on fill notional, bps (negative = rebate)
-    quote_size: jax.Array  # [] venue size units per quote
-    max_inventory: jax.Array  # [] venue size units
-    max_offset_bps: jax.Array  # [] offset from mid at action +1, bps of mid
-    eta: jax.Array  # [] dampening coefficient on positive inventory PnL, unitless
-    reward_scale: jax.Array  # [] multiplier on the reward
+    # the traced knobs of `EnvKnobs` (meaning, unit and default there), as float32 scalars
+    quote_size: jax.Array  # []
+    max_inventory: jax.Array  # []
+    maker_fee_bps: jax.Array  # []
+    risk_aversion: jax.Array  # []
+    eta: jax.Array  # []
+    max_offset_bps: jax.Array  # []
     start_lo: jax.Array  # [] int32 first row of the split (inclusive)
     start_hi: jax.Array  # [] int32 end row of the split (exclusive); episodes end before it
-    episode_steps: int = struct.field(pytree_node=False, default=3000)
-    latency_steps: int = struct.field(pytree_node=False, default=1)
+    episode_steps: int = struct.field(pytree_node=False)  # EnvKnobs.episode_steps (static: shapes)
+    latency_steps: int = struct.field(pytree_node=False)  # EnvKnobs.latency_steps
 
     @property
     def max_steps_in_episode(self) -> int:
         return self.episode_steps
-
-
-DEFAULTS = dict(
-    gamma=0.01,
-    maker_fee_bps=0.0,
-    quote_size=0.01,
-    max_inventory=0.1,
-    max_offset_bps=10.0,
-    eta=0.0,
-    reward_scale=1.0,
-)
 
 
 def make_params(
@@ -86,17 +77,20 @@ def make_params(
     features: jax.Array | np.ndarray,
     sigma: jax.Array | np.ndarray,
     split=None,
+    knobs: EnvKnobs | None = None,
     **overrides,
 ) -> EnvParams:
-    """Build EnvParams: validate inputs, pack rows, list valid episode starts in ``split`` (rows [start, stop))."""
+    """Build EnvParams: validate inputs, pack rows, list valid episode starts in ``split`` (rows [start, stop)).
+
+    The knobs are ``knobs`` (default `EnvKnobs()`) with any ``overrides`` (EnvKnobs field names) applied.
+    """
     T = market.num_steps
-    unknown = set(overrides) - set(DEFAULTS) - {"episode_steps", "latency_steps"}
+    knobs = knobs or EnvKnobs()
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(EnvKnobs)}
     if unknown:
-        raise ValueError(f"make_params: unknown override(s) {sorted(unknown)}")
-    E = int(overrides.get("episode_steps", 3000))
-    L = int(overrides.get("latency_steps", 1))
-    if E < 1 or L < 1:
-        raise ValueError(f"make_params: episode_steps and latency_steps must be >= 1, got {E}, {L}")
+        raise ValueError(f"make_params: unknown knob(s) {sorted(unknown)}; the knobs are the fields of EnvKnobs")
+    knobs = dataclasses.replace(knobs, **overrides)  # validates (ValueError naming the field)
+    E, L = int(knobs.episode_steps), int(knobs.latency_steps)
     features = np.asarray(features, np.float32)
     sigma = np.asarray(sigma, np.float32)
     if features.ndim != 2 or features.shape[0] != T:
@@ -112,9 +106,6 @@ def make_params(
     lo, hi = (0, T) if split is None else (int(split.start), int(split.stop))
     if not 0 <= lo < hi <= T:
         raise ValueError(f"make_params: split rows [{lo}, {hi}) outside the recording's [0, {T})")
-    vals = {k: overrides.get(k, v) for k, v in DEFAULTS.items()}
-    if float(vals["quote_size"]) <= 0 or float(vals["max_inventory"]) <= 0 or float(vals["max_offset_bps"]) < 0:
-        raise ValueError(f"make_params: need quote_size > 0, max_inventory > 0, max_offset_bps >= 0, got {vals}")
 
     stg = np.asarray(market.steps_to_gap)
     ok = stg > E + L + 1
@@ -136,7 +127,7 @@ def make_params(
         **pack_rows(market, jnp.asarray(features), jnp.asarray(sigma)),
         valid_starts=jnp.asarray(valid_starts),
         valid_before=jnp.asarray(valid_before),
-        **{k: f32(v) for k, v in vals.items()},
+        **{k: f32(v) for k, v in knobs.traced().items()},
         start_lo=jnp.asarray(lo, jnp.int32),
         start_hi=jnp.asarray(hi, jnp.int32),
         episode_steps=E,
@@ -149,7 +140,10 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
 
     @property
     def default_params(self) -> EnvParams:
-        raise ValueError("MarketMakingEnv has no default params: build them with make_params(market, features, sigma)")
+        """Working params over a small built-in market (generated once per process; gymnax tools call this)."""
+        from mmjax.env.build import builtin_params
+
+        return builtin_params()
 
     @property
     def name(self) -> str:
@@ -275,10 +269,10 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
 
         # REWARD
         sigma_px = state.sigma_t * tick  # $ per sqrt(s) per unit size
-        risk = params.gamma * q * q * sigma_px * sigma_px * jnp.float32(mkt.dt_s)
+        risk = params.risk_aversion * q * q * sigma_px * sigma_px * jnp.float32(mkt.dt_s)
         damp = params.eta * jnp.maximum(0.0, q * (mid_1 - mid_t) * tick)
         dpnl = pnl - state.pnl
-        reward = params.reward_scale * (dpnl - risk - damp)
+        reward = dpnl - risk - damp
 
         # DECIDE AT t (book row t, inventory at t) AND PUT THE OLDEST PENDING DECISION LIVE AT t+1
         bid_q, ask_q = fills.quote_prices(action, mid_t, state.best[0], -state.best[1],

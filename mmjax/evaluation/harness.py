@@ -136,6 +136,9 @@ class BaselineCalibration:
     A_per_s: float
     k_per_tick: float
     r2: float
+    forecast_weights: tuple[float, ...] = ()  # [F_M] signal-aware ridge weights, ticks per feature unit
+    forecast_bias: float = 0.0  # ticks
+    forecast_r2: float = 0.0  # in-sample R^2 of the forecast on the calibration window
 
 
 def baseline_policy(name: str, value: jax.Array, calib: BaselineCalibration) -> Policy:
@@ -154,6 +157,12 @@ def baseline_policy(name: str, value: jax.Array, calib: BaselineCalibration) -> 
                                                  calib.k_per_tick, xp=jnp)
         elif name == "glft":
             b, a = bl.glft_offsets(q_lots, params.sigma[t], mid_abs, value, calib.k_per_tick, calib.A_per_s, xp=jnp)
+        elif name == "signal_aware":
+            time_left_s = (params.episode_steps - state.time).astype(jnp.float32) * jnp.float32(mkt.dt_s)
+            # the forecast reads row t's features only (what the agent observes at t)
+            f = params.features[t] @ jnp.asarray(calib.forecast_weights, jnp.float32) + jnp.float32(calib.forecast_bias)
+            b, a = bl.signal_aware_offsets(q_lots, params.sigma[t], time_left_s, mid_abs, value, calib.k_per_tick, f,
+                                           xp=jnp)
         else:
             raise ValueError(f"unknown baseline {name!r}; choose from {bl.BASELINES}")
         return bl.offsets_to_action(b, a, params.max_offset_bps, xp=jnp)
@@ -166,7 +175,9 @@ def calibrate(params: EnvParams, lo: int, hi: int) -> BaselineCalibration:
     m = params.market
     fit = bl.calibrate_fill_intensity(np.asarray(m.mid), np.asarray(m.buy_px), np.asarray(m.buy_px_vol),
                                       np.asarray(m.sell_px), np.asarray(m.sell_px_vol), m.dt_s, lo, hi)
-    return BaselineCalibration(fit.A_per_s, fit.k_per_tick, fit.r2)
+    fc = bl.fit_mid_forecast(np.asarray(params.features), np.asarray(m.mid), np.asarray(m.steps_to_gap), lo, hi)
+    return BaselineCalibration(fit.A_per_s, fit.k_per_tick, fit.r2, tuple(float(w) for w in fc.weights), fc.bias,
+                               fc.r2_train)
 
 
 def default_grid(name: str, params: EnvParams, calib: BaselineCalibration) -> np.ndarray:

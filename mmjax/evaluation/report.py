@@ -9,7 +9,8 @@ import numpy as np
 
 from mmjax.evaluation.metrics import Traces
 
-LABELS = {"ppo": "PPO", "fixed": "Fixed (TWAP)", "avellaneda_stoikov": "Avellaneda-Stoikov", "glft": "GLFT"}
+LABELS = {"ppo": "PPO", "fixed": "Fixed (TWAP)", "avellaneda_stoikov": "Avellaneda-Stoikov", "glft": "GLFT",
+          "signal_aware": "Signal-aware A-S", "abstain": "Abstain"}
 
 COLUMNS = [
     ("mean_pnl", "mean PnL $", "{:.2f}"),
@@ -47,9 +48,25 @@ def policy_table(policies: dict[str, dict]) -> str:
 
 
 def paired_table(paired: dict[str, dict]) -> str:
-    lines = ["| comparison | mean diff $ | paired 95% CI | CI excludes 0 |", "|---|---:|---:|:---:|"]
+    lines = ["| comparison | mean diff $ | paired 95% CI | CI excludes 0 | smallest detectable $ | seeds x episodes |",
+             "|---|---:|---:|:---:|---:|---:|"]
     for name, p in paired.items():
-        lines.append(f"| {name} | {p['mean_diff']:.2f} | [{p['ci95'][0]:.2f}, {p['ci95'][1]:.2f}] | {'yes' if p['excludes_zero'] else 'no'} |")
+        lines.append(f"| {name} | {p['mean_diff']:.2f} | [{p['ci95'][0]:.2f}, {p['ci95'][1]:.2f}] | "
+                     f"{'yes' if p['excludes_zero'] else 'no'} | {p.get('mde80', float('nan')):.2f} | "
+                     f"{p.get('n_seeds', 1)} x {p.get('n_episodes', '?')} |")
+    return "\n".join(lines)
+
+
+ATTRIBUTION = [("spread_usd", "spread captured"), ("adverse_1s_usd", "adverse 1 s"), ("adverse_10s_usd", "adverse 10 s"),
+               ("carry_usd", "inventory carry"), ("fees_usd", "fees paid"), ("pnl_usd", "PnL")]
+
+
+def attribution_table(policies: dict[str, dict]) -> str:
+    """PnL attribution per policy, $ per episode: spread + adverse 10 s + carry - fees = PnL."""
+    lines = ["| policy | " + " | ".join(label for _, label in ATTRIBUTION) + " |", "|---|" + "---:|" * len(ATTRIBUTION)]
+    for n, m in policies.items():
+        a = m["attribution"]
+        lines.append(f"| {LABELS.get(n, n)} | " + " | ".join(f"{a[k]:.3f}" for k, _ in ATTRIBUTION) + " |")
     return "\n".join(lines)
 
 
@@ -127,6 +144,25 @@ def plot_all(out_dir: Path, traces: dict[str, Traces], markout_curves: dict[str,
     axes[0, 0].set_ylabel("quote offset from mid (bps)")
     fig.suptitle("Quote offsets against inventory (skew like an A-S reservation price?)")
     paths.append(_save(fig, out_dir / "quote_skew.png"))
+
+    from mmjax.evaluation.metrics import pnl_attribution
+
+    parts = [("spread_usd", 1.0, "spread captured"), ("adverse_10s_usd", 1.0, "adverse selection (10 s)"),
+             ("carry_usd", 1.0, "inventory carry"), ("fees_usd", -1.0, "fees (- paid, + rebate)")]
+    attr = {n: pnl_attribution(traces[n]) for n in names}
+    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(names)), 4.5))
+    width = 0.8 / len(parts)
+    for i, (key, sign, label) in enumerate(parts):
+        ax.bar(np.arange(len(names)) + (i - (len(parts) - 1) / 2) * width, [sign * attr[n][key] for n in names],
+               width, label=label)
+    ax.scatter(np.arange(len(names)), [attr[n]["pnl_usd"] for n in names], color="black", marker="D", zorder=3,
+               label="mean PnL (= sum of the bars)")
+    ax.set_xticks(range(len(names)), [LABELS.get(n, n) for n in names])
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_ylabel("$ per episode")
+    ax.set_title("Where the PnL comes from", pad=28)
+    ax.legend(fontsize=8, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    paths.append(_save(fig, out_dir / "pnl_attribution.png"))
 
     if markout_curves:
         fig, ax = plt.subplots(figsize=(8, 4.5))

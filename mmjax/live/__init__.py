@@ -12,6 +12,7 @@
 No jax, flax, gymnax or gymnasium anywhere on this path (tests/test_live_imports.py).
 """
 
+from mmjax.data.builtin import builtin_market
 from mmjax.live.engine import PAPER_NOTICE, EngineConfig, build_runner
 from mmjax.live.feeds import (
     BookEvent,
@@ -30,5 +31,5 @@ from mmjax.live.trader import PaperTrader, SessionStats, StepRecord
 __all__ = [
     "PAPER_NOTICE", "SERIES", "BaselineParams", "BaselineQuoter", "BookEvent", "EngineConfig", "Event", "Feed",
     "LiveRunner", "LiveState", "ModelQuoter", "PaperTrader", "QuoteContext", "Quoter", "RecorderFeed", "ReplayFeed",
-    "SessionStats", "Snapshot", "StepRecord", "TradeEvent", "build_runner", "merge_events",
+    "SessionStats", "Snapshot", "StepRecord", "TradeEvent", "build_runner", "builtin_market", "merge_events",
 ]

@@ -207,7 +207,7 @@ class RecorderFeed:
 
     def __init__(self, product: str, tick_size: float, levels: int = 20, grid_ms: int = 100,
                  url: str = "wss://advanced-trade-ws.coinbase.com", idle_s: float = 1.0):
-        from mmjax.record import RecordConfig
+        from recorder.config import RecordConfig
 
         self.meta = schema.RecordingMeta(product=product, tick_size=tick_size, size_unit=product.split("-")[0],
                                          grid_ms=grid_ms, levels=levels, source="coinbase-live")

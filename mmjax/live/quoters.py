@@ -75,7 +75,7 @@ class ModelQuoter:
         from pathlib import Path
 
         from mmjax.features.spec import NUM_FEATURES, NUM_MARKET_FEATURES, FeatureNorm, spec_hash
-        from mmjax.policy_np import NumpyPolicy, PolicyFileError
+        from mmjax.policy.numpy_policy import NumpyPolicy, PolicyFileError
 
         # the spec hash ties the file to these exact features (names, order, windows, clips)
         self.policy = NumpyPolicy.load(path, expected_spec_hash=spec_hash())

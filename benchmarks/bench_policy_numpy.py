@@ -1,6 +1,6 @@
 """Per-decision latency of the NumPy policy (one observation in, one action out), 256-128 actor, D=20.
 
-    python benchmarks/bench_policy_np.py --json benchmarks/results/policy_np.json [--quick]
+    python benchmarks/bench_policy_numpy.py --json benchmarks/results/policy_np.json [--quick]
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import jax
 
-    from mmjax.export import export_policy
     from mmjax.features import spec
-    from mmjax.policy_np import NumpyPolicy
+    from mmjax.policy.export import export_policy
+    from mmjax.policy.numpy_policy import NumpyPolicy
     from mmjax.ppo.networks import Actor, ObsNorm
 
     d = spec.NUM_FEATURES

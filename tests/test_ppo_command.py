@@ -1,4 +1,4 @@
-"""Specification of `mmjax train` -> `mmjax evaluate` wiring (mmjax/training.py)."""
+"""Specification of `mmjax train` -> `mmjax evaluate` wiring (mmjax/ppo/command.py, mmjax/evaluation/command.py)."""
 
 from __future__ import annotations
 
@@ -13,20 +13,23 @@ from mmjax.data.synth import run as synth_run
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from mmjax.training import TrainConfig, train
+    from mmjax.env.build import DataConfig
+    from mmjax.env.knobs import EnvKnobs
+    from mmjax.ppo.command import TrainConfig, train
+    from mmjax.ppo.config import PPOConfig
 
     root = tmp_path_factory.mktemp("train")
     synth_run(SynthConfig(out=str(root / "market"), hours=0.25, seed=5))
-    cfg = TrainConfig(data=str(root / "market"), out=str(root / "run"), episode_steps=100, split_gap_steps=100,
-                      total_timesteps=2 * 8 * 16, num_envs=8, num_steps=16, num_minibatches=2, update_epochs=1,
-                      updates_per_chunk=1, seed=1)
+    cfg = TrainConfig(data=DataConfig(data=str(root / "market"), split_gap_steps=100), env=EnvKnobs(episode_steps=100),
+                      ppo=PPOConfig(total_timesteps=2 * 8 * 16, num_envs=8, num_steps=16, num_minibatches=2,
+                                    update_epochs=1, updates_per_chunk=1, seed=1), out=str(root / "run"))
     train(cfg, progress=lambda *_: None)
     return root
 
 
 def test_train_writes_checkpoint_metrics_curve_norm_and_a_loadable_policy(run_dir):
     from mmjax.features import spec
-    from mmjax.policy_np import NumpyPolicy
+    from mmjax.policy.numpy_policy import NumpyPolicy
 
     run = run_dir / "run"
     for name in ("checkpoint.npz", "metrics.jsonl", "train_config.json", "feature_norm.json", "policy.npz"):
@@ -41,12 +44,15 @@ def test_train_writes_checkpoint_metrics_curve_norm_and_a_loadable_policy(run_di
 
 
 def test_evaluate_compares_the_trained_policy_on_the_same_episodes(run_dir, tmp_path):
-    from mmjax.evaluate import EvaluateConfig, evaluate
+    from mmjax.evaluation.command import EvaluateConfig, evaluate
 
     payload = evaluate(EvaluateConfig(data=str(run_dir / "market"), policy=str(run_dir / "run"), out=str(tmp_path),
                                       episodes=6, tune_episodes=4), progress=lambda *_: None)
-    assert set(payload["policies"]) == {"ppo", "fixed", "avellaneda_stoikov", "glft"}
-    assert set(payload["paired"]) == {"ppo_vs_fixed", "ppo_vs_avellaneda_stoikov", "ppo_vs_glft"}
+    from mmjax.baselines import BASELINES
+
+    assert set(payload["policies"]) == {"ppo", *BASELINES} and "signal_aware" in BASELINES
+    assert set(payload["paired"]) == {f"ppo_vs_{b}" for b in BASELINES}
+    assert payload["n_seeds"] == 1 and all(p["n_seeds"] == 1 and p["mde80"] >= 0 for p in payload["paired"].values())
     for p in payload["paired"].values():
         lo, hi = p["ci95"]
         assert lo <= p["mean_diff"] <= hi

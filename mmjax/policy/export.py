@@ -1,4 +1,4 @@
-"""Export a trained PPO actor to a self-contained .npz that `mmjax.policy_np` runs without jax.
+"""Export a trained PPO actor to a self-contained .npz that `mmjax.policy.numpy_policy` runs without jax.
 
 Everything is stored as plain numeric or numpy-unicode arrays, so ``np.load(path, allow_pickle=False)``
 reads the whole file. Layout (D obs dim, H_i hidden widths, A action dim):
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mmjax.policy.format import FORMAT_VERSION
 from mmjax.ppo.networks import LAYERNORM_EPS, OBS_VAR_EPS
 
-FORMAT_VERSION = 1
 _EXTRA_KEYS = {"action_mapping", "feature_names", "spec_hash", "feature_mean", "feature_std", "obs_clip", "activation"}
 
 

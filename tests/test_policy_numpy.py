@@ -9,11 +9,11 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_export import EXTRA, D, make_params
+from test_policy_export import EXTRA, D, make_params
 
-from mmjax.export import export_policy
 from mmjax.features import spec
-from mmjax.policy_np import NumpyPolicy, PolicyFileError
+from mmjax.policy.export import export_policy
+from mmjax.policy.numpy_policy import NumpyPolicy, PolicyFileError
 from mmjax.ppo import deterministic_action
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def test_imports_no_jax_or_flax(exported):
     _, _, path = exported
     code = textwrap.dedent(f"""
         import sys, numpy as np
-        from mmjax.policy_np import NumpyPolicy
+        from mmjax.policy.numpy_policy import NumpyPolicy
         p = NumpyPolicy.load({str(path)!r})
         p.act(np.zeros({D}, np.float32))
         bad = sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "jaxlib", "flax", "optax"))

@@ -19,13 +19,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import baselines as bl
-from mmjax import pipeline
 from mmjax.data.splits import Split
+from mmjax.env import build
+from mmjax.env.knobs import parse_fee_bps
 from mmjax.evaluation import harness as H
 from mmjax.evaluation import metrics as M
 from mmjax.evaluation import report as R
 from mmjax.features.batch import fit_norm
 from mmjax.features.spec import FeatureNorm
+from mmjax.ppo import run_dir
 
 
 @dataclass(frozen=True)
@@ -40,38 +42,26 @@ class EvaluateConfig:
     episode_steps: int = field(default=0, metadata={"help": "steps per episode (0: as in training)"})
     calibration_fraction: float = field(default=0.2, metadata={"help": "with --split all: leading fraction of rows used only to calibrate and tune baselines"})
     tune_episodes: int = field(default=100, metadata={"help": "training-window episodes used to tune each baseline"})
-    maker_fee_bps: float | None = field(default=None, metadata={"help": "maker fee in force, bps (default: as in training)"})
+    maker_fee_bps: float | None = field(default=None, metadata={
+        "help": "maker fee in force, bps or a preset (coinbase-top, rebate, coinbase-retail; default: as in training)",
+        "parse": parse_fee_bps})
     quote_size: float = field(default=0.0, metadata={"help": "quote size in the venue's size unit (0: as in training)"})
     max_inventory: float = field(default=0.0, metadata={"help": "inventory limit in the venue's size unit (0: as in training)"})
     baseline_max_offset_bps: float = field(default=10.0, metadata={"help": "widest quote the baselines may use, bps (at least the policy's own range), so they are not handicapped by the agent's action range"})
-    retail_fee_bps: float = field(default=40.0, metadata={"help": "second evaluation at this fee (Coinbase entry tier: 40 bps)"})
+    retail_fee_bps: float = field(default=40.0, metadata={
+        "help": "second evaluation at this fee, bps or a preset (Coinbase entry tier: 40 bps)", "parse": parse_fee_bps})
     seed: int = field(default=0, metadata={"help": "bootstrap seed"})
 
 
-def find_runs(policy: str) -> list[Path]:
-    """One run directory, or every run directory (seed) directly below ``policy``."""
-    from mmjax.training import TRAIN_CONFIG
-
-    p = Path(policy)
-    if (p / TRAIN_CONFIG).exists():
-        return [p]
-    runs = sorted(d for d in p.glob("*") if (d / TRAIN_CONFIG).exists())
-    if not runs:
-        raise FileNotFoundError(f"{p}: no {TRAIN_CONFIG} here or in its subdirectories; pass a `mmjax train` run directory")
-    return runs
-
-
-def ppo_policy(run_dir: Path, env, params) -> H.Policy:
+def ppo_policy(run: Path, env, params) -> H.Policy:
     """The run's deterministic policy, loaded from its checkpoint."""
     from mmjax.ppo import HParams, deterministic_action, make_ppo
     from mmjax.ppo.checkpoint import load_checkpoint
-    from mmjax.ppo.runner import CHECKPOINT
-    from mmjax.training import load_train_config
 
-    pcfg = load_train_config(run_dir).ppo()
+    pcfg = run_dir.load_train_config(run).ppo
     ppo = make_ppo(pcfg, env, params)
     template = jax.eval_shape(ppo.init, jax.random.PRNGKey(0), HParams.from_config(pcfg), params)
-    state, _ = load_checkpoint(run_dir / CHECKPOINT, template)
+    state, _ = load_checkpoint(run / run_dir.CHECKPOINT, template)
     net = ppo.params_out(state)
 
     def policy(obs, env_state, p):
@@ -80,7 +70,7 @@ def ppo_policy(run_dir: Path, env, params) -> H.Policy:
     return policy
 
 
-def _windows(cfg: EvaluateConfig, market: pipeline.Market) -> tuple[Split, Split]:
+def _windows(cfg: EvaluateConfig, market: build.Market) -> tuple[Split, Split]:
     if cfg.split == "test":
         return market.splits["train"], market.splits["test"]
     T = market.md.num_steps
@@ -95,31 +85,24 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     t_start = time.perf_counter()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = find_runs(cfg.policy) if cfg.policy else []
-    from mmjax.training import FEATURE_NORM, load_train_config
-
+    runs = run_dir.find_runs(cfg.policy) if cfg.policy else []
     if runs:
-        train_cfg = load_train_config(runs[0])
-        mcfg = dataclasses.replace(train_cfg.market(), data=cfg.data)
-        norm = pipeline.load_norm(runs[0] / FEATURE_NORM)  # the normalization travels with the model
+        train_cfg = run_dir.load_train_config(runs[0])
+        dcfg, mcfg = dataclasses.replace(train_cfg.data, data=cfg.data), train_cfg.env
+        norm = build.load_norm(runs[0] / run_dir.FEATURE_NORM)  # the normalization travels with the model
     else:
-        mcfg, norm = pipeline.MarketConfig(data=cfg.data), None
-    if cfg.episode_steps:
-        mcfg = dataclasses.replace(mcfg, episode_steps=cfg.episode_steps)
-    if cfg.maker_fee_bps is not None:
-        mcfg = dataclasses.replace(mcfg, maker_fee_bps=cfg.maker_fee_bps)
-    if cfg.quote_size:
-        mcfg = dataclasses.replace(mcfg, quote_size=cfg.quote_size)
-    if cfg.max_inventory:
-        mcfg = dataclasses.replace(mcfg, max_inventory=cfg.max_inventory)
-    market = pipeline.load(mcfg, norm=norm)
+        dcfg, mcfg, norm = build.DataConfig(data=cfg.data), build.EnvKnobs(), None
+    overrides = {"episode_steps": cfg.episode_steps or None, "maker_fee_bps": cfg.maker_fee_bps,
+                 "quote_size": cfg.quote_size or None, "max_inventory": cfg.max_inventory or None}
+    mcfg = dataclasses.replace(mcfg, **{k: v for k, v in overrides.items() if v is not None})
+    market = build.load(dcfg, mcfg, norm=norm)
     if cfg.split == "all" and norm is None:
         # baselines only: the feature normalization comes from the calibration window, as everything else does
         calib = _windows(cfg, market)[0]
         fitted = fit_norm(market.features.values, calib.start, calib.stop)
         market.norm = FeatureNorm(mean=np.asarray(fitted.mean, np.float32), std=np.asarray(fitted.std, np.float32))
     tune_win, eval_win = _windows(cfg, market)
-    env = pipeline.make_env()
+    env = build.make_env()
     p_eval = market.env_params(eval_win)
     # baselines may quote wider than the agent's action range; same episodes, fills, fees and latency
     base_offset = max(cfg.baseline_max_offset_bps, mcfg.max_offset_bps)
@@ -139,6 +122,7 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     # CALIBRATE AND TUNE THE BASELINES (tuning window only)
     calib = H.calibrate(p_tune, tune_win.start, tune_win.stop)
     progress(f"fill intensity on the tuning window: A = {calib.A_per_s:.3f} /s, k = {calib.k_per_tick:.5f} /tick (R^2 {calib.r2:.2f})")
+    progress(f"signal-aware forecast of the 1 s mid move fitted on the tuning window: in-sample R^2 {calib.forecast_r2:.3f}")
     policies: dict[str, H.Policy] = {}
     tuning = {}
     for name in bl.BASELINES:
@@ -168,9 +152,10 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
         progress(f"evaluated {name}: mean PnL {results[name]['mean_pnl']:.3f} $")
 
     paired = {}
-    if runs:
+    if runs:  # every seed against every baseline on the same episodes, pooled over seeds and episodes
+        ppo_final = np.stack([traces[n].pnl[:, -1] for n in ppo_names])  # [K, E]
         for name in bl.BASELINES:
-            paired[f"ppo_vs_{name}"] = M.paired_difference(traces["ppo"].pnl[:, -1], traces[name].pnl[:, -1], seed=cfg.seed)
+            paired[f"ppo_vs_{name}"] = M.pooled_paired_difference(ppo_final, traces[name].pnl[:, -1], seed=cfg.seed)
     seeds = None
     if len(ppo_names) > 1:
         means = np.array([results[n]["mean_pnl"] for n in ppo_names])
@@ -178,7 +163,7 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
                  "across_seeds_std": float(means.std(ddof=1))}
 
     payload = {
-        "n_episodes": int(len(starts)), "episode_steps": int(E), "latency_steps": int(L),
+        "n_episodes": int(len(starts)), "n_seeds": len(ppo_names), "episode_steps": int(E), "latency_steps": int(L),
         "maker_fee_bps": float(mcfg.maker_fee_bps), "retail_fee_bps": float(cfg.retail_fee_bps),
         "data": cfg.data, "split": cfg.split, "policy": cfg.policy,
         "windows": {"evaluation_rows": [eval_win.start, eval_win.stop], "tuning_rows": [tune_win.start, tune_win.stop],
@@ -202,6 +187,7 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
         progress("")
         for k, v in paired.items():
             progress(f"{k:<28} mean diff {v['mean_diff']:>9.3f} $  paired 95% CI [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
+                     f"  detectable >= {v['mde80']:.3f} $ ({v['n_seeds']} seed(s) x {v['n_episodes']} episodes)"
                      f"{'  (excludes 0)' if v['excludes_zero'] else ''}")
     progress("")
     progress(f"at the retail maker fee of {cfg.retail_fee_bps} bps:")
@@ -232,8 +218,13 @@ def _report_md(p: dict, pngs: list[Path]) -> str:
         "MAP = mean absolute position. Markouts: size-weighted value of fills h seconds later, in bps (negative = adverse selection).", "",
     ]
     lines += [f"> Note: {n}." for n in p["notes"]] + ([""] if p["notes"] else [])
+    lines += ["## PnL attribution ($ per episode)", "", R.attribution_table(p["policies"]), "",
+              "Spread: fill price against the mid when its interval began. Adverse h: the mid's move over h after "
+              "the fill, signed by the fill (negative = adverse selection). Carry: the rest (inventory held longer "
+              "than 10 s). Spread + adverse 10 s + carry - fees = PnL.", ""]
     if p["paired"]:
-        lines += ["## Paired comparison (same episodes)", "", R.paired_table(p["paired"]), ""]
+        lines += ["## Paired comparison (same episodes, pooled over training seeds)", "", R.paired_table(p["paired"]), "",
+                  "Smallest detectable: the difference this design finds with 80 % power at 5 % (2.8 bootstrap SE).", ""]
     if p["seeds"]:
         s = p["seeds"]
         lines += ["## Training seeds", "", "| seed run | mean PnL $ |", "|---|---:|"]

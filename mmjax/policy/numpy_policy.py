@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT_VERSION = 1  # keep in sync with mmjax.export.FORMAT_VERSION (a test checks)
+from mmjax.policy.format import FORMAT_VERSION
 
 
 class PolicyFileError(ValueError):

@@ -4,8 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from mmjax import export, policy_np
 from mmjax.features import spec
+from mmjax.policy import export, format
 from mmjax.ppo.networks import Actor, Critic, ObsNorm
 
 D = spec.NUM_FEATURES
@@ -34,7 +34,7 @@ def test_export_is_readable_without_pickle_and_complete(tmp_path):
     path = export.export_policy(params, tmp_path / "p.npz", EXTRA)
     with np.load(path, allow_pickle=False) as z:
         files = {k: z[k] for k in z.files}
-    assert int(files["format_version"]) == export.FORMAT_VERSION == policy_np.FORMAT_VERSION
+    assert int(files["format_version"]) == format.FORMAT_VERSION
     assert list(files["features/names"]) == list(spec.MARKET_FEATURES + spec.AGENT_FEATURES)
     assert str(files["features/spec_hash"]) == spec.spec_hash()
     assert dict(zip(files["action_mapping/names"], files["action_mapping/values"], strict=True)) == EXTRA["action_mapping"]

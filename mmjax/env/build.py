@@ -1,9 +1,10 @@
-"""Recording -> features -> environment parameters per split: the shared front half of train/evaluate/demo."""
+"""Recording -> features -> environment parameters per split: the env builder of train, evaluate and demo."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -11,51 +12,38 @@ import numpy as np
 from mmjax.data.loader import RawRecording, load_market
 from mmjax.data.market import MarketData
 from mmjax.data.splits import Split, chronological_splits
+from mmjax.env.knobs import EnvKnobs  # noqa: F401 - re-exported for callers building a Market
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.features.batch import MarketFeatures, compute_market_features, fit_norm, normalize
 from mmjax.features.spec import FeatureNorm
 
 
 @dataclass(frozen=True)
-class MarketConfig:
-    """How a recording becomes an environment: splits, episode length, quoting and reward knobs."""
+class DataConfig:
+    """Which recording, which product, and how its rows split into train / validation / test."""
 
     data: str = field(default="", metadata={"help": "recording directory (book/ and trades/ below it)"})
     product: str | None = field(default=None, metadata={"help": "product partition to load (default: the only one)"})
     split_fractions: str = field(default="0.7,0.15,0.15", metadata={"help": "train,val,test fractions of the rows, in time order"})
     split_gap_steps: int = field(default=3000, metadata={"help": "embargo rows between splits (3000 = 5 min of 100 ms)"})
-    episode_steps: int = field(default=3000, metadata={"help": "steps per episode (3000 = 5 min of 100 ms)"})
-    latency_steps: int = field(default=1, metadata={"help": "steps before a decided quote is live (>= 1)"})
-    risk_aversion: float = field(default=0.01, metadata={"help": "reward risk aversion gamma in r = dPnL - gamma q^2 sigma^2 dt, 1/$ (see docs/env.md)"})
-    maker_fee_bps: float = field(default=0.0, metadata={"help": "maker fee on fill notional, bps (negative = rebate; Coinbase top tier 0, entry tier 40)"})
-    quote_size: float = field(default=0.01, metadata={"help": "size of each quote, venue size unit (BTC)"})
-    max_inventory: float = field(default=0.1, metadata={"help": "inventory limit, venue size unit"})
-    max_offset_bps: float = field(default=10.0, metadata={"help": "quote offset from mid at action +1, bps"})
-
-
-# MarketConfig field -> EnvParams field
-ENV_KNOBS = {"risk_aversion": "gamma", "maker_fee_bps": "maker_fee_bps", "quote_size": "quote_size",
-             "max_inventory": "max_inventory", "max_offset_bps": "max_offset_bps"}
 
 
 @dataclass
 class Market:
-    """A loaded recording with its features, the training-split normalization and the splits."""
+    """A loaded recording with its features, the training-split normalization, the splits and the knobs."""
 
     md: MarketData
     raw: RawRecording
     features: MarketFeatures
     norm: FeatureNorm
     splits: dict[str, Split]
-    config: MarketConfig
+    config: DataConfig
+    knobs: EnvKnobs
 
     def env_params(self, split: Split | None, **overrides) -> EnvParams:
         """Environment parameters whose episodes start inside ``split`` (None: the whole recording)."""
-        knobs = {env_name: getattr(self.config, name) for name, env_name in ENV_KNOBS.items()}
-        knobs.update(episode_steps=self.config.episode_steps, latency_steps=self.config.latency_steps)
-        knobs.update(overrides)
         obs = normalize(self.features.values, self.norm)
-        return make_params(self.md, obs, self.features.sigma, split, **knobs)
+        return make_params(self.md, obs, self.features.sigma, split, self.knobs, **overrides)
 
 
 def parse_fractions(text: str) -> tuple[float, float, float]:
@@ -68,7 +56,8 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
     return parts  # type: ignore[return-value]
 
 
-def load(config: MarketConfig, norm: FeatureNorm | None = None, calibration_split: Split | None = None) -> Market:
+def load(config: DataConfig, knobs: EnvKnobs | None = None, norm: FeatureNorm | None = None,
+         calibration_split: Split | None = None) -> Market:
     """Load, compute features once, fit the normalization on the training split (or use ``norm``)."""
     md, raw = load_market(config.data, config.product)
     splits = chronological_splits(md.num_steps, parse_fractions(config.split_fractions), config.split_gap_steps)
@@ -77,7 +66,7 @@ def load(config: MarketConfig, norm: FeatureNorm | None = None, calibration_spli
         fit_on = calibration_split or splits["train"]
         norm = fit_norm(feats.values, fit_on.start, fit_on.stop)
     norm = FeatureNorm(mean=np.asarray(norm.mean, np.float32), std=np.asarray(norm.std, np.float32))
-    return Market(md, raw, feats, norm, splits, config)
+    return Market(md, raw, feats, norm, splits, config, knobs or EnvKnobs())
 
 
 def save_norm(path: Path, norm: FeatureNorm) -> None:
@@ -93,3 +82,38 @@ def load_norm(path: Path) -> FeatureNorm:
 def make_env() -> MarketMakingEnv:
     return MarketMakingEnv()
 
+
+# The built-in market behind `MarketMakingEnv.default_params` and `mmjax.make`: 15 minutes, episodes of 1 min.
+BUILTIN_HOURS = 0.25
+BUILTIN_KNOBS = EnvKnobs(episode_steps=600)
+
+
+@lru_cache(maxsize=4)  # one load per process and argument set: a recording on disk never changes
+def builtin_params(knobs: EnvKnobs = BUILTIN_KNOBS, cache_dir: str | None = None) -> EnvParams:
+    """EnvParams over the built-in market (generated once into the cache), whole recording, training-split norm."""
+    from mmjax.data.builtin import builtin_market
+
+    path = builtin_market(cache_dir, BUILTIN_HOURS)
+    market = load(DataConfig(data=path, split_gap_steps=600), knobs)
+    return market.env_params(None)
+
+
+ENV_IDS = ("MarketMaking-v0",)
+
+
+def make(env_id: str = "MarketMaking-v0", data: str | None = None, product: str | None = None,
+         split: str | None = None, **knob_overrides) -> tuple[MarketMakingEnv, EnvParams]:
+    """``(env, params)`` in the manner of ``gymnax.make``: the built-in market, or the recording ``data``.
+
+    ``split`` ("train", "val" or "test") restricts episode starts to that split; knobs are EnvKnobs fields.
+    """
+    if env_id not in ENV_IDS:
+        raise ValueError(f"mmjax.make: unknown env id {env_id!r}; known: {ENV_IDS}")
+    if data is None:
+        if product is not None or split is not None:
+            raise ValueError("mmjax.make: product and split need data=DIR (the built-in market has one product)")
+        return make_env(), builtin_params(EnvKnobs(**{**vars(BUILTIN_KNOBS), **knob_overrides}))
+    market = load(DataConfig(data=data, product=product), EnvKnobs(**knob_overrides))
+    if split is not None and split not in market.splits:
+        raise ValueError(f"mmjax.make: split must be one of {sorted(market.splits)}, got {split!r}")
+    return make_env(), market.env_params(market.splits[split] if split else None)

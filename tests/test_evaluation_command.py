@@ -1,4 +1,4 @@
-"""Specification of the out-of-sample evaluation (mmjax/evaluate.py, mmjax/evaluation/harness.py)."""
+"""Specification of the out-of-sample evaluation (mmjax/evaluation/command.py, mmjax/evaluation/harness.py)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_non_overlapping_starts_are_disjoint_inside_the_window_and_skip_gaps():
 
 @pytest.fixture(scope="module")
 def baseline_report(recording, tmp_path_factory):
-    from mmjax.evaluate import EvaluateConfig, evaluate
+    from mmjax.evaluation.command import EvaluateConfig, evaluate
 
     out = tmp_path_factory.mktemp("report")
     payload = evaluate(EvaluateConfig(data=str(recording), out=str(out), episode_steps=EPISODE, episodes=12,
@@ -84,10 +84,10 @@ def test_baselines_are_tuned_on_the_tuning_window_to_the_best_trading_value(base
 
 
 def test_fixed_baseline_fills_less_the_further_it_quotes(recording):
-    from mmjax import pipeline
+    from mmjax.env import build
 
-    market = pipeline.load(pipeline.MarketConfig(data=str(recording), episode_steps=EPISODE, split_gap_steps=100))
-    env = pipeline.make_env()
+    market = build.load(build.DataConfig(data=str(recording), split_gap_steps=100), build.EnvKnobs(episode_steps=EPISODE))
+    env = build.make_env()
     params = market.env_params(market.splits["train"])
     starts = H.non_overlapping_starts(np.asarray(market.md.steps_to_gap), market.splits["train"].start,
                                       market.splits["train"].stop, EPISODE, 1, 10)

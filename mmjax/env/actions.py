@@ -1,0 +1,80 @@
+"""The action mapping (JAX): per side, an action in [-1, 1] -> a price in ticks from that side's touch, or no quote.
+
+Per side (bid and ask alike), with ``u = (a + 1) / (1 + PULL_ABOVE)`` for ``a <= PULL_ABOVE``:
+
+- ``a > PULL_ABOVE``: no quote on this side (pulled);
+- ``u < 1/2`` (near the touch, tick precision): ``d = floor(u * 2 * (NEAR_TICKS + 1)) - 1`` ticks behind
+  the touch, so ``d = -1`` improves the touch by one tick (where the spread allows; else it joins),
+  ``d = 0`` joins it (our own bid and ask never meet: at a two-tick spread the bid takes the free tick), ``d = 1 .. NEAR_TICKS`` steps back one tick at a time; each is a band of width
+  ``(1 + PULL_ABOVE) / (2 (NEAR_TICKS + 1))`` = 0.106 of the action, so a deterministic policy joins the
+  touch at tanh(mean) in [-0.894, -0.789] without saturating;
+- ``u >= 1/2`` (far): ``d = NEAR_TICKS + floor((u - 1/2) * 2 * (K - NEAR_TICKS + 1))``, linear up to ``K``
+  ticks, ``K`` = the max offset in whole ticks at the current mid (``EnvKnobs.max_offset_bps``, at
+  least 1), so the far half still reaches quotes bps away.
+
+``d`` never exceeds ``K`` (so with a small range the near steps stop at ``K``). Every operation is a
+float32 multiply, add or floor, which the NumPy twin (`mmjax.env.sim_np`) reproduces exactly.
+A constant action therefore re-quotes the same price while the touch stays, which keeps the queue place.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+PULL_ABOVE = 0.9  # actions above this pull the side (no quote)
+PULL_ACTION = 1.0  # an action that pulls: the abstaining baseline sends it on both sides
+NEAR_TICKS = 8  # ticks behind the touch that get one action band each
+
+
+def max_ticks(mid_ticks: jax.Array, anchor_ticks: float, max_offset_bps: jax.Array) -> jax.Array:
+    """K: the farthest distance behind the touch, in whole ticks (>= 1), for a range of max_offset_bps at this mid."""
+    mid_abs = mid_ticks + jnp.float32(anchor_ticks)
+    k = jnp.floor(jnp.asarray(max_offset_bps, jnp.float32) * mid_abs * jnp.float32(1e-4))
+    return jnp.maximum(k, 1.0)
+
+
+def ticks_behind(action: jax.Array, k_max: jax.Array) -> jax.Array:
+    """[..., 2] actions -> [..., 2] float32 ticks behind each side's touch (-1 improves), ignoring the pull."""
+    a = jnp.clip(action.astype(jnp.float32), -1.0, 1.0)
+    u = (a + jnp.float32(1.0)) * jnp.float32(1.0 / (1.0 + PULL_ABOVE))
+    near = jnp.floor(u * jnp.float32(2 * (NEAR_TICKS + 1))) - jnp.float32(1.0)
+    k = k_max[..., None]
+    span = jnp.maximum(k - jnp.float32(NEAR_TICKS), 0.0) + jnp.float32(1.0)
+    far = jnp.float32(NEAR_TICKS) + jnp.floor((u - jnp.float32(0.5)) * jnp.float32(2.0) * span)
+    d = jnp.where(u < jnp.float32(0.5), near, jnp.maximum(far, jnp.float32(NEAR_TICKS)))
+    return jnp.minimum(d, k)
+
+
+def quote_prices(
+    action: jax.Array,  # [..., 2] in [-1, 1]: bid, ask
+    best_bid: jax.Array,  # [...] int32 ticks of the decision's book row
+    best_ask: jax.Array,  # [...] int32
+    mid_ticks: jax.Array,  # [...] float32
+    anchor_ticks: float,
+    max_offset_bps: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(bid, ask) int32 ticks and quoting [..., 2] bool (False = pulled) for a decision at this book row."""
+    d = ticks_behind(action, max_ticks(mid_ticks, anchor_ticks, max_offset_bps)).astype(jnp.int32)
+    bid = best_bid - d[..., 0]
+    ask = best_ask + d[..., 1]
+    # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)
+    bid = jnp.minimum(bid, jnp.maximum(best_ask - 1, best_bid))
+    ask = jnp.maximum(ask, jnp.minimum(best_bid + 1, best_ask))
+    quoting = action <= jnp.float32(PULL_ABOVE)
+    # both improving into a two-tick spread would meet at one price: the bid takes it, the ask joins
+    ask = jnp.where(quoting[..., 0], jnp.maximum(ask, bid + 1), ask)
+    return bid, ask, quoting
+
+
+def action_for_ticks(d: jax.Array, k_max: jax.Array) -> jax.Array:
+    """The action at the middle of the band that maps to ``d`` ticks behind the touch (inverse, for baselines)."""
+    d = jnp.clip(jnp.asarray(d, jnp.float32), -1.0, k_max)
+    width_near = 1.0 / (2 * (NEAR_TICKS + 1))
+    u_near = (d + 1.5) * width_near
+    span = jnp.maximum(k_max - NEAR_TICKS, 0.0) + 1.0
+    u_far = 0.5 + (d - NEAR_TICKS + 0.5) / (2.0 * span)
+    u = jnp.where(d < NEAR_TICKS, u_near, u_far)
+    return u * (1.0 + PULL_ABOVE) - 1.0
+
+

@@ -1,0 +1,56 @@
+"""The action mapping: tick precision at the touch, a pull region, a far reach in bps (mmjax/env/actions.py)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mmjax.env import actions as A
+
+MID, ANCHOR = 0.5, 6_200_000  # $62,000.005 at $0.01 ticks: 1 bp = 620 ticks
+
+
+def _quote(a_bid, a_ask, best_bid=0, best_ask=1, max_offset_bps=2.0):
+    bid, ask, on = A.quote_prices(jnp.array([a_bid, a_ask], jnp.float32), jnp.int32(best_bid), jnp.int32(best_ask),
+                                  jnp.float32((best_bid + best_ask) / 2), ANCHOR, jnp.float32(max_offset_bps))
+    return int(bid), int(ask), tuple(bool(x) for x in on)
+
+
+def test_a_deterministic_policy_joins_the_touch_without_saturating_tanh():
+    lo, hi = -1 + 1.9 / 18, -1 + 2 * 1.9 / 18  # the join band
+    for a in np.linspace(lo + 1e-3, hi - 1e-3, 7):
+        assert _quote(a, a) == (0, 1, (True, True))
+    assert hi - lo > 0.1 and lo > -0.9  # a band a tenth of the range wide, far from tanh's -1
+
+
+def test_one_tick_steps_near_the_touch_and_improving_needs_room():
+    d = [A.ticks_behind(jnp.array([A.action_for_ticks(k, 1240.0)] * 2), jnp.float32(1240.0))[0] for k in range(-1, 9)]
+    assert [int(x) for x in d] == list(range(-1, 9))
+    a_improve = float(A.action_for_ticks(-1, 1240.0))
+    assert _quote(a_improve, a_improve, 0, 1) == (0, 1, (True, True))  # one-tick spread: improving joins
+    assert _quote(a_improve, a_improve, 0, 5) == (1, 4, (True, True))  # wide spread: one tick inside
+
+
+def test_our_bid_and_ask_never_meet_even_when_both_improve_a_two_tick_spread():
+    a = float(A.action_for_ticks(-1, 1240.0))
+    assert _quote(a, a, 0, 2) == (1, 2, (True, True))  # the bid takes the free tick, the ask joins
+    _, ask, on = _quote(1.0, a, 0, 2)
+    assert (ask, on) == (1, (False, True))  # with the bid pulled, the ask may take it
+
+
+def test_the_far_half_reaches_the_max_offset_and_the_top_pulls():
+    k = int(A.max_ticks(jnp.float32(MID), ANCHOR, jnp.float32(2.0)))
+    assert k == 1240  # 2 bps of $62,000 at $0.01 ticks
+    assert _quote(A.PULL_ABOVE, A.PULL_ABOVE) == (-k, 1 + k, (True, True))
+    assert _quote(0.95, -1.0)[2] == (False, True) and _quote(-1.0, 1.0)[2] == (True, False)
+    assert _quote(A.PULL_ACTION, A.PULL_ACTION)[2] == (False, False)
+
+
+@pytest.mark.parametrize("k_max", [1.0, 5.0, 8.0, 9.0, 40.0, 1240.0])
+def test_every_distance_has_a_band_and_the_inverse_lands_inside_it(k_max):
+    ds = np.arange(-1, int(k_max) + 1)
+    acts = A.action_for_ticks(jnp.asarray(ds, jnp.float32), jnp.float32(k_max))
+    assert np.all(np.asarray(acts) <= A.PULL_ABOVE) and np.all(np.diff(np.asarray(acts)) > 0)
+    back = A.ticks_behind(jnp.stack([acts, acts], -1), jnp.full(len(ds), k_max, jnp.float32))[:, 0]
+    np.testing.assert_array_equal(np.asarray(back), ds)
