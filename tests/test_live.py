@@ -1,40 +1,42 @@
-"""Specification of the paper-trading engine (mmjax/live/): feeds, state, causality, env consistency."""
+"""Specification of the paper trader (mmjax/live/trader.py): causality, gaps, KPIs, consistency with the envs.
+
+Feeds and state: tests/test_live_feeds.py; runner, engine and command: tests/test_live_runner.py.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 
 import numpy as np
 import pytest
 
-from mmjax import schema
 from mmjax.data.loader import read_recording
 from mmjax.data.synth import SynthConfig
 from mmjax.data.synth import run as synth_run
 from mmjax.env.knobs import EnvKnobs, knobs_from_mapping
 from mmjax.live import (
-    SERIES,
     BaselineParams,
     BaselineQuoter,
     BookEvent,
-    LiveRunner,
-    LiveState,
     PaperTrader,
     ReplayFeed,
     TradeEvent,
-    merge_events,
 )
 
 PARAMS = EnvKnobs(quote_size=0.01, max_inventory=0.05, max_offset_bps=2.0, maker_fee_bps=-0.5,
                   latency_steps=1, episode_steps=500)
 
 
+def synth_recording(tmp_path_factory):
+    """The test recording: 600 rows of 100 ms of the built-in market, seed 3."""
+    out = tmp_path_factory.mktemp("synth")
+    synth_run(SynthConfig(out=str(out), hours=600 / 36_000, seed=3))
+    return read_recording(out)
+
+
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth")
-    synth_run(SynthConfig(out=str(out), hours=600 / 36_000, seed=3))  # 600 rows of 100 ms
-    return read_recording(out)
+    return synth_recording(tmp_path_factory)
 
 
 class ConstQuoter:
@@ -54,65 +56,6 @@ def replay(raw, quoter, params=PARAMS, record=True, **kw) -> PaperTrader:
     for ev in ReplayFeed(raw, speed=0).events():
         (tr.on_book if isinstance(ev, BookEvent) else tr.on_trade)(ev)
     return tr
-
-
-def test_merge_puts_trades_at_grid_time_before_that_row():
-    book = np.array([100, 200, 300])
-    trades = np.array([50, 100, 150, 200, 201, 400])
-    ids = merge_events(book, trades).tolist()
-    # book row i -> -(i+1); a trade at exactly 200 belongs to (100, 200] and precedes row 200
-    assert ids == [0, 1, -1, 2, 3, -2, 4, -3, 5]
-
-
-def test_replay_yields_every_event_in_receive_order(raw):
-    evs = list(ReplayFeed(raw, speed=0).events())
-    books = [e for e in evs if isinstance(e, BookEvent)]
-    trades = [e for e in evs if isinstance(e, TradeEvent)]
-    assert len(books) == raw.num_steps and len(trades) == len(raw.trade_px)
-    ts = [e.ts_recv_ns for e in evs]
-    assert ts == sorted(ts)
-    assert books[0].after_gap
-
-
-def test_replay_loop_shifts_time_and_marks_a_gap(raw):
-    feed = ReplayFeed(raw, speed=0, loop=True)
-    books = []
-    for ev in feed.events():
-        if isinstance(ev, BookEvent):
-            books.append(ev)
-            if len(books) == raw.num_steps + 2:
-                feed.stop()
-    second = books[raw.num_steps]
-    assert second.after_gap and second.ts_recv_ns > books[raw.num_steps - 1].ts_recv_ns
-    assert feed.status() == "finished"
-
-
-def test_bad_speed_is_refused(raw):
-    with pytest.raises(ValueError, match="speed"):
-        ReplayFeed(raw, speed=-1)
-
-
-def test_live_state_ring_is_consistent_under_concurrent_reads():
-    st = LiveState(capacity=500)
-    book = BookEvent(0, False, np.ones(1), np.ones(1), np.ones(1) * 2, np.ones(1))
-    done = threading.Event()
-    bad = []
-
-    def write():
-        for i in range(5000):
-            st.append({k: float(i) for k in SERIES}, book, {"pnl": float(i)})
-        done.set()
-
-    w = threading.Thread(target=write)
-    w.start()
-    while not done.is_set():
-        snap = st.snapshot()
-        t = snap.series["t_ms"]
-        if len(t) and not (np.all(np.diff(t) == 1.0) and t[-1] == snap.version - 1):
-            bad.append(t)
-    w.join()
-    assert not bad
-    assert st.snapshot().series["t_ms"][0] == 4500.0
 
 
 def test_replay_matches_the_reference_env_fill_for_fill(raw):
@@ -147,6 +90,8 @@ def test_replay_matches_the_reference_env_fill_for_fill(raw):
 # $: the device env keeps cash and PnL in float32 (PnL here stays below ~$2, float32 spacing <= 1.2e-7;
 # measured max difference 6.2e-7); a half-tick marking error on one quote's position (0.01 BTC) is 5e-5 $
 DEVICE_PNL_ATOL = 1e-5
+
+
 ACTION = np.array([-0.6, -0.3])
 
 
@@ -306,43 +251,6 @@ def test_bad_trade_is_refused(raw):
         tr.on_trade(TradeEvent(1, 100.0, 1.0, 0))
 
 
-def test_runner_switches_quoter_and_publishes(raw):
-    quoters = {"fixed": BaselineQuoter("fixed", BaselineParams()),
-               "avellaneda_stoikov": BaselineQuoter("avellaneda_stoikov", BaselineParams())}
-    st = LiveState(capacity=1000)
-    feed = ReplayFeed(raw, speed=0)
-    runner = LiveRunner(feed, lambda q: PaperTrader(raw.meta, q, PARAMS), quoters, "fixed", st,
-                        inventory_limit=PARAMS.max_inventory)
-    runner.set_quoter("avellaneda_stoikov")  # applied at the first book row: a fresh account
-    runner.run_sync()
-    snap = st.snapshot()
-    assert snap.epoch == 1 and snap.version == raw.num_steps
-    assert snap.quoter == "baseline: avellaneda_stoikov" and snap.mode == "baseline"
-    assert snap.feed_status == "finished" and snap.kpis["steps"] == raw.num_steps
-    with pytest.raises(ValueError, match="not among"):
-        runner.set_quoter("nope")
-
-
-def test_runner_surfaces_engine_errors(raw):
-    class Broken:
-        mode, name = "model", "model: broken"
-
-        def act(self, obs, ctx):
-            raise RuntimeError("boom")
-
-    st = LiveState()
-    runner = LiveRunner(ReplayFeed(raw, speed=0), lambda q: PaperTrader(raw.meta, q, PARAMS), {"m": Broken()}, "m",
-                        st, 1.0)
-    with pytest.raises(RuntimeError, match="boom"):
-        runner.run_sync()
-    snap = st.snapshot()
-    assert snap.feed_status == "error" and "boom" in snap.notes[0]
-
-
-def test_meta_is_the_recordings(raw):
-    assert isinstance(raw.meta, schema.RecordingMeta) and raw.meta.tick_size == 0.01
-
-
 def _write_policy(path, norm, mapping, seed=0, hidden=16):
     """A small random actor exported with the real exporter (weights random, format real)."""
     from types import SimpleNamespace
@@ -410,75 +318,3 @@ def test_policy_file_without_feature_normalization_is_refused(raw, tmp_path):
     path = _write_policy(tmp_path / "p.npz", FeatureNorm(np.zeros(0), np.zeros(0)), {"max_offset_bps": 10.0})
     with pytest.raises(PolicyFileError, match="norm_mean"):
         ModelQuoter(str(path))
-
-
-def test_cli_live_replays_and_writes_kpis(raw, tmp_path, capsys):
-    import json
-
-    from mmjax.cli import main
-
-    rec = tmp_path / "rec"
-    synth_run(SynthConfig(out=str(rec), hours=300 / 36_000, seed=1))
-    out = tmp_path / "kpis.json"
-    assert main(["live", "--replay", str(rec), "--speed", "0", "--max-steps", "200", "--status-s", "0",
-                 "--baseline", "avellaneda_stoikov", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
-    assert "PAPER TRADING ONLY" in text and "NO MODEL" in text and "BASELINE" in text
-    summary = json.loads(out.read_text())
-    assert summary["paper_only"] and summary["kpis"]["steps"] == 200
-    assert summary["quoter"] == "baseline: avellaneda_stoikov"
-
-
-def test_runner_with_a_policy_is_in_model_mode(raw, tmp_path):
-    pytest.importorskip("jax")  # only to export the test policy
-    from mmjax.features.spec import NUM_MARKET_FEATURES, FeatureNorm
-    from mmjax.live import EngineConfig, build_runner
-
-    rec = tmp_path / "rec"
-    synth_run(SynthConfig(out=str(rec), hours=100 / 36_000, seed=2))
-    norm = FeatureNorm(np.zeros(NUM_MARKET_FEATURES, np.float32), np.ones(NUM_MARKET_FEATURES, np.float32))
-    path = _write_policy(tmp_path / "p.npz", norm, {"max_offset_bps": 5.0})
-    runner, source = build_runner(EngineConfig(replay=str(rec), speed=0, policy=str(path)))
-    runner.run_sync()
-    snap = runner.state.snapshot()
-    assert snap.mode == "model" and snap.quoter == "model: p.npz" and snap.version == 100
-    assert runner.trader.knobs.max_offset_bps == 5.0
-    assert [o["value"] for o in runner.quoter_options()] == ["model", "fixed", "avellaneda_stoikov"]
-    from mmjax.dashboard.callbacks import banner_messages
-
-    assert not any("BASELINE" in t for _, t in banner_messages(snap))
-
-
-def test_recorder_feed_drives_the_trader_from_a_mock_coinbase(tmp_path):
-    """--live path: recorder/ against a loopback mock replaying a real capture; rows reach the dashboard state."""
-    import time
-    from pathlib import Path
-
-    from mmjax.live import RecorderFeed
-
-    mock_mod = pytest.importorskip("tests.mock_coinbase")
-    capture = mock_mod.load_capture(Path(__file__).parent / "fixtures" / "coinbase_small.jsonl.gz")
-    with mock_mod.MockInThread(capture, speed=4.0) as mock:
-        feed = RecorderFeed("BTC-USD", 0.01, grid_ms=100, url=mock.url)
-        quoters = {"fixed": BaselineQuoter("fixed", BaselineParams())}
-        st = LiveState(capacity=10_000)
-        runner = LiveRunner(feed, lambda q: PaperTrader(feed.meta, q, PARAMS), quoters, "fixed", st, 0.1).start()
-        deadline = time.monotonic() + 60
-        while st.version[1] < 20 and time.monotonic() < deadline and runner.running:
-            time.sleep(0.1)
-        # pausing a live feed skips the market; resuming starts a new segment (no fills across the hole)
-        runner.pause()
-        assert runner.paused and st.snapshot().feed_status == "paused"
-        time.sleep(0.5)
-        runner.resume()
-        n = st.version[1]
-        while st.version[1] < n + 5 and time.monotonic() < deadline and runner.running:
-            time.sleep(0.1)
-        runner.stop()
-        assert runner.trader.counts["gaps"] >= 1
-    assert runner.error is None
-    snap = st.snapshot()
-    assert snap.version >= 20, f"only {snap.version} rows from the live feed (status {snap.feed_status})"
-    t = snap.series["t_ms"]
-    assert np.all(np.diff(t) > 0) and np.isfinite(snap.series["mid"]).all()
-    assert runner.trader.counts["rows"] >= 20 and runner.trader.counts["crossed_rows_dropped"] == 0
