@@ -333,7 +333,7 @@ def reward(dpnl: float, q: float, sigma_ticks: float, mid_t: float, mid_t1: floa
     """(reward, risk penalty, dampening penalty) of one step, $; q is the inventory held over the interval."""
     k, tick = p.knobs, p.tick_size
     sigma_px = sigma_ticks * tick  # $ per sqrt(s) per unit size
-    risk = k.risk_aversion * q * q * (sigma_px * sigma_px) * p.dt_s
+    risk = k.risk_aversion * q * q * sigma_px**2 * p.dt_s
     damp = k.eta * max(0.0, q * (mid_t1 - mid_t) * tick)
     return dpnl - risk - damp, risk, damp
 
