@@ -6,6 +6,11 @@ book row); both wall time and thread CPU time are reported, since on a shared ma
 also counts the time other processes hold the core.
 
     python benchmarks/bench_features.py --json benchmarks/results/features.json [--quick] [--hours H]
+        [--stream-baseline OTHER/mmjax/features/stream.py]
+
+``--stream-baseline`` times another version of the streaming twin (e.g. the previous commit's,
+from ``git show HEAD~1:mmjax/features/stream.py > /tmp/old_stream.py``) against this one in the
+same process, alternating runs, so a change is measured side by side rather than across runs.
 
 The market is the built-in synthetic one (``mmjax.data.synth``, generated in memory) when it is
 importable, else a random walk written here.
@@ -14,6 +19,7 @@ importable, else a random walk written here.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import time
@@ -85,9 +91,19 @@ def bench_batch(md, repeats: int = 3) -> dict:
     return {"batch_cold_s": cold, "batch_s": float(np.median(warm)), "batch_runs_s": warm}
 
 
-def bench_stream(raw: RawRecording, md, rows: int) -> dict:
+def load_stream_class(path: str) -> type:
+    """`StreamingFeatures` of another copy of stream.py (imported under its own module name)."""
+    mod_spec = importlib.util.spec_from_file_location("stream_baseline", path)
+    if mod_spec is None or mod_spec.loader is None:
+        raise SystemExit(f"--stream-baseline: cannot import {path}")
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    return mod.StreamingFeatures
+
+
+def bench_stream(raw: RawRecording, md, rows: int, cls: type = StreamingFeatures) -> dict:
     """Per-update cost of `on_book` (and of the row's `on_trade` calls) over the first ``rows`` rows."""
-    sf = StreamingFeatures(spec.FeatureConfig(), md.tick_size, md.px_anchor_ticks, md.levels, md.grid_ms)
+    sf = cls(spec.FeatureConfig(), md.tick_size, md.px_anchor_ticks, md.levels, md.grid_ms)
     step = raw.trade_step()
     order = np.argsort(step, kind="stable")
     bounds = np.searchsorted(step[order], np.arange(rows) - 1)  # trades of (t-1, t] start at bounds[t]
@@ -130,6 +146,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="1 h of data and 5k streamed rows (smoke run)")
     ap.add_argument("--hours", type=float, default=None, help="hours of 100 ms data for the batch (default 24)")
     ap.add_argument("--stream-rows", type=int, default=None, help="rows fed to the streaming twin (default 30000)")
+    ap.add_argument("--stream-baseline", default=None,
+                    help="another stream.py to time against this one, alternating, best median of 3 each")
     args = ap.parse_args()
     hours = args.hours or (1.0 if args.quick else 24.0)
     rows = args.stream_rows or (5_000 if args.quick else 30_000)
@@ -145,7 +163,20 @@ def main() -> int:
     res = {"source": source, "rows": md.num_steps, "levels": md.levels, "hours": hours, "prep_s": prep_s,
            "backend": jax.default_backend(), "machine": platform.processor() or platform.machine()}
     res |= bench_batch(md)
-    res |= bench_stream(raw, md, min(rows, md.num_steps))
+    rows = min(rows, md.num_steps)
+    if args.stream_baseline:
+        base_cls = load_stream_class(args.stream_baseline)
+        runs = {"this": [], "baseline": []}
+        for _ in range(3):  # alternate, so both see the same machine load
+            runs["this"].append(bench_stream(raw, md, rows))
+            runs["baseline"].append(bench_stream(raw, md, rows, base_cls))
+        best = {k: min(v, key=lambda r: r["stream_us_per_update"]) for k, v in runs.items()}
+        res |= best["this"]
+        res["stream_baseline"] = {"path": args.stream_baseline, **best["baseline"],
+                                  "medians_us": [r["stream_us_per_update"] for r in runs["baseline"]]}
+        res["stream_medians_us"] = [r["stream_us_per_update"] for r in runs["this"]]
+    else:
+        res |= bench_stream(raw, md, rows)
     res["batch_target_s"], res["stream_target_us"] = BATCH_TARGET_S, STREAM_TARGET_US
     res["batch_ok"] = res["batch_s"] <= BATCH_TARGET_S * hours / 24.0
     res["stream_ok"] = res["stream_us_per_update"] <= STREAM_TARGET_US
@@ -159,6 +190,11 @@ def main() -> int:
     print(f"{'stream CPU per row (all), us':<34}{res['stream_cpu_us_per_row']:>12.2f}")
     print(f"{'stream wall per row (all), us':<34}{res['stream_wall_us_per_row']:>12.2f}")
     print(f"{'on_trade, us':<34}{res['stream_us_per_trade']:>12.2f}")
+    if "stream_baseline" in res:
+        b = res["stream_baseline"]
+        print(f"{'baseline on_book median, us':<34}{b['stream_us_per_update']:>12.2f}  ({b['path']})")
+        print(f"{'  medians this / baseline, us':<34}{' '.join(f'{x:.2f}' for x in res['stream_medians_us'])} / "
+              f"{' '.join(f'{x:.2f}' for x in b['medians_us'])}")
     with open(args.json, "w") as fh:
         json.dump(res, fh, indent=2)
     return 0

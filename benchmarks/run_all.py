@@ -1,10 +1,16 @@
 """Run every benchmark of the project, stamp each JSON with machine and commit, write a summary table.
 
-    python benchmarks/run_all.py [--quick] [--out benchmarks/results]
+    python benchmarks/run_all.py [--quick] [--out DIR] [--only bench_a.py,bench_b.py]
 
 Each benchmark is its own script (``benchmarks/bench_*.py --json PATH [--quick]``) run in a fresh
 process, so one's JIT caches and threads do not colour another's figures. Each script already
 takes the median of several runs after a warm-up and measures its comparisons side by side.
+
+Results go to ``benchmarks/results/`` (the figures the README cites); a ``--quick`` pass goes to
+``benchmarks/results/quick/`` unless ``--out`` says otherwise, so smoke-sized figures never replace
+them. Before anything runs, every selected script's ``--help`` must list each flag it will be
+given (``--json``, and ``--quick`` on a quick pass): a script that would reject one is named and
+nothing runs (exit 2), rather than failing after the others have run for minutes.
 """
 
 from __future__ import annotations
@@ -61,6 +67,16 @@ def machine_info() -> dict:
     return info
 
 
+def flags_missing(script: Path, flags: list[str]) -> list[str]:
+    """The ``flags`` that ``script --help`` does not list (all of them if --help fails)."""
+    proc = subprocess.run([sys.executable, str(script), "--help"], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if proc.returncode != 0:
+        return flags
+    words = set(proc.stdout.replace(",", " ").replace("[", " ").replace("]", " ").split())
+    return [f for f in flags if f not in words]
+
+
 def _get(d, dotted: str):
     """d["a"]["b"][0] for "a.b.0"; None where absent."""
     for part in dotted.split("."):
@@ -77,31 +93,45 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None, benchmarks: list[tuple[str, dict[str, str]]] | None = None,
+         here: Path = HERE) -> int:
+    """Run the benchmarks (``benchmarks``: script names under ``here`` with their summary keys)."""
+    benchmarks = BENCHMARKS if benchmarks is None else benchmarks
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (minutes, not tens of minutes)")
-    ap.add_argument("--out", type=Path, default=HERE / "results", help="directory for JSON, PNG and summary.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="directory for JSON, PNG and summary.md (default benchmarks/results, or results/quick with --quick)")
     ap.add_argument("--only", default="", help="comma-separated script names to run (default: all)")
-    args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    info = machine_info()
+    args = ap.parse_args(argv)
+    out = args.out or (here / "results" / "quick" if args.quick else here / "results")
     only = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = sorted(only - {script for script, _ in benchmarks})
+    if unknown:
+        print(f"run_all: error: --only names no benchmark: {', '.join(unknown)}; "
+              f"known: {', '.join(s for s, _ in benchmarks)}", file=sys.stderr)
+        return 2
+    selected = [(s, keys) for s, keys in benchmarks if not only or s in only]
+    flags = ["--json"] + (["--quick"] if args.quick else [])
+    problems = [f"{s}: missing" for s, _ in selected if not (here / s).exists()]
+    problems += [f"{s} does not take {', '.join(m)} (not in its --help)" for s, _ in selected
+                 if (here / s).exists() and (m := flags_missing(here / s, flags))]
+    if problems:
+        print("run_all: error: nothing was run, because\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    info = machine_info()
     rows, failures = [], []
-    for script, keys in BENCHMARKS:
-        if only and script not in only:
-            continue
-        path = HERE / script
-        if not path.exists():
-            failures.append(f"{script}: missing")
-            continue
-        out_json = args.out / (path.stem.removeprefix("bench_") + ".json")
+    for script, keys in selected:
+        path = here / script
+        out_json = out / (path.stem.removeprefix("bench_") + ".json")
+        out_json.unlink(missing_ok=True)  # an old file must not pass for this run's result
         cmd = [sys.executable, str(path), "--json", str(out_json)] + (["--quick"] if args.quick else [])
         print(f"== {' '.join(cmd[1:])}", flush=True)
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
         wall = time.perf_counter() - t0
         if proc.returncode != 0 or not out_json.exists():
-            failures.append(f"{script}: exit {proc.returncode}")
+            failures.append(f"{script}: exit {proc.returncode}" + ("" if proc.returncode else ", no JSON written"))
             continue
         result = json.loads(out_json.read_text())
         result["machine"] = info
@@ -118,7 +148,7 @@ def main() -> int:
     if failures:
         lines += ["", "Failed or missing: " + "; ".join(failures)]
     summary = "\n".join(lines)
-    (args.out / "summary.md").write_text(summary + "\n")
+    (out / "summary.md").write_text(summary + "\n")
     print()
     print(summary)
     return 1 if failures else 0

@@ -27,7 +27,7 @@ REAL = ("binance-spot-btcusdt-2024-08-08", "binance-coinm-btcusd-perp-2024-08-08
 # small windows so short test recordings exercise full windows, resets and warm-up alike
 SMALL = FeatureConfig(ofi_short_steps=3, ofi_long_steps=9, trade_short_steps=5, trade_long_steps=17,
                       intensity_steps=6, kyle_steps=20, vol_short_steps=7, vol_long_steps=40,
-                      spread_steps=11, touch_steps=13, momentum_steps=4)
+                      spread_steps=11, touch_steps=13, momentum_steps=4, vol_mid_steps=15)
 
 
 # FIXTURES ---------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def test_trades_of_row_t_reach_the_features_at_t_plus_1_not_before(toy):
     got = np.asarray(compute_market_features(bumped, SMALL).values)
     np.testing.assert_array_equal(got[: t + 1], base[: t + 1])
     assert got[t + 1, F["trade_imb_short"]] < base[t + 1, F["trade_imb_short"]]
-    assert got[t + 1, F["trade_rate_log"]] > base[t + 1, F["trade_rate_log"]]
+    assert got[t + 1, F["trade_rate_rel_log"]] > base[t + 1, F["trade_rate_rel_log"]]
 
 
 def test_windows_reset_after_a_gap(toy):
@@ -232,7 +232,8 @@ def test_windows_reset_after_a_gap(toy):
     np.testing.assert_allclose(np.asarray(whole.values[g:]), np.asarray(tail.values), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(np.asarray(whole.sigma[g:]), np.asarray(tail.sigma), rtol=1e-6, atol=1e-6)
     row = np.asarray(whole.values[g])
-    for name in ("ofi_short", "trade_imb_short", "rv_short_bps", "momentum_z", "spread_z", "kyle_lambda_std"):
+    for name in ("ofi_short", "trade_imb_short", "trade_rate_rel_log", "rv_ratio_mid_log", "rv_ratio_log", "momentum_z",
+                 "spread_z", "spread_rel_log", "kyle_lambda_std"):
         assert row[F[name]] == 0.0, name  # nothing before the gap is remembered
     assert whole.sigma[g] == 0.0
 
@@ -248,7 +249,9 @@ def test_features_match_a_direct_loop_over_their_definitions(toy):
     bs, as_ = np.asarray(md.bid_sz, np.float64), np.asarray(md.ask_sz, np.float64)
     mid = np.asarray(md.mid, np.float64)
     buy, sell = np.asarray(md.buy_vol, np.float64), np.asarray(md.sell_vol, np.float64)
+    n_trades = np.asarray(md.n_trades, np.float64)
     seg = np.asarray(segment_start(md.after_gap))
+    c = cfg.shrink
     dt = md.dt_s
     for t in range(0, md.num_steps, 13):
         g = seg[t]
@@ -264,23 +267,43 @@ def test_features_match_a_direct_loop_over_their_definitions(toy):
             d = [mid[r] - mid[r - 1] for r in range(max(lo, g + 1), t + 1)]
             return np.sum(np.square(d)) / min(t - g + 1, w)
 
-        want = np.sqrt(var_per_step(cfg.vol_short_steps) / dt) * 1e4 / (mid[t] + md.px_anchor_ticks)
-        assert got[t, F["rv_short_bps"]] == pytest.approx(min(want, 50.0), rel=1e-5, abs=1e-6)
-        assert sig[t] == pytest.approx(np.sqrt(var_per_step(cfg.vol_long_steps) / dt), rel=1e-5)
-        # OFI (Cont, Kukanov, Stoikov 2014) over rows (max(t - W + 1, g), t], per mean touch depth
-        lo = max(t - cfg.ofi_short_steps + 1, g)
-        e = 0.0
-        for r in range(max(lo, g + 1), t + 1):
-            e += (bs[r, 0] * (bp[r, 0] >= bp[r - 1, 0]) - bs[r - 1, 0] * (bp[r, 0] <= bp[r - 1, 0])
-                  - as_[r, 0] * (ap[r, 0] <= ap[r - 1, 0]) + as_[r - 1, 0] * (ap[r, 0] >= ap[r - 1, 0]))
-        depth = (0.5 * (bs[lo: t + 1, 0] + as_[lo: t + 1, 0])).mean()
-        want = np.clip(e / (depth + spec.SIZE_EPS), *spec.RAW_CLIPS["ofi_short"])
-        assert got[t, F["ofi_short"]] == pytest.approx(want, rel=1e-4, abs=1e-4)
+        v_short, v_mid, v_long = (var_per_step(w) for w in (cfg.vol_short_steps, cfg.vol_mid_steps, cfg.vol_long_steps))
+        for name, v in (("rv_ratio_log", v_short), ("rv_ratio_mid_log", v_mid)):
+            want = 0.5 * np.log((v + c * v_long + spec.VAR_EPS) / ((1 + c) * v_long + spec.VAR_EPS))
+            assert got[t, F[name]] == pytest.approx(want, abs=1e-5), name
+        assert sig[t] == pytest.approx(np.sqrt(v_long / dt), rel=1e-5)
+        # trade rate: trades per row over rows [max(t - W, g), t - 1], short window against the long one
+        def rate(w, t=t, g=g):
+            return n_trades[max(t - w, g): t].sum() / min(t - g + 1, w)
+
+        r_s, r_l = rate(cfg.intensity_steps), rate(cfg.vol_long_steps)
+        want = np.log((r_s + c * r_l + spec.SIZE_EPS) / ((1 + c) * r_l + spec.SIZE_EPS))
+        assert got[t, F["trade_rate_rel_log"]] == pytest.approx(want, abs=1e-5)
+        # OFI (Cont, Kukanov, Stoikov 2014) over rows (max(t - W + 1, g), t], in stds of a sum of n_W
+        # independent terms with the mean square of the long window's terms
+        def ofi_term(r):
+            return (bs[r, 0] * (bp[r, 0] >= bp[r - 1, 0]) - bs[r - 1, 0] * (bp[r, 0] <= bp[r - 1, 0])
+                    - as_[r, 0] * (ap[r, 0] <= ap[r - 1, 0]) + as_[r - 1, 0] * (ap[r, 0] >= ap[r - 1, 0]))
+
+        def rows(w, t=t, g=g):  # rows of the window with a predecessor in the segment
+            return range(max(t - w + 1, g + 1), t + 1)
+
+        e2_mean = sum(ofi_term(r) ** 2 for r in rows(cfg.vol_long_steps)) / min(t - g + 1, cfg.vol_long_steps)
+        for name, w in (("ofi_short", cfg.ofi_short_steps), ("ofi_long", cfg.ofi_long_steps)):
+            e = sum(ofi_term(r) for r in rows(w))
+            want = np.clip(e / (np.sqrt(min(t - g + 1, w) * e2_mean) + spec.SIZE_EPS), *spec.RAW_CLIPS[name])
+            assert got[t, F[name]] == pytest.approx(want, rel=1e-4, abs=1e-4), name
         # spread z-score over rows (max(t - W + 1, g), t]
         sp = np.clip(ap[max(t - cfg.spread_steps + 1, g): t + 1, 0] - bp[max(t - cfg.spread_steps + 1, g): t + 1, 0],
                      1, cfg.spread_clip_ticks)
         want = (sp[-1] - sp.mean()) / np.sqrt(sp.var() + cfg.spread_var_floor_ticks2)
         assert got[t, F["spread_z"]] == pytest.approx(np.clip(want, -20, 20), rel=1e-5, abs=1e-6)
+        obi = (bs[t, 0] - as_[t, 0]) / (bs[t, 0] + as_[t, 0] + spec.SIZE_EPS)
+        want = 0.5 * (ap[t, 0] - bp[t, 0]) * obi / (0.5 * sp.mean())  # microprice - mid in mean half-spreads
+        assert got[t, F["microprice_dev_rel"]] == pytest.approx(np.clip(want, -25, 25), rel=1e-5, abs=1e-5)
+        lo = max(t - cfg.vol_long_steps + 1, g)
+        sp_long = np.clip(ap[lo: t + 1, 0] - bp[lo: t + 1, 0], 1, cfg.spread_clip_ticks)
+        assert got[t, F["spread_rel_log"]] == pytest.approx(np.log(sp_long[-1] / sp_long.mean()), abs=1e-5)
         # depth slope: OLS of cumulative depth on distance from the touch, both scaled to 1 at the last level
         x = (bp[t, 0] - bp[t]).astype(float)
         y = np.cumsum(bs[t])
@@ -289,7 +312,6 @@ def test_features_match_a_direct_loop_over_their_definitions(toy):
         # imbalances and microprice
         want = (bs[t, 0] - as_[t, 0]) / (bs[t, 0] + as_[t, 0] + spec.SIZE_EPS)
         assert got[t, F["obi_l1"]] == pytest.approx(want, abs=1e-6)
-        assert got[t, F["microprice_dev_ticks"]] == pytest.approx(0.5 * (ap[t, 0] - bp[t, 0]) * want, abs=1e-5)
         bd, ad = bs[t, :5].sum(), as_[t, :5].sum()
         assert got[t, F["obi_l5"]] == pytest.approx((bd - ad) / (bd + ad + spec.SIZE_EPS), abs=1e-6)
 

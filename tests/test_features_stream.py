@@ -120,3 +120,24 @@ def test_numpy_normalize_matches_the_batch_normalize():
     host = FeatureNorm(mean=np.asarray(norm.mean), std=np.asarray(norm.std))
     np.testing.assert_allclose(normalize(v, host), np.asarray(normalize_jax(v, norm)), rtol=1e-6, atol=1e-6)
     assert normalize(v * 100, host).max() == 5.0
+
+
+def test_a_window_holding_the_same_rows_as_its_baseline_is_exactly_zero_in_both_twins():
+    """Shorter than vol_mid_steps (600 rows), the 1-min and 5-min variances coincide: the ratio is 0 bit for bit.
+
+    Rounding noise there would have a fitted std of ~1e-7 and turn into z-scores of +-0.1 that differ
+    between the twins (the live trader and the env would then act differently on the same book).
+    """
+    from mmjax.features.batch import compute_market_features
+
+    raw = toy_recording(seed=3, num_steps=500, gap_rows=(250,))
+    md = to_market_data(raw)
+    cfg = FeatureConfig()
+    b = np.asarray(compute_market_features(md, cfg).values)
+    s, _ = replay(raw, md, cfg)
+    j = MARKET_FEATURES.index("rv_ratio_mid_log")
+    assert (b[:, j] == 0).all() and (s[:, j] == 0).all()
+    j = MARKET_FEATURES.index("trade_rate_rel_log")  # 100-row window inside the 3000-row baseline
+    first = np.r_[np.arange(0, cfg.intensity_steps), 250 + np.arange(0, cfg.intensity_steps)]
+    assert (b[first, j] == 0).all() and (s[first, j] == 0).all()
+    assert np.abs(b[:, j]).max() > 0.01  # and it moves once the windows differ

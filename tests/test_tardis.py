@@ -15,6 +15,7 @@ from mmjax.data.tardis import (
     TardisFormatError,
     TardisImportConfig,
     import_tardis,
+    infer_lot_size,
     infer_tick_size,
     tick_fits,
 )
@@ -35,10 +36,12 @@ def _write(path: Path, header: str, rows: list[str]) -> Path:
     return path
 
 
-def brow(lt_ms: float, side: str, px: float, amt: float, snap: bool = False, sym: str = "BTCUSDT") -> str:
-    """One book CSV row; exchange clock 1 ms before the receive clock."""
+def brow(lt_ms: float, side: str, px: float, amt: float, snap: bool = False, sym: str = "BTCUSDT",
+         ex_ms: float | None = None) -> str:
+    """One book CSV row; exchange clock ``ex_ms`` (default 1 ms before the receive clock)."""
     lt = T0 + int(lt_ms * MS)
-    return f"binance,{sym},{lt - MS},{lt},{'true' if snap else 'false'},{side},{px},{amt}"
+    ex = lt - MS if ex_ms is None else T0 + int(ex_ms * MS)
+    return f"binance,{sym},{ex},{lt},{'true' if snap else 'false'},{side},{px},{amt}"
 
 
 def trow(lt_ms: float, tid: int, side: str, px: float, amt: float) -> str:
@@ -109,7 +112,7 @@ def test_new_snapshot_resets_the_book_and_marks_a_gap(tmp_path):
     book = SNAPSHOT + [
         brow(150, "bid", 99.0, 1),
         brow(290, "bid", 101.0, 1, True), brow(290, "ask", 101.5, 2, True),  # resync: old levels vanish
-        brow(410, "ask", 101.4, 1, True),  # same snapshot block, next message: incomplete until here
+        brow(410, "ask", 101.4, 1, True, ex_ms=289),  # same block (same exchange time), next message
         brow(520, "ask", 101.5, 3),
         brow(700, "bid", 100.9, 1),
     ]
@@ -123,6 +126,57 @@ def test_new_snapshot_resets_the_book_and_marks_a_gap(tmp_path):
     np.testing.assert_array_equal(r["ask_sz"][2], [1, 2, 0])
     np.testing.assert_array_equal(r["ask_sz"][3], [1, 3, 0])
     assert report.snapshots == 2 and report.snapshot_resets == 1
+
+
+def test_snapshot_only_feed_replaces_the_book_at_each_new_timestamp(tmp_path):
+    """Periodic top-N snapshots and no increments: each block (new exchange time) replaces the book, no gap."""
+    def snap(t_ms, bid, ask, size):
+        return [brow(t_ms, "bid", bid, size, True), brow(t_ms, "bid", round(bid - 0.1, 2), 1, True),
+                brow(t_ms, "ask", ask, size, True)]
+
+    book = snap(50, 100.0, 100.1, 1) + snap(250, 100.2, 100.4, 2) + snap(330, 99.9, 100.0, 3) + snap(640, 99.8, 99.9, 4)
+    report, rec = _import(tmp_path, book)
+    r = _rows(rec)
+    # grid rows 100, 200 from the first snapshot; 300 from the second; 400 .. 600 from the third;
+    # nothing after the last message
+    np.testing.assert_array_equal(r["t_ms"], [100, 200, 300, 400, 500, 600])
+    np.testing.assert_array_equal(r["bid_px"][:, 0], [100.0, 100.0, 100.2, 99.9, 99.9, 99.9])
+    np.testing.assert_array_equal(r["ask_px"][:, 0], [100.1, 100.1, 100.4, 100.0, 100.0, 100.0])
+    np.testing.assert_array_equal(r["bid_sz"][:, 0], [1, 1, 2, 3, 3, 3])
+    np.testing.assert_array_equal(r["ask_px"][2], [100.4, np.nan, np.nan])  # the old levels are gone
+    np.testing.assert_array_equal(r["bid_px"][2], [100.2, 100.1, np.nan])
+    assert r["gap"].tolist() == [True] + [False] * 5  # a snapshot cadence is not a resync
+    assert report.snapshots == 4 and report.snapshot_replacements == 3 and report.snapshot_resets == 0
+    assert report.grid_rows_written == 6
+
+
+def test_an_import_that_would_write_no_book_row_fails_and_writes_nothing(tmp_path):
+    one_snapshot = [brow(50, "bid", 100.0, 1, True), brow(50, "ask", 100.1, 1, True),
+                    brow(60, "bid", 99.9, 1, True, ex_ms=49)]  # a single block spread over two messages
+    with pytest.raises(TardisFormatError, match=r"book.csv: no book row to write: 3 CSV rows in 2 messages and "
+                                                r"1 snapshot block\(s\)"):
+        _import(tmp_path, one_snapshot)
+    assert not (tmp_path / "rec").exists()
+    crossed = SNAPSHOT + [brow(70, "bid", 100.2, 1), brow(400, "bid", 100.3, 1)]  # crossed from 70 ms on: grid rows 100, 200, 300
+    with pytest.raises(TardisFormatError, match="skipped: crossed_rows_skipped 3"):
+        _import(tmp_path / "x", crossed)
+    # an existing import of the product is kept, even with --overwrite
+    _import(tmp_path / "keep", SNAPSHOT + [brow(500, "bid", 99.9, 1)])
+    before = sorted(p.read_bytes() for p in (tmp_path / "keep" / "rec").rglob("*.parquet"))
+    with pytest.raises(TardisFormatError, match="no book row"):
+        _import(tmp_path / "keep", one_snapshot, overwrite=True)
+    assert sorted(p.read_bytes() for p in (tmp_path / "keep" / "rec").rglob("*.parquet")) == before
+
+
+def test_cli_exits_non_zero_when_nothing_would_be_written(tmp_path, capsys):
+    from mmjax.cli import main
+
+    b = _write(tmp_path / "book.csv", BOOK_HEADER, [brow(50, "bid", 100.0, 1, True), brow(50, "ask", 100.1, 1, True)])
+    t = _write(tmp_path / "trades.csv", TRADE_HEADER, [trow(60, 1, "buy", 100.1, 0.5)])
+    assert main(["import-tardis", "--book", str(b), "--trades", str(t), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no book row to write" in err and "book.csv" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_crossed_book_at_a_boundary_is_skipped_and_counted(tmp_path):
@@ -220,6 +274,9 @@ def test_tick_inference_is_robust_and_checked():
     quarters = 100 + rng.integers(0, 1000, 5000) * 0.25
     assert infer_tick_size(quarters) == 0.25
     assert tick_fits(0.01, cents) and not tick_fits(0.1, cents)
+    lots = np.round(rng.integers(1, 100_000, 5000) * 0.001, 3)  # sizes in whole lots of 0.001
+    assert infer_lot_size(lots) == pytest.approx(0.001)
+    assert infer_lot_size(np.append(lots * 1000, 2.5)) == 1.0  # contracts, one odd print tolerated
     with pytest.raises(ValueError, match="tick size"):
         infer_tick_size(np.array([100.0]))
 
@@ -281,15 +338,17 @@ def _reference_rows(book_csv: Path, grid_times_us: np.ndarray, levels: int):
     return out
 
 
-@pytest.mark.parametrize(("name", "tick", "unit"), [("binance-spot-btcusdt-2024-08-08", 0.01, "BTC"),
-                                                     ("binance-coinm-btcusd-perp-2024-08-08", 0.1, "contracts_100usd")])
-def test_real_binance_import_matches_direct_rebuild(shared_data, tmp_path, name, tick, unit):
+@pytest.mark.parametrize(("name", "tick", "unit", "lot"), [
+    ("binance-spot-btcusdt-2024-08-08", 0.01, "BTC", 1e-5),  # Binance's BTCUSDT step size
+    ("binance-coinm-btcusd-perp-2024-08-08", 0.1, "contracts_100usd", 1.0)])
+def test_real_binance_import_matches_direct_rebuild(shared_data, tmp_path, name, tick, unit, lot):
     src = shared_data / name
     cfg = TardisImportConfig(book=str(src / "incremental_book_L2.csv.gz"), trades=str(src / "trades.csv.gz"),
                              out=str(tmp_path / "rec"))
     report = import_tardis(cfg)
     raw = read_recording(tmp_path / "rec", on_crossed="raise")  # no crossed rows written
     assert raw.meta.tick_size == tick and raw.meta.size_unit == unit
+    assert report.lot_size == pytest.approx(lot) and report.lot_source.startswith("inferred")
     assert raw.report.book_rows == report.grid_rows_written > 6000  # about 11 minutes of 100 ms rows
     assert raw.report.trades == report.trades_written == pcsv.read_csv(src / "trades.csv.gz").num_rows
     assert (raw.bid_px[:, 0] < raw.ask_px[:, 0]).all()
@@ -320,6 +379,8 @@ def test_cli_import_then_load_summary(tmp_path, capsys):
     assert main(["import-tardis", "--book", str(b), "--trades", str(t), "--out", str(out), "--levels", "2", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "trades_unknown_side: 1" in text and "grid_rows_written: 4" in text
+    # the summary counts what was written (4 grid rows, 2 trades), not the 7 CSV rows read
+    assert f"wrote {out}: 4 book rows and 2 trades (read 7 book CSV rows in " in text
     assert main(["load", "--data", str(out), "--on-crossed", "raise"]) == 0
     text = capsys.readouterr().out
     for line in ("book_rows: 4", "rows: 4", "segments: 1", "tick_size: 0.0100", "best_bid_min: 100.0000",

@@ -50,6 +50,10 @@ class SynthConfig:
     sigma_bps_per_sqrt_s: float = field(default=0.8, metadata={"help": "diffusive vol of the fair price, bps per sqrt(second), before impact"})
     regime_std: float = field(default=0.45, metadata={"help": "stationary std of the log volatility/activity regime"})
     regime_halflife_s: float = field(default=300.0, metadata={"help": "half-life of the volatility/activity regime, seconds"})
+    regime_shift_at_frac: float = field(default=1.0, metadata={
+        "help": "fraction of the recording after which the regime multiplier is scaled by regime_shift_factor (1 = never)"})
+    regime_shift_factor: float = field(default=1.0, metadata={
+        "help": "persistent regime change: diffusion variance and taker-order rate times this from regime_shift_at_frac on"})
     band_bps: float = field(default=0.6, metadata={"help": "the book re-quotes when the fair price leaves center +- this, bps"})
     orders_per_s: float = field(default=8.0, metadata={"help": "mean taker-order rate (Hawkes, incl. children), 1/s"})
     branching_ratio: float = field(default=0.7, metadata={"help": "Hawkes branching ratio (mean children per order), in [0, 1)"})
@@ -103,6 +107,8 @@ def _validate(cfg: SynthConfig) -> None:
         (cfg.tick_size > 0 and cfg.start_price_usd > 100 * cfg.tick_size, "tick_size/start_price_usd out of range"),
         (cfg.band_bps > 0 and cfg.orders_per_s >= 0, "band_bps must be > 0 and orders_per_s >= 0"),
         (0 <= cfg.wide_prob <= 1 and 0 <= cfg.gap_one_tick_prob <= 1, "probabilities must be in [0, 1]"),
+        (0 <= cfg.regime_shift_at_frac <= 1 and cfg.regime_shift_factor > 0,
+         "regime_shift_at_frac must be in [0, 1] and regime_shift_factor > 0"),
     ]
     for ok, msg in checks:
         if not ok:
@@ -123,8 +129,11 @@ def _ar1(rng, n: int, std: float, halflife: float) -> np.ndarray:
 
 
 def _regime(rng, n_s: int, cfg: SynthConfig) -> np.ndarray:
-    """[n_s] per-second activity multiplier, log-OU with mean 1."""
-    return np.exp(_ar1(rng, n_s, cfg.regime_std, cfg.regime_halflife_s) - 0.5 * cfg.regime_std**2)
+    """[n_s] per-second activity multiplier: log-OU with mean 1, times the optional regime shift."""
+    m = np.exp(_ar1(rng, n_s, cfg.regime_std, cfg.regime_halflife_s) - 0.5 * cfg.regime_std**2)
+    # the shift scales what is drawn, never the draws themselves: factor 1 gives the same market bit for bit
+    m[int(cfg.regime_shift_at_frac * (n_s - 1)):] *= cfg.regime_shift_factor
+    return m
 
 
 def _hawkes_orders(rng, duration_s: float, m_sec: np.ndarray, p_buy_sec: np.ndarray, cfg: SynthConfig):

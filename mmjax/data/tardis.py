@@ -5,6 +5,11 @@ The full-depth book is rebuilt from snapshot + incremental rows and sampled on t
 with ``local_timestamp <= g``. One message is all consecutive rows sharing a ``local_timestamp``;
 the book is only consistent at message boundaries, so it is only sampled there.
 
+A snapshot block is a run of ``is_snapshot=true`` rows sharing one exchange ``timestamp`` (it may
+span several messages); it replaces the book and is complete when the next message does not
+continue it. A snapshot row with another timestamp starts a new block: that is how snapshot-only
+feeds (periodic top-N snapshots, no increments) arrive, and it is not a gap.
+
 Rows that are not written, each counted in `TardisReport`, and after which the next written row
 carries ``after_gap=True``:
 
@@ -77,9 +82,12 @@ class TardisReport:
     tick_size: float = 0.0
     tick_source: str = ""
     size_unit: str = ""
+    lot_size: float = 0.0  # size increment in the size unit (0: fewer than two distinct sizes)
+    lot_source: str = ""
     book_rows_read: int = 0
     messages: int = 0
     snapshots: int = 0
+    snapshot_replacements: int = 0
     rows_before_first_snapshot: int = 0
     grid_rows_written: int = 0
     after_gap_rows: int = 0
@@ -193,10 +201,20 @@ def _check_batch(batch: pa.RecordBatch, path: Path, first_line: int, prev_lt: in
 
 def infer_tick_size(prices: np.ndarray) -> float:
     """Largest tick that at least 99.9% of the distinct prices are multiples of (a robust gcd)."""
-    p = np.unique(np.asarray(prices, np.float64))
+    return _robust_increment(prices, "a tick size from", "price(s); give --tick-size")
+
+
+def infer_lot_size(sizes: np.ndarray) -> float:
+    """Largest size increment (lot) that at least 99.9% of the distinct positive sizes are multiples of."""
+    return _robust_increment(sizes, "a lot size from", "positive size(s)")
+
+
+def _robust_increment(values: np.ndarray, what: str, of: str) -> float:
+    """Largest c in {1, 2, 2.5, 5} x 10^k (or the plain gcd) dividing >= 99.9% of the distinct values."""
+    p = np.unique(np.asarray(values, np.float64))
     p = p[np.isfinite(p) & (p > 0)]
     if len(p) < 2:
-        raise ValueError(f"cannot infer a tick size from {len(p)} distinct price(s); give --tick-size")
+        raise ValueError(f"cannot infer {what} {len(p)} distinct {of}")
     # integers in units of 10^-decimals, exact while p * 10^decimals < 2^53
     decimals = int(min(9, max(0, 15 - math.ceil(math.log10(p.max() + 1)))))
     units = np.rint(p * 10.0**decimals).astype(np.int64)
@@ -309,21 +327,28 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
     silence_us = int(cfg.max_silence_s * 1e6)
     ident: list[str] = []
     price_samples: list[np.ndarray] = []
+    size_samples: list[np.ndarray] = []
     meta: list[schema.RecordingMeta] = []
 
     def fix_meta() -> schema.RecordingMeta:
         if not meta:
             prices = np.unique(np.concatenate(price_samples))
-            price_samples.clear()
+            sizes = np.unique(np.concatenate(size_samples))
+            price_samples.clear(), size_samples.clear()
             known = KNOWN_VENUES.get((ident[0], ident[1]))
             tick = _resolve_tick(prices, cfg.tick_size, known, report, log, path)
             unit = cfg.size_unit or (known[1] if known else "unknown")
             if unit == "unknown" and log:
                 log(f"warning: size unit of {ident[0]} {ident[1]} unknown; give --size-unit")
             product = cfg.product or f"{ident[0]}-{ident[1]}"
-            meta.append(schema.RecordingMeta(product=product, tick_size=tick, size_unit=unit, grid_ms=cfg.grid_ms,
-                                             levels=L, source=f"tardis:{ident[0]}:{ident[1]}"))
             report.product, report.tick_size, report.size_unit = product, tick, unit
+            sizes = sizes[sizes > 0]
+            if len(sizes) >= 2:
+                report.lot_size = infer_lot_size(sizes)
+                report.lot_source = f"inferred from {len(sizes)} distinct book sizes"
+            meta.append(schema.RecordingMeta(product=product, tick_size=tick, size_unit=unit, grid_ms=cfg.grid_ms,
+                                             levels=L, source=f"tardis:{ident[0]}:{ident[1]}",
+                                             lot_size=report.lot_size or None))
         return meta[0]
 
     def fix_meta_and_clear() -> schema.RecordingMeta:
@@ -348,13 +373,14 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
     ask_keys: list[float] = []
     ready = False  # a complete snapshot has been applied and no new snapshot block has begun
     in_snap = False
+    snap_ts = None  # exchange timestamp (us) of the current snapshot block
     pending_gap = True
     cur_lt = None  # local_timestamp (us) of the message being applied
     cur_ts = 0  # exchange timestamp (us) of its last row
     progress = _Progress("book", log)
     line = 2  # first data line of the CSV (line 1 is the header)
 
-    def boundary(next_lt: int, next_is_snap: bool) -> None:
+    def boundary(next_lt: int, next_is_snap: bool, next_ts: int) -> None:
         """The message at ``cur_lt`` is complete: write grid rows in [cur_lt, next_lt)."""
         nonlocal pending_gap
         report.messages += 1
@@ -362,7 +388,8 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
         if g0 >= next_lt:
             return
         n = (next_lt - 1 - g0) // grid_us + 1
-        if not (ready or (in_snap and not next_is_snap)):
+        # a snapshot block is complete when the next message does not continue it
+        if not (ready or (in_snap and not (next_is_snap and next_ts == snap_ts))):
             return  # no complete book yet (a reset already set pending_gap)
         if next_lt - cur_lt > silence_us:
             report.silences += 1
@@ -396,22 +423,25 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
         px = batch.column("price").to_numpy()
         if not meta:
             price_samples.append(np.unique(px))
+            size_samples.append(np.unique(batch.column("amount").to_numpy()))
         cols = zip(batch.column("local_timestamp").to_numpy().tolist(), batch.column("timestamp").to_numpy().tolist(),
                    batch.column("is_snapshot").to_numpy(zero_copy_only=False).tolist(), is_bid.tolist(),
                    px.tolist(), batch.column("amount").to_numpy().tolist(), strict=True)
         for lt, ts, snap, bid, p, amt in cols:
             if lt != cur_lt:
                 if cur_lt is not None:
-                    boundary(lt, snap)
+                    boundary(lt, snap, ts)
                 cur_lt = lt
             if snap:
-                if not in_snap:  # a snapshot block begins: reset the book
-                    if report.snapshots:
-                        report.snapshot_resets += 1
+                if not in_snap or ts != snap_ts:  # a snapshot block begins: it replaces the book
+                    if in_snap:
+                        report.snapshot_replacements += 1  # snapshot after snapshot: the feed's cadence
+                    elif report.snapshots:
+                        report.snapshot_resets += 1  # snapshot after increments: a resync
                         pending_gap = True
                     report.snapshots += 1
                     bid_sz.clear(), ask_sz.clear(), bid_keys.clear(), ask_keys.clear()
-                    in_snap, ready = True, False
+                    in_snap, ready, snap_ts = True, False, ts
             elif in_snap:
                 in_snap, ready = False, True
             elif not ready:
@@ -437,11 +467,23 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
     report.messages += 1  # the last message; no grid time after it is written (the feed ended)
     if report.snapshots == 0:
         raise TardisFormatError(f"{path}: no is_snapshot=true rows; a book cannot be rebuilt from increments alone")
+    if report.grid_rows_written == 0:  # before anything is cleared or written
+        raise TardisFormatError(f"{path}: no book row to write: {_why_no_rows(report, cfg.grid_ms)}")
     writer.flush()
-    fix_meta_and_clear()  # no-op when rows were written
     report.book_files = writer.files
     progress(report.book_rows_read, final=True)
     return meta[0]
+
+
+def _why_no_rows(r: TardisReport, grid_ms: int) -> str:
+    """The counts behind an import that has no grid row to write, in words."""
+    skipped = [f"{name} {getattr(r, name):,}" for name in ("rows_before_first_snapshot", "crossed_rows_skipped",
+                                                            "one_sided_rows_skipped", "silent_rows_skipped")
+               if getattr(r, name)]
+    return (f"{r.book_rows_read:,} CSV rows in {r.messages:,} messages and {r.snapshots} snapshot block(s) give no "
+            f"{grid_ms} ms grid time with a complete, two-sided, uncrossed book (a snapshot is complete once the "
+            f"message after its block has begun, and nothing is written after the last message)"
+            + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
 
 
 def _import_trades(path: Path, out: Path, meta: schema.RecordingMeta, symbol: tuple[str, str],
@@ -524,5 +566,6 @@ def run(cfg: TardisImportConfig) -> int:
         return 2
     print("\n".join(report.lines()))
     rate = report.book_rows_read / max(report.seconds, 1e-9)
-    print(f"wrote {cfg.out} ({report.book_rows_read:,} book rows in {report.seconds:.1f} s, {rate:,.0f} rows/s)")
+    print(f"wrote {cfg.out}: {report.grid_rows_written:,} book rows and {report.trades_written:,} trades "
+          f"(read {report.book_rows_read:,} book CSV rows in {report.seconds:.1f} s, {rate:,.0f} rows/s)")
     return 0

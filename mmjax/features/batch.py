@@ -23,13 +23,12 @@ from mmjax.features.spec import (
     MARKET_FEATURES,
     SIZE_EPS,
     STD_FLOOR,
+    VAR_EPS,
+    Z_CLIP,
     FeatureConfig,
     FeatureNorm,
     raw_clip_bounds,
 )
-
-# Guard on variances in ticks^2 (only matters when they are exactly 0).
-VAR_EPS = 1e-12
 
 
 @struct.dataclass
@@ -112,9 +111,14 @@ def _depth_slope(px: jax.Array, sz: jax.Array) -> jax.Array:
     return (xc * yc).sum(axis=-1) / ((xc * xc).sum(axis=-1) + VAR_EPS)
 
 
-def _check(cfg: FeatureConfig) -> None:
-    if cfg.vol_short_steps > cfg.vol_long_steps or cfg.kyle_steps > cfg.vol_long_steps:
-        raise ValueError("FeatureConfig: vol_short_steps and kyle_steps must not exceed vol_long_steps")
+def _shrunk_log_ratio(x: jax.Array, base: jax.Array, shrink: float, eps: float) -> jax.Array:
+    """log((x + c*base) / ((1 + c)*base)), written so that x == base gives exactly 0 (no rounding noise).
+
+    A window that still holds the same rows as its baseline (a recording shorter than the short
+    window) is then exactly constant, so its fitted std floors and it normalizes to 0 in both twins.
+    """
+    c_base = shrink * base
+    return jnp.log((x + c_base + eps) / (base + c_base + eps))
 
 
 @functools.partial(jax.jit, static_argnames="cfg")
@@ -133,10 +137,8 @@ def _compute(md: MarketData, cfg: FeatureConfig) -> MarketFeatures:
     n5 = min(cfg.obi_levels, md.levels)
     bd, ad = md.bid_sz[:, :n5].sum(axis=1), md.ask_sz[:, :n5].sum(axis=1)
     obi_l5 = (bd - ad) / (bd + ad + SIZE_EPS)
-    micro = 0.5 * spread.astype(jnp.float32) * obi_l1  # (microprice - mid) in ticks
     slopes = _depth_slope(jnp.stack([md.bid_px, md.ask_px], axis=1), jnp.stack([md.bid_sz, md.ask_sz], axis=1))  # [T, 2]
     slope_bid, slope_ask = slopes[:, 0], slopes[:, 1]
-    spread_log = jnp.log(jnp.maximum(spread, 1).astype(jnp.float32))
 
     # PER-ROW SERIES FOR THE WINDOWS (0 on a segment's first row)
     touch = 0.5 * (b0 + a0)  # [T] mean touch size
@@ -166,14 +168,16 @@ def _compute(md: MarketData, cfg: FeatureConfig) -> MarketFeatures:
         groups.setdefault(window, []).append(series)
         return window, len(groups[window]) - 1
 
-    k_e_s, k_d_s = want(cfg.ofi_short_steps, ofi_e), want(cfg.ofi_short_steps, touch)
-    k_e_l, k_d_l = want(cfg.ofi_long_steps, ofi_e), want(cfg.ofi_long_steps, touch)
+    k_e_s, k_e_l = want(cfg.ofi_short_steps, ofi_e), want(cfg.ofi_long_steps, ofi_e)
+    k_ee_l = want(cfg.vol_long_steps, ofi_e * ofi_e)
     k_q_s, k_v_s = want(cfg.trade_short_steps, q), want(cfg.trade_short_steps, v)
     k_q_l, k_v_l = want(cfg.trade_long_steps, q), want(cfg.trade_long_steps, v)
     k_n = want(cfg.intensity_steps, n_tr)
+    k_n_l = want(cfg.vol_long_steps, n_tr)
     k_dq, k_qq = want(cfg.kyle_steps, dm * q), want(cfg.kyle_steps, q * q)
     k_qq_l, k_h_l = want(cfg.vol_long_steps, q * q), want(cfg.vol_long_steps, h2)
     k_h_s = want(cfg.vol_short_steps, h2)
+    k_h_m = want(cfg.vol_mid_steps, h2)
     k_td = want(cfg.touch_steps, touch)
     sums = {w: rolling_sum(jnp.stack(cols, axis=1), seg, w) for w, cols in groups.items()}
 
@@ -184,19 +188,24 @@ def _compute(md: MarketData, cfg: FeatureConfig) -> MarketFeatures:
         return _rows_in_window(seg, window)
 
     # ORDER FLOW AND TRADES
-    ofi_short = S(k_e_s) / (S(k_d_s) / n(cfg.ofi_short_steps) + SIZE_EPS)
-    ofi_long = S(k_e_l) / (S(k_d_l) / n(cfg.ofi_long_steps) + SIZE_EPS)
+    # OFI in stds of its window sum were its terms independent with the long window's mean square
+    e2_mean = S(k_ee_l) / n(cfg.vol_long_steps)
+    ofi_short = S(k_e_s) / (jnp.sqrt(n(cfg.ofi_short_steps) * e2_mean) + SIZE_EPS)
+    ofi_long = S(k_e_l) / (jnp.sqrt(n(cfg.ofi_long_steps) * e2_mean) + SIZE_EPS)
     imb_short = S(k_q_s) / (S(k_v_s) + SIZE_EPS)
     imb_long = S(k_q_l) / (S(k_v_l) + SIZE_EPS)
-    rate_log = jnp.log1p(S(k_n) / (n(cfg.intensity_steps) * dt_s))
+    # trade rate against its long-window mean (counts per row; the grid step cancels)
+    rate_short = S(k_n) / n(cfg.intensity_steps)
+    rate_long = S(k_n_l) / n(cfg.vol_long_steps)
+    rate_rel = _shrunk_log_ratio(rate_short, rate_long, cfg.shrink, SIZE_EPS)
 
     # VOLATILITY (ticks^2 per step)
     var_long = S(k_h_l) / (4.0 * n(cfg.vol_long_steps))
     var_short = S(k_h_s) / (4.0 * n(cfg.vol_short_steps))
+    var_mid = S(k_h_m) / (4.0 * n(cfg.vol_mid_steps))
     sigma = jnp.sqrt(var_long / dt_s)
-    mid_abs_ticks = jnp.maximum(md.mid + jnp.float32(md.px_anchor_ticks), 1.0)
-    rv_short_bps = jnp.sqrt(var_short / dt_s) * 1e4 / mid_abs_ticks
-    rv_ratio = 0.5 * jnp.log((var_short + cfg.shrink * var_long + VAR_EPS) / ((1.0 + cfg.shrink) * var_long + VAR_EPS))
+    rv_ratio = 0.5 * _shrunk_log_ratio(var_short, var_long, cfg.shrink, VAR_EPS)
+    rv_ratio_mid = 0.5 * _shrunk_log_ratio(var_mid, var_long, cfg.shrink, VAR_EPS)
 
     # KYLE'S LAMBDA: ridge slope of dm on q, in units of (long-window std of dm) per (rms of q)
     q2_mean_long = S(k_qq_l) / n(cfg.vol_long_steps)
@@ -211,10 +220,16 @@ def _compute(md: MarketData, cfg: FeatureConfig) -> MarketFeatures:
     n_sp_f = n_sp.astype(jnp.float32)
     spread_z = dev_num.astype(jnp.float32) / jnp.sqrt(
         var_num.astype(jnp.float32) + cfg.spread_var_floor_ticks2 * n_sp_f * n_sp_f)
+    # microprice - mid = (s/2) * obi_l1 ticks, in half-spreads of the spread_steps mean (capped) spread
+    micro_rel = obi_l1 * (spread.astype(jnp.float32) * n_sp_f / sp[:, 0].astype(jnp.float32))
+    # spread against its vol_long_steps mean (capped spreads >= 1: no guard needed)
+    sc_long = rolling_sum(sc[:, None], seg, cfg.vol_long_steps)[:, 0]  # [T] int32, exact
+    n_l = n(cfg.vol_long_steps)
+    spread_rel = jnp.log(sc.astype(jnp.float32) * n_l / sc_long.astype(jnp.float32))
 
     # TOUCH DEPTH VS ITS ROLLING MEAN
     touch_mean = S(k_td) / n(cfg.touch_steps)
-    touch_rel = jnp.log((touch + cfg.shrink * touch_mean + SIZE_EPS) / ((1.0 + cfg.shrink) * touch_mean + SIZE_EPS))
+    touch_rel = _shrunk_log_ratio(touch, touch_mean, cfg.shrink, SIZE_EPS)
 
     # MOMENTUM over momentum_steps (truncated at the segment start), in expected stds
     idx = jnp.arange(T, dtype=jnp.int32)
@@ -224,16 +239,16 @@ def _compute(md: MarketData, cfg: FeatureConfig) -> MarketFeatures:
     cols = {
         "obi_l1": obi_l1,
         "obi_l5": obi_l5,
-        "microprice_dev_ticks": micro,
+        "microprice_dev_rel": micro_rel,
         "ofi_short": ofi_short,
         "ofi_long": ofi_long,
         "trade_imb_short": imb_short,
         "trade_imb_long": imb_long,
-        "trade_rate_log": rate_log,
+        "trade_rate_rel_log": rate_rel,
         "kyle_lambda_std": kyle,
-        "rv_short_bps": rv_short_bps,
+        "rv_ratio_mid_log": rv_ratio_mid,
         "rv_ratio_log": rv_ratio,
-        "spread_log_ticks": spread_log,
+        "spread_rel_log": spread_rel,
         "spread_z": spread_z,
         "depth_slope_bid": slope_bid,
         "depth_slope_ask": slope_ask,
@@ -248,9 +263,7 @@ def _compute(md: MarketData, cfg: FeatureConfig) -> MarketFeatures:
 
 def compute_market_features(md: MarketData, cfg: FeatureConfig | None = None) -> MarketFeatures:
     """Causal market features [T, F_M] and sigma [T] of a whole recording (jitted, vectorized)."""
-    cfg = cfg or FeatureConfig()
-    _check(cfg)
-    return _compute(md, cfg)
+    return _compute(md, cfg or FeatureConfig())
 
 
 def fit_norm(values: jax.Array, start: int, stop: int) -> FeatureNorm:
@@ -263,6 +276,6 @@ def fit_norm(values: jax.Array, start: int, stop: int) -> FeatureNorm:
     return FeatureNorm(mean=mean, std=jnp.maximum(std, STD_FLOOR))
 
 
-def normalize(values: jax.Array, norm: FeatureNorm, clip: float = 5.0) -> jax.Array:
+def normalize(values: jax.Array, norm: FeatureNorm, clip: float = Z_CLIP) -> jax.Array:
     """Clipped z-scores [..., F_M] of raw features with fitted statistics."""
     return jnp.clip((values - norm.mean) / norm.std, -clip, clip)

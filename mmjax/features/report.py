@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmjax.features.spec import MARKET_FEATURES, Z_CLIP, FeatureConfig, spec_hash
+from mmjax.features.spec import MARKET_FEATURES, STD_FLOOR, Z_CLIP, FeatureConfig, spec_hash
 
 MAX_FRAC_AT_CLIP = 0.05
 
@@ -37,7 +37,7 @@ def feature_stats(values: np.ndarray, train: tuple[int, int], clip: float = Z_CL
     v = np.asarray(values, np.float64)
     lo, hi = train
     mean = v[lo:hi].mean(axis=0)
-    std = np.maximum(v[lo:hi].std(axis=0), 1e-6)
+    std = np.maximum(v[lo:hi].std(axis=0), STD_FLOOR)
     z = np.clip((v - mean) / std, -clip, clip)
     at_clip = (np.abs(z) >= clip).mean(axis=0)
     return [
@@ -86,6 +86,8 @@ def run(cfg: FeaturesConfig) -> int:
     out = {
         "data": str(cfg.data),
         "product": raw.meta.product,
+        "tick_size": raw.meta.tick_size,
+        "size_unit": raw.meta.size_unit,
         "rows": T,
         "train_rows": list(train),
         "spec_hash": spec_hash(FeatureConfig()),
@@ -95,7 +97,8 @@ def run(cfg: FeaturesConfig) -> int:
     }
     Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
     Path(cfg.json).write_text(json.dumps(out, indent=2))
-    print(f"{raw.meta.product}: {T:,} rows; norm fitted on rows [{train[0]}, {train[1]}); spec {out['spec_hash'][:12]}")
+    print(f"{raw.meta.product} (tick {raw.meta.tick_size:g}, sizes in {raw.meta.size_unit}): {T:,} rows; "
+          f"norm fitted on rows [{train[0]}, {train[1]}); spec {out['spec_hash'][:12]}")
     print(format_table(stats))
     print(f"sigma (ticks/sqrt s): median {out['sigma_ticks_per_sqrt_s']['median']:.4g}, "
           f"p95 {out['sigma_ticks_per_sqrt_s']['p95']:.4g}")

@@ -19,16 +19,16 @@ import numpy as np
 MARKET_FEATURES: tuple[str, ...] = (
     "obi_l1",  # L1 order-book imbalance, [-1, 1]
     "obi_l5",  # imbalance of the first obi_levels levels, [-1, 1]
-    "microprice_dev_ticks",  # L1 microprice minus mid, ticks
-    "ofi_short",  # Cont-Kukanov-Stoikov OFI over ofi_short_steps / mean touch depth
+    "microprice_dev_rel",  # L1 microprice minus mid, in rolling-mean half-spreads
+    "ofi_short",  # Cont-Kukanov-Stoikov OFI over ofi_short_steps, in stds from its vol_long_steps mean square
     "ofi_long",  # same over ofi_long_steps
     "trade_imb_short",  # (buy - sell) / (buy + sell) taker volume over trade_short_steps, [-1, 1]
     "trade_imb_long",  # same over trade_long_steps
-    "trade_rate_log",  # log(1 + trades per second) over intensity_steps
+    "trade_rate_rel_log",  # shrunk log ratio of the trade rate over intensity_steps to its vol_long_steps mean
     "kyle_lambda_std",  # ridge regression slope of mid change on signed volume, standardized
-    "rv_short_bps",  # realized volatility of mid over vol_short_steps, bps per sqrt(s)
-    "rv_ratio_log",  # half log ratio of short to long realized variance (shrunk)
-    "spread_log_ticks",  # log(spread in ticks)
+    "rv_ratio_mid_log",  # half shrunk log ratio of vol_mid_steps to vol_long_steps realized variance
+    "rv_ratio_log",  # same with vol_short_steps
+    "spread_rel_log",  # log(capped spread / its vol_long_steps mean)
     "spread_z",  # z-score of the spread against its rolling mean and std
     "depth_slope_bid",  # slope of cumulative bid depth vs distance, in (total depth / max distance)
     "depth_slope_ask",  # same on the ask side
@@ -43,20 +43,22 @@ FEATURE_INDEX: dict[str, int] = {n: i for i, n in enumerate(MARKET_FEATURES)}
 
 # Raw-value clips (lo, hi) applied by both twins before normalization, so a rare extreme row (a
 # liquidation burst, a blown-out spread) cannot dominate the fitted std. Bounded features keep
-# their natural range.
+# their natural range. Every feature is scale-free (a ratio, a log ratio to a causal baseline, or a
+# causal z-score), so a level shift of volatility, activity, spread or size unit moves none of
+# them for longer than its baseline window (docs/features.md).
 RAW_CLIPS: dict[str, tuple[float, float]] = {
     "obi_l1": (-1.0, 1.0),
     "obi_l5": (-1.0, 1.0),
-    "microprice_dev_ticks": (-25.0, 25.0),
+    "microprice_dev_rel": (-25.0, 25.0),
     "ofi_short": (-20.0, 20.0),
-    "ofi_long": (-50.0, 50.0),
+    "ofi_long": (-20.0, 20.0),
     "trade_imb_short": (-1.0, 1.0),
     "trade_imb_long": (-1.0, 1.0),
-    "trade_rate_log": (0.0, 8.0),
+    "trade_rate_rel_log": (-5.0, 5.0),
     "kyle_lambda_std": (-10.0, 10.0),
-    "rv_short_bps": (0.0, 50.0),
+    "rv_ratio_mid_log": (-5.0, 5.0),
     "rv_ratio_log": (-5.0, 5.0),
-    "spread_log_ticks": (0.0, 8.0),
+    "spread_rel_log": (-5.0, 5.0),
     "spread_z": (-20.0, 20.0),
     "depth_slope_bid": (-5.0, 5.0),
     "depth_slope_ask": (-5.0, 5.0),
@@ -65,10 +67,16 @@ RAW_CLIPS: dict[str, tuple[float, float]] = {
 }
 assert tuple(RAW_CLIPS) == MARKET_FEATURES
 
-# Denominator guard for sizes and volumes: below any venue's lot size, so it only matters at 0.
+# Denominator guard for sizes, volumes and trade counts: below any venue's lot size, so it only matters at 0.
 SIZE_EPS = 1e-12
+# Denominator guard for variances in ticks^2 (only matters when they are exactly 0).
+VAR_EPS = 1e-12
 # Int32 headroom for the exact spread variance n*sum(s^2) - sum(s)^2 (see FeatureConfig).
 _INT32_MAX = 2**31 - 1
+# (short, long) window pairs: the short window must not exceed the long one it is compared with.
+WINDOW_ORDER: tuple[tuple[str, str], ...] = (
+    ("vol_short_steps", "vol_long_steps"), ("vol_mid_steps", "vol_long_steps"), ("kyle_steps", "vol_long_steps"),
+    ("intensity_steps", "vol_long_steps"), ("ofi_short_steps", "vol_long_steps"), ("ofi_long_steps", "vol_long_steps"))
 
 
 @dataclass(frozen=True)
@@ -85,10 +93,11 @@ class FeatureConfig:
     kyle_ridge: float = field(
         default=0.1, metadata={"help": "ridge on Kyle's lambda, as a fraction of the window's typical sum of squared signed volume"})
     vol_short_steps: int = field(default=100, metadata={"help": "short realized-volatility window, grid steps"})
+    vol_mid_steps: int = field(default=600, metadata={"help": "medium realized-volatility window, grid steps"})
     vol_long_steps: int = field(
-        default=3000, metadata={"help": "long realized-volatility window (also `sigma` and scales), grid steps"})
+        default=3000, metadata={"help": "long realized-volatility window (also `sigma`, scales and baselines), grid steps"})
     spread_steps: int = field(default=600, metadata={"help": "spread z-score window, grid steps"})
-    spread_clip_ticks: int = field(default=50, metadata={"help": "spread cap for the z-score statistics, ticks"})
+    spread_clip_ticks: int = field(default=50, metadata={"help": "spread cap for the spread statistics (z-score, baseline, microprice scale), ticks"})
     spread_var_floor_ticks2: float = field(
         default=0.25, metadata={"help": "added to the rolling spread variance, ticks^2 (a constant spread gives z = 0)"})
     touch_steps: int = field(default=600, metadata={"help": "touch-depth rolling mean window, grid steps"})
@@ -111,8 +120,15 @@ class FeatureConfig:
             raise ValueError(
                 f"FeatureConfig: (spread_steps * spread_clip_ticks)^2 = "
                 f"{(self.spread_steps * self.spread_clip_ticks) ** 2} overflows int32; shorten the window or the cap")
+        if self.vol_long_steps * self.spread_clip_ticks > _INT32_MAX:  # the spread baseline's integer sum
+            raise ValueError("FeatureConfig: vol_long_steps * spread_clip_ticks overflows int32")
         if self.kyle_ridge <= 0 or self.shrink <= 0 or self.spread_var_floor_ticks2 <= 0 or self.momentum_floor_ticks <= 0:
             raise ValueError("FeatureConfig: kyle_ridge, shrink, spread_var_floor_ticks2, momentum_floor_ticks must be > 0")
+        # each short window lies inside its baseline, so the log ratios stay bounded (docs/features.md)
+        for short, long in WINDOW_ORDER:
+            if getattr(self, short) > getattr(self, long):
+                raise ValueError(f"FeatureConfig: {short} ({getattr(self, short)}) must not exceed "
+                                 f"{long} ({getattr(self, long)})")
 
 
 class FeatureNorm(NamedTuple):
@@ -136,6 +152,7 @@ def spec_dict(cfg: FeatureConfig | None = None) -> dict:
         "num_features": NUM_FEATURES,
         "raw_clips": {k: list(v) for k, v in RAW_CLIPS.items()},
         "z_clip": Z_CLIP,
+        "eps": {"size": SIZE_EPS, "var": VAR_EPS, "std_floor": STD_FLOOR},
         "config": dataclasses.asdict(cfg),
     }
 

@@ -20,23 +20,24 @@ import numpy as np
 from mmjax.features.spec import (
     SIZE_EPS,
     STD_FLOOR,
+    VAR_EPS,
+    Z_CLIP,
     FeatureConfig,
     FeatureNorm,
     raw_clip_bounds,
 )
 
-VAR_EPS = 1e-12  # same guard as batch.VAR_EPS (ticks^2)
-
 # Per-row series that feed the windows, in the order of the row tuple built in `on_book`.
-_SERIES = ("e", "touch", "q", "v", "n", "dq", "qq", "h2", "sc", "sc2")
+_SERIES = ("e", "touch", "q", "v", "n", "dq", "qq", "h2", "sc", "sc2", "e2")
 # The (window, series) sums, in the order `on_book` computes them (hand-unrolled there: keep in step);
 # windows come from FeatureConfig.
 _PAIRS = (
-    ("ofi_short_steps", "e"), ("ofi_short_steps", "touch"), ("ofi_long_steps", "e"), ("ofi_long_steps", "touch"),
+    ("ofi_short_steps", "e"), ("ofi_long_steps", "e"), ("vol_long_steps", "e2"),
     ("trade_short_steps", "q"), ("trade_short_steps", "v"), ("trade_long_steps", "q"), ("trade_long_steps", "v"),
     ("intensity_steps", "n"), ("kyle_steps", "dq"), ("kyle_steps", "qq"), ("vol_long_steps", "qq"),
     ("vol_long_steps", "h2"), ("vol_short_steps", "h2"), ("touch_steps", "touch"),
     ("spread_steps", "sc"), ("spread_steps", "sc2"),
+    ("vol_long_steps", "n"), ("vol_mid_steps", "h2"), ("vol_long_steps", "sc"),
 )
 
 
@@ -75,8 +76,6 @@ class StreamingFeatures:
 
     def __init__(self, cfg: FeatureConfig, tick_size: float, px_anchor_ticks: int, levels: int,
                  grid_ms: int = 100):
-        if cfg.vol_short_steps > cfg.vol_long_steps or cfg.kyle_steps > cfg.vol_long_steps:
-            raise ValueError("FeatureConfig: vol_short_steps and kyle_steps must not exceed vol_long_steps")
         if not tick_size > 0 or levels < 1 or grid_ms <= 0:
             raise ValueError(f"StreamingFeatures: bad tick_size={tick_size}, levels={levels}, grid_ms={grid_ms}")
         self.cfg = cfg
@@ -91,15 +90,15 @@ class StreamingFeatures:
         self._px_buf = np.empty(2 * self.levels, np.float64)
         c = cfg
         self._full_counts = (c.ofi_short_steps, c.ofi_long_steps, c.intensity_steps, c.vol_long_steps,
-                             c.vol_short_steps, c.kyle_steps, c.spread_steps, c.touch_steps)
-        self._consts = (c.shrink, 1.0 + c.shrink, c.kyle_ridge, 1.0 / self.dt_s, c.momentum_steps,
+                             c.vol_short_steps, c.kyle_steps, c.spread_steps, c.touch_steps, c.vol_mid_steps)
+        self._consts = (c.shrink, c.kyle_ridge, 1.0 / self.dt_s, c.momentum_steps,
                         c.momentum_floor_ticks**2, c.spread_var_floor_ticks2, float(c.spread_clip_ticks))
         self._zero_row = (0.0,) * len(_SERIES)
         self._tick_div = np.array(self.tick_size)  # 0-d divisor: np.divide skips the scalar conversion
         # windows of the hand-unrolled sums in `on_book`, in _PAIRS order of the window names
         self._win_steps = (c.ofi_short_steps, c.ofi_long_steps, c.trade_short_steps, c.trade_long_steps,
                            c.intensity_steps, c.kyle_steps, c.vol_long_steps, c.vol_short_steps,
-                           c.touch_steps, c.spread_steps)
+                           c.touch_steps, c.spread_steps, c.vol_mid_steps)
         self.rows = 0
         self.sigma_ticks_per_sqrt_s = 0.0
         self._buy = self._sell = 0.0
@@ -112,7 +111,7 @@ class StreamingFeatures:
         self._pos = 0
         self._k = 0  # rows of the segment seen so far
         self._sums = [0.0] * len(_PAIRS)
-        self._last_nz = [-(10**12)] * len(_SERIES)  # segment row of each series' last nonzero value
+        self._last_nz = [-(10**12)] * (len(_SERIES) - 1)  # segment row of each series' last nonzero value (e2 uses e's)
         self._mids = deque(maxlen=self.cfg.momentum_steps + 1)
 
     def reset(self) -> None:
@@ -185,18 +184,18 @@ class StreamingFeatures:
         # WINDOW SUMS: add this row, drop the row that leaves each window
         touch = 0.5 * (b0 + a0)
         sc = min(max(spread, 1.0), self._consts[-1])
-        x_dq, x_qq, x_h2, x_sc2 = dm * q, q * q, 4.0 * dm * dm, sc * sc
-        row = (e, touch, q, v, n_tr, x_dq, x_qq, x_h2, sc, x_sc2)  # order of _SERIES
+        x_dq, x_qq, x_h2, x_sc2, x_e2 = dm * q, q * q, 4.0 * dm * dm, sc * sc, e * e
+        row = (e, touch, q, v, n_tr, x_dq, x_qq, x_h2, sc, x_sc2, x_e2)  # order of _SERIES
         k, pos, ring, size = self._k, self._pos, self._ring, self._ring_size
-        w_os, w_ol, w_ts, w_tl, w_in, w_ky, w_vl, w_vs, w_tm, w_sp = self._win_steps
+        w_os, w_ol, w_ts, w_tl, w_in, w_ky, w_vl, w_vs, w_tm, w_sp, w_md = self._win_steps
         # the row that leaves each window (negative index wraps; zero rows before the segment)
         o_os, o_ol, o_ts, o_tl = ring[pos - w_os], ring[pos - w_ol], ring[pos - w_ts], ring[pos - w_tl]
         o_in, o_ky, o_vl, o_vs = ring[pos - w_in], ring[pos - w_ky], ring[pos - w_vl], ring[pos - w_vs]
-        o_tm, o_sp = ring[pos - w_tm], ring[pos - w_sp]
+        o_tm, o_sp, o_md = ring[pos - w_tm], ring[pos - w_sp], ring[pos - w_md]
         ring[pos] = row
         self._pos = pos + 1 if pos + 1 < size else 0
         self._k = k + 1
-        # segment row of each series' last nonzero value (order of _SERIES)
+        # segment row of each series' last nonzero value (order of _SERIES; e2 shares e's)
         l_e, l_t, l_q, l_v, l_n, l_dq, l_qq, l_h2, l_sc, l_sc2 = self._last_nz
         if e:
             l_e = k
@@ -219,15 +218,14 @@ class StreamingFeatures:
         if x_sc2:
             l_sc2 = k
         self._last_nz = (l_e, l_t, l_q, l_v, l_n, l_dq, l_qq, l_h2, l_sc, l_sc2)
-        # the 17 sums of _PAIRS, unrolled: add this row, drop the leaving one; a window holding only
+        # the 19 sums of _PAIRS, unrolled: add this row, drop the leaving one; a window holding only
         # zeros sums to exactly 0 (and the running sum restarts from it)
-        (e_s, touch_s, e_l, touch_l, q_s, v_s, q_l, v_l, n_sum, dq, qq, qq_l, h2_l, h2_s, touch_m,
-         sc1, sc2) = self._sums
+        (e_s, e_l, e2_l, q_s, v_s, q_l, v_l, n_sum, dq, qq, qq_l, h2_l, h2_s, touch_m,
+         sc1, sc2, n_l, h2_m, sc_l) = self._sums
         self._sums = sums = (
             e_s + e - o_os[0] if k - l_e < w_os else 0.0,
-            touch_s + touch - o_os[1] if k - l_t < w_os else 0.0,
             e_l + e - o_ol[0] if k - l_e < w_ol else 0.0,
-            touch_l + touch - o_ol[1] if k - l_t < w_ol else 0.0,
+            e2_l + x_e2 - o_vl[10] if k - l_e < w_vl else 0.0,
             q_s + q - o_ts[2] if k - l_q < w_ts else 0.0,
             v_s + v - o_ts[3] if k - l_v < w_ts else 0.0,
             q_l + q - o_tl[2] if k - l_q < w_tl else 0.0,
@@ -241,32 +239,40 @@ class StreamingFeatures:
             touch_m + touch - o_tm[1] if k - l_t < w_tm else 0.0,
             sc1 + sc - o_sp[8] if k - l_sc < w_sp else 0.0,
             sc2 + x_sc2 - o_sp[9] if k - l_sc2 < w_sp else 0.0,
+            n_l + n_tr - o_vl[4] if k - l_n < w_vl else 0.0,
+            h2_m + x_h2 - o_md[7] if k - l_h2 < w_md else 0.0,
+            sc_l + sc - o_vl[8] if k - l_sc < w_vl else 0.0,
         )
-        (e_s, touch_s, e_l, touch_l, q_s, v_s, q_l, v_l, n_sum, dq, qq, qq_l, h2_l, h2_s, touch_m,
-         sc1, sc2) = sums
+        (e_s, e_l, e2_l, q_s, v_s, q_l, v_l, n_sum, dq, qq, qq_l, h2_l, h2_s, touch_m,
+         sc1, sc2, n_l, h2_m, sc_l) = sums
         nr = k + 1  # rows of the segment so far; a window of w rows holds min(nr, w)
         if nr >= size:
-            n_os, n_ol, n_in, n_vl, n_vs, n_ky, n_sp, n_tm = self._full_counts
+            n_os, n_ol, n_in, n_vl, n_vs, n_ky, n_sp, n_tm, n_md = self._full_counts
         else:
-            n_os, n_ol, n_in, n_vl, n_vs, n_ky, n_sp, n_tm = [w if w < nr else nr for w in self._full_counts]
-        shrink, shrink1, ridge, inv_dt, mom_steps, mom_floor2, var_floor, sclip = self._consts
+            n_os, n_ol, n_in, n_vl, n_vs, n_ky, n_sp, n_tm, n_md = [w if w < nr else nr for w in self._full_counts]
+        shrink, ridge, inv_dt, mom_steps, mom_floor2, var_floor, sclip = self._consts
 
         obi_l1 = (b0 - a0) / (b0 + a0 + SIZE_EPS)
         n5 = self._n5
         bd, ad = sum(bsz[:n5]), sum(asz[:n5])
         obi_l5 = (bd - ad) / (bd + ad + SIZE_EPS)
-        ofi_short = e_s / (touch_s / n_os + SIZE_EPS)
-        ofi_long = e_l / (touch_l / n_ol + SIZE_EPS)
+        e2_mean = e2_l / n_vl  # OFI in stds of its sum under independent terms of the long-window size
+        ofi_short = e_s / (math.sqrt(n_os * e2_mean) + SIZE_EPS)
+        ofi_long = e_l / (math.sqrt(n_ol * e2_mean) + SIZE_EPS)
         imb_short = q_s / (v_s + SIZE_EPS)
         imb_long = q_l / (v_l + SIZE_EPS)
-        rate_log = math.log1p(n_sum * inv_dt / n_in)
+        rate_short, rate_long = n_sum / n_in, n_l / n_vl  # trades per row
+        c_base = shrink * rate_long  # shrunk log ratios as batch._shrunk_log_ratio: exactly 0 when x == base
+        rate_rel = math.log((rate_short + c_base + SIZE_EPS) / (rate_long + c_base + SIZE_EPS))
 
         # VOLATILITY (ticks^2 per step)
         var_long = h2_l / (4.0 * n_vl)
         var_short = h2_s / (4.0 * n_vs)
         self.sigma_ticks_per_sqrt_s = math.sqrt(var_long * inv_dt)
-        rv_short_bps = math.sqrt(var_short * inv_dt) * 1e4 / max(mid + self.anchor, 1.0)
-        rv_ratio = 0.5 * math.log((var_short + shrink * var_long + VAR_EPS) / (shrink1 * var_long + VAR_EPS))
+        var_mid = h2_m / (4.0 * n_md)
+        c_base = shrink * var_long
+        rv_ratio = 0.5 * math.log((var_short + c_base + VAR_EPS) / (var_long + c_base + VAR_EPS))
+        rv_ratio_mid = 0.5 * math.log((var_mid + c_base + VAR_EPS) / (var_long + c_base + VAR_EPS))
 
         # KYLE'S LAMBDA
         q2_mean_long = qq_l / n_vl
@@ -275,9 +281,12 @@ class StreamingFeatures:
 
         # SPREAD Z-SCORE from exact integer sums (integral floats, exact below 2^53)
         spread_z = (n_sp * sc - sc1) / math.sqrt((n_sp * sc2 - sc1 * sc1) + var_floor * n_sp * n_sp)
+        micro_rel = obi_l1 * (spread * n_sp / sc1)  # (microprice - mid) in mean half-spreads
+        spread_rel = math.log(sc * n_vl / sc_l)
 
         touch_mean = touch_m / n_tm
-        touch_rel = math.log((touch + shrink * touch_mean + SIZE_EPS) / (shrink1 * touch_mean + SIZE_EPS))
+        c_base = shrink * touch_mean
+        touch_rel = math.log((touch + c_base + SIZE_EPS) / (touch_mean + c_base + SIZE_EPS))
 
         # _mids[0] is the mid at max(t - momentum_steps, segment start)
         mom = (mid - self._mids[0]) / math.sqrt(var_long * mom_steps + mom_floor2)
@@ -285,15 +294,15 @@ class StreamingFeatures:
         b_dist = list(map(sub, repeat(bt[0]), bt))  # ticks from the touch
         a_dist = list(map(sub, at, repeat(at[0])))
         self.rows += 1
-        out = np.array((obi_l1, obi_l5, 0.5 * spread * obi_l1, ofi_short, ofi_long, imb_short, imb_long,
-                        rate_log, kyle, rv_short_bps, rv_ratio, math.log(max(spread, 1.0)), spread_z,
+        out = np.array((obi_l1, obi_l5, micro_rel, ofi_short, ofi_long, imb_short, imb_long,
+                        rate_rel, kyle, rv_ratio_mid, rv_ratio, spread_rel, spread_z,
                         _depth_slope(b_dist, bsz), _depth_slope(a_dist, asz), touch_rel, mom), np.float32)
         # float32 then clip to the float32 bounds: the same values as clipping in float64 first (rounding
         # is monotone and the bounds are float32), with two cheap ufuncs instead of np.clip
         return np.minimum(np.maximum(out, self._lo, out=out), self._hi, out=out)
 
 
-def normalize(values: np.ndarray, norm: FeatureNorm, clip: float = 5.0) -> np.ndarray:
+def normalize(values: np.ndarray, norm: FeatureNorm, clip: float = Z_CLIP) -> np.ndarray:
     """NumPy twin of `batch.normalize`: clipped z-scores [..., F_M], float32."""
     mean = np.asarray(norm.mean, np.float32)
     std = np.maximum(np.asarray(norm.std, np.float32), np.float32(STD_FLOOR))
