@@ -70,10 +70,12 @@ class TickRows:
                 sells[px] = sells.get(px, 0.0) + tr.size
         if not sells and not buys:
             return NO_TRADES
-        # nearest the touch first; the common case (one price a side, or none) needs no sort and no fold
-        sell_px, sell_vol = _slots(sorted(sells, reverse=True) if len(sells) > 1 else list(sells), sells, self.slots)
-        buy_px, buy_vol = _slots(sorted(buys) if len(buys) > 1 else list(buys), buys, self.slots)
-        return Trades(sell_px, sell_vol, buy_px, buy_vol)
+        sell_px = sorted(sells, reverse=True)  # nearest the touch first
+        buy_px = sorted(buys)
+        slots = self.slots
+        if len(sell_px) > slots or len(buy_px) > slots:
+            return Trades(*_fold(sell_px, sells, slots), *_fold(buy_px, buys, slots))
+        return Trades(sell_px, [f32(sells[p]) for p in sell_px], buy_px, [f32(buys[p]) for p in buy_px])
 
 
 def _fill_empty(ticks: list[float], direction: float) -> list[float]:
@@ -84,13 +86,12 @@ def _fill_empty(ticks: list[float], direction: float) -> list[float]:
     return ticks
 
 
-def _slots(prices: list[int], volume: dict[int, float], slots: int) -> tuple[list[int], list[float]]:
-    """Distinct prices in slot order -> (prices, float32 volumes) of at most ``slots`` slots, the deepest folded."""
+def _fold(prices: list[int], volume: dict[int, float], slots: int) -> tuple[list[int], list[float]]:
+    """Distinct prices in slot order -> (prices, float32 volumes) of ``slots`` slots, the deeper volume in the last."""
     vols = [f32(volume[p]) for p in prices[:slots]]
     if len(prices) > slots:
         folded = vols[-1]
         for p in prices[slots:]:
             folded = f32(folded + f32(volume[p]))  # a float32 sum, as the loader's np.add.at
         vols[-1] = folded
-        prices = prices[:slots]
-    return prices, vols
+    return prices[:slots], vols

@@ -98,7 +98,7 @@ class PaperTrader:
         self.features = None
         self._pending: list[TradeEvent] = []  # trades not yet assigned to an interval
         self._pending_max_ts = -1  # latest receive time among them, ns
-        self._prev: tuple[int, sim_np.Book] | None = None  # (ts_ns, book) of the previous accepted row
+        self._prev: tuple[int, sim_np.Book, float] | None = None  # (ts_ns, book, mid) of the previous accepted row
         self._force_gap = False
         self.time = 0  # settled intervals since the segment start (the env's ``time``)
         self.steps = 0
@@ -159,10 +159,10 @@ class PaperTrader:
             self.state = self.state._replace(account=sim_np.mark(self.state.account, mid, tick))
             self.time = 0
         else:
-            book_s = self._prev[1]
+            _, book_s, mid_s = self._prev
             self.state, settled = sim_np.settle(self.state, book_s, book, self.ticks.trades(now), p)
             self.stats.add_interval(settled, (self.state.bid is not None) + (self.state.ask is not None),
-                                    book_s.mid, self.anchor)
+                                    mid_s, self.anchor)
             self.time += 1
         acct = self.state.account
         self.stats.add_mark(acct.pnl)
@@ -180,7 +180,7 @@ class PaperTrader:
                            self.baseline.as_horizon_s, self.knobs.max_offset_bps)
         action = self.quoter.act(obs, ctx)
         self.state = sim_np.decide(self.state, action, book, p)
-        self._prev = (ts, book)
+        self._prev = (ts, book, mid)
         self.steps += 1
         if self.record_steps:
             s = settled or sim_np.Settlement(sim_np.NO_FILL, sim_np.NO_FILL, 0.0, 0.0)
