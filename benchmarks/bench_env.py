@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import MarketMakingEnv, make_params
 from mmjax.env.reference import ReferenceMarketEnv, ReplayData
 
@@ -121,7 +122,7 @@ def jax_steps_per_s(env, params, num_envs: int, num_steps: int, repeats: int = 3
 
 def numpy_steps_per_s(market, features, sigma, num_steps: int, episode_steps: int) -> float:
     """Steps per second of one reference env (resetting at the time limit)."""
-    env = ReferenceMarketEnv(ReplayData.from_market(market), features, sigma, episode_steps=episode_steps)
+    env = ReferenceMarketEnv(ReplayData.from_market(market), features, sigma, EnvKnobs(episode_steps=episode_steps))
     rng = np.random.default_rng(0)
     acts = rng.uniform(-1, 1, (num_steps, 2)).astype(np.float32)
     env.reset(seed=0)

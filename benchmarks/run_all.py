@@ -35,6 +35,7 @@ BENCHMARKS: list[tuple[str, dict[str, str]]] = [
     ("bench_ppo.py", {"steps_per_s": "PPO train steps/s", "matmul_flops_per_s": "matmul FLOP/s",
                       "roofline_fraction": "roofline fraction"}),
     ("bench_policy_numpy.py", {"median_us": "NumPy policy (µs/decision)"}),
+    ("bench_live.py", {"us_per_row_median": "live trader per book row, end to end (µs)"}),
     ("bench_recorder.py", {"updates_per_s": "recorder level updates/s", "snapshot_ms": "5 MB snapshot (ms)"}),
     ("bench_dashboard.py", {"results.0.median_ms": "dashboard full redraw (ms)", "results.1.median_ms": "dashboard tick (ms)"}),
 ]

@@ -40,6 +40,38 @@ def offsets_to_action(bid_offset_bps, ask_offset_bps, max_offset_bps, xp=np):
     return xp.clip(xp.stack([a_bid, a_ask], axis=-1), -1.0, 1.0)
 
 
+def ticks_to_action(d_ticks, k_max_ticks, xp=np):
+    """The action at the middle of the band that quotes ``d`` ticks behind the touch (-1: one tick inside).
+
+    The inverse of the env's action mapping (mmjax/env/actions.py): ``d`` is clipped to [-1, K].
+    """
+    from mmjax.env.knobs import ACTION_NEAR_TICKS as NEAR
+    from mmjax.env.knobs import ACTION_PULL_ABOVE as PULL
+
+    d = xp.clip(xp.asarray(d_ticks, dtype=xp.float32), -1.0, k_max_ticks)
+    u_near = (d + 1.5) / (2 * (NEAR + 1))
+    span = xp.maximum(k_max_ticks - NEAR, 0.0) + 1.0
+    u_far = 0.5 + (d - NEAR + 0.5) / (2.0 * span)
+    u = xp.where(d < NEAR, u_near, u_far)
+    return u * (1.0 + PULL) - 1.0
+
+
+def quotes_to_action(bid_offset_bps, ask_offset_bps, mid_ticks, best_bid, best_ask, anchor_ticks, max_offset_bps,
+                     xp=np):
+    """Offsets from mid (bps) -> the action [..., 2] that quotes the nearest ticks at or beyond them.
+
+    A bid ``o`` bps below the mid is the price floor(mid - o) ticks: so many ticks behind the best bid
+    (negative = inside the spread, where only one tick of improvement exists); asks alike.
+    """
+    mid_abs = mid_ticks + anchor_ticks
+    k_max = xp.maximum(xp.floor(max_offset_bps * mid_abs * 1e-4), 1.0)
+    bid_px = xp.floor(mid_ticks - bid_offset_bps * mid_abs * 1e-4)
+    ask_px = xp.ceil(mid_ticks + ask_offset_bps * mid_abs * 1e-4)
+    a_bid = ticks_to_action(best_bid - bid_px, k_max, xp=xp)
+    a_ask = ticks_to_action(ask_px - best_ask, k_max, xp=xp)
+    return xp.stack([a_bid, a_ask], axis=-1)
+
+
 def ticks_to_bps(delta_ticks, mid_abs_ticks):
     """Distance in ticks -> bps of the absolute mid (mid expressed in ticks, anchor included)."""
     return delta_ticks / mid_abs_ticks * 1e4

@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "backtest": ("mmjax.evaluation.backtest", "BacktestConfig", "run", "one policy over a whole recording, one episode per gap-free segment: fills, PnL, rejections as JSON"),
     "record": ("mmjax.record", "RecordConfig", "run", "record Coinbase L2 books and trades to Parquet (no jax)"),
     "import-tardis": ("mmjax.data.tardis", "TardisImportConfig", "run", "convert Tardis.dev book and trades CSV files into a recording"),
-    "live": ("mmjax.live", "LiveConfig", "run", "paper-trade a replayed or live order book (NO real orders, ever)"),
+    "live": ("mmjax.live.command", "LiveConfig", "run", "paper-trade a replayed or live order book (NO real orders, ever)"),
     "dashboard": ("mmjax.dashboard.app", "DashboardConfig", "run", "Dash dashboard of the paper trader on 127.0.0.1 (NO real orders, ever)"),
 }
 

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mmjax import baselines as bl
 from mmjax.env import actions as A
 
 MID, ANCHOR = 0.5, 6_200_000  # $62,000.005 at $0.01 ticks: 1 bp = 620 ticks
@@ -25,15 +26,15 @@ def test_a_deterministic_policy_joins_the_touch_without_saturating_tanh():
 
 
 def test_one_tick_steps_near_the_touch_and_improving_needs_room():
-    d = [A.ticks_behind(jnp.array([A.action_for_ticks(k, 1240.0)] * 2), jnp.float32(1240.0))[0] for k in range(-1, 9)]
+    d = [A.ticks_behind(jnp.array([bl.ticks_to_action(k, 1240.0)] * 2), jnp.float32(1240.0))[0] for k in range(-1, 9)]
     assert [int(x) for x in d] == list(range(-1, 9))
-    a_improve = float(A.action_for_ticks(-1, 1240.0))
+    a_improve = float(bl.ticks_to_action(-1, 1240.0))
     assert _quote(a_improve, a_improve, 0, 1) == (0, 1, (True, True))  # one-tick spread: improving joins
     assert _quote(a_improve, a_improve, 0, 5) == (1, 4, (True, True))  # wide spread: one tick inside
 
 
 def test_our_bid_and_ask_never_meet_even_when_both_improve_a_two_tick_spread():
-    a = float(A.action_for_ticks(-1, 1240.0))
+    a = float(bl.ticks_to_action(-1, 1240.0))
     assert _quote(a, a, 0, 2) == (1, 2, (True, True))  # the bid takes the free tick, the ask joins
     _, ask, on = _quote(1.0, a, 0, 2)
     assert (ask, on) == (1, (False, True))  # with the bid pulled, the ask may take it
@@ -50,7 +51,31 @@ def test_the_far_half_reaches_the_max_offset_and_the_top_pulls():
 @pytest.mark.parametrize("k_max", [1.0, 5.0, 8.0, 9.0, 40.0, 1240.0])
 def test_every_distance_has_a_band_and_the_inverse_lands_inside_it(k_max):
     ds = np.arange(-1, int(k_max) + 1)
-    acts = A.action_for_ticks(jnp.asarray(ds, jnp.float32), jnp.float32(k_max))
+    acts = bl.ticks_to_action(jnp.asarray(ds, jnp.float32), jnp.float32(k_max), xp=jnp)
     assert np.all(np.asarray(acts) <= A.PULL_ABOVE) and np.all(np.diff(np.asarray(acts)) > 0)
     back = A.ticks_behind(jnp.stack([acts, acts], -1), jnp.full(len(ds), k_max, jnp.float32))[:, 0]
     np.testing.assert_array_equal(np.asarray(back), ds)
+
+
+def test_a_baselines_offsets_become_exactly_the_ticks_it_asked_for():
+    """quotes_to_action is the mapping's inverse: a closed-form quoter gets the price it computed, to the tick."""
+    rng = np.random.default_rng(0)
+    n = 400
+    best_bid = rng.integers(-50, 50, n).astype(np.int32)
+    spread = rng.integers(1, 6, n).astype(np.int32)
+    best_ask = best_bid + spread
+    mid = (best_bid + best_ask) / 2.0
+    off_bid, off_ask = rng.uniform(0, 0.3, n), rng.uniform(0, 0.3, n)  # bps: 0 .. 186 ticks at $62k
+    act = bl.quotes_to_action(off_bid, off_ask, mid, best_bid, best_ask, ANCHOR, 2.0)
+    bid, ask, on = A.quote_prices(jnp.asarray(act, jnp.float32), jnp.asarray(best_bid), jnp.asarray(best_ask),
+                                  jnp.asarray(mid, jnp.float32), ANCHOR, jnp.float32(2.0))
+    want_bid = np.floor(mid - off_bid * (mid + ANCHOR) * 1e-4)
+    want_ask = np.ceil(mid + off_ask * (mid + ANCHOR) * 1e-4)
+    # inside the spread only one tick of improvement exists (and never to or through the other side)
+    improve_room = spread >= 2
+    want_bid = np.where(want_bid > best_bid, np.where(improve_room, best_bid + 1, best_bid), want_bid)
+    want_ask = np.where(want_ask < best_ask, np.where(improve_room, best_ask - 1, best_ask), want_ask)
+    want_ask = np.maximum(want_ask, want_bid + 1)  # our own quotes never meet
+    assert np.all(np.asarray(on))
+    np.testing.assert_array_equal(np.asarray(bid), want_bid)
+    np.testing.assert_array_equal(np.asarray(ask), want_ask)

@@ -1,4 +1,5 @@
-"""The NumPy twin (mmjax/env/reference.py) agrees with the device env and stays jax-free.
+"""The NumPy twin (mmjax/env/sim_np.py through its gymnasium adapter mmjax/env/reference.py) agrees with
+the device env and stays jax-free.
 
 Tolerance: the device env keeps sizes and money in float32, the twin in float64, so the two agree
 to float32 rounding: 1e-6 absolute on sizes (BTC) and on $ values of order $1 (the fixtures' PnL
@@ -16,8 +17,11 @@ import pytest
 from test_fills import random_market
 from test_market_env import F_M, rollout
 
+from mmjax.data.layout import FILL_THROUGH
+from mmjax.env import sim_np
+from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import make_params
-from mmjax.env.reference import BookRow, FillSimulator, ReferenceMarketEnv, ReplayData, TradeFlow
+from mmjax.env.reference import ReferenceMarketEnv, ReplayData
 
 
 def test_reference_imports_no_jax():
@@ -32,14 +36,14 @@ def test_same_data_same_actions_same_fills_pnl_reward(latency, fee_bps, eta, see
     rng = np.random.default_rng(seed)
     feats = rng.normal(size=(T, F_M)).astype(np.float32)
     sigma = rng.uniform(1, 20, T).astype(np.float32)
-    kw = dict(episode_steps=1000, latency_steps=latency, maker_fee_bps=fee_bps, eta=eta, risk_aversion=0.05)
-    p = make_params(m, feats, sigma, **kw)
+    knobs = EnvKnobs(episode_steps=1000, latency_steps=latency, maker_fee_bps=fee_bps, eta=eta, risk_aversion=0.05)
+    p = make_params(m, feats, sigma, knobs=knobs)
     t0 = 200
     # mostly near the touch so that queues, partial fills, limits and crossings all happen
     acts = np.clip(rng.normal(-0.8, 0.3, (1000, 2)), -1, 1).astype(np.float32)
     obs0, obs, r, info, _ = rollout(p, acts, t0=t0)
 
-    ref = ReferenceMarketEnv(ReplayData.from_market(m), feats, sigma, **kw)
+    ref = ReferenceMarketEnv(ReplayData.from_market(m), feats, sigma, knobs)
     o, _ = ref.reset(options={"start": t0})
     np.testing.assert_allclose(o, obs0, atol=1e-6)
     rows = [ref.step(a) for a in acts]
@@ -66,29 +70,28 @@ def test_same_data_same_actions_same_fills_pnl_reward(latency, fee_bps, eta, see
 
 
 def test_raw_trades_and_slot_aggregates_fill_the_same():
-    # the live engine feeds raw trades of an interval; the replay feeds per-price aggregates
-    book = BookRow(np.array([100, 99]), np.array([0.5, 1.0]), np.array([101, 102]), np.array([0.2, 1.0]))
-    px = np.array([100, 99, 100, 101, 103, 102])
-    sz = np.array([0.3, 0.01, 0.4, 0.1, 0.05, 0.2])
-    side = np.array([-1, -1, -1, +1, +1, +1])
-    raw, agg = FillSimulator(0.1, 1.0), FillSimulator(0.1, 1.0)
-    empty = TradeFlow.from_trades([], [], [])
-    for sim in (raw, agg):
-        sim.decide(100, 101)  # arrives at the end of this interval (latency 1)
-        assert sim.step(book, book, empty, 0.0)["bid"].size == 0.0  # nothing live yet
-        sim.decide(100, 101)
-    f_raw = raw.step(book, book, TradeFlow.from_trades(px, sz, side), 0.0)
-    f_agg = agg.step(book, book, TradeFlow(np.array([100, 99]), np.array([0.7, 0.01]),
-                                           np.array([101, 102, 103]), np.array([0.1, 0.2, 0.05])), 0.0)
-    for s in ("bid", "ask"):
-        assert f_raw[s] == f_agg[s]
-    assert f_raw["bid"].size == pytest.approx(0.1)  # 0.7 at 100 beats the 0.5 queue; 0.01 through
-    assert f_raw["ask"].size == pytest.approx(0.1)  # 0.25 bought through 101
+    # trades of an interval may come raw (repeated prices, any order) or as per-price aggregates
+    book = sim_np.Book([100, 99], [0.5, 1.0], [101, 102], [0.2, 1.0])
+    raw = sim_np.Trades([100, 99, 100], [0.3, 0.01, 0.4], [101, 103, 102], [0.1, 0.05, 0.2])
+    agg = sim_np.Trades([100, 99], [0.7, 0.01], [101, 102, 103], [0.1, 0.2, 0.05])
+    p = sim_np.SimParams(EnvKnobs(quote_size=0.1, max_inventory=1.0), 0.01, 10_000, 0.1)
+    fills = []
+    for trades in (raw, agg):
+        state = sim_np.decide(sim_np.reset(book.mid, p), (-1.0, -1.0), book, p)  # bid 100, ask 101
+        state, s = sim_np.settle(state, book, book, sim_np.NO_TRADES, p)  # nothing live yet (latency 1)
+        assert s.bid == s.ask == sim_np.NO_FILL
+        state = sim_np.decide(state, (-1.0, -1.0), book, p)
+        state, s = sim_np.settle(state, book, book, trades, p)
+        fills.append(s)
+    assert fills[0] == fills[1]
+    assert fills[0].bid.size == pytest.approx(0.1)  # 0.01 sold at 99: the level at 100 had emptied first
+    assert fills[0].ask.size == pytest.approx(0.1)  # buys at 102 and 103 went through 101
+    assert fills[0].bid.kind == fills[0].ask.kind == FILL_THROUGH
 
 
 def test_reference_env_follows_the_gymnasium_api():
     m = random_market(T=400, seed=4)
-    ref = ReferenceMarketEnv(ReplayData.from_market(m), np.zeros((400, F_M)), np.ones(400), episode_steps=50)
+    ref = ReferenceMarketEnv(ReplayData.from_market(m), np.zeros((400, F_M)), np.ones(400), EnvKnobs(episode_steps=50))
     obs, info = ref.reset(seed=0)
     assert obs.shape == ref.observation_space.shape and obs.dtype == np.float32
     starts = {ref.reset(seed=s)[1]["t"] for s in range(20)}
@@ -105,7 +108,8 @@ def test_twin_ten_fills_of_001_make_exactly_01():
 
     T, t0 = 120, 10
     m = make_market(np.full(T, 100), depth=0.0, trades=[(t, "sell", 100, 5.0) for t in range(t0, T)])
-    ref = ReferenceMarketEnv(ReplayData.from_market(m), np.zeros((T, F_M)), np.ones(T), episode_steps=60)
+    ref = ReferenceMarketEnv(ReplayData.from_market(m), np.zeros((T, F_M)), np.ones(T), EnvKnobs(episode_steps=60))
     ref.reset(options={"start": t0})
     infos = [ref.step(np.array([-1.0, 1.0], np.float32))[4] for _ in range(60)]
-    assert sum(i["bid_fill"] > 0 for i in infos) == 10 and ref.inventory == 0.1 and ref.inventory_lots == 10**7
+    acct = ref.state.account
+    assert sum(i["bid_fill"] > 0 for i in infos) == 10 and acct.inventory == 0.1 and acct.inventory_lots == 10**7

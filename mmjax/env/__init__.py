@@ -1,4 +1,6 @@
-"""Market-making environment: pure fill rules (`fills`), the gymnax env (`market_env`), a NumPy twin (`reference`).
+"""Market-making environment: the knobs (`knobs`), the rules in JAX (`fills`, the gymnax env `market_env`) and
+in NumPy (`sim_np`, with the gymnasium adapter `reference`).
 
-`reference` imports no jax; import it directly (``from mmjax.env import reference``) from jax-free code.
+`knobs` and `sim_np` import no jax (the live path uses them); `reference` imports no jax but needs gymnasium.
+Import them directly (``from mmjax.env import sim_np``) from jax-free code.
 """

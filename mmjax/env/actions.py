@@ -22,9 +22,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-PULL_ABOVE = 0.9  # actions above this pull the side (no quote)
-PULL_ACTION = 1.0  # an action that pulls: the abstaining baseline sends it on both sides
-NEAR_TICKS = 8  # ticks behind the touch that get one action band each
+from mmjax.env.knobs import ACTION_NEAR_TICKS as NEAR_TICKS
+from mmjax.env.knobs import ACTION_PULL as PULL_ACTION  # noqa: F401 - part of this module's vocabulary
+from mmjax.env.knobs import ACTION_PULL_ABOVE as PULL_ABOVE
 
 
 def max_ticks(mid_ticks: jax.Array, anchor_ticks: float, max_offset_bps: jax.Array) -> jax.Array:
@@ -65,16 +65,3 @@ def quote_prices(
     # both improving into a two-tick spread would meet at one price: the bid takes it, the ask joins
     ask = jnp.where(quoting[..., 0], jnp.maximum(ask, bid + 1), ask)
     return bid, ask, quoting
-
-
-def action_for_ticks(d: jax.Array, k_max: jax.Array) -> jax.Array:
-    """The action at the middle of the band that maps to ``d`` ticks behind the touch (inverse, for baselines)."""
-    d = jnp.clip(jnp.asarray(d, jnp.float32), -1.0, k_max)
-    width_near = 1.0 / (2 * (NEAR_TICKS + 1))
-    u_near = (d + 1.5) * width_near
-    span = jnp.maximum(k_max - NEAR_TICKS, 0.0) + 1.0
-    u_far = 0.5 + (d - NEAR_TICKS + 0.5) / (2.0 * span)
-    u = jnp.where(d < NEAR_TICKS, u_near, u_far)
-    return u * (1.0 + PULL_ABOVE) - 1.0
-
-

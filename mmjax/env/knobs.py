@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 # Knobs that change the compiled program's shapes (static in `EnvParams`); the others are traced floats.
 STATIC_KNOBS = ("episode_steps", "latency_steps")
 
+# The action mapping's fixed shape (mmjax/env/actions.py documents it; sim_np repeats it in NumPy):
+ACTION_PULL_ABOVE = 0.9  # a side's action above this means "no quote on this side"
+ACTION_PULL = 1.0  # an action that pulls: what the abstaining baseline sends on both sides
+ACTION_NEAR_TICKS = 8  # ticks behind the touch that get one action band each (tick precision near the touch)
+
 # Named maker-fee regimes, bps of fill notional (negative = rebate), each with the venue tier it stands for.
 FEE_PRESETS: dict[str, tuple[float, str]] = {
     "coinbase-top": (0.0, "Coinbase Advanced Trade's best maker tier (0 bps)"),

@@ -1,0 +1,465 @@
+"""The market-making simulator in NumPy/plain Python: the one NumPy home of its rules (docs/env.md).
+
+The rules exist twice, on purpose: here, and in JAX (`mmjax.env.fills`, `mmjax.env.market_env`);
+tests/test_reference.py pins the two together. This twin is written per side in plain code, with
+float64 money and the float32 arithmetic of the quote mapping reproduced exactly, so that agreement
+is evidence that both implement the rules. Two callers drive it: `mmjax.env.reference` (a gymnasium
+env over a replay) and the live paper trader (`mmjax.live.trader`), one grid row at a time.
+
+Each rule is one function, named as in docs/env.md:
+
+    quote_prices        Action -> quotes (float32, like the device env)
+    gate_quotes         Inventory limit: a side at the limit does not quote (whole lots)
+    order_messages      The order lifecycle: a decision -> messages against the known orders
+    arrive              Orders and the queue: a message reaches the venue (post-only, stored depth)
+    within_depth        Orders and the queue: is the book at a price known
+    trade_reach         Fills: is there flow beyond the order's price, and how much traded at it
+    is_crossed          Fills: the opposite touch moved through the order
+    fill_lots           Fills: lots filled, capped by the inventory room; fill_kind says how
+    queue_after         Fills: queue ahead after the interval's trades; bound_queue: by the book
+    known_after         The order lifecycle: what the agent knows at its next decision
+    fill_fee            Fees
+    book_fills          Cash, entry price and inventory after the fills
+    mark                PnL marked to the mid
+    agent_features      Observation: inventory_frac, time_left_frac, unrealized_pnl_scaled
+    reward              Reward: dPnL - risk - dampening
+
+and the step functions compose them over an immutable `SimState`:
+
+    state = reset(mid0, params)                       # no orders, L - 1 empty slots in flight
+    state = decide(state, action, book_t, params)     # the decision at row t -> order messages
+    state, s = settle(state, book_s, book_s1, trades_s, params)   # the interval (s, s+1], then arrivals at s+1
+    state = cancel_all(state, params)                 # a gap: orders and messages in flight dropped
+
+The pipeline is first in, first out: `decide` appends, `settle` pops the message arriving at s+1
+after the interval (nothing when empty), so a message arrives exactly ``latency_steps`` steps
+after its decision whichever of the two a step calls first.
+
+Prices are ticks from the recording's anchor (ints, or integral floats); sizes are venue size
+units; money is $. NumPy and stdlib only: the live path imports this module.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from mmjax.data.layout import (
+    DEFAULT_LOT_SIZE,
+    FILL_CROSSED,
+    FILL_QUEUE,
+    FILL_THROUGH,
+    LOT_CAP,
+    sim_lot,
+)
+from mmjax.env.knobs import EnvKnobs
+
+BID, ASK = "bid", "ask"
+NO_KIND = 0  # fill kind of "no fill" (mmjax.data.layout.FILL_KINDS has the others)
+
+
+@dataclass(frozen=True)
+class SimParams:
+    """What the rules need besides the state: the knobs and the market's units."""
+
+    knobs: EnvKnobs
+    tick_size: float  # $ per tick
+    anchor_ticks: int  # absolute price of tick 0, ticks
+    dt_s: float  # seconds per grid step (grid_ms / 1000)
+    lot_size: float = DEFAULT_LOT_SIZE  # the market's size step, venue units (RecordingMeta.lot_size)
+
+    @property
+    def lot(self) -> float:
+        """The fill rules' lot: the market's, refined to divide quote_size (as `make_params` does)."""
+        return sim_lot(self.lot_size, self.knobs.quote_size)[0]
+
+    def lots(self, size: float) -> int:
+        """Venue size units -> whole lots, capped like the device's int32 lot counts."""
+        n = round(size / self.lot)
+        return n if n < LOT_CAP else LOT_CAP
+
+    @property
+    def quote_lots(self) -> int:
+        return round(self.knobs.quote_size / self.lot)
+
+    @property
+    def max_lots(self) -> int:
+        """The inventory limit in whole lots (floored with the device's 1e-3 lot tolerance)."""
+        return math.floor(self.knobs.max_inventory / self.lot + 1e-3)
+
+
+class Book(NamedTuple):
+    """One book row in ticks from the anchor, levels best first; an empty level has size 0."""
+
+    bid_px: Sequence[float]  # [L] ticks, descending
+    bid_sz: Sequence[float]  # [L] venue size units
+    ask_px: Sequence[float]  # [L] ticks, ascending
+    ask_sz: Sequence[float]  # [L]
+
+    @property
+    def mid(self) -> float:
+        """Mid price, ticks from the anchor (a half-integer)."""
+        return (self.bid_px[0] + self.ask_px[0]) / 2.0
+
+
+class Trades(NamedTuple):
+    """Taker trades of one interval (s, s+1] by side: prices (ticks) and their volumes, any order or padding."""
+
+    sell_px: Sequence[float]  # taker sells: they hit bids
+    sell_vol: Sequence[float]
+    buy_px: Sequence[float]  # taker buys: they lift asks
+    buy_vol: Sequence[float]
+
+
+NO_TRADES = Trades((), (), (), ())
+
+
+class Order(NamedTuple):
+    """A venue order."""
+
+    price: int  # ticks from the anchor
+    remaining: int  # whole lots still to fill
+    queue_ahead: int  # lots displayed ahead of us at price (LOT_CAP: unknown, beyond the stored depth)
+    beyond: bool = False  # joined beyond the stored depth and not seen within it since
+
+
+class Fill(NamedTuple):
+    """What one side filled over an interval (size 0: nothing; price 0 when the side had no order)."""
+
+    size: float  # venue size units: lots * lot
+    price: int  # the order's own price, ticks
+    crossed: bool  # filled because the opposite touch moved through it
+    kind: int = NO_KIND  # FILL_QUEUE, FILL_THROUGH or FILL_CROSSED (mmjax.data.layout)
+    lots: int = 0
+    beyond: bool = False  # the order rested over the interval with an unknown queue (beyond the depth)
+
+
+NO_FILL = Fill(0.0, 0, False)
+Quotes = tuple[int | None, int | None]  # (bid, ask) ticks of one decision; None = that side does not quote
+
+
+class Account(NamedTuple):
+    """Money since ``mid0`` (the env's episode start, the live session's first row), in $."""
+
+    mid0: float  # ticks from anchor: cash is relative to holding the traded size at mid0
+    inventory: float = 0.0  # venue size units, + long
+    cash: float = 0.0  # $
+    entry: float = 0.0  # average entry price of the inventory, ticks from mid0
+    pnl: float = 0.0  # $ marked to the mid: cash + inventory * (mid - mid0) * tick
+    inventory_lots: int = 0  # the exact inventory in whole lots (inventory = inventory_lots * lot)
+
+
+class SimState(NamedTuple):
+    """Venue orders, order messages in flight, what the agent knows, and the account."""
+
+    bid: Order | None  # venue orders (after the last settle)
+    ask: Order | None
+    pipeline: tuple[Quotes, ...]  # quotes of the decisions in flight, oldest first (None: a cancel)
+    account: Account
+    messages: tuple[tuple[bool, bool], ...] = ()  # per pipeline slot: (bid, ask) sent a message
+    known: Quotes = (None, None)  # the order prices the agent knows it has
+
+
+class Settlement(NamedTuple):
+    """The result of one interval."""
+
+    bid: Fill
+    ask: Fill
+    fee: float  # $, negative = rebate
+    dpnl: float  # $ change of the marked PnL over the interval
+    bid_rejected: bool = False  # post-only rejected the bid arriving at s+1
+    ask_rejected: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# QUOTING
+
+_F32_PACK, _F32_UNPACK = struct.Struct("f").pack, struct.Struct("f").unpack
+
+
+def f32(x: float) -> float:
+    """``x`` rounded to float32 (an exact float32 operation is the float64 one rounded: 53 >= 2*24 + 2)."""
+    return _F32_UNPACK(_F32_PACK(x))[0]
+
+
+def quote_prices(action: Sequence[float], mid_ticks: float, best_bid: int, best_ask: int, max_offset_bps: float,
+                 anchor_ticks: int) -> tuple[int, int]:
+    """Action (bid, ask) in [-1, 1] -> integer (bid, ask) ticks, the device env's float32 mapping exactly.
+
+    offset = (a + 1) / 2 * max_offset_bps * (mid + anchor) * 1e-4 ticks; bid = floor(mid - offset_bid),
+    ask = ceil(mid + offset_ask); then strictly on our side of the mid and never through the touch.
+
+    Computed in float64, checked against float32: the float32 chain (``_round_quotes_f32``) rounds
+    ~10 times, each by <= 2^-24 relative, so its prices lie within ~1.3e-6 * (scale + |mid|) of
+    the float64 ones (scale = the offset at a = 0, ticks). Where the float64 price is farther than
+    ``tol`` (3x that) from an integer both round alike; nearer, the float32 chain decides (a few %
+    of quotes; tests/test_sim_np.py compares the two on adversarial inputs).
+    """
+    mid = f32(mid_ticks)
+    a_bid = -1.0 if action[0] < -1.0 else (1.0 if action[0] > 1.0 else action[0])
+    a_ask = -1.0 if action[1] < -1.0 else (1.0 if action[1] > 1.0 else action[1])
+    scale = 0.5 * max_offset_bps * (mid + anchor_ticks) * 1e-4
+    x_bid = mid - (a_bid + 1.0) * scale
+    x_ask = mid + (a_ask + 1.0) * scale
+    tol = 4e-6 * (abs(scale) + abs(mid) + 1.0)
+    bid, ask = math.floor(x_bid - tol), math.ceil(x_ask + tol)
+    if bid != math.floor(x_bid + tol) or ask != math.ceil(x_ask - tol):
+        bid, ask = _round_quotes_f32(action, mid, max_offset_bps, anchor_ticks)
+    bid = min(bid, math.ceil(mid) - 1, int(best_ask) - 1)  # strictly below mid, never a taker
+    ask = max(ask, math.floor(mid) + 1, int(best_bid) + 1)
+    return bid, ask
+
+
+def _round_quotes_f32(action: Sequence[float], mid: float, max_offset_bps: float, anchor_ticks: int) -> tuple[int, int]:
+    """The device env's float32 arithmetic, operation by operation (`mmjax.env.fills.quote_prices`)."""
+    ticks_per_bps = f32(f32(mid + f32(anchor_ticks)) * f32(1e-4))
+    max_off = f32(max_offset_bps)
+    a_bid = min(max(f32(action[0]), -1.0), 1.0)
+    a_ask = min(max(f32(action[1]), -1.0), 1.0)
+    off_bid = f32(f32(f32(f32(a_bid + 1.0) * 0.5) * max_off) * ticks_per_bps)
+    off_ask = f32(f32(f32(f32(a_ask + 1.0) * 0.5) * max_off) * ticks_per_bps)
+    return math.floor(f32(mid - off_bid)), math.ceil(f32(mid + off_ask))
+
+
+def gate_quotes(bid: int, ask: int, inventory_lots: int, max_lots: int) -> Quotes:
+    """The inventory limit at decision time, in whole lots: no bid at q >= max, no ask at q <= -max."""
+    return (bid if inventory_lots < max_lots else None, ask if inventory_lots > -max_lots else None)
+
+
+def order_messages(known: Quotes, quotes: Quotes) -> tuple[bool, bool]:
+    """Which sides send a message: the known order's price sends nothing, anything else a cancel/replace."""
+    return (quotes[0] != known[0], quotes[1] != known[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# ORDERS, THE QUEUE AND FILLS
+
+
+def displayed_size(level_px: Sequence[float], level_sz: Sequence[float], px: int) -> float | None:
+    """Size shown at ``px`` on one side of a book row, or None when px is not one of its levels."""
+    n = level_px.count(px)
+    if n == 0:
+        return None
+    if n == 1:
+        return level_sz[level_px.index(px)]
+    return sum(s for p, s in zip(level_px, level_sz, strict=True) if p == px)
+
+
+def within_depth(side: str, px: int, book: Book) -> bool:
+    """Whether the book at ``px`` is known: a row showing fewer levels than stored shows the whole
+    book; a full row is known down to its deepest stored level."""
+    level_px, level_sz = (book.bid_px, book.bid_sz) if side == BID else (book.ask_px, book.ask_sz)
+    if level_sz[-1] <= 0:
+        return True
+    return px >= level_px[-1] if side == BID else px <= level_px[-1]
+
+
+def arrive(side: str, order: Order | None, px: int | None, book: Book, p: SimParams) -> tuple[Order | None, bool]:
+    """A message reaches the venue at ``book``'s row: (the side's order, rejected by post-only).
+
+    It replaces the side's order (``px`` None: a cancel) by a fresh one of quote_size, unless that
+    is at or through the opposite touch: post-only rejects it. The fresh order queues behind the
+    lots displayed at its price (0 when it improves the touch or falls between levels), or behind an
+    unknown queue (LOT_CAP, flagged beyond) when the price is beyond the stored depth.
+    """
+    if px is None:
+        return None, False
+    if (book.ask_px[0] <= px) if side == BID else (book.bid_px[0] >= px):
+        return None, True
+    if not within_depth(side, px, book):
+        return Order(px, p.quote_lots, LOT_CAP, True), False
+    level_px, level_sz = (book.bid_px, book.bid_sz) if side == BID else (book.ask_px, book.ask_sz)
+    shown = displayed_size(level_px, level_sz, px)
+    return Order(px, p.quote_lots, 0 if shown is None else p.lots(shown)), False
+
+
+def trade_reach(side: str, px: int, trades: Trades, p: SimParams) -> tuple[bool, int]:
+    """(flow traded beyond px, lots traded exactly at px) over one interval, against an order at ``px``."""
+    at, beyond = 0.0, False
+    prices, vols = (trades.sell_px, trades.sell_vol) if side == BID else (trades.buy_px, trades.buy_vol)
+    for q, v in zip(prices, vols, strict=True):
+        if v <= 0:
+            continue  # padding
+        if q == px:
+            at += v
+        elif (q < px) if side == BID else (q > px):
+            beyond = True
+    return beyond, p.lots(at)
+
+
+def is_crossed(side: str, px: int, book_s: Book, book_s1: Book) -> bool:
+    """The opposite touch of row s or s+1 reached the order's price: the whole remainder fills at px."""
+    if side == BID:
+        return book_s.ask_px[0] <= px or book_s1.ask_px[0] <= px
+    return book_s.bid_px[0] >= px or book_s1.bid_px[0] >= px
+
+
+def fill_lots(remaining: int, queue_ahead: int, at_lots: int, through: bool, crossed: bool, room: int) -> int:
+    """Flow beyond px (its level had to empty first) or a crossing fills the order; lots at px eat the
+    queue ahead first; capped by the inventory room (lots)."""
+    n = remaining if crossed or through else min(remaining, max(0, at_lots - queue_ahead))
+    return min(n, max(room, 0))
+
+
+def fill_kind(n: int, through: bool, crossed: bool) -> int:
+    """How a fill of ``n`` lots happened (mmjax.data.layout codes; NO_KIND without a fill)."""
+    if n == 0:
+        return NO_KIND
+    return FILL_CROSSED if crossed else FILL_THROUGH if through else FILL_QUEUE
+
+
+def queue_after(queue_ahead: int, at_lots: int, through: bool) -> int:
+    """Queue ahead after the interval's trades: flow beyond px cleared it, lots at px ate it."""
+    return 0 if through else max(0, queue_ahead - at_lots)
+
+
+def bound_queue(side: str, order: Order, book: Book, p: SimParams) -> Order:
+    """A resting order's queue cannot exceed what ``book`` displays at its price within the stored
+    depth: cancellations ahead shrink it, an emptied level makes it 0 (risk-averse queue)."""
+    if not within_depth(side, order.price, book):
+        return order
+    level_px, level_sz = (book.bid_px, book.bid_sz) if side == BID else (book.ask_px, book.ask_sz)
+    shown = displayed_size(level_px, level_sz, order.price)
+    cap = 0 if shown is None else p.lots(shown)
+    if order.queue_ahead <= cap and not order.beyond:
+        return order
+    return Order(order.price, order.remaining, min(order.queue_ahead, cap), False)
+
+
+def settle_order(side: str, order: Order | None, book_s: Book, book_s1: Book, trades: Trades,
+                 room: int, p: SimParams) -> tuple[Order | None, Fill]:
+    """One side over (s, s+1]: the order after the interval (its queue bounded by row s+1) and its fill."""
+    if order is None or order.remaining <= 0:
+        return order, NO_FILL
+    px = order.price
+    through, at_lots = trade_reach(side, px, trades, p)
+    crossed = is_crossed(side, px, book_s, book_s1)
+    n = fill_lots(order.remaining, order.queue_ahead, at_lots, through, crossed, room)
+    kind = fill_kind(n, through, crossed)
+    after = Order(px, order.remaining - n, queue_after(order.queue_ahead, at_lots, through), order.beyond)
+    return bound_queue(side, after, book_s1, p), Fill(n * p.lot, px, kind == FILL_CROSSED, kind, n, order.beyond)
+
+
+def known_after(known: int | None, order: Order | None, in_flight: bool) -> int | None:
+    """What the agent knows at its next decision: an order it saw end (filled, rejected) is gone,
+    unless a newer message is in flight (then the known order is that message's)."""
+    if in_flight or (order is not None and order.remaining > 0):
+        return known
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# THE ACCOUNT
+
+
+def fill_fee(bid: Fill, ask: Fill, p: SimParams) -> float:
+    """Maker fee on the fills' notional, $ (negative = rebate)."""
+    anchor = p.anchor_ticks
+    return p.knobs.maker_fee_bps * 1e-4 * p.tick_size * (bid.size * (bid.price + anchor) + ask.size * (ask.price + anchor))
+
+
+def update_entry(entry: float, q: float, dq: float, px: float) -> float:
+    """Average entry price (ticks from mid0) after trading ``dq`` at ``px`` from inventory ``q``."""
+    q1 = q + dq
+    if dq == 0:
+        return 0.0 if q1 == 0 else entry
+    if q1 == 0:
+        return 0.0
+    if q * dq > 0:
+        return (abs(q) * entry + abs(dq) * px) / abs(q1)
+    if q1 * q <= 0:
+        return px  # opened from flat or flipped through zero
+    return entry  # reduced
+
+
+def book_fills(acct: Account, bid: Fill, ask: Fill, fee: float, tick: float, lot: float) -> Account:
+    """Cash, entry price and inventory after one interval's fills (the bid's applied first); pnl unchanged."""
+    q, mid0 = acct.inventory, acct.mid0
+    cash = acct.cash + (-bid.size * (bid.price - mid0) * tick + ask.size * (ask.price - mid0) * tick - fee)
+    entry = update_entry(acct.entry, q, bid.size, bid.price - mid0)
+    entry = update_entry(entry, q + bid.size, -ask.size, ask.price - mid0)
+    q_lots = acct.inventory_lots + bid.lots - ask.lots
+    return Account(mid0, q_lots * lot, cash, entry, acct.pnl, q_lots)
+
+
+def mark(acct: Account, mid: float, tick: float) -> Account:
+    """PnL marked to ``mid`` (ticks from anchor)."""
+    return acct._replace(pnl=acct.cash + acct.inventory * (mid - acct.mid0) * tick)
+
+
+# ---------------------------------------------------------------------------------------------
+# OBSERVATION AND REWARD
+
+
+def agent_features(acct: Account, mid: float, time: int, p: SimParams) -> tuple[float, float, float]:
+    """inventory_frac, time_left_frac (``time`` = steps into the episode), unrealized_pnl_scaled."""
+    k = p.knobs
+    upnl = acct.inventory * (mid - acct.mid0 - acct.entry) * p.tick_size
+    # 1.0 = a full inventory carrying a gain of max_offset_bps
+    notional_bp = k.max_inventory * (mid + p.anchor_ticks) * p.tick_size * 1e-4
+    E = k.episode_steps
+    return (acct.inventory / k.max_inventory, (E - time) / E, upnl / (notional_bp * max(k.max_offset_bps, 1e-6)))
+
+
+def reward(dpnl: float, q: float, sigma_ticks: float, mid_t: float, mid_t1: float,
+           p: SimParams) -> tuple[float, float, float]:
+    """(reward, risk penalty, dampening penalty) of one step, $; q is the inventory held over the interval."""
+    k, tick = p.knobs, p.tick_size
+    sigma_px = sigma_ticks * tick  # $ per sqrt(s) per unit size
+    risk = k.risk_aversion * q * q * sigma_px**2 * p.dt_s
+    damp = k.eta * max(0.0, q * (mid_t1 - mid_t) * tick)
+    return dpnl - risk - damp, risk, damp
+
+
+# ---------------------------------------------------------------------------------------------
+# STEPS
+
+
+def reset(mid0: float, p: SimParams) -> SimState:
+    """No orders, nothing known, ``latency_steps - 1`` empty slots in flight, a flat account at ``mid0``."""
+    n = p.knobs.latency_steps - 1
+    return SimState(None, None, ((None, None),) * n, Account(mid0), ((False, False),) * n)
+
+
+def cancel_all(state: SimState, p: SimParams) -> SimState:
+    """A gap: venue orders and messages in flight are dropped; the account (a real position) is kept."""
+    return reset(state.account.mid0, p)._replace(account=state.account)
+
+
+def decide(state: SimState, action: Sequence[float], book: Book, p: SimParams) -> SimState:
+    """The decision at row t from ``book`` (row t), the inventory at t and the orders known at t -> messages."""
+    k = p.knobs
+    bid, ask = quote_prices(action, book.mid, book.bid_px[0], book.ask_px[0], k.max_offset_bps, p.anchor_ticks)
+    quotes = gate_quotes(bid, ask, state.account.inventory_lots, p.max_lots)
+    msg = order_messages(state.known, quotes)
+    return state._replace(pipeline=(*state.pipeline, quotes), messages=(*state.messages, msg), known=quotes)
+
+
+def settle(state: SimState, book_s: Book, book_s1: Book, trades: Trades, p: SimParams) -> tuple[SimState, Settlement]:
+    """The interval (s, s+1]: the venue orders fill, the account marks at s+1, then the messages
+    arriving at s+1 act against row s+1, and the agent learns which known orders ended."""
+    tick, lot = p.tick_size, p.lot
+    q = state.account.inventory_lots
+    bid, bid_fill = settle_order(BID, state.bid, book_s, book_s1, trades, p.max_lots - q, p)
+    ask, ask_fill = settle_order(ASK, state.ask, book_s, book_s1, trades, p.max_lots + q, p)
+    fee = fill_fee(bid_fill, ask_fill, p)
+    acct = state.account
+    if bid_fill.size or ask_fill.size:  # no fill leaves cash, entry and inventory exactly as they are
+        acct = book_fills(acct, bid_fill, ask_fill, fee, tick, lot)
+    acct = mark(acct, book_s1.mid, tick)
+    pipeline, messages = state.pipeline, state.messages
+    rejected = [False, False]
+    if pipeline:
+        (bid_px, ask_px), (bid_msg, ask_msg) = pipeline[0], messages[0]
+        pipeline, messages = pipeline[1:], messages[1:]
+        if bid_msg:
+            bid, rejected[0] = arrive(BID, bid, bid_px, book_s1, p)
+        if ask_msg:
+            ask, rejected[1] = arrive(ASK, ask, ask_px, book_s1, p)
+    known = (known_after(state.known[0], bid, any(m[0] for m in messages)),
+             known_after(state.known[1], ask, any(m[1] for m in messages)))
+    return (SimState(bid, ask, pipeline, acct, messages, known),
+            Settlement(bid_fill, ask_fill, fee, acct.pnl - state.account.pnl, rejected[0], rejected[1]))

@@ -1,0 +1,64 @@
+"""`mmjax live`: paper-trade a replayed recording or the live feed and print status lines. PAPER ONLY. No jax."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mmjax.live.engine import PAPER_NOTICE, EngineConfig, build_runner
+from mmjax.live.state import Snapshot
+
+
+@dataclass
+class LiveConfig(EngineConfig):
+    """Paper-trade a replayed recording or the live feed and print status lines. No real orders, ever."""
+
+    max_steps: int = field(default=0, metadata={"help": "stop after this many grid steps (0 = until the feed ends)"})
+    status_s: float = field(default=5.0, metadata={"help": "seconds between status lines (0 = none)"})
+    out: str | None = field(default=None, metadata={"help": "write the final KPIs and counters as JSON here"})
+
+
+def run(cfg: LiveConfig) -> int:
+    """`mmjax live`: run the paper trader in the foreground with status lines; Ctrl-C stops it."""
+    import json
+
+    print(PAPER_NOTICE, flush=True)
+    runner, source = build_runner(cfg, cfg.max_steps)
+    print(f"source: {source}", flush=True)
+    snap = runner.state.snapshot(since=1 << 62)
+    if snap.mode == "baseline":
+        print(f"*** NO MODEL: quoting with the BASELINE {snap.quoter!r} (pass --policy policy.npz for a model) ***",
+              flush=True)
+    else:
+        print(f"quoting with {snap.quoter}", flush=True)
+    runner.start()
+    try:
+        while runner.running:
+            runner.join(cfg.status_s if cfg.status_s > 0 else 1.0)
+            if cfg.status_s > 0 and runner.running:
+                print(status_line(runner.state.snapshot(since=1 << 62)), flush=True)
+    except KeyboardInterrupt:
+        print("stopping", flush=True)
+    finally:
+        runner.stop()
+    snap = runner.state.snapshot(since=1 << 62)
+    print(status_line(snap), flush=True)
+    if runner.error is not None:
+        print(f"error: {type(runner.error).__name__}: {runner.error}", flush=True)
+    summary = {"source": source, "quoter": snap.quoter, "kpis": snap.kpis, "counts": runner.trader.counts,
+               "paper_only": True}
+    if cfg.out:
+        from pathlib import Path
+
+        Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.out).write_text(json.dumps(summary, indent=2, default=float))
+        print(f"wrote {cfg.out}", flush=True)
+    return 1 if runner.error is not None else 0
+
+
+def status_line(snap: Snapshot) -> str:
+    """One human line of the latest KPIs."""
+    k = snap.kpis
+    g = lambda key, fmt: ("-" if key not in k or k[key] != k[key] else fmt.format(k[key]))  # noqa: E731
+    return (f"[{snap.feed_status}] {snap.quoter} | steps {g('steps', '{:,}')} | PnL {g('pnl', '{:+,.2f}')} | "
+            f"inv {g('inventory', '{:+.4g}')} | fills {g('n_fills', '{:,}')} | fill rate {g('fill_rate', '{:.1%}')} | "
+            f"spread captured {g('spread_captured_bps', '{:.2f}')} bps | max DD {g('max_drawdown', '{:,.2f}')}")

@@ -1,0 +1,98 @@
+"""Quoters of the paper trader: an exported policy, or a closed-form baseline. No jax.
+
+A quoter maps the environment's observation (and, for baselines, a `QuoteContext`) to an action
+(bid, ask) in [-1, 1]; `mmjax.env.sim_np.quote_prices` turns it into tick prices, as in the env.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+
+class QuoteContext(NamedTuple):
+    """What a baseline needs besides the observation (all causal: known at the decision time)."""
+
+    inventory: float  # venue size unit
+    quote_size: float  # venue size unit per quote
+    mid_abs_ticks: float  # mid price in ticks (absolute, no anchor)
+    sigma_ticks_per_sqrt_s: float  # running volatility estimate of mid
+    time_left_s: float  # horizon left for finite-horizon quoters (Avellaneda-Stoikov)
+    max_offset_bps: float  # the env's action range: offset = (a + 1) / 2 * max_offset_bps
+
+
+class Quoter(Protocol):
+    name: str  # shown on the dashboard, e.g. "model: policy.npz"
+    mode: str  # "model" or "baseline"
+
+    def act(self, obs: np.ndarray, ctx: QuoteContext) -> tuple[float, float]:
+        """obs [F] float32 -> (bid, ask) action in [-1, 1] (any 2-sequence of floats)."""
+        ...
+
+
+@dataclass
+class BaselineParams:
+    """Parameters of the baseline quoters (defaults are sane for BTC-USD at $0.01 ticks)."""
+
+    fixed_offset_bps: float = 2.0  # bps of mid, both sides
+    as_gamma_per_tick_lot: float = 1e-5  # risk aversion; BTC-USD sigma is ~400 ticks/sqrt(s) at $0.01 ticks
+    as_k_per_tick: float = 0.1  # fill-intensity decay: half spread ~ 1/k ticks when gamma -> 0
+    as_horizon_s: float = 10.0  # rolling horizon T - t, s (a live session has no end)
+
+
+class BaselineQuoter:
+    """A closed-form quoter from `mmjax.baselines`, as used by the evaluation harness."""
+
+    mode = "baseline"
+
+    def __init__(self, kind: str, params: BaselineParams):
+        from mmjax import baselines
+
+        if kind not in ("fixed", "avellaneda_stoikov"):
+            raise ValueError(f"baseline must be 'fixed' or 'avellaneda_stoikov', got {kind!r}")
+        self.kind, self.params, self._bl = kind, params, baselines
+        self.name = f"baseline: {kind}"
+
+    def act(self, obs: np.ndarray, ctx: QuoteContext) -> np.ndarray:
+        p, bl = self.params, self._bl
+        if self.kind == "fixed":
+            b, a = bl.fixed_offsets(p.fixed_offset_bps, np.float32(0.0))
+        else:
+            q_lots = ctx.inventory / ctx.quote_size if ctx.quote_size > 0 else 0.0
+            b, a = bl.avellaneda_stoikov_offsets(q_lots, ctx.sigma_ticks_per_sqrt_s, max(ctx.time_left_s, 0.0),
+                                                 ctx.mid_abs_ticks, p.as_gamma_per_tick_lot, p.as_k_per_tick)
+        return np.asarray(bl.offsets_to_action(np.float64(b), np.float64(a), ctx.max_offset_bps), np.float64)
+
+
+class ModelQuoter:
+    """An exported PPO policy (`NumpyPolicy`, NumPy only) fed the environment's observation."""
+
+    mode = "model"
+
+    def __init__(self, path: str):
+        from pathlib import Path
+
+        from mmjax.features.spec import NUM_FEATURES, NUM_MARKET_FEATURES, FeatureNorm, spec_hash
+        from mmjax.policy.numpy_policy import NumpyPolicy, PolicyFileError
+
+        # the spec hash ties the file to these exact features (names, order, windows, clips)
+        self.policy = NumpyPolicy.load(path, expected_spec_hash=spec_hash())
+        if self.policy.obs_dim != NUM_FEATURES:
+            raise PolicyFileError(f"{path}: observation has {self.policy.obs_dim} entries, the env has {NUM_FEATURES}")
+        mean, std = self.policy.feature_mean, self.policy.feature_std
+        if mean.shape != (NUM_MARKET_FEATURES,) or std.shape != (NUM_MARKET_FEATURES,):
+            raise PolicyFileError(f"{path}: fields 'features/norm_mean'/'features/norm_std' have shapes {mean.shape}/"
+                                  f"{std.shape}, expected [{NUM_MARKET_FEATURES}]: export the training normalization")
+        self.norm = FeatureNorm(mean=mean, std=std)
+        self.mapping = dict(self.policy.action_mapping)  # env knobs the policy was trained with
+        self.path = str(path)
+        self.name = f"model: {Path(path).name}"
+
+    def act(self, obs: np.ndarray, ctx: QuoteContext) -> tuple[float, float]:
+        a = self.policy.act(obs).tolist()
+        # tanh keeps a finite action in [-1, 1]; anything else (NaN, a wrong shape) is refused
+        if len(a) != 2 or not (-1.0 <= a[0] <= 1.0 and -1.0 <= a[1] <= 1.0):
+            raise ValueError(f"{self.path}: policy returned {a!r}; expected 2 finite numbers in [-1, 1]")
+        return a[0], a[1]

@@ -1,0 +1,119 @@
+"""`LiveState`: what the paper trader publishes to the dashboard, a thread-safe ring buffer of rows. No jax."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmjax.live.feeds import BookEvent
+
+# One value per grid step. Prices in quote currency; inventory in the venue's size unit.
+SERIES = (
+    "t_ms",  # receive-clock grid time, ms since the epoch (UTC)
+    "mid",  # mid price
+    "pnl",  # cash + inventory * mid, net of fees
+    "inventory",  # position
+    "drawdown",  # pnl - running max pnl (<= 0)
+    "spread_z",  # z-score of the quoted market spread vs its running mean/std
+    "bid_quote",  # our bid price resting over (t, t+1]; NaN when not quoting
+    "ask_quote",  # our ask price; NaN when not quoting
+    "fills",  # cumulative number of fills
+)
+
+
+@dataclass
+class Snapshot:
+    """What the dashboard reads in one refresh: new history rows since a version, plus the latest state."""
+
+    version: int  # rows appended so far (monotone; a reset starts a new ``epoch``)
+    epoch: int  # bumped when history is cleared (policy switch): clients must redraw
+    series: dict[str, np.ndarray]  # name -> [n] rows with version in (since, version]
+    complete: bool  # True when ``series`` holds every row after ``since`` (else: ring overwrote some)
+    book: BookEvent | None
+    kpis: dict[str, float]
+    mode: str  # "model" or "baseline"
+    quoter: str  # quoter name, e.g. "model: policy.npz" or "baseline: fixed"
+    feed_status: str  # "running", "paused", "finished", "connecting", "disconnected", ...
+    event_age_s: float  # wall seconds since the engine last received an event (inf: never)
+    inventory_limit: float
+    speed: float | None  # replay speed, None for a live feed
+    notes: tuple[str, ...] = ()
+
+
+class LiveState:
+    """Thread-safe ring buffer of the last ``capacity`` steps plus the latest book, KPIs and mode."""
+
+    def __init__(self, capacity: int = 36_000):
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._buf = {k: np.full(capacity, np.nan) for k in SERIES}  # each [C]
+        self._version = 0
+        self._epoch = 0
+        self._book: BookEvent | None = None
+        self._kpis: dict[str, float] = {}
+        self._info = {"mode": "baseline", "quoter": "", "feed_status": "connecting",
+                      "inventory_limit": float("nan"), "speed": None, "notes": ()}
+        self._last_event_wall = -math.inf
+
+    def append(self, row: dict[str, float], book: BookEvent, kpis: dict[str, float]) -> None:
+        """Publish one step: a value for every name in `SERIES`, the book it saw, and current KPIs."""
+        with self._lock:
+            i = self._version % self.capacity
+            for k in SERIES:
+                self._buf[k][i] = row[k]
+            self._version += 1
+            self._book = book
+            self._kpis = dict(kpis)
+
+    def touch(self) -> None:
+        """Record that an event arrived now (drives the stale-feed banner)."""
+        self._last_event_wall = time.monotonic()
+
+    def set_info(self, **info) -> None:
+        """Update mode / quoter / feed_status / inventory_limit / speed / notes."""
+        unknown = set(info) - set(self._info)
+        if unknown:
+            raise KeyError(f"unknown LiveState info keys {sorted(unknown)}")
+        with self._lock:
+            self._info.update(info)
+
+    def clear(self) -> None:
+        """Drop history (e.g. on a policy switch); clients see a new epoch and redraw."""
+        with self._lock:
+            for v in self._buf.values():
+                v.fill(np.nan)
+            self._version = 0
+            self._epoch += 1
+            self._kpis = {}
+
+    @property
+    def version(self) -> tuple[int, int]:
+        with self._lock:
+            return self._epoch, self._version
+
+    def snapshot(self, since: int = 0, epoch: int | None = None) -> Snapshot:
+        """Rows after version ``since`` (all kept rows if ``epoch`` differs from the current one)."""
+        with self._lock:
+            v = self._version
+            if epoch is not None and epoch != self._epoch:
+                since = 0
+            since = min(max(since, 0), v)
+            lo = max(since, v - self.capacity)
+            n = v - lo
+            idx = (np.arange(lo, v) % self.capacity) if n else np.zeros(0, np.int64)  # [n]
+            series = {k: self._buf[k][idx] for k in SERIES}
+            age = time.monotonic() - self._last_event_wall
+            return Snapshot(
+                version=v, epoch=self._epoch, series=series, complete=lo == since, book=self._book,
+                kpis=dict(self._kpis), mode=self._info["mode"], quoter=self._info["quoter"],
+                feed_status=self._info["feed_status"], event_age_s=age,
+                inventory_limit=self._info["inventory_limit"], speed=self._info["speed"],
+                notes=tuple(self._info["notes"]),
+            )
+

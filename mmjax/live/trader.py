@@ -1,0 +1,210 @@
+"""`PaperTrader`: book rows and trades in, simulated fills and marked-to-mid PnL out. PAPER ONLY. No jax.
+
+Per book row t the trader: settles the quotes resting over (t-1, t] against that interval's
+trades; updates the streaming features; asks the quoter for the next quotes; and returns a row for
+the dashboard. Every rule of quoting, fills, the account, inventory gating and the agent features
+is `mmjax.env.sim_np`'s (the environment's NumPy twin), applied to rows converted exactly as the
+loader builds `MarketData` (`mmjax.live.rows`). What is written here is only the live session's
+bookkeeping: buckets of trades by receive time, segments after gaps, and the running KPIs.
+
+Causality: the quotes decided at grid time t see only book rows <= t and trades with receive time
+<= t; they fill only by trades in (t+L-1, t+L], exactly as in the environment.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmjax import schema
+from mmjax.data.layout import DEFAULT_TRADE_SLOTS
+from mmjax.env import sim_np
+from mmjax.env.knobs import EnvKnobs
+from mmjax.features import spec
+from mmjax.features.stream import StreamingFeatures
+from mmjax.features.stream import normalize as normalize_features
+from mmjax.live.feeds import BookEvent, TradeEvent
+from mmjax.live.quoters import BaselineParams, QuoteContext
+from mmjax.live.rows import TickRows
+
+
+@dataclass
+class SessionStats:
+    """Running KPIs of a session, with the evaluation report's definitions (`mmjax.evaluation.metrics`)."""
+
+    peak_pnl: float = 0.0  # $ (the start counts as a peak)
+    max_drawdown: float = 0.0  # $, largest fall from the running peak
+    fees: float = 0.0  # $
+    volume: float = 0.0  # venue size units filled
+    n_fills: int = 0
+    n_crossed: int = 0
+    quote_sides: int = 0  # (side, step) pairs with a live order: the fill-rate denominator
+    captured_bps_x_size: float = 0.0  # sum of size * spread captured (bps of mid at the interval start)
+
+    def add_interval(self, s: sim_np.Settlement, live_sides: int, mid_s: float, anchor: int) -> None:
+        """One settled interval; ``mid_s`` is the mid (ticks from anchor) when it started."""
+        b, k = s.bid, s.ask
+        self.quote_sides += live_sides
+        if not (b.size or k.size):
+            return  # nothing else changes (adding zeros)
+        self.fees += s.fee
+        self.volume += b.size + k.size
+        self.n_fills += (b.size > 0) + (k.size > 0)
+        self.n_crossed += int(b.crossed) + int(k.crossed)
+        self.captured_bps_x_size += b.size * (mid_s - b.price) / (mid_s + anchor) * 1e4
+        self.captured_bps_x_size += k.size * (k.price - mid_s) / (mid_s + anchor) * 1e4
+
+    def add_mark(self, pnl: float) -> None:
+        self.peak_pnl = max(self.peak_pnl, pnl)
+        self.max_drawdown = max(self.max_drawdown, self.peak_pnl - pnl)
+
+
+@dataclass
+class StepRecord:
+    """What happened over one interval (t-1, t] plus the decision at t (for tests and traces)."""
+
+    t_ns: int
+    bid_fill: float
+    ask_fill: float
+    bid_fill_px: int  # ticks from anchor (meaningful where the fill > 0)
+    ask_fill_px: int
+    fee: float
+    pnl: float
+    inventory: float
+    action: np.ndarray  # [2] decided at t
+
+
+class PaperTrader:
+    """Book rows and trades in, `sim_np`'s fills and account out. Single-threaded, deterministic."""
+
+    def __init__(self, meta: schema.RecordingMeta, quoter, knobs: EnvKnobs | None = None, feature_cfg=None,
+                 norm=None, baseline: BaselineParams | None = None, trade_slots: int | None = None,
+                 record_steps: bool = False):
+        self.meta, self.quoter = meta, quoter
+        self.knobs = knobs or EnvKnobs()
+        self.feature_cfg = feature_cfg or spec.FeatureConfig()
+        self.norm = norm  # FeatureNorm for the model's observation; None: raw features (baselines only)
+        self.baseline = baseline or BaselineParams()
+        self.trade_slots = trade_slots or DEFAULT_TRADE_SLOTS
+        self._z_idx, self._n_obs, self._n_market = (spec.FEATURE_INDEX["spread_z"], spec.NUM_FEATURES,
+                                                      spec.NUM_MARKET_FEATURES)
+        self.stats = SessionStats()
+        self.anchor: int | None = None  # set by the first row, as the loader anchors a recording
+        self.params: sim_np.SimParams | None = None
+        self.state: sim_np.SimState | None = None
+        self.ticks: TickRows | None = None
+        self.features = None
+        self._pending: list[TradeEvent] = []  # trades not yet assigned to an interval
+        self._pending_max_ts = -1  # latest receive time among them, ns
+        self._prev: tuple[int, sim_np.Book, float] | None = None  # (ts_ns, book, mid) of the previous accepted row
+        self._force_gap = False
+        self.time = 0  # settled intervals since the segment start (the env's ``time``)
+        self.steps = 0
+        self.counts = {"rows": 0, "trades": 0, "crossed_rows_dropped": 0, "trades_late": 0, "trades_in_gaps": 0,
+                       "trades_before_first_row": 0, "gaps": 0}
+        self.record_steps = record_steps
+        self.records: list[StepRecord] = []
+
+    @property
+    def account(self) -> sim_np.Account:
+        """The paper account (cash, inventory, entry, PnL), zero before the first row."""
+        return self.state.account if self.state is not None else sim_np.Account(0.0)
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def on_trade(self, ev: TradeEvent) -> None:
+        """Buffer a trade; it is assigned to its interval (t-1, t] when book row t arrives."""
+        if not (0 < ev.size < math.inf and ev.price > 0 and (ev.taker_side == 1 or ev.taker_side == -1)):
+            raise ValueError(f"bad trade {ev!r}: size and price must be > 0, taker_side +1 or -1")
+        self.counts["trades"] += 1
+        ts = ev.ts_recv_ns
+        if self._prev is not None and ts <= self._prev[0]:
+            self.counts["trades_late"] += 1  # its interval is already settled: too late to fill anything
+            return
+        self._pending.append(ev)
+        if ts > self._pending_max_ts:
+            self._pending_max_ts = ts
+
+    def on_book(self, ev: BookEvent) -> dict[str, float] | None:
+        """Settle (t-1, t], mark to mid, decide the quotes at t; returns the dashboard row (None: row dropped)."""
+        if not ev.bid_px[0] < ev.ask_px[0]:  # NaN (one-sided), crossed or locked
+            # dropped like the loader does, and the next row starts a segment
+            self.counts["crossed_rows_dropped"] += 1
+            self._force_gap = True
+            return None
+        if self.ticks is None:
+            self._start(ev)
+        p, tick = self.params, self.meta.tick_size
+        book = self.ticks.book(ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz)
+        mid = book.mid
+        ts = ev.ts_recv_ns
+        now = self._pending  # trades of (t-1, t]
+        if self._pending_max_ts > ts:  # live trades may arrive ahead of their row
+            now = [tr for tr in now if tr.ts_recv_ns <= ts]
+            self._pending = [tr for tr in self._pending if tr.ts_recv_ns > ts]
+            self._pending_max_ts = max(tr.ts_recv_ns for tr in self._pending)
+        else:
+            self._pending, self._pending_max_ts = [], -1
+        self.counts["rows"] += 1
+        new_segment = self._prev is None or ev.after_gap or self._force_gap
+        self._force_gap = False
+        settled = None
+        if new_segment:
+            key = "trades_before_first_row" if self._prev is None else "trades_in_gaps"
+            self.counts[key] += len(now)
+            self.counts["gaps"] += self._prev is not None
+            # no order survives a gap; the inventory (a real position) does
+            self.state = sim_np.reset(mid, p) if self.state is None else sim_np.cancel_all(self.state, p)
+            self.state = self.state._replace(account=sim_np.mark(self.state.account, mid, tick))
+            self.time = 0
+        else:
+            _, book_s, mid_s = self._prev
+            self.state, settled = sim_np.settle(self.state, book_s, book, self.ticks.trades(now), p)
+            self.stats.add_interval(settled, (self.state.bid is not None) + (self.state.ask is not None),
+                                    mid_s, self.anchor)
+            self.time += 1
+        acct = self.state.account
+        self.stats.add_mark(acct.pnl)
+
+        # FEATURES AND THE DECISION AT t (data up to t only)
+        for tr in now:
+            self.features.on_trade(tr.price, tr.size, tr.taker_side)
+        raw = self.features.on_book(ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz, new_segment)  # [F_M]
+        obs = np.empty(self._n_obs, np.float32)  # [F] market features then the agent features
+        F = self._n_market
+        obs[:F] = normalize_features(raw, self.norm) if self.norm is not None else raw
+        obs[F], obs[F + 1], obs[F + 2] = sim_np.agent_features(acct, mid, self.time % self.knobs.episode_steps, p)
+        mid_abs_ticks = mid + self.anchor
+        ctx = QuoteContext(acct.inventory, self.knobs.quote_size, mid_abs_ticks, self.features.sigma_ticks_per_sqrt_s,
+                           self.baseline.as_horizon_s, self.knobs.max_offset_bps)
+        action = self.quoter.act(obs, ctx)
+        self.state = sim_np.decide(self.state, action, book, p)
+        self._prev = (ts, book, mid)
+        self.steps += 1
+        if self.record_steps:
+            s = settled or sim_np.Settlement(sim_np.NO_FILL, sim_np.NO_FILL, 0.0, 0.0)
+            self.records.append(StepRecord(ts, s.bid.size, s.ask.size, s.bid.price, s.ask.price, s.fee, acct.pnl,
+                                           acct.inventory, np.array(action, np.float64)))
+        live_bid, live_ask = self.state.pipeline[0]  # the orders going live for (t, t+1]
+        return {"t_ms": ts / 1e6, "mid": mid_abs_ticks * tick, "pnl": acct.pnl, "inventory": acct.inventory,
+                "drawdown": acct.pnl - self.stats.peak_pnl, "spread_z": float(raw[self._z_idx]),
+                "bid_quote": math.nan if live_bid is None else (live_bid + self.anchor) * tick,
+                "ask_quote": math.nan if live_ask is None else (live_ask + self.anchor) * tick,
+                "fills": float(self.stats.n_fills)}
+
+    def _start(self, ev: BookEvent) -> None:
+        """The first row anchors the session's ticks, as the loader anchors a recording."""
+        tick = self.meta.tick_size
+        self.anchor = int(np.rint((np.rint(ev.bid_px[0] / tick) + np.rint(ev.ask_px[0] / tick)) / 2))
+        self.params = sim_np.SimParams(self.knobs, tick, self.anchor, self.meta.grid_ms / 1000.0)
+        self.ticks = TickRows(tick, self.anchor, len(ev.bid_px), self.trade_slots)
+        self.features = StreamingFeatures(self.feature_cfg, tick, self.anchor, len(ev.bid_px), self.meta.grid_ms)
+
+    def kpis(self) -> dict[str, float]:
+        """Running KPIs, with the evaluation report's definitions (`mmjax.evaluation.metrics`)."""
+        s, a = self.stats, self.account
+        return {"pnl": a.pnl, "inventory": a.inventory, "n_fills": s.n_fills, "volume": s.volume, "fees": s.fees,
+                "fill_rate": s.n_fills / s.quote_sides if s.quote_sides else 0.0,
+                "spread_captured_bps": s.captured_bps_x_size / s.volume if s.volume > 0 else float("nan"),
+                "max_drawdown": s.max_drawdown, "n_crossed": s.n_crossed, "steps": self.steps}

@@ -1,0 +1,198 @@
+"""The import contract: data flows one way, the live path is jax-free, libraries never import commands.
+
+Read from the source (AST). A module "imports" every `import x` / `from x import y` anywhere in it,
+inside functions too, plus the `__init__` of every package above what it imports (Python runs those).
+Libraries follow the data flow; commands (the thin shells named in the CLI's table) and the package
+root's `mmjax.make` are composition roots that may reach anything upstream, but never another command.
+The live path's own modules never import jax, not even inside a function; the library modules they
+import must not import jax when imported (their top-level imports), which is what a replay runs.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("mmjax", "recorder")
+
+# stage -> the stages it may import (itself included). The data flow of the README:
+# recorder -> schema <- data -> features -> env -> ppo -> evaluation, and ppo -> policy -> live -> dashboard.
+UPSTREAM = {
+    "schema": {"schema"},
+    "recorder": {"schema", "recorder"},
+    "data": {"schema", "data"},
+    "features": {"schema", "data", "features"},
+    "env": {"schema", "data", "features", "env"},
+    "ppo": {"schema", "data", "features", "env", "ppo"},
+    "evaluation": {"schema", "data", "features", "env", "ppo", "evaluation"},
+    "policy": {"schema", "data", "features", "env", "ppo", "policy"},
+    "live": {"schema", "recorder", "data", "features", "env", "policy", "live"},
+    "dashboard": {"schema", "recorder", "data", "features", "env", "policy", "live", "dashboard"},
+    "app": set(),  # the composition root (cli, demo, mmjax.record): may import anything
+}
+JAX_LIBS = ("jax", "jaxlib", "flax", "optax", "chex", "gymnax")
+# What the live path runs: paper trading must start without jax, and without the gymnasium interface.
+JAX_FREE_ROOTS = ("recorder", "mmjax.live", "mmjax.dashboard", "mmjax.policy.numpy_policy", "mmjax.env.sim_np",
+                  "mmjax.env.knobs", "mmjax.features.stream", "mmjax.baselines")
+NO_GYMNASIUM_ROOTS = ("mmjax.live", "mmjax.env.sim_np", "mmjax.policy.numpy_policy")
+
+
+def stage(module: str) -> str:
+    if module in command_modules() or module == "mmjax":
+        return "app"  # commands compose the stages; `mmjax.make` builds an env (imported on first call)
+    parts = module.split(".")
+    if parts[0] == "recorder":
+        return "recorder"
+    if module == "mmjax.schema":
+        return "schema"
+    if module == "mmjax.baselines":
+        return "env"  # closed-form quoters: NumPy functions over env quantities
+    if len(parts) > 1 and parts[1] in UPSTREAM:
+        return parts[1]
+    return "app"
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            rel = path.relative_to(ROOT).with_suffix("")
+            parts = list(rel.parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def imports_of(module: str, top_level_only: bool = False) -> set[str]:
+    """Every module named by an import statement in ``module`` (absolute names): anywhere, or at its top level."""
+    tree = ast.parse(MODULES[module].read_text(), filename=str(MODULES[module]))
+    is_pkg = MODULES[module].name == "__init__.py"
+    base = module.split(".") if is_pkg else module.split(".")[:-1]
+    found = set()
+    nodes = _top_level(tree) if top_level_only else ast.walk(tree)
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = base[: len(base) - node.level + 1]
+                mod = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            found.add(mod)
+            found.update(f"{mod}.{a.name}" for a in node.names if f"{mod}.{a.name}" in MODULES)
+    # a package's __init__ runs before any of its modules
+    closed = set()
+    for name in found:
+        parts = name.split(".")
+        closed.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return closed
+
+
+def _top_level(tree: ast.Module):
+    """Statements that run on import: the module body, descending into if/try/with but not into defs."""
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)  # type-checking imports never run
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def internal(names: set[str]) -> set[str]:
+    return {n for n in names if n in MODULES}
+
+
+def in_root(module: str, root: str) -> bool:
+    return module == root or module.startswith(root + ".")
+
+
+def reachable(root: str) -> set[str]:
+    """Modules ``root`` runs: its own imports anywhere, and what those import at their top level."""
+    seen, todo = set(), [m for m in MODULES if in_root(m, root)]
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        todo.extend(internal(imports_of(m, top_level_only=not in_root(m, root))) - seen)
+    return seen
+
+
+def foreign_imports(root: str) -> dict[str, set[str]]:
+    """For each module ``root`` runs, the non-package modules it imports (anywhere in root, else top level)."""
+    return {m: {d for d in imports_of(m, top_level_only=not in_root(m, root)) if d not in MODULES}
+            for m in reachable(root)}
+
+
+@lru_cache(maxsize=1)
+def command_modules() -> frozenset[str]:
+    """Modules that are commands (named in the CLI's table), except the data tools at the pipeline's head.
+
+    `synth`, `load`, `import-tardis` and `features` are conversions whose `run` is a thin shell over
+    the library functions in the same module, which the rest of the pipeline uses.
+    """
+    from mmjax.cli import COMMANDS
+
+    mods = {m for m, *_ in COMMANDS.values()}
+    return frozenset(m for m in mods if m.split(".")[:2] not in (["mmjax", "data"], ["mmjax", "features"]))
+
+
+def test_every_module_imports_only_upstream_of_itself():
+    bad = []
+    for m in MODULES:
+        s = stage(m)
+        if s == "app":
+            continue
+        for dep in internal(imports_of(m)) - {"mmjax"}:  # the package root runs first for everyone
+            if stage(dep) not in UPSTREAM[s]:
+                bad.append(f"{m} ({s}) imports {dep} ({stage(dep)})")
+    assert not bad, "imports against the data flow:\n" + "\n".join(sorted(bad))
+
+
+@pytest.mark.parametrize("root", JAX_FREE_ROOTS)
+def test_the_live_path_never_imports_jax_not_even_inside_functions(root):
+    assert any(in_root(m, root) for m in MODULES), f"{root} does not exist"
+    bad = [f"{m} imports {dep}" for m, deps in sorted(foreign_imports(root).items())
+           for dep in sorted(deps) if dep.split(".")[0] in JAX_LIBS]
+    assert not bad, f"{root} reaches jax:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("root", NO_GYMNASIUM_ROOTS)
+def test_the_live_path_does_not_need_gymnasium(root):
+    bad = [f"{m} imports {dep}" for m, deps in sorted(foreign_imports(root).items())
+           for dep in sorted(deps) if dep.split(".")[0] == "gymnasium"]
+    assert not bad, "\n".join(bad)
+
+
+def test_libraries_never_import_commands_and_commands_never_import_each_other():
+    commands = command_modules()
+    bad = [f"{m} imports the command {dep}" for m in MODULES if m not in ("mmjax.demo", "mmjax.cli")
+           for dep in internal(imports_of(m)) if dep in commands and dep != m]
+    assert not bad, "\n".join(sorted(bad))
+
+
+def test_the_recorder_and_mmjax_do_not_import_each_other_in_a_cycle():
+    rec = {d for m in MODULES if stage(m) == "recorder" for d in internal(imports_of(m))}
+    assert {d for d in rec if not d.startswith("recorder")} <= {"mmjax", "mmjax.schema"}
+
+
+def test_the_contract_checker_sees_imports_inside_functions(tmp_path, monkeypatch):
+    """A guard on the guard: a function-level `import jax` in a live module must be caught."""
+    fake = tmp_path / "mmjax" / "live"
+    fake.mkdir(parents=True)
+    (fake / "probe.py").write_text("def f():\n    import jax.numpy as jnp\n    return jnp\n")
+    monkeypatch.setitem(MODULES, "mmjax.live.probe", fake / "probe.py")
+    assert "jax.numpy" in imports_of("mmjax.live.probe")
+    with pytest.raises(AssertionError, match="reaches jax"):
+        test_the_live_path_never_imports_jax_not_even_inside_functions("mmjax.live")

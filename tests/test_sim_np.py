@@ -1,0 +1,190 @@
+"""Specification of the NumPy simulator's rules (mmjax/env/sim_np.py), one rule at a time.
+
+The whole-episode agreement with the device env is tests/test_reference.py; here each rule of
+docs/env.md is pinned on small cases, and the float64 quote shortcut is checked against float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmjax.env import sim_np
+from mmjax.env.knobs import EnvKnobs
+from mmjax.env.sim_np import ASK, BID, Book, Order, Trades
+
+# a lot of 0.01 keeps the lot counts below readable: quote 0.1 = 10 lots, the book's 0.5 = 50 lots
+P = sim_np.SimParams(EnvKnobs(quote_size=0.1, max_inventory=0.3, latency_steps=1), 0.01, 6_200_000, 0.1, 0.01)
+BOOK = Book([100, 99, 98], [0.5, 1.0, 2.0], [101, 102, 103], [0.2, 1.0, 2.0])
+
+
+def quote_prices_f32(action, mid_ticks, best_bid, best_ask, max_offset_bps, anchor_ticks):
+    """The device env's mapping in NumPy float32, written out independently (the spec of `quote_prices`)."""
+    f = np.float32
+    a = np.clip(np.asarray(action, f), f(-1), f(1))
+    mid = f(mid_ticks)
+    ticks_per_bps = (mid + f(anchor_ticks)) * f(1e-4)
+    off = (a + f(1)) * f(0.5) * f(max_offset_bps) * ticks_per_bps
+    bid = min(int(np.floor(f(mid - off[0]))), int(np.ceil(mid)) - 1, best_ask - 1)
+    ask = max(int(np.ceil(f(mid + off[1]))), int(np.floor(mid)) + 1, best_bid + 1)
+    return bid, ask
+
+
+def test_quote_prices_equal_float32_on_random_and_near_integer_prices(monkeypatch):
+    rng = np.random.default_rng(0)
+    cases = []
+    for _ in range(4000):
+        anchor = int(rng.choice([1_000, 6_200_000, 9_900_000, 30_000_000]))
+        best_bid = int(rng.integers(-min(5000, anchor // 2), 5000))  # absolute prices stay positive
+        spread = int(rng.choice([1, 1, 2, 3, 7]))
+        mid = best_bid + spread / 2
+        max_off = float(rng.choice([0.0, 1.0, 2.0, 10.0, 37.5]))
+        action = rng.uniform(-1.2, 1.2, 2)
+        if rng.random() < 0.5 and max_off > 0:  # aim the bid at an integer price: there float32 rounding decides
+            scale = 0.5 * max_off * (mid + anchor) * 1e-4
+            target = np.floor(mid - rng.uniform(0, 2 * scale))
+            action[0] = (mid - target) / scale - 1.0 + rng.choice([0.0, 1e-9, -1e-9, 3e-8, -3e-8])
+        for a in (action.astype(np.float32), action):  # a policy's float32 action, a baseline's float64 one
+            cases.append((tuple(float(x) for x in a), mid, best_bid, best_bid + spread, max_off, anchor))
+    exact = sim_np._round_quotes_f32
+    calls = []
+    monkeypatch.setattr(sim_np, "_round_quotes_f32", lambda *a: calls.append(1) or exact(*a))
+    assert [sim_np.quote_prices(*c) for c in cases] == [quote_prices_f32(*c) for c in cases]
+    assert 200 < len(calls) < len(cases) / 2  # the near-integer cases took the float32 chain, the rest did not
+
+
+def test_quotes_stay_on_their_side_of_the_mid_and_never_cross():
+    # offset 0 at an even spread: bid and ask would both sit on the mid
+    assert sim_np.quote_prices((-1.0, -1.0), 101.0, 100, 102, 10.0, 6_200_000) == (100, 102)
+    # a one-tick spread: at the touch
+    assert sim_np.quote_prices((-1.0, -1.0), 100.5, 100, 101, 10.0, 6_200_000) == (100, 101)
+    # a far quote: 10 bps of a $62,001 mid at $0.01 ticks is 6200.01 ticks
+    assert sim_np.quote_prices((1.0, 1.0), 100.5, 100, 101, 10.0, 6_200_000) == (-6100, 6301)
+
+
+def test_a_side_at_the_inventory_limit_does_not_quote():
+    assert P.max_lots == 30 and P.quote_lots == 10
+    assert sim_np.gate_quotes(100, 101, 30, P.max_lots) == (None, 101)
+    assert sim_np.gate_quotes(100, 101, -30, P.max_lots) == (100, None)
+    assert sim_np.gate_quotes(100, 101, 29, P.max_lots) == (100, 101)
+
+
+def test_a_decision_sends_a_message_only_when_it_differs_from_the_known_order():
+    assert sim_np.order_messages((99, None), (99, None)) == (False, False)  # the known price: nothing
+    assert sim_np.order_messages((99, None), (98, 105)) == (True, True)  # replace, and a new ask
+    assert sim_np.order_messages((99, 105), (None, 105)) == (True, False)  # a cancel
+
+
+def test_a_new_order_queues_behind_the_display_post_only_and_beyond_the_stored_depth():
+    assert sim_np.arrive(BID, None, 99, BOOK, P) == (Order(99, 10, 100), False)  # behind 1.0 = 100 lots
+    assert sim_np.arrive(BID, Order(99, 3, 7), 100, BOOK, P) == (Order(100, 10, 50), False)  # replaced
+    assert sim_np.arrive(BID, None, 101, BOOK, P) == (None, True)  # at the best ask: post-only rejects it
+    assert sim_np.arrive(ASK, None, 100, BOOK, P) == (None, True)
+    assert sim_np.arrive(BID, Order(99, 3, 7), None, BOOK, P) == (None, False)  # a cancel
+    # every stored level is quoted: below 98 the book is unknown, so the queue is too
+    assert sim_np.arrive(BID, None, 97, BOOK, P) == (Order(97, 10, sim_np.LOT_CAP, True), False)
+    short = Book([100, 99, 98], [0.5, 1.0, 0.0], [101, 102, 103], [0.2, 1.0, 0.0])  # the whole book shown
+    assert sim_np.arrive(BID, None, 97, short, P) == (Order(97, 10, 0), False)
+
+
+def test_flow_beyond_the_price_fills_in_full_and_flow_at_it_eats_the_queue_first():
+    trades = Trades([100, 99, 98], [0.3, 0.02, 0.05], [101], [0.7])
+    assert sim_np.trade_reach(BID, 99, trades, P) == (True, 2)  # 0.05 sold at 98: beyond 99
+    assert sim_np.trade_reach(BID, 98, trades, P) == (False, 5)
+    assert sim_np.trade_reach(ASK, 101, trades, P) == (False, 70)
+    assert sim_np.fill_lots(10, 50, 30, False, False, 100) == 0  # 30 lots at p cannot clear 50 ahead
+    assert sim_np.fill_lots(10, 50, 55, False, False, 100) == 5
+    assert sim_np.fill_lots(10, 50, 0, True, False, 100) == 10  # beyond p: the whole order
+    assert sim_np.fill_lots(10, 50, 0, False, True, 100) == 10  # crossed: the whole remainder
+    assert sim_np.fill_lots(10, 0, 100, False, False, 4) == 4  # capped by the inventory room
+    assert sim_np.fill_lots(10, 0, 100, False, False, -1) == 0
+    assert sim_np.fill_kind(5, False, False) == sim_np.FILL_QUEUE and sim_np.fill_kind(0, True, True) == 0
+
+
+def test_queue_after_the_trades_and_bounded_by_the_displayed_book():
+    assert sim_np.queue_after(50, 30, False) == 20
+    assert sim_np.queue_after(50, 30, True) == 0  # flow beyond p cleared everything ahead
+    thin = Book([100, 99, 98], [0.5, 0.1, 2.0], [101, 102, 103], [0.2, 1.0, 2.0])
+    assert sim_np.bound_queue(BID, Order(99, 10, 50), thin, P) == Order(99, 10, 10)  # cancellations ahead
+    gone = Book([100, 98, 97], [0.5, 2.0, 1.0], [101, 102, 103], [0.2, 1.0, 2.0])
+    assert sim_np.bound_queue(BID, Order(99, 10, 50), gone, P) == Order(99, 10, 0)  # the level emptied
+    unseen = Order(95, 10, sim_np.LOT_CAP, True)
+    assert sim_np.bound_queue(BID, unseen, BOOK, P) is unseen  # still beyond the stored depth
+    deep = Book([97, 96, 95], [1.0, 1.0, 0.25], [98, 99, 100], [1.0, 1.0, 1.0])
+    assert sim_np.bound_queue(BID, unseen, deep, P) == Order(95, 10, 25)  # in view: the display bounds it
+
+
+def test_crossing_fills_the_remainder_at_the_order_price():
+    moved = Book([104, 103, 102], [1.0] * 3, [105, 106, 107], [1.0] * 3)
+    order, fill = sim_np.settle_order(ASK, Order(103, 10, 50), BOOK, moved, sim_np.NO_TRADES, 100, P)
+    assert fill == sim_np.Fill(0.1, 103, True, sim_np.FILL_CROSSED, 10) and order.remaining == 0
+
+
+def test_the_agent_learns_that_its_order_ended_unless_a_newer_message_is_in_flight():
+    assert sim_np.known_after(99, None, False) is None
+    assert sim_np.known_after(99, Order(99, 0, 0), False) is None  # filled in full
+    assert sim_np.known_after(99, Order(99, 0, 0), True) == 99  # a newer message will place it
+    assert sim_np.known_after(99, Order(99, 4, 0), False) == 99  # partly filled: still there
+
+
+@pytest.mark.parametrize(("q", "dq", "px", "entry"), [
+    (0.0, 0.1, 5.0, 5.0),  # open from flat at the fill price
+    (0.1, 0.1, 7.0, 6.0),  # add: average cost
+    (0.2, -0.1, 9.0, 6.0),  # reduce: unchanged
+    (0.1, -0.3, 9.0, 9.0),  # flip through zero: the rest is new at the fill price
+    (0.1, -0.1, 9.0, 0.0),  # close
+])
+def test_average_entry_price(q, dq, px, entry):
+    assert sim_np.update_entry(6.0 if q > 0.1 else 5.0, q, dq, px) == pytest.approx(entry)
+
+
+def test_fees_cash_inventory_and_the_mark():
+    acct = sim_np.Account(mid0=100.5)
+    bid = sim_np.Fill(0.1, 100, False, sim_np.FILL_QUEUE, 10)
+    fee = sim_np.fill_fee(bid, sim_np.NO_FILL, sim_np.SimParams(EnvKnobs(maker_fee_bps=2.0), 0.01, 10_000, 0.1))
+    assert fee == pytest.approx(2e-4 * 0.01 * 0.1 * 10_100)
+    acct = sim_np.book_fills(acct, bid, sim_np.NO_FILL, fee, 0.01, 0.01)
+    assert acct.inventory == 0.1 and acct.inventory_lots == 10 and acct.entry == -0.5
+    assert acct.cash == pytest.approx(0.1 * 0.5 * 0.01 - fee)  # bought half a tick below mid0
+    assert sim_np.mark(acct, 102.5, 0.01).pnl == pytest.approx(acct.cash + 0.1 * 2.0 * 0.01)
+
+
+def test_a_message_arrives_after_exactly_latency_steps_and_a_filled_side_waits_for_a_decision_that_saw_it():
+    for latency in (1, 2, 3):
+        p = sim_np.SimParams(EnvKnobs(quote_size=0.1, max_inventory=1.0, latency_steps=latency), 0.01, 10_000, 0.1, 0.01)
+        sells_at_100 = Trades([100], [5.0], [], [])
+        state = sim_np.reset(BOOK.mid, p)
+        filled_at, live = [], []
+        for step in range(10):
+            state = sim_np.decide(state, (-1.0, 1.0), BOOK, p)  # bid 100 every step
+            state, s = sim_np.settle(state, BOOK, BOOK, sells_at_100, p)
+            live.append(state.bid is not None and state.bid.remaining > 0)
+            if s.bid.size:
+                filled_at.append(step)
+        # live from the end of step L-1, filled at step L; the fill is seen at the next decision, whose
+        # re-post arrives L steps after it: filled again at 2L + 1
+        assert filled_at[:2] == [latency, 2 * latency + 1], latency
+        assert not any(live[latency:2 * latency]), latency
+
+
+def test_cancel_all_drops_orders_and_messages_but_keeps_the_position():
+    state = sim_np.reset(BOOK.mid, P)
+    state = sim_np.decide(state, (-1.0, -1.0), BOOK, P)
+    state, _ = sim_np.settle(state, BOOK, BOOK, sim_np.NO_TRADES, P)
+    assert state.bid is not None and state.known == (100, 101)
+    state = state._replace(account=state.account._replace(inventory=0.2, inventory_lots=20, cash=-1.0))
+    gap = sim_np.cancel_all(state, P)
+    assert gap.bid is gap.ask is None and gap.pipeline == () and gap.known == (None, None)
+    assert gap.account == state.account
+
+
+def test_agent_features_and_reward():
+    p = sim_np.SimParams(EnvKnobs(max_inventory=0.1, max_offset_bps=10.0, episode_steps=100, risk_aversion=0.5,
+                                  eta=2.0), 0.01, 10_000, 0.1)
+    acct = sim_np.Account(mid0=0.5, inventory=0.05, entry=-1.0)
+    inv, left, upnl = sim_np.agent_features(acct, 2.5, 25, p)
+    assert (inv, left) == (0.5, 0.75)
+    assert upnl == pytest.approx(0.05 * 3.0 * 0.01 / (0.1 * 10_002.5 * 0.01 * 1e-4 * 10.0))
+    r, risk, damp = sim_np.reward(1.0, 0.05, 20.0, 0.5, 2.5, p)
+    assert risk == pytest.approx(0.5 * 0.05**2 * 0.2**2 * 0.1) and damp == pytest.approx(2.0 * 0.05 * 2.0 * 0.01)
+    assert r == pytest.approx(1.0 - risk - damp)
