@@ -70,12 +70,11 @@ def segments(after_gap: np.ndarray) -> list[tuple[int, int]]:
 def _run_dir_setup(path: Path):
     """(knobs, feature norm, policy factory) of a `mmjax train` run."""
     from mmjax.env import build
-    from mmjax.evaluation.command import ppo_policy
     from mmjax.ppo import run_dir
 
     knobs = run_dir.load_train_config(path).env
     norm = build.load_norm(path / run_dir.FEATURE_NORM)
-    return knobs, norm, lambda env, params: ppo_policy(path, env, params)
+    return knobs, norm, lambda env, params: H.ppo_policy(path, env, params)
 
 
 def _npz_setup(path: Path):

@@ -53,23 +53,6 @@ class EvaluateConfig:
     seed: int = field(default=0, metadata={"help": "bootstrap seed"})
 
 
-def ppo_policy(run: Path, env, params) -> H.Policy:
-    """The run's deterministic policy, loaded from its checkpoint."""
-    from mmjax.ppo import HParams, deterministic_action, make_ppo
-    from mmjax.ppo.checkpoint import load_checkpoint
-
-    pcfg = run_dir.load_train_config(run).ppo
-    ppo = make_ppo(pcfg, env, params)
-    template = jax.eval_shape(ppo.init, jax.random.PRNGKey(0), HParams.from_config(pcfg), params)
-    state, _ = load_checkpoint(run / run_dir.CHECKPOINT, template)
-    net = ppo.params_out(state)
-
-    def policy(obs, env_state, p):
-        return deterministic_action(ppo.actor, net, obs, pcfg.obs_clip)
-
-    return policy
-
-
 def _windows(cfg: EvaluateConfig, market: build.Market) -> tuple[Split, Split]:
     if cfg.split == "test":
         return market.splits["train"], market.splits["test"]
@@ -133,7 +116,7 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     ppo_names = []
     for k, run in enumerate(runs):
         name = "ppo" if k == 0 else f"ppo_seed{k}"
-        policies[name] = ppo_policy(run, env, p_eval)
+        policies[name] = H.ppo_policy(run, env, p_eval)
         ppo_names.append(name)
     order = ppo_names + list(bl.BASELINES)
 

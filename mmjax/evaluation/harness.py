@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -76,6 +77,23 @@ def rollout(env: MarketMakingEnv, params: EnvParams, starts: jax.Array, policy: 
         return trace
 
     return jax.vmap(one)(starts)
+
+
+def ppo_policy(run: Path, env: MarketMakingEnv, params: EnvParams) -> Policy:
+    """A `mmjax train` run's deterministic policy, loaded from its checkpoint."""
+    from mmjax.ppo import HParams, deterministic_action, make_ppo, run_dir
+    from mmjax.ppo.checkpoint import load_checkpoint
+
+    pcfg = run_dir.load_train_config(run).ppo
+    ppo = make_ppo(pcfg, env, params)
+    template = jax.eval_shape(ppo.init, jax.random.PRNGKey(0), HParams.from_config(pcfg), params)
+    state, _ = load_checkpoint(run / run_dir.CHECKPOINT, template)
+    net = ppo.params_out(state)
+
+    def policy(obs, env_state, p):
+        return deterministic_action(ppo.actor, net, obs, pcfg.obs_clip)
+
+    return policy
 
 
 def _decided_quotes(action, state: EnvState, params: EnvParams):
