@@ -197,7 +197,8 @@ class PaperTrader:
         """The first row anchors the session's ticks, as the loader anchors a recording."""
         tick = self.meta.tick_size
         self.anchor = int(np.rint((np.rint(ev.bid_px[0] / tick) + np.rint(ev.ask_px[0] / tick)) / 2))
-        self.params = sim_np.SimParams(self.knobs, tick, self.anchor, self.meta.grid_ms / 1000.0)
+        self.params = sim_np.SimParams(self.knobs, tick, self.anchor, self.meta.grid_ms / 1000.0,
+                                       self.meta.lot_size or sim_np.DEFAULT_LOT_SIZE)  # the recording's lot
         self.ticks = TickRows(tick, self.anchor, len(ev.bid_px), self.trade_slots)
         self.features = StreamingFeatures(self.feature_cfg, tick, self.anchor, len(ev.bid_px), self.meta.grid_ms)
 
