@@ -40,6 +40,11 @@ def test_resumed_run_ends_bit_identical_to_uninterrupted(tmp_path):
     assert any(line.startswith("resumed from") for line in lines)
     for x, y in zip(_leaves(full["state"]), _leaves(resumed["state"]), strict=True):
         np.testing.assert_array_equal(x, y)
+    # the reward-normalization statistics came back from the checkpoint, not from a fresh start
+    norm = resumed["state"].reward_norm
+    assert float(norm.stats.count) == CFG.num_updates * CFG.batch_size
+    np.testing.assert_array_equal(norm.stats.var, full["state"].reward_norm.stats.var)
+    np.testing.assert_array_equal(norm.disc_return, full["state"].reward_norm.disc_return)
 
     rows = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert [r["update"] for r in rows] == [1, 2, 3, 4]

@@ -28,6 +28,7 @@ from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.envs import RescaleAction
 from mmjax.ppo.gae import gae
 from mmjax.ppo.networks import Actor, Critic, ObsNorm
+from mmjax.ppo.normalize import RewardNorm
 
 # optax >= 0.2.5 has optax.tree.norm and deprecates optax.global_norm; both are the global L2 norm.
 _tree_norm = getattr(getattr(optax, "tree", None), "norm", None) or optax.global_norm
@@ -35,7 +36,7 @@ _tree_norm = getattr(getattr(optax, "tree", None), "norm", None) or optax.global
 METRIC_NAMES = (
     "losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac",
     "losses/explained_variance", "losses/grad_norm", "charts/learning_rate", "charts/episodic_return",
-    "charts/episodic_length", "charts/episodes", "charts/mean_reward", "policy/std",
+    "charts/episodic_length", "charts/episodes", "charts/mean_reward", "charts/reward_divisor", "policy/std",
 )
 
 
@@ -65,6 +66,7 @@ class TrainState:
     params: dict  # {"actor": ..., "critic": ...}
     opt_state: Any
     obs_norm: ObsNorm
+    reward_norm: RewardNorm  # running discounted-return statistics (updated even when normalize_reward is off)
     env_state: Any  # [E, ...] leaves
     obs: jax.Array  # [E, D] raw observation to act on next
     ep_return: jax.Array  # [E] undiscounted return of the running episode (raw rewards)
@@ -131,8 +133,8 @@ class PPO(NamedTuple):
         obs, env_state = self._shard((obs, env_state))
         return TrainState(
             params=params, opt_state=self.optimizer(hp).init(params), obs_norm=ObsNorm.create(self.obs_dim),
-            env_state=env_state, obs=obs, ep_return=jnp.zeros(e, jnp.float32), ep_length=jnp.zeros(e, jnp.int32),
-            ep_pnl=jnp.zeros(e, jnp.float32), rng=rng, update=jnp.zeros((), jnp.int32))
+            reward_norm=RewardNorm.create(e), env_state=env_state, obs=obs, ep_return=jnp.zeros(e, jnp.float32),
+            ep_length=jnp.zeros(e, jnp.int32), ep_pnl=jnp.zeros(e, jnp.float32), rng=rng, update=jnp.zeros((), jnp.int32))
 
     def update(self, state: TrainState, hp: HParams, env_params: Any) -> tuple[TrainState, dict]:
         """One PPO update: rollout, obs-stat merge, GAE, epochs x minibatches of clipped-objective SGD."""
@@ -142,7 +144,7 @@ class PPO(NamedTuple):
 
         # COLLECT TRAJECTORIES (actor only; values and log-probs are recomputed after the stat merge)
         def env_step(carry, key):
-            env_state, obs, ep_ret, ep_len, ep_pnl = carry
+            env_state, obs, ep_ret, ep_len, ep_pnl, disc_ret = carry
             k_act, k_env = jax.random.split(key)
             mean, log_std = self.actor.apply(state.params["actor"], state.obs_norm.normalize(obs, clip))
             u, a = dist.sample(k_act, mean, log_std)
@@ -151,19 +153,26 @@ class PPO(NamedTuple):
                 keys, env_state, a, env_params)
             next_obs, env_state = self._shard((next_obs, env_state))
             done = jnp.logical_or(term, trunc)
+            scaled = reward * hp.reward_scale
+            ret_t, disc_ret = RewardNorm.accumulate(disc_ret, scaled, done, hp.gamma)
             ep_ret, ep_len = ep_ret + reward, ep_len + 1
             pnl = jnp.reshape(info["pnl"], (c.num_envs,)).astype(jnp.float32) if "pnl" in info else ep_pnl
             ended = (done, ep_ret, ep_len, pnl)
-            carry = (env_state, next_obs, jnp.where(done, 0.0, ep_ret), jnp.where(done, 0, ep_len), pnl)
-            return carry, (Transition(obs, u, reward, term, trunc, info["final_observation"]), ended)
+            carry = (env_state, next_obs, jnp.where(done, 0.0, ep_ret), jnp.where(done, 0, ep_len), pnl, disc_ret)
+            return carry, (Transition(obs, u, reward, term, trunc, info["final_observation"]), ended, ret_t)
 
-        carry0 = (state.env_state, state.obs, state.ep_return, state.ep_length, state.ep_pnl)
-        carry, (traj, (done, ep_ret, ep_len, pnl)) = jax.lax.scan(
+        carry0 = (state.env_state, state.obs, state.ep_return, state.ep_length, state.ep_pnl,
+                  state.reward_norm.disc_return)
+        carry, (traj, (done, ep_ret, ep_len, pnl), disc_returns) = jax.lax.scan(
             env_step, carry0, jax.random.split(k_roll, c.num_steps))
-        env_state, obs, ep_return, ep_length, ep_pnl = carry
+        env_state, obs, ep_return, ep_length, ep_pnl, disc_ret = carry
 
-        # UPDATE OBSERVATION STATISTICS with this rollout, then re-express the batch in them
+        # UPDATE OBSERVATION AND RETURN STATISTICS with this rollout, then re-express the batch in them
         obs_norm = state.obs_norm.update(traj.obs.reshape(-1, self.obs_dim))
+        reward_norm = state.reward_norm.update(disc_returns, disc_ret)
+        rewards = traj.reward * hp.reward_scale  # [T, E] what the learner optimizes
+        if c.normalize_reward:
+            rewards = reward_norm.scale(rewards)
         # [E, T, ...] layout: env axis first so it stays sharded and minibatching is per-env local
         b = self._shard(jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj))
         obs_n = obs_norm.normalize(b.obs, clip)
@@ -188,8 +197,8 @@ class PPO(NamedTuple):
             recompute, (to_chunks(obs_n), to_chunks(final_n), to_chunks(b.u))))  # [E, T] each
 
         # CALCULATE ADVANTAGE (time axis first for the reverse scan)
-        adv, ret = gae(*(jnp.swapaxes(x, 0, 1) for x in (
-            b.reward * hp.reward_scale, values, next_values, b.terminated, b.truncated)), hp.gamma, hp.gae_lambda)
+        adv, ret = gae(rewards, *(jnp.swapaxes(x, 0, 1) for x in (
+            values, next_values, b.terminated, b.truncated)), hp.gamma, hp.gae_lambda)
         adv, ret = jnp.swapaxes(adv, 0, 1), jnp.swapaxes(ret, 0, 1)  # [E, T]
 
         # UPDATE NETWORK: epochs x minibatches; each minibatch is T/M random steps of every env
@@ -247,11 +256,14 @@ class PPO(NamedTuple):
             "charts/episodic_length": jnp.where(done, ep_len, 0).sum() / jnp.maximum(n_ep, 1),
             "charts/episodes": n_ep.astype(jnp.float32),
             "charts/mean_reward": traj.reward.mean(),
+            # what the learner's rewards were divided by (after reward_scale): the running return std
+            "charts/reward_divisor": reward_norm.std if c.normalize_reward else jnp.ones((), jnp.float32),
             "policy/std": jnp.exp(params["actor"]["params"]["log_std"]).mean(),
         }
         if self._has_pnl(env_params):
             metrics["mm/pnl"] = jnp.where(done, pnl, 0.0).sum() / jnp.maximum(n_ep, 1)
-        new_state = TrainState(params=params, opt_state=opt_state, obs_norm=obs_norm, env_state=env_state,
+        new_state = TrainState(params=params, opt_state=opt_state, obs_norm=obs_norm, reward_norm=reward_norm,
+                               env_state=env_state,
                                obs=obs, ep_return=ep_return, ep_length=ep_length, ep_pnl=ep_pnl, rng=rng,
                                update=state.update + 1)
         return new_state, metrics
@@ -276,8 +288,17 @@ class PPO(NamedTuple):
         return jax.lax.scan(lambda s, _: self.update(s, hp, env_params), state, None, length=num_updates)
 
     def params_out(self, state: TrainState) -> dict:
-        """Network params plus observation statistics: what evaluation and export need."""
-        return {"actor": state.params["actor"], "critic": state.params["critic"], "obs_norm": state.obs_norm}
+        """Network params plus observation (and return) statistics: what evaluation and export need."""
+        return {"actor": state.params["actor"], "critic": state.params["critic"], "obs_norm": state.obs_norm,
+                "reward_norm": state.reward_norm}
+
+    def value(self, params: dict, obs_raw: jax.Array, hp: HParams | None = None) -> jax.Array:
+        """The critic's value of raw observations [..., D] in the env's reward units, from `params_out`."""
+        hp = HParams.from_config(self.config) if hp is None else hp
+        v = self.critic.apply(params["critic"], params["obs_norm"].normalize(obs_raw, self.config.obs_clip))
+        if self.config.normalize_reward:
+            v = v * params["reward_norm"].std
+        return v / hp.reward_scale
 
 
 def make_ppo(config: PPOConfig, env, env_params) -> PPO:
