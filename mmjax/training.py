@@ -60,7 +60,9 @@ def train(cfg: TrainConfig, progress=print) -> dict:
     train_split = market.splits["train"]
     progress(f"data {cfg.data}: {market.md.num_steps:,} rows; train rows [{train_split.start}, {train_split.stop}), "
              f"episodes of {cfg.episode_steps} steps, maker fee {cfg.maker_fee_bps} bps, risk aversion {cfg.risk_aversion}")
-    env = pipeline.make_env()
+    from mmjax.ppo.wrappers import EpisodeStats
+
+    env = EpisodeStats(pipeline.make_env(), final_info={"mm/pnl": "pnl"})  # episode PnL in the metrics
     params = market.env_params(train_split)
     if distributed.is_main():
         pipeline.save_norm(out / FEATURE_NORM, market.norm)

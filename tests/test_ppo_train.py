@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from mmjax.ppo import HParams, PPOConfig, make_train
-from mmjax.ppo.envs import ProbeEnv, ProbeParams, RescaleAction
+from mmjax.ppo.envs import ProbeEnv, ProbeParams
 from mmjax.ppo.networks import ObsNorm
+from mmjax.ppo.wrappers import RescaleAction
 
 TINY = PPOConfig(total_timesteps=8 * 16 * 3, num_envs=8, num_steps=16, num_minibatches=2, update_epochs=2,
                  hidden_sizes="16,16")
