@@ -28,10 +28,14 @@ class ProbeEnv(environment.Environment[ProbeState, ProbeParams]):
     """kind='constant': zero obs, reward 1 (the critic must learn the discounted value).
     kind='action': zero obs, reward -(a - target)^2 (the policy mean must move to target).
     kind='obs_action': obs s in {-1, +1}, reward -(a - target * s)^2 (the policy must read the obs).
+    kind='countdown': obs = the fraction of the episode left (1 at the start, 0 at the limit), reward 1: the
+    critic must learn the remaining discounted reward of each step, as the market env's time_left_frac shows.
     """
 
+    KINDS = ("constant", "action", "obs_action", "countdown")
+
     def __init__(self, kind: str = "constant", obs_dim: int = 2):
-        if kind not in ("constant", "action", "obs_action"):
+        if kind not in self.KINDS:
             raise ValueError(f"unknown probe kind {kind!r}")
         self.kind, self.obs_dim = kind, obs_dim
 
@@ -39,26 +43,29 @@ class ProbeEnv(environment.Environment[ProbeState, ProbeParams]):
     def default_params(self) -> ProbeParams:
         return ProbeParams()
 
-    def _obs(self, key):
+    def _obs(self, key, time, params):
         if self.kind == "obs_action":
             s = jnp.where(jax.random.bernoulli(key), 1.0, -1.0)
             return jnp.full((self.obs_dim,), s, jnp.float32)
+        if self.kind == "countdown":
+            left = (params.max_steps_in_episode - time) / params.max_steps_in_episode
+            return jnp.full((self.obs_dim,), left, jnp.float32)
         return jnp.zeros((self.obs_dim,), jnp.float32)
 
     def reset_env(self, key, params):
-        obs = self._obs(key)
+        obs = self._obs(key, 0, params)
         return obs, ProbeState(time=0, obs=obs)
 
     def step_env(self, key, state, action, params):
         a = jnp.reshape(action, (-1,))[0]
-        if self.kind == "constant":
+        if self.kind in ("constant", "countdown"):
             reward = jnp.float32(1.0)
         elif self.kind == "action":
             reward = -jnp.square(a - params.target)
         else:
             reward = -jnp.square(a - params.target * state.obs[0])
         time = state.time + 1
-        obs = self._obs(key)
+        obs = self._obs(key, time, params)
         terminated = jnp.logical_and(params.terminate, time >= params.max_steps_in_episode)
         return obs, ProbeState(time=time, obs=obs), reward, terminated, {}
 
