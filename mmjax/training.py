@@ -26,6 +26,9 @@ class TrainConfig(PPOConfig, pipeline.MarketConfig):
 
     out: str = field(default="runs/latest", metadata={"help": "run directory for checkpoint, metrics, plots and policy.npz"})
     resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
+    tensorboard: str = field(default="", metadata={
+        "help": "also write the metrics as TensorBoard event files to this directory (needs tensorboardX)",
+        "metavar": "DIR"})
     coordinator_address: str = field(default="", metadata={
         "help": "multi-host: host:port of process 0 (same on every process), or 'auto' to detect SLURM/MPI/TPU"})
     num_processes: int = field(default=1, metadata={"help": "multi-host: number of processes in the run"})
@@ -70,7 +73,8 @@ def train(cfg: TrainConfig, progress=print) -> dict:
 
     from mmjax.ppo.runner import run_training
 
-    result = run_training(cfg.ppo(), env, params, out, resume=cfg.resume, progress=progress)
+    result = run_training(cfg.ppo(), env, params, out, resume=cfg.resume, progress=progress,
+                          tensorboard_dir=cfg.tensorboard or None)
     if distributed.is_main():
         _export(result["params"], cfg, market, out / POLICY)
         progress(f"wrote {out / POLICY}")

@@ -18,6 +18,7 @@ import numpy as np
 from mmjax.ppo.checkpoint import load_checkpoint, save_checkpoint
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.distributed import is_main, to_host
+from mmjax.ppo.tensorboard import TensorBoardWriter
 from mmjax.ppo.train import HParams, TrainState, make_ppo
 from mmjax.ppo.wrappers import EPISODIC_LENGTH, EPISODIC_RETURN
 
@@ -112,8 +113,10 @@ def _place(host_state: TrainState, init, key, hp, env_params) -> TrainState:
 
 
 def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = False,
-                 progress: Callable[[str], Any] = print) -> dict:
-    """Train in chunks, logging and checkpointing each; returns {"params", "metrics", "out_dir", "updates"}."""
+                 progress: Callable[[str], Any] = print, tensorboard_dir: str | None = None) -> dict:
+    """Train in chunks, logging and checkpointing each; returns {"params", "metrics", "out_dir", "updates"}.
+
+    `tensorboard_dir`: also write every metric row there as TensorBoard scalars (needs tensorboardX)."""
     config.validate()
     main = is_main()
     if not main:
@@ -143,51 +146,60 @@ def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = Fal
         elif resume:
             progress(f"no checkpoint in {out}; starting fresh")
         state = init(key, hp, env_params)
+    board = None
     if main:
         metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        if tensorboard_dir:  # events past the checkpoint (or all, starting fresh) are purged: they are redone
+            board = TensorBoardWriter(tensorboard_dir, resume_after_step=int(state.update) * config.batch_size)
 
     total = config.num_updates
     chunk_fns: dict[int, Callable] = {}
-    while int(state.update) < total:
-        start = int(state.update)
-        n = min(config.updates_per_chunk, total - start)
-        if n not in chunk_fns:  # compile once per chunk length (at most two: full and the last)
+    try:
+        while int(state.update) < total:
+            start = int(state.update)
+            n = min(config.updates_per_chunk, total - start)
+            if n not in chunk_fns:  # compile once per chunk length (at most two: full and the last)
+                t0 = time.perf_counter()
+                chunk_fns[n] = jax.jit(ppo.run, static_argnums=3).lower(state, hp, env_params, n).compile()
+                progress(f"compiled a {n}-update chunk in {time.perf_counter() - t0:.1f} s")
+            # An AOT-compiled chunk insists on its input shardings (multi-device, or a freshly loaded state).
+            state = jax.device_put(state, chunk_fns[n].input_shardings[0][0])
             t0 = time.perf_counter()
-            chunk_fns[n] = jax.jit(ppo.run, static_argnums=3).lower(state, hp, env_params, n).compile()
-            progress(f"compiled a {n}-update chunk in {time.perf_counter() - t0:.1f} s")
-        # An AOT-compiled chunk insists on its input shardings (multi-device, or a freshly loaded state).
-        state = jax.device_put(state, chunk_fns[n].input_shardings[0][0])
-        t0 = time.perf_counter()
-        new_state, metrics = chunk_fns[n](state, hp, env_params)
-        metrics = to_host(metrics)
-        sps = n * config.batch_size / (time.perf_counter() - t0)
-        host_state = to_host(new_state)  # collective across processes; a plain device_get in one
-        _finite_or_raise(metrics, host_state, start)
-        state = new_state
+            new_state, metrics = chunk_fns[n](state, hp, env_params)
+            metrics = to_host(metrics)
+            sps = n * config.batch_size / (time.perf_counter() - t0)
+            host_state = to_host(new_state)  # collective across processes; a plain device_get in one
+            _finite_or_raise(metrics, host_state, start)
+            state = new_state
 
-        chunk_rows = []
-        for i in range(n):
-            u = start + i + 1
-            row = {"update": u, "global_step": u * config.batch_size, "charts/SPS": sps}
-            for k, v in metrics.items():
-                row[k] = float(v[i])
-            if row["charts/episodes"] == 0:  # no episode ended in this rollout: no return to report
-                for k in ppo.episode_metrics:
-                    row[k] = None
-            chunk_rows.append(row)
-        rows += chunk_rows
-        if main:
-            with metrics_path.open("a") as f:  # metrics first, then the checkpoint (see _read_metrics)
-                f.writelines(json.dumps(r) + "\n" for r in chunk_rows)
-            save_checkpoint(ckpt_path, host_state, {"config": config.to_json(), "update": str(int(host_state.update))})
-            plot_learning_curve(rows, out / CURVE, (EPISODIC_RETURN, *extra))
-        # Show the latest update that completed episodes (long episodes end only every few updates).
-        shown = dict(chunk_rows[-1])
-        for r in reversed(chunk_rows):
-            if r.get(EPISODIC_RETURN) is not None:
-                shown.update({k: r[k] for k in ppo.episode_metrics})
-                break
-        progress(_progress_line(shown, sps, total, config.batch_size, extra))
+            chunk_rows = []
+            for i in range(n):
+                u = start + i + 1
+                row = {"update": u, "global_step": u * config.batch_size, "charts/SPS": sps}
+                for k, v in metrics.items():
+                    row[k] = float(v[i])
+                if row["charts/episodes"] == 0:  # no episode ended in this rollout: no return to report
+                    for k in ppo.episode_metrics:
+                        row[k] = None
+                chunk_rows.append(row)
+            rows += chunk_rows
+            if main:
+                with metrics_path.open("a") as f:  # metrics first, then the checkpoint (see _read_metrics)
+                    f.writelines(json.dumps(r) + "\n" for r in chunk_rows)
+                if board is not None:
+                    board.write(chunk_rows)
+                save_checkpoint(ckpt_path, host_state, {"config": config.to_json(), "update": str(int(host_state.update))})
+                plot_learning_curve(rows, out / CURVE, (EPISODIC_RETURN, *extra))
+            # Show the latest update that completed episodes (long episodes end only every few updates).
+            shown = dict(chunk_rows[-1])
+            for r in reversed(chunk_rows):
+                if r.get(EPISODIC_RETURN) is not None:
+                    shown.update({k: r[k] for k in ppo.episode_metrics})
+                    break
+            progress(_progress_line(shown, sps, total, config.batch_size, extra))
+    finally:
+        if board is not None:
+            board.close()
 
     if jax.process_count() > 1:
         state = to_host(state)  # global arrays cannot be read outside jit on one process
