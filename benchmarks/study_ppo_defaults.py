@@ -32,6 +32,7 @@ VARIANTS: dict[str, dict] = {
     "mb16_ent0": {"num_minibatches": 16, "ent_coef": 0.0},
     "mb32_ent0": {"num_minibatches": 32, "ent_coef": 0.0},
     "mb32_ent0_std1": {"num_minibatches": 32, "ent_coef": 0.0, "init_log_std": 0.0},
+    "s64_mb16": {"num_steps": 64, "num_minibatches": 16},
 }
 
 

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "load": ("mmjax.data.summary", "LoadConfig", "run", "load a recording, validate it and print its summary"),
     "features": ("mmjax.features.report", "FeaturesConfig", "run", "per-feature statistics of a recording and the fraction at the clip"),
     "train": ("mmjax.training", "TrainConfig", "run", "train PPO on a recording's training split; exports policy.npz"),
+    "sweep": ("mmjax.ppo.sweep", "SweepConfig", "run", "grid of PPO/env hyperparameters x seeds in one program; selects on the validation split"),
     "evaluate": ("mmjax.evaluate", "EvaluateConfig", "run", "out-of-sample evaluation of a policy against tuned baselines"),
     "record": ("mmjax.record", "RecordConfig", "run", "record Coinbase L2 books and trades to Parquet (no jax)"),
     "import-tardis": ("mmjax.data.tardis", "TardisImportConfig", "run", "convert Tardis.dev book and trades CSV files into a recording"),
