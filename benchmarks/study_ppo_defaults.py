@@ -33,6 +33,10 @@ VARIANTS: dict[str, dict] = {
     "mb32_ent0": {"num_minibatches": 32, "ent_coef": 0.0},
     "mb32_ent0_std1": {"num_minibatches": 32, "ent_coef": 0.0, "init_log_std": 0.0},
     "s64_mb16": {"num_steps": 64, "num_minibatches": 16},
+    "mb4": {"num_minibatches": 4},
+    "mb8": {"num_minibatches": 8},
+    "mb16": {"num_minibatches": 16},
+    "mb32_ent01": {"num_minibatches": 32, "ent_coef": 0.01},
 }
 
 
@@ -47,12 +51,13 @@ def curve(metrics: dict, points: int) -> list[float | None]:
     return out
 
 
-def final_per_seed(metrics: dict, frac: float = 0.1) -> list[float]:
-    """Mean episodic return over the last `frac` of updates, one value per seed (episode-weighted)."""
+def final_per_seed(metrics: dict, frac: float = 0.2) -> list[float | None]:
+    """Mean episodic return over the last `frac` of updates, one value per seed (episode-weighted; None: no
+    episode ended there)."""
     ret, n_ep = np.asarray(metrics["charts/episodic_return"]), np.asarray(metrics["charts/episodes"])
     k = max(1, int(round(ret.shape[1] * frac)))
     r, w = ret[:, -k:], n_ep[:, -k:]
-    return [float((r[s] * w[s]).sum() / max(w[s].sum(), 1)) for s in range(ret.shape[0])]
+    return [float((r[s] * w[s]).sum() / w[s].sum()) if w[s].sum() else None for s in range(ret.shape[0])]
 
 
 def run_one(task: str, overrides: dict, steps: int, seeds: int, points: int) -> dict:
@@ -85,9 +90,12 @@ def main() -> None:
         for task in args.tasks.split(","):
             r = {"variant": args.label + name, **run_one(task, VARIANTS[name], args.steps, args.seeds, args.points)}
             rows.append(r)
-            fmt = " ".join("  n/a" if v is None else f"{v:8.1f}" for v in r["curve"])
-            print(f"{r['variant']:>16} {task:>25} final {np.mean(r['final']):8.1f} "
-                  f"({', '.join(f'{x:.1f}' for x in r['final'])})  {r['run_s']:5.0f} s | {fmt}", flush=True)
+            fmt = " ".join("     n/a" if v is None else f"{v:8.1f}" for v in r["curve"])
+            finals = [x for x in r["final"] if x is not None]
+            mean = f"{np.mean(finals):8.1f}" if finals else "     n/a"
+            print(f"{r['variant']:>16} {task:>25} final {mean} "
+                  f"({', '.join('n/a' if x is None else f'{x:.1f}' for x in r['final'])})  {r['run_s']:5.0f} s | {fmt}",
+                  flush=True)
             with open(args.json, "w") as f:
                 json.dump({"config_defaults": dataclasses.asdict(PPOConfig()), "rows": rows}, f, indent=1)
 

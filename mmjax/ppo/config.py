@@ -22,7 +22,7 @@ class PPOConfig:
     num_envs: int = field(default=64, metadata={"help": "parallel environments per seed (split across devices)"})
     num_steps: int = field(default=128, metadata={"help": "rollout length per env per update, steps"})
     update_epochs: int = field(default=4, metadata={"help": "passes over each rollout batch"})
-    num_minibatches: int = field(default=4, metadata={"help": "minibatches per epoch; must divide num_steps"})
+    num_minibatches: int = field(default=8, metadata={"help": "minibatches per epoch; must divide num_steps"})
     lr: float = field(default=3e-4, metadata={"help": "Adam learning rate at the start, per gradient step"})
     anneal_lr: bool = field(default=True, metadata={"help": "decay the learning rate linearly to 0 over training"})
     gamma: float = field(default=0.99, metadata={"help": "discount factor per env step, unitless"})
