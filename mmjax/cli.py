@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "load": ("mmjax.data.summary", "LoadConfig", "run", "load a recording, validate it and print its summary"),
     "features": ("mmjax.features.report", "FeaturesConfig", "run", "per-feature statistics of a recording and the fraction at the clip"),
     "train": ("mmjax.ppo.command", "TrainConfig", "run", "train PPO on a recording's training split; exports policy.npz"),
+    "sweep": ("mmjax.ppo.sweep", "SweepConfig", "run", "grid of PPO/env hyperparameters x seeds in one program; selects on the validation split"),
     "evaluate": ("mmjax.evaluation.command", "EvaluateConfig", "run", "out-of-sample evaluation of a policy against tuned baselines"),
     "backtest": ("mmjax.evaluation.backtest", "BacktestConfig", "run", "one policy over a whole recording, one episode per gap-free segment: fills, PnL, rejections as JSON"),
     "record": ("mmjax.record", "RecordConfig", "run", "record Coinbase L2 books and trades to Parquet (no jax)"),

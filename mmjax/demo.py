@@ -33,7 +33,8 @@ class DemoConfig:
     # Experiment log behind these three: docs/results.md. Fills happen within ~1-2 bps on this market, so a
     # 10 bps action range leaves PPO (and its exploration) almost nowhere to fill, and it learns to abstain.
     max_offset_bps: float = field(default=2.0, metadata={"help": "quote offset from mid at PPO action +1, bps (baselines may quote up to 10 bps)"})
-    reward_scale: float = field(default=100.0, metadata={"help": "PPO reward multiplier: per-step rewards here are ~1e-3 $"})
+    reward_scale: float = field(default=1.0, metadata={
+        "help": "PPO reward multiplier; reward normalization already makes the ~1e-3 $ per-step rewards O(1)"})
     ent_coef: float = field(default=0.0, metadata={"help": "PPO entropy bonus weight"})
 
     def resolved(self) -> DemoConfig:

@@ -317,7 +317,8 @@ def test_no_episode_spans_a_gap_or_leaves_its_split(gapped):
     assert np.asarray(states.t).max() > 1520
 
 
-def test_time_limit_truncates_and_auto_resets(gapped):
+def test_time_limit_terminates_and_auto_resets(gapped):
+    # time_left_frac is in the observation, so the limit is a true terminal (docs/ppo.md), never a truncation
     _, p = gapped
     p = p.replace(start_lo=jnp.int32(100), start_hi=jnp.int32(700))
     obs, s = ENV.reset(KEY, p)
@@ -326,8 +327,8 @@ def test_time_limit_truncates_and_auto_resets(gapped):
     for i in range(p.episode_steps):
         key, k = jax.random.split(key)
         obs, s, r, term, trunc, info = step(k, s, jnp.zeros(2), p)
-        assert not bool(term)
-        assert bool(trunc) == (i == p.episode_steps - 1)
+        assert not bool(trunc)
+        assert bool(term) == (i == p.episode_steps - 1)
     assert int(s.time) == 0 and float(s.inventory) == 0.0 and float(obs[F_M + 1]) == 1.0
     assert float(info["final_observation"][F_M + 1]) == 0.0  # the pre-reset obs: no time left
 

@@ -36,6 +36,7 @@ def test_train_writes_checkpoint_metrics_curve_norm_and_a_loadable_policy(run_di
         assert any(p.name.startswith(name.split(".")[0]) for p in run.iterdir()), name
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["update"] for r in rows] == [1, 2]
+    assert "mm/pnl" in rows[0]  # the episode PnL, through the EpisodeStats wrapper (null: no episode ended yet)
     norm = json.loads((run / "feature_norm.json").read_text())
     assert len(norm["mean"]) == spec.NUM_MARKET_FEATURES and min(norm["std"]) > 0
     policy = NumpyPolicy.load(run / "policy.npz", expected_spec_hash=spec.spec_hash())

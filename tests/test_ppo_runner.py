@@ -40,6 +40,11 @@ def test_resumed_run_ends_bit_identical_to_uninterrupted(tmp_path):
     assert any(line.startswith("resumed from") for line in lines)
     for x, y in zip(_leaves(full["state"]), _leaves(resumed["state"]), strict=True):
         np.testing.assert_array_equal(x, y)
+    # the reward-normalization statistics came back from the checkpoint, not from a fresh start
+    norm = resumed["state"].reward_norm
+    assert float(norm.stats.count) == CFG.num_updates * CFG.batch_size
+    np.testing.assert_array_equal(norm.stats.var, full["state"].reward_norm.stats.var)
+    np.testing.assert_array_equal(norm.disc_return, full["state"].reward_norm.disc_return)
 
     rows = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert [r["update"] for r in rows] == [1, 2, 3, 4]
@@ -82,7 +87,7 @@ def test_progress_line_has_a_bar_eta_and_the_cleanrl_metrics():
 
     row = {"update": 5, "global_step": 5000, "charts/episodic_return": -1.5, "losses/approx_kl": 0.01,
            "losses/clipfrac": 0.1, "losses/explained_variance": 0.5, "mm/pnl": 0.25}
-    line = _progress_line(row, sps=1000.0, total_updates=20, batch_size=1000)
+    line = _progress_line(row, sps=1000.0, total_updates=20, batch_size=1000, extra=("mm/pnl",))
     assert line.startswith("update 5/20 [#####...............]  25%")
     assert "SPS 1,000" in line and "ETA 0m15s" in line  # 15 updates x 1000 steps at 1000 steps/s
     for part in ("return -1.500", "kl 0.0100", "clipfrac 0.100", "ev 0.500", "pnl 0.2500"):

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from mmjax.ppo import HParams, PPOConfig, make_train
-from mmjax.ppo.envs import ProbeEnv, ProbeParams, RescaleAction
+from mmjax.ppo.envs import ProbeEnv, ProbeParams
 from mmjax.ppo.networks import ObsNorm
+from mmjax.ppo.wrappers import RescaleAction
 
 TINY = PPOConfig(total_timesteps=8 * 16 * 3, num_envs=8, num_steps=16, num_minibatches=2, update_epochs=2,
                  hidden_sizes="16,16")
@@ -95,12 +96,12 @@ def test_config_errors_name_the_field():
         PPOConfig(hidden_sizes="64,x").validate()
 
 
-@pytest.mark.slow
-def test_pendulum_improves():
-    # ~7 s with compile on 2 idle CPU cores (slow-marked: the shared machine is rarely idle): Pendulum goes from about -1200 to better than -400 in 200k steps.
+def test_default_config_learns_pendulum():
+    # PPOConfig defaults, only the number of steps set: Pendulum goes from about -1200 (random) to better
+    # than -500 within 250k steps (docs/ppo.md, "Defaults study"); ~15 s with compilation on 2 idle cores.
     env, ep = gymnax.make("Pendulum-v1")
-    cfg = PPOConfig(total_timesteps=200_000, num_envs=32, num_steps=200, update_epochs=10, hidden_sizes="64,64",
-                    reward_scale=0.1, lr=1e-3, gamma=0.95, ent_coef=0.0)
-    ret = jax.jit(make_train(cfg, env, ep))(jax.random.PRNGKey(0))["metrics"]["charts/episodic_return"]
+    cfg = PPOConfig(total_timesteps=250_000)
+    m = jax.jit(make_train(cfg, env, ep))(jax.random.PRNGKey(0))["metrics"]
+    ret = np.asarray(m["charts/episodic_return"])[np.asarray(m["charts/episodes"]) > 0]  # updates where episodes ended
     assert ret[:3].mean() < -900
-    assert ret[-3:].mean() > -400
+    assert ret[-3:].mean() > -500

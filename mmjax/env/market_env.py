@@ -176,11 +176,14 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         return spaces.Box(-jnp.inf, jnp.inf, (n,), jnp.float32)
 
     def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
-        """Time limit (truncation, not termination: PPO bootstraps here)."""
-        return state.time >= params.episode_steps
+        """Never: the time limit is a termination (see is_terminated)."""
+        return jnp.zeros((), bool)
 
     def is_terminated(self, state: EnvState, params: EnvParams) -> jax.Array:
-        return jnp.zeros((), bool)
+        """The time limit. time_left_frac is in the observation, so the step at the limit is a true terminal
+        (Pardo et al. 2018, "Time Limits in Reinforcement Learning"): no reward follows it and PPO must not
+        bootstrap there; bootstrapping is for limits the agent cannot see (docs/ppo.md)."""
+        return state.time >= params.episode_steps
 
     @partial(jax.jit, static_argnames=("self",))
     def step(self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams | None = None):
@@ -338,7 +341,7 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             "fee": fee, "pnl": pnl, "dpnl": dpnl, "risk_penalty": risk, "damp_penalty": damp,
             "inventory": inv, "cash": cash, "mid": mid_1, "t": t,
         }
-        return obs, new_state, reward, jnp.zeros((), bool), info
+        return obs, new_state, reward, self.is_terminated(new_state, params), info
 
     @staticmethod
     def _agent_features(inv, time, upnl, mid_ticks, params: EnvParams) -> jax.Array:

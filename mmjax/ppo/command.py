@@ -33,7 +33,9 @@ def train(cfg: TrainConfig, progress=print) -> dict:
     k = cfg.env
     progress(f"data {cfg.data.data}: {market.md.num_steps:,} rows; train rows [{train_split.start}, {train_split.stop}), "
              f"episodes of {k.episode_steps} steps, maker fee {k.maker_fee_bps} bps, risk aversion {k.risk_aversion}")
-    env = build.make_env()
+    from mmjax.ppo.wrappers import EpisodeStats
+
+    env = EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"})  # episode PnL in the metrics
     params = market.env_params(train_split)
     if distributed.is_main():
         build.save_norm(out / run_dir.FEATURE_NORM, market.norm)
@@ -41,7 +43,8 @@ def train(cfg: TrainConfig, progress=print) -> dict:
 
     from mmjax.ppo.runner import run_training
 
-    result = run_training(cfg.ppo, env, params, out, resume=cfg.resume, progress=progress)
+    result = run_training(cfg.ppo, env, params, out, resume=cfg.resume, progress=progress,
+                          tensorboard_dir=cfg.tensorboard or None)
     if distributed.is_main():
         _export(result["params"], cfg, market, out / run_dir.POLICY)
         progress(f"wrote {out / run_dir.POLICY}")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 # (see `train.HParams`) and can be vmapped over.
 STATIC_FIELDS = (
     "total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "anneal_lr",
-    "hidden_sizes", "activation", "init_log_std", "obs_clip", "num_devices",
+    "hidden_sizes", "activation", "init_log_std", "obs_clip", "num_devices", "normalize_reward",
 )
 
 
@@ -22,7 +22,7 @@ class PPOConfig:
     num_envs: int = field(default=64, metadata={"help": "parallel environments per seed (split across devices)"})
     num_steps: int = field(default=128, metadata={"help": "rollout length per env per update, steps"})
     update_epochs: int = field(default=4, metadata={"help": "passes over each rollout batch"})
-    num_minibatches: int = field(default=4, metadata={"help": "minibatches per epoch; must divide num_steps"})
+    num_minibatches: int = field(default=8, metadata={"help": "minibatches per epoch; must divide num_steps"})
     lr: float = field(default=3e-4, metadata={"help": "Adam learning rate at the start, per gradient step"})
     anneal_lr: bool = field(default=True, metadata={"help": "decay the learning rate linearly to 0 over training"})
     gamma: float = field(default=0.99, metadata={"help": "discount factor per env step, unitless"})
@@ -31,7 +31,9 @@ class PPOConfig:
     ent_coef: float = field(default=1e-3, metadata={"help": "entropy bonus weight (entropy of the tanh-squashed policy, nats)"})
     vf_coef: float = field(default=0.5, metadata={"help": "value loss weight"})
     max_grad_norm: float = field(default=0.5, metadata={"help": "global gradient-norm clip (actor and critic together)"})
-    reward_scale: float = field(default=1.0, metadata={"help": "multiplier on rewards seen by the learner (not on logged returns)"})
+    reward_scale: float = field(default=1.0, metadata={"help": "multiplier on rewards seen by the learner, applied before normalize_reward (not on logged returns)"})
+    normalize_reward: bool = field(default=True, metadata={
+        "help": "divide the learner's rewards by a running std of the per-env discounted return (Gymnasium NormalizeReward)"})
     hidden_sizes: str = field(default="256,128", metadata={"help": "MLP widths of actor and critic, comma-separated"})
     activation: str = field(default="tanh", metadata={"help": "hidden activation", "choices": ["tanh", "relu"]})
     init_log_std: float = field(default=-0.5, metadata={"help": "initial log standard deviation of the pre-tanh Gaussian"})

@@ -1,56 +1,13 @@
-"""Env adapters for the trainer: [-1, 1] action rescaling, plus tiny probe envs that test an RL implementation."""
+"""Probe environments: tiny gymnax envs, each isolating one part of an RL implementation (rejax-style tests)."""
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
-
-
-class RescaleAction:
-    """Wrap a gymnax env with a Box action space so the agent acts in [-1, 1]^A (mapped affinely to the Box)."""
-
-    def __init__(self, env):
-        self._env = env
-
-    def __getattr__(self, name):
-        return getattr(self._env, name)
-
-    def action_shape(self, params) -> tuple[int, ...]:
-        """Shape of the wrapped env's action."""
-        space = self._env.action_space(params)
-        if not isinstance(space, spaces.Box):
-            raise TypeError(f"{self._env.name}: PPO needs a Box action space, got {type(space).__name__}")
-        return tuple(space.shape)
-
-    def action_dim(self, params) -> int:
-        """Flat action size."""
-        return int(np.prod(self.action_shape(params)))
-
-    def reset(self, key: jax.Array, params) -> tuple[jax.Array, Any]:
-        """Reset; observation flattened to [D]."""
-        obs, state = self._env.reset(key, params)
-        return jnp.reshape(obs, (-1,)).astype(jnp.float32), state
-
-    def step(self, key: jax.Array, state, action: jax.Array, params):
-        """Step with action in [-1, 1]^A; returns flat obs, scalar float reward and the pre-reset final obs."""
-        space = self._env.action_space(params)
-        low = jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), space.shape)
-        high = jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), space.shape)
-        env_action = low + (jnp.reshape(action, space.shape) + 1.0) * 0.5 * (high - low)
-        obs, state, reward, term, trunc, info = self._env.step(key, state, env_action, params)
-        if "final_observation" not in info:
-            raise KeyError(f"{self._env.name}: step() info lacks 'final_observation' (gymnax >= 1.0 base step "
-                           "provides it; a wrapper dropped it). Truncation bootstrapping needs the pre-reset obs.")
-        info = {**info, "final_observation": jnp.reshape(info["final_observation"], (-1,)).astype(jnp.float32)}
-        return (jnp.reshape(obs, (-1,)).astype(jnp.float32), state, jnp.reshape(reward, ()).astype(jnp.float32),
-                jnp.reshape(term, ()).astype(bool), jnp.reshape(trunc, ()).astype(bool), info)
-
 
 # PROBE ENVIRONMENTS: each isolates one part of the learner; a correct PPO solves each quickly.
 
@@ -71,10 +28,14 @@ class ProbeEnv(environment.Environment[ProbeState, ProbeParams]):
     """kind='constant': zero obs, reward 1 (the critic must learn the discounted value).
     kind='action': zero obs, reward -(a - target)^2 (the policy mean must move to target).
     kind='obs_action': obs s in {-1, +1}, reward -(a - target * s)^2 (the policy must read the obs).
+    kind='countdown': obs = the fraction of the episode left (1 at the start, 0 at the limit), reward 1: the
+    critic must learn the remaining discounted reward of each step, as the market env's time_left_frac shows.
     """
 
+    KINDS = ("constant", "action", "obs_action", "countdown")
+
     def __init__(self, kind: str = "constant", obs_dim: int = 2):
-        if kind not in ("constant", "action", "obs_action"):
+        if kind not in self.KINDS:
             raise ValueError(f"unknown probe kind {kind!r}")
         self.kind, self.obs_dim = kind, obs_dim
 
@@ -82,26 +43,29 @@ class ProbeEnv(environment.Environment[ProbeState, ProbeParams]):
     def default_params(self) -> ProbeParams:
         return ProbeParams()
 
-    def _obs(self, key):
+    def _obs(self, key, time, params):
         if self.kind == "obs_action":
             s = jnp.where(jax.random.bernoulli(key), 1.0, -1.0)
             return jnp.full((self.obs_dim,), s, jnp.float32)
+        if self.kind == "countdown":
+            left = (params.max_steps_in_episode - time) / params.max_steps_in_episode
+            return jnp.full((self.obs_dim,), left, jnp.float32)
         return jnp.zeros((self.obs_dim,), jnp.float32)
 
     def reset_env(self, key, params):
-        obs = self._obs(key)
+        obs = self._obs(key, 0, params)
         return obs, ProbeState(time=0, obs=obs)
 
     def step_env(self, key, state, action, params):
         a = jnp.reshape(action, (-1,))[0]
-        if self.kind == "constant":
+        if self.kind in ("constant", "countdown"):
             reward = jnp.float32(1.0)
         elif self.kind == "action":
             reward = -jnp.square(a - params.target)
         else:
             reward = -jnp.square(a - params.target * state.obs[0])
         time = state.time + 1
-        obs = self._obs(key)
+        obs = self._obs(key, time, params)
         terminated = jnp.logical_and(params.terminate, time >= params.max_steps_in_episode)
         return obs, ProbeState(time=time, obs=obs), reward, terminated, {}
 

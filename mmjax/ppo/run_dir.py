@@ -47,6 +47,9 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     out: str = field(default="runs/latest", metadata={"help": "run directory for checkpoint, metrics, plots and policy.npz"})
     resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
+    tensorboard: str = field(default="", metadata={
+        "help": "also write the metrics as TensorBoard event files to this directory (needs tensorboardX)",
+        "metavar": "DIR"})
     coordinator_address: str = field(default="", metadata={
         "help": "multi-host: host:port of process 0 (same on every process), or 'auto' to detect SLURM/MPI/TPU"})
     num_processes: int = field(default=1, metadata={"help": "multi-host: number of processes in the run"})

@@ -18,7 +18,9 @@ import numpy as np
 from mmjax.ppo.checkpoint import load_checkpoint, save_checkpoint
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.distributed import is_main, to_host
+from mmjax.ppo.tensorboard import TensorBoardWriter
 from mmjax.ppo.train import HParams, TrainState, make_ppo
+from mmjax.ppo.wrappers import EPISODIC_LENGTH, EPISODIC_RETURN
 
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.jsonl"
@@ -45,14 +47,14 @@ def _read_metrics(path: Path, upto_update: int) -> list[dict]:
     return [r for r in rows if r["update"] <= upto_update]
 
 
-def plot_learning_curve(rows: list[dict], out_png: Path) -> None:
-    """Episodic return (and PnL when present) against env steps, as a PNG."""
+def plot_learning_curve(rows: list[dict], out_png: Path, keys: tuple[str, ...] = (EPISODIC_RETURN,)) -> None:
+    """The episode metrics `keys` (those present in `rows`) against env steps, one panel each, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in ("charts/episodic_return", "mm/pnl") if any(k in r for r in rows)]
+    keys = [k for k in keys if any(k in r for r in rows)]
     fig, axes = plt.subplots(1, len(keys) or 1, figsize=(6 * max(len(keys), 1), 4), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=False):
         pts = [(r["global_step"], r[key]) for r in rows if r.get(key) is not None]
@@ -78,8 +80,11 @@ def _eta(seconds: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def _progress_line(row: dict, sps: float, total_updates: int, batch_size: int | None = None) -> str:
-    """One progress line per chunk: bar, update, steps, SPS, ETA and the CleanRL metrics."""
+def _progress_line(row: dict, sps: float, total_updates: int, batch_size: int | None = None,
+                   extra: tuple[str, ...] = ()) -> str:
+    """One progress line per chunk: bar, update, steps, SPS, ETA, the CleanRL metrics and the `extra` ones.
+
+    Each `extra` metric shows under the last part of its name (``group/name`` as ``name``)."""
 
     def fmt(key, spec):
         v = row.get(key)
@@ -92,8 +97,8 @@ def _progress_line(row: dict, sps: float, total_updates: int, batch_size: int | 
             f"step {row['global_step']} SPS {sps:,.0f}{eta} "
             f"return {fmt('charts/episodic_return', '.3f')} kl {fmt('losses/approx_kl', '.4f')} "
             f"clipfrac {fmt('losses/clipfrac', '.3f')} ev {fmt('losses/explained_variance', '.3f')}")
-    if "mm/pnl" in row:
-        line += f" pnl {fmt('mm/pnl', '.4f')}"
+    for key in extra:
+        line += f" {key.rsplit('/', 1)[-1]} {fmt(key, '.4f')}"
     return line
 
 
@@ -108,8 +113,10 @@ def _place(host_state: TrainState, init, key, hp, env_params) -> TrainState:
 
 
 def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = False,
-                 progress: Callable[[str], Any] = print) -> dict:
-    """Train in chunks, logging and checkpointing each; returns {"params", "metrics", "out_dir", "updates"}."""
+                 progress: Callable[[str], Any] = print, tensorboard_dir: str | None = None) -> dict:
+    """Train in chunks, logging and checkpointing each; returns {"params", "metrics", "out_dir", "updates"}.
+
+    `tensorboard_dir`: also write every metric row there as TensorBoard scalars (needs tensorboardX)."""
     config.validate()
     main = is_main()
     if not main:
@@ -118,6 +125,7 @@ def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = Fal
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, metrics_path = out / CHECKPOINT, out / METRICS
     ppo = make_ppo(config, env, env_params)
+    extra = tuple(k for k in ppo.episode_metrics if k not in (EPISODIC_RETURN, EPISODIC_LENGTH))  # final_info ones
     hp = HParams.from_config(config)
     init = jax.jit(ppo.init)
     key = jax.random.PRNGKey(config.seed)
@@ -138,52 +146,60 @@ def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = Fal
         elif resume:
             progress(f"no checkpoint in {out}; starting fresh")
         state = init(key, hp, env_params)
+    board = None
     if main:
         metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        if tensorboard_dir:  # events past the checkpoint (or all, starting fresh) are purged: they are redone
+            board = TensorBoardWriter(tensorboard_dir, resume_after_step=int(state.update) * config.batch_size)
 
     total = config.num_updates
     chunk_fns: dict[int, Callable] = {}
-    while int(state.update) < total:
-        start = int(state.update)
-        n = min(config.updates_per_chunk, total - start)
-        if n not in chunk_fns:  # compile once per chunk length (at most two: full and the last)
+    try:
+        while int(state.update) < total:
+            start = int(state.update)
+            n = min(config.updates_per_chunk, total - start)
+            if n not in chunk_fns:  # compile once per chunk length (at most two: full and the last)
+                t0 = time.perf_counter()
+                chunk_fns[n] = jax.jit(ppo.run, static_argnums=3).lower(state, hp, env_params, n).compile()
+                progress(f"compiled a {n}-update chunk in {time.perf_counter() - t0:.1f} s")
+            # An AOT-compiled chunk insists on its input shardings (multi-device, or a freshly loaded state).
+            state = jax.device_put(state, chunk_fns[n].input_shardings[0][0])
             t0 = time.perf_counter()
-            chunk_fns[n] = jax.jit(ppo.run, static_argnums=3).lower(state, hp, env_params, n).compile()
-            progress(f"compiled a {n}-update chunk in {time.perf_counter() - t0:.1f} s")
-        # An AOT-compiled chunk insists on its input shardings (multi-device, or a freshly loaded state).
-        state = jax.device_put(state, chunk_fns[n].input_shardings[0][0])
-        t0 = time.perf_counter()
-        new_state, metrics = chunk_fns[n](state, hp, env_params)
-        metrics = to_host(metrics)
-        sps = n * config.batch_size / (time.perf_counter() - t0)
-        host_state = to_host(new_state)  # collective across processes; a plain device_get in one
-        _finite_or_raise(metrics, host_state, start)
-        state = new_state
+            new_state, metrics = chunk_fns[n](state, hp, env_params)
+            metrics = to_host(metrics)
+            sps = n * config.batch_size / (time.perf_counter() - t0)
+            host_state = to_host(new_state)  # collective across processes; a plain device_get in one
+            _finite_or_raise(metrics, host_state, start)
+            state = new_state
 
-        chunk_rows = []
-        for i in range(n):
-            u = start + i + 1
-            row = {"update": u, "global_step": u * config.batch_size, "charts/SPS": sps}
-            for k, v in metrics.items():
-                row[k] = float(v[i])
-            if row["charts/episodes"] == 0:  # no episode ended in this rollout: no return to report
-                for k in ("charts/episodic_return", "charts/episodic_length", "mm/pnl"):
-                    if k in row:
+            chunk_rows = []
+            for i in range(n):
+                u = start + i + 1
+                row = {"update": u, "global_step": u * config.batch_size, "charts/SPS": sps}
+                for k, v in metrics.items():
+                    row[k] = float(v[i])
+                if row["charts/episodes"] == 0:  # no episode ended in this rollout: no return to report
+                    for k in ppo.episode_metrics:
                         row[k] = None
-            chunk_rows.append(row)
-        rows += chunk_rows
-        if main:
-            with metrics_path.open("a") as f:  # metrics first, then the checkpoint (see _read_metrics)
-                f.writelines(json.dumps(r) + "\n" for r in chunk_rows)
-            save_checkpoint(ckpt_path, host_state, {"config": config.to_json(), "update": str(int(host_state.update))})
-            plot_learning_curve(rows, out / CURVE)
-        # Show the latest update that completed episodes (long episodes end only every few updates).
-        shown = dict(chunk_rows[-1])
-        for r in reversed(chunk_rows):
-            if r.get("charts/episodic_return") is not None:
-                shown.update({k: v for k, v in r.items() if k.startswith(("charts/episodic", "mm/"))})
-                break
-        progress(_progress_line(shown, sps, total, config.batch_size))
+                chunk_rows.append(row)
+            rows += chunk_rows
+            if main:
+                with metrics_path.open("a") as f:  # metrics first, then the checkpoint (see _read_metrics)
+                    f.writelines(json.dumps(r) + "\n" for r in chunk_rows)
+                if board is not None:
+                    board.write(chunk_rows)
+                save_checkpoint(ckpt_path, host_state, {"config": config.to_json(), "update": str(int(host_state.update))})
+                plot_learning_curve(rows, out / CURVE, (EPISODIC_RETURN, *extra))
+            # Show the latest update that completed episodes (long episodes end only every few updates).
+            shown = dict(chunk_rows[-1])
+            for r in reversed(chunk_rows):
+                if r.get(EPISODIC_RETURN) is not None:
+                    shown.update({k: r[k] for k in ppo.episode_metrics})
+                    break
+            progress(_progress_line(shown, sps, total, config.batch_size, extra))
+    finally:
+        if board is not None:
+            board.close()
 
     if jax.process_count() > 1:
         state = to_host(state)  # global arrays cannot be read outside jit on one process

@@ -25,17 +25,19 @@ from jax.sharding import PartitionSpec as P
 
 from mmjax.ppo import distributions as dist
 from mmjax.ppo.config import PPOConfig
-from mmjax.ppo.envs import RescaleAction
 from mmjax.ppo.gae import gae
 from mmjax.ppo.networks import Actor, Critic, ObsNorm
+from mmjax.ppo.normalize import RewardNorm
+from mmjax.ppo.wrappers import EpisodeStats, RescaleAction
 
 # optax >= 0.2.5 has optax.tree.norm and deprecates optax.global_norm; both are the global L2 norm.
 _tree_norm = getattr(getattr(optax, "tree", None), "norm", None) or optax.global_norm
 
+# Metrics of every update; the episode metrics (`PPO.episode_metrics`) come on top, from the EpisodeStats wrapper.
 METRIC_NAMES = (
     "losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac",
-    "losses/explained_variance", "losses/grad_norm", "charts/learning_rate", "charts/episodic_return",
-    "charts/episodic_length", "charts/episodes", "charts/mean_reward", "policy/std",
+    "losses/explained_variance", "losses/grad_norm", "charts/learning_rate", "charts/episodes",
+    "charts/mean_reward", "charts/reward_divisor", "policy/std",
 )
 
 
@@ -65,11 +67,9 @@ class TrainState:
     params: dict  # {"actor": ..., "critic": ...}
     opt_state: Any
     obs_norm: ObsNorm
-    env_state: Any  # [E, ...] leaves
+    reward_norm: RewardNorm  # running discounted-return statistics (updated even when normalize_reward is off)
+    env_state: Any  # [E, ...] leaves (EpisodeStatsState: the wrapped env's state plus episode accumulators)
     obs: jax.Array  # [E, D] raw observation to act on next
-    ep_return: jax.Array  # [E] undiscounted return of the running episode (raw rewards)
-    ep_length: jax.Array  # [E] int32 steps of the running episode
-    ep_pnl: jax.Array  # [E] info["pnl"] at the last step (0 when the env has none)
     rng: jax.Array  # [2] uint32 PRNG key
     update: jax.Array  # [] int32 updates done
 
@@ -87,13 +87,14 @@ class PPO(NamedTuple):
     """The pieces of a PPO run, all pure: `init`, one `update`, `run` n updates, `params_out`."""
 
     config: PPOConfig
-    env: RescaleAction
+    env: RescaleAction  # over EpisodeStats over the user's env
     env_params: Any
     actor: Actor
     critic: Critic
     obs_dim: int
     action_dim: int
     mesh: Mesh | None
+    episode_metrics: tuple[str, ...]  # names in info["episode"], averaged over the episodes ending in a rollout
 
     def optimizer(self, hp: HParams) -> optax.GradientTransformation:
         """Global-norm clip then Adam with (optionally) linearly decaying learning rate."""
@@ -131,8 +132,7 @@ class PPO(NamedTuple):
         obs, env_state = self._shard((obs, env_state))
         return TrainState(
             params=params, opt_state=self.optimizer(hp).init(params), obs_norm=ObsNorm.create(self.obs_dim),
-            env_state=env_state, obs=obs, ep_return=jnp.zeros(e, jnp.float32), ep_length=jnp.zeros(e, jnp.int32),
-            ep_pnl=jnp.zeros(e, jnp.float32), rng=rng, update=jnp.zeros((), jnp.int32))
+            reward_norm=RewardNorm.create(e), env_state=env_state, obs=obs, rng=rng, update=jnp.zeros((), jnp.int32))
 
     def update(self, state: TrainState, hp: HParams, env_params: Any) -> tuple[TrainState, dict]:
         """One PPO update: rollout, obs-stat merge, GAE, epochs x minibatches of clipped-objective SGD."""
@@ -142,7 +142,7 @@ class PPO(NamedTuple):
 
         # COLLECT TRAJECTORIES (actor only; values and log-probs are recomputed after the stat merge)
         def env_step(carry, key):
-            env_state, obs, ep_ret, ep_len, ep_pnl = carry
+            env_state, obs, disc_ret = carry
             k_act, k_env = jax.random.split(key)
             mean, log_std = self.actor.apply(state.params["actor"], state.obs_norm.normalize(obs, clip))
             u, a = dist.sample(k_act, mean, log_std)
@@ -151,19 +151,20 @@ class PPO(NamedTuple):
                 keys, env_state, a, env_params)
             next_obs, env_state = self._shard((next_obs, env_state))
             done = jnp.logical_or(term, trunc)
-            ep_ret, ep_len = ep_ret + reward, ep_len + 1
-            pnl = jnp.reshape(info["pnl"], (c.num_envs,)).astype(jnp.float32) if "pnl" in info else ep_pnl
-            ended = (done, ep_ret, ep_len, pnl)
-            carry = (env_state, next_obs, jnp.where(done, 0.0, ep_ret), jnp.where(done, 0, ep_len), pnl)
-            return carry, (Transition(obs, u, reward, term, trunc, info["final_observation"]), ended)
+            ret_t, disc_ret = RewardNorm.accumulate(disc_ret, reward * hp.reward_scale, done, hp.gamma)
+            tr = Transition(obs, u, reward, term, trunc, info["final_observation"])
+            return (env_state, next_obs, disc_ret), (tr, (info["episode_done"], info["episode"]), ret_t)
 
-        carry0 = (state.env_state, state.obs, state.ep_return, state.ep_length, state.ep_pnl)
-        carry, (traj, (done, ep_ret, ep_len, pnl)) = jax.lax.scan(
+        carry0 = (state.env_state, state.obs, state.reward_norm.disc_return)
+        (env_state, obs, disc_ret), (traj, (ended, episode), disc_returns) = jax.lax.scan(
             env_step, carry0, jax.random.split(k_roll, c.num_steps))
-        env_state, obs, ep_return, ep_length, ep_pnl = carry
 
-        # UPDATE OBSERVATION STATISTICS with this rollout, then re-express the batch in them
+        # UPDATE OBSERVATION AND RETURN STATISTICS with this rollout, then re-express the batch in them
         obs_norm = state.obs_norm.update(traj.obs.reshape(-1, self.obs_dim))
+        reward_norm = state.reward_norm.update(disc_returns, disc_ret)
+        rewards = traj.reward * hp.reward_scale  # [T, E] what the learner optimizes
+        if c.normalize_reward:
+            rewards = reward_norm.scale(rewards)
         # [E, T, ...] layout: env axis first so it stays sharded and minibatching is per-env local
         b = self._shard(jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj))
         obs_n = obs_norm.normalize(b.obs, clip)
@@ -188,8 +189,8 @@ class PPO(NamedTuple):
             recompute, (to_chunks(obs_n), to_chunks(final_n), to_chunks(b.u))))  # [E, T] each
 
         # CALCULATE ADVANTAGE (time axis first for the reverse scan)
-        adv, ret = gae(*(jnp.swapaxes(x, 0, 1) for x in (
-            b.reward * hp.reward_scale, values, next_values, b.terminated, b.truncated)), hp.gamma, hp.gae_lambda)
+        adv, ret = gae(rewards, *(jnp.swapaxes(x, 0, 1) for x in (
+            values, next_values, b.terminated, b.truncated)), hp.gamma, hp.gae_lambda)
         adv, ret = jnp.swapaxes(adv, 0, 1), jnp.swapaxes(ret, 0, 1)  # [E, T]
 
         # UPDATE NETWORK: epochs x minibatches; each minibatch is T/M random steps of every env
@@ -234,7 +235,7 @@ class PPO(NamedTuple):
             epoch, (state.params, state.opt_state), jax.random.split(k_epochs, c.update_epochs))
         pg, v_loss, ent, kl, clipfrac, gnorm = (x.mean() for x in aux)
 
-        n_ep = done.sum()
+        n_ep = ended.sum()
         var_ret = jnp.var(ret)
         metrics = {
             "losses/policy_loss": pg, "losses/value_loss": v_loss, "losses/entropy": ent,
@@ -242,18 +243,17 @@ class PPO(NamedTuple):
             "losses/explained_variance": jnp.where(var_ret > 0, 1.0 - jnp.var(ret - values) / var_ret, 0.0),
             "losses/grad_norm": gnorm,
             "charts/learning_rate": self.optimizer_lr(hp, opt_state),
-            # episodes that ended in this rollout; 0 when none ended (charts/episodes tells which)
-            "charts/episodic_return": jnp.where(done, ep_ret, 0.0).sum() / jnp.maximum(n_ep, 1),
-            "charts/episodic_length": jnp.where(done, ep_len, 0).sum() / jnp.maximum(n_ep, 1),
             "charts/episodes": n_ep.astype(jnp.float32),
             "charts/mean_reward": traj.reward.mean(),
+            # what the learner's rewards were divided by (after reward_scale): the running return std
+            "charts/reward_divisor": reward_norm.std if c.normalize_reward else jnp.ones((), jnp.float32),
             "policy/std": jnp.exp(params["actor"]["params"]["log_std"]).mean(),
         }
-        if self._has_pnl(env_params):
-            metrics["mm/pnl"] = jnp.where(done, pnl, 0.0).sum() / jnp.maximum(n_ep, 1)
-        new_state = TrainState(params=params, opt_state=opt_state, obs_norm=obs_norm, env_state=env_state,
-                               obs=obs, ep_return=ep_return, ep_length=ep_length, ep_pnl=ep_pnl, rng=rng,
-                               update=state.update + 1)
+        # EPISODE METRICS: mean over the episodes that ended in this rollout; 0 when none did (see charts/episodes)
+        for name in self.episode_metrics:
+            metrics[name] = jnp.where(ended, episode[name], 0.0).sum() / jnp.maximum(n_ep, 1)
+        new_state = TrainState(params=params, opt_state=opt_state, obs_norm=obs_norm, reward_norm=reward_norm,
+                               env_state=env_state, obs=obs, rng=rng, update=state.update + 1)
         return new_state, metrics
 
     def optimizer_lr(self, hp: HParams, opt_state) -> jax.Array:
@@ -263,27 +263,33 @@ class PPO(NamedTuple):
         total = c.num_updates * c.update_epochs * c.num_minibatches
         return hp.lr * (jnp.maximum(1.0 - count / total, 0.0) if c.anneal_lr else 1.0)
 
-    def _has_pnl(self, env_params) -> bool:
-        # Trace-time check whether the env reports a "pnl" in info.
-        def probe(key):
-            obs, s = self.env.reset(key, env_params)
-            return self.env.step(key, s, jnp.zeros(self.action_dim), env_params)[5]
-
-        return "pnl" in jax.eval_shape(probe, jax.random.PRNGKey(0))
-
     def run(self, state: TrainState, hp: HParams, env_params: Any, num_updates: int) -> tuple[TrainState, dict]:
         """`num_updates` updates in one `lax.scan`; metrics stacked [num_updates]."""
         return jax.lax.scan(lambda s, _: self.update(s, hp, env_params), state, None, length=num_updates)
 
     def params_out(self, state: TrainState) -> dict:
-        """Network params plus observation statistics: what evaluation and export need."""
-        return {"actor": state.params["actor"], "critic": state.params["critic"], "obs_norm": state.obs_norm}
+        """Network params plus observation (and return) statistics: what evaluation and export need."""
+        return {"actor": state.params["actor"], "critic": state.params["critic"], "obs_norm": state.obs_norm,
+                "reward_norm": state.reward_norm}
+
+    def value(self, params: dict, obs_raw: jax.Array, hp: HParams | None = None) -> jax.Array:
+        """The critic's value of raw observations [..., D] in the env's reward units, from `params_out`."""
+        hp = HParams.from_config(self.config) if hp is None else hp
+        v = self.critic.apply(params["critic"], params["obs_norm"].normalize(obs_raw, self.config.obs_clip))
+        if self.config.normalize_reward:
+            v = v * params["reward_norm"].std
+        return v / hp.reward_scale
 
 
 def make_ppo(config: PPOConfig, env, env_params) -> PPO:
-    """Build the PPO pieces for a gymnax env with a Box action space (actions rescaled from [-1, 1])."""
+    """Build the PPO pieces for a gymnax env with a Box action space (actions rescaled from [-1, 1]).
+
+    Episode metrics come from an `EpisodeStats` wrapper: pass ``EpisodeStats(env, final_info={...})`` to log
+    the final value of info keys; any other env is wrapped with a plain one (return and length).
+    """
     config.validate()
-    env = RescaleAction(env)
+    stats = env if isinstance(env, EpisodeStats) else EpisodeStats(env)
+    env = RescaleAction(stats)
     obs_shape = jax.eval_shape(lambda k: env.reset(k, env_params)[0], jax.random.PRNGKey(0)).shape
     action_dim = env.action_dim(env_params)
     # One process: local devices. Several (mmjax.ppo.distributed): the global device list, all of it.
@@ -300,7 +306,7 @@ def make_ppo(config: PPOConfig, env, env_params) -> PPO:
         mesh = Mesh(jax.devices()[:n_dev], ("env",))
     actor = Actor(action_dim, config.hidden, config.activation, config.init_log_std)
     critic = Critic(config.hidden, config.activation)
-    return PPO(config, env, env_params, actor, critic, int(obs_shape[0]), action_dim, mesh)
+    return PPO(config, env, env_params, actor, critic, int(obs_shape[0]), action_dim, mesh, stats.metric_names)
 
 
 def make_train(config: PPOConfig, env, env_params):

@@ -1,0 +1,197 @@
+"""`mmjax sweep`: a grid of PPO and env hyperparameters x seeds on a recording, as one jitted program.
+
+Every grid point trains `--seeds` seeds on the training split (one `jax.jit` of nested `vmap`s, see
+`mmjax.ppo.grid`), then runs its deterministic policy on `--val-episodes` episodes of the validation
+split. The point with the best mean validation score (over seeds) wins. Writes to `--out`:
+``sweep_table.csv`` and ``sweep_table.md`` (one row per grid point), ``sweep.png`` (score per point, one
+dot per seed) and ``sweep_best.json`` (the winning values and the `mmjax train` flags that train it).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mmjax.env import build
+from mmjax.env.knobs import EnvKnobs
+from mmjax.ppo.config import PPOConfig
+
+# grid flag -> ("hp", HParams / PPOConfig field) or ("env", EnvKnobs field); values are comma-separated floats
+GRID_FLAGS = {"lr_grid": ("hp", "lr"), "ent_coef_grid": ("hp", "ent_coef"),
+              "risk_aversion_grid": ("env", "risk_aversion")}
+SELECT = {"pnl": "mm/pnl", "return": "charts/episodic_return", "sharpe": "mm/pnl"}
+TABLE, TABLE_MD, PLOT, BEST = "sweep_table.csv", "sweep_table.md", "sweep.png", "sweep_best.json"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Grid search of PPO on a recording: train on the training split, select on the validation split."""
+
+    data: build.DataConfig = field(default_factory=build.DataConfig)
+    env: EnvKnobs = field(default_factory=EnvKnobs)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+    out: str = field(default="runs/sweep", metadata={"help": "directory for the table, the plot and the winning config"})
+    lr_grid: str = field(default="", metadata={"help": "learning rates to try, comma-separated (default: --lr alone)"})
+    ent_coef_grid: str = field(default="", metadata={"help": "entropy weights to try, comma-separated (default: --ent-coef alone)"})
+    risk_aversion_grid: str = field(default="", metadata={
+        "help": "env risk aversions to try, 1/$, comma-separated (default: --risk-aversion alone)"})
+    seeds: int = field(default=2, metadata={"help": "seeds per grid point (keys split from --seed)"})
+    val_episodes: int = field(default=32, metadata={"help": "validation episodes per trained policy"})
+    select: str = field(default="pnl", metadata={
+        "help": "validation score: mean episode PnL $, its Sharpe (mean/std over episodes) or the mean episode "
+                "reward (not comparable across risk aversions)",
+        "choices": sorted(SELECT)})
+
+    def axes(self) -> dict[str, list[float]]:
+        """{flag name: values}, one value (the plain flag's) for flags left empty."""
+        out = {}
+        for flag, (kind, name) in GRID_FLAGS.items():
+            text = getattr(self, flag)
+            plain = getattr(self.ppo if kind == "hp" else self.env, name)
+            try:
+                out[flag] = [float(x) for x in text.split(",") if x.strip()] if text else [float(plain)]
+            except ValueError as e:
+                raise ValueError(f"sweep: --{flag.replace('_', '-')} expects comma-separated numbers, got {text!r}") from e
+        return out
+
+    def with_point(self, point: dict[str, float]) -> SweepConfig:
+        """This config with one grid point's values in its PPO and env knobs."""
+        hp = {name: point[name] for kind, name in GRID_FLAGS.values() if kind == "hp"}
+        env = {name: point[name] for kind, name in GRID_FLAGS.values() if kind == "env"}
+        return dataclasses.replace(self, ppo=dataclasses.replace(self.ppo, **hp), env=dataclasses.replace(self.env, **env))
+
+
+def _scores(val: dict, select: str) -> np.ndarray:
+    """[G, S] validation score of every grid point and seed."""
+    m = np.asarray(val[SELECT[select]])
+    if select == "sharpe":
+        std = np.asarray(val[SELECT[select] + ":std"])
+        return np.where(std > 0, m / np.where(std > 0, std, 1.0), 0.0)
+    return m
+
+
+def _last_return(metrics: dict) -> np.ndarray:
+    """[G, S] training episodic return of the last update in which episodes ended."""
+    ret, n = np.asarray(metrics["charts/episodic_return"]), np.asarray(metrics["charts/episodes"])
+    idx = np.where(n > 0, np.arange(n.shape[-1]), -1).max(axis=-1)
+    return np.take_along_axis(ret, np.maximum(idx, 0)[..., None], axis=-1)[..., 0]
+
+
+def table_rows(cfg: SweepConfig, points: dict, out: dict) -> list[dict]:
+    """One row per grid point: its values, the validation score (mean and spread over seeds) and more."""
+    score, val = _scores(out["val"], cfg.select), out["val"]
+    rows = []
+    for g in range(len(next(iter(points.values())))):
+        row = {GRID_FLAGS[f][1]: float(str(points[f][g])) for f in points}  # str: float32's shortest repr
+        row.update({f"val_{cfg.select}": float(score[g].mean()), f"val_{cfg.select}_seed_std": float(score[g].std()),
+                    "val_pnl": float(np.mean(val["mm/pnl"][g])), "val_return": float(np.mean(val["charts/episodic_return"][g])),
+                    "val_episodes": float(np.mean(val["episodes"][g])),
+                    "train_return": float(np.mean(_last_return(out["metrics"])[g])),
+                    "seed_scores": [float(x) for x in score[g]]})
+        rows.append(row)
+    return rows
+
+
+def write_outputs(cfg: SweepConfig, rows: list[dict], out_dir: Path) -> dict:
+    """Table (CSV, Markdown), plot and winning config; returns the winner's record."""
+    cols = [k for k in rows[0] if k != "seed_scores"]
+    with open(out_dir / TABLE, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join(f"{r[c]:.4g}" for c in cols) + " |" for r in rows]
+    (out_dir / TABLE_MD).write_text("\n".join(md) + "\n")
+
+    key = f"val_{cfg.select}"
+    best = max(range(len(rows)), key=lambda i: rows[i][key])
+    winner = {GRID_FLAGS[f][1]: rows[best][GRID_FLAGS[f][1]] for f in GRID_FLAGS}
+    chosen = cfg.with_point(winner)
+    flags = {**dataclasses.asdict(chosen.ppo), **dataclasses.asdict(chosen.env), **dataclasses.asdict(chosen.data)}
+    defaults = {**dataclasses.asdict(PPOConfig()), **dataclasses.asdict(EnvKnobs()), **dataclasses.asdict(build.DataConfig())}
+    changed = {k: v for k, v in flags.items() if v != defaults[k] and k != "data"}
+    command = " ".join([f"mmjax train --data {cfg.data.data} --out {Path(cfg.out) / 'best'}", *(_flag(k, v) for k, v in changed.items())])
+    record = {"select": cfg.select, "score": rows[best][key], "point": winner, "row": rows[best],
+              "train_flags": flags, "command": command}
+    (out_dir / BEST).write_text(json.dumps(record, indent=2))
+    _plot(rows, key, best, out_dir / PLOT)
+    return record
+
+
+def _flag(name: str, value) -> str:
+    flag = name.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{flag}" if value else f"--no-{flag}"
+    return f"--{flag} {value}"
+
+
+def _plot(rows: list[dict], key: str, best: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [k for k in GRID_FLAGS.values() if len({r[k[1]] for r in rows}) > 1] or list(GRID_FLAGS.values())[:1]
+    labels = [", ".join(f"{n[1]}={r[n[1]]:g}" for n in names) for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(rows) + 2), 4))
+    x = np.arange(len(rows))
+    ax.bar(x, [r[key] for r in rows], color=["tab:orange" if i == best else "tab:blue" for i in x], alpha=0.6)
+    for i, r in enumerate(rows):
+        ax.plot([i] * len(r["seed_scores"]), r["seed_scores"], "k.", ms=4)
+    ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel(f"{key} (validation split; dots: seeds)")
+    ax.set_title("mmjax sweep (orange: winner)")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run(cfg: SweepConfig, progress=print) -> int:
+    """Load the recording, run the grid program, write the outputs."""
+    if not cfg.data.data:
+        raise ValueError("sweep: --data DIR is required (a recording; `mmjax synth` makes one)")
+    if cfg.seeds < 1 or cfg.val_episodes < 1:
+        raise ValueError(f"sweep: --seeds and --val-episodes must be >= 1, got {cfg.seeds}, {cfg.val_episodes}")
+    import jax
+
+    from mmjax.ppo.grid import cartesian, make_grid_program
+    from mmjax.ppo.wrappers import EpisodeStats
+
+    axes = cfg.axes()
+    points = cartesian(axes)
+    n_points = len(points["lr_grid"])
+    market = build.load(cfg.data, cfg.env)
+    train_params = market.env_params(market.splits["train"])
+    val_params = market.env_params(market.splits["val"])
+    env = EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"})
+    hp_axes = {f: name for f, (kind, name) in GRID_FLAGS.items() if kind == "hp"}
+    env_axes = {f: name for f, (kind, name) in GRID_FLAGS.items() if kind == "env"}  # EnvParams field = knob name
+    program, _ = make_grid_program(cfg.ppo, env, train_params, list(hp_axes.values()),
+                                   env_axes, val_envs=cfg.val_episodes)
+    named = {hp_axes.get(f, f): v for f, v in points.items()}  # HParams axes under their field names
+    keys = jax.random.split(jax.random.PRNGKey(cfg.ppo.seed), cfg.seeds)
+    progress(f"sweep: {n_points} grid points x {cfg.seeds} seeds x {cfg.ppo.total_timesteps:,} steps on "
+             f"{market.splits['train']}; validation {cfg.val_episodes} episodes on {market.splits['val']}")
+    t0 = time.perf_counter()
+    compiled = jax.jit(program).lower(named, keys, train_params, val_params).compile()
+    t1 = time.perf_counter()
+    out = jax.device_get(compiled(named, keys, train_params, val_params))
+    progress(f"compiled in {t1 - t0:.1f} s, ran in {time.perf_counter() - t1:.1f} s "
+             f"({n_points * cfg.seeds * cfg.ppo.total_timesteps / (time.perf_counter() - t1):,.0f} env steps/s)")
+    out_dir = Path(cfg.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = table_rows(cfg, points, out)
+    best = write_outputs(cfg, rows, out_dir)
+    progress((out_dir / TABLE_MD).read_text().rstrip())
+    progress(f"winner ({cfg.select} {best['score']:.4g} on the validation split): {best['point']}")
+    progress(f"train it: {best['command']}")
+    progress(f"wrote {out_dir / TABLE}, {out_dir / TABLE_MD}, {out_dir / PLOT}, {out_dir / BEST}")
+    return 0
