@@ -282,35 +282,6 @@ def test_crossed_row_is_dropped_and_starts_a_segment(raw):
     assert tr.counts["gaps"] == 1
 
 
-def _with_one_trade(raw, k: int, ts_exchange_ns: int):
-    """The recording plus one deep taker sell received in (k, k+1] with the given exchange stamp."""
-    tick = raw.meta.tick_size
-    i = int(np.searchsorted(raw.trade_ts_recv_ns, raw.ts_recv_ns[k] + 1))
-    ins = lambda a, v: np.insert(a, i, v)  # noqa: E731
-    return dataclasses.replace(
-        raw, trade_ts_recv_ns=ins(raw.trade_ts_recv_ns, raw.ts_recv_ns[k] + 1),
-        trade_ts_exchange_ns=ins(raw.trade_ts_exchange_ns, ts_exchange_ns),
-        trade_px=ins(raw.trade_px, raw.bid_px[k, 0] - 600 * tick), trade_sz=ins(raw.trade_sz, 0.5),
-        trade_side=ins(raw.trade_side, np.int8(-1)))
-
-
-def test_a_trade_the_book_already_showed_fills_nothing(raw):
-    """Exchange clock: a trade received in (k, k+1] that row k-1 already reflects belongs to a settled
-    interval (the batch path puts it there): live it fills nothing and is counted; unknown stamp: it fills."""
-    base = replay(raw, ConstQuoter(ACTION))
-    fills = lambda tr: [(r.bid_fill, r.ask_fill, r.pnl) for r in tr.records]  # noqa: E731
-    for k in range(100, raw.num_steps - 2, 7):  # an interval where the trade, if used, fills the resting bid
-        unknown = replay(_with_one_trade(raw, k, -1), ConstQuoter(ACTION))  # a feed without exchange stamps
-        if unknown.records[k + 1].bid_fill > base.records[k + 1].bid_fill:
-            break
-    else:
-        pytest.fail("no interval where the deep sell fills the bid")
-    assert unknown.counts["trades_shown_before_received"] == 0
-    shown = replay(_with_one_trade(raw, k, int(raw.ts_exchange_ns[k - 1])), ConstQuoter(ACTION))
-    assert shown.counts["trades_shown_before_received"] == 1 and base.counts["trades_shown_before_received"] == 0
-    assert fills(shown) == fills(base)
-
-
 def test_bad_trade_is_refused(raw):
     tr = PaperTrader(raw.meta, ConstQuoter([0, 0]), PARAMS)
     with pytest.raises(ValueError, match="taker_side"):
