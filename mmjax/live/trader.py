@@ -176,9 +176,6 @@ class PaperTrader:
                                        default=1 << 62)
         else:
             self._pending, self._pending_max_ts, self._pending_min_ex = [], -1, 1 << 62
-        fill_now = self._not_yet_shown(now) if shown_earlier else now
-        if ev.ts_exchange_ns > self._shown_ns:
-            self._shown_ns = ev.ts_exchange_ns
         self.counts["rows"] += 1
         new_segment = self._prev is None or ev.after_gap or self._force_gap
         self._force_gap = False
@@ -193,9 +190,12 @@ class PaperTrader:
             self.time = 0
         else:
             _, book_s, mid_s = self._prev
+            fill_now = self._not_yet_shown(now) if shown_earlier else now
             self.state, settled = sim_np.settle(self.state, book_s, book, self.ticks.trades(fill_now), p)
             self.stats.add_interval(settled, self.state, mid_s, self.anchor)
             self.time += 1
+        if ev.ts_exchange_ns > self._shown_ns:
+            self._shown_ns = ev.ts_exchange_ns
         acct = self.state.account
         self.stats.add_mark(acct.pnl)
 
