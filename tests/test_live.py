@@ -34,9 +34,42 @@ def synth_recording(tmp_path_factory):
     return read_recording(out)
 
 
+SWEEP_PRICES = 12  # distinct prices of each injected sweep (the old loader kept 8 per interval)
+SWEEP_STEP_TICKS = 25  # between them: the 8th price is 175 ticks from the touch, the 12th 275
+
+
+def with_sweeps(raw, every: int = 40, first: int = 20):
+    """The recording plus, every ``every`` rows, a taker sweep through SWEEP_PRICES prices of one side of row t.
+
+    Each sweep trades in (t, t+1] on both clocks (exchange stamps after every row up to t), so both
+    paths put it in the same interval. The quotes of ACTION rest ~250 ticks from the touch: only
+    prices past the 8th reach them (an 8-slot fold would miss these fills).
+    """
+    tick = raw.meta.tick_size
+    shown = np.maximum.accumulate(raw.ts_exchange_ns)
+    recv, ex, px, sz, side = [], [], [], [], []
+    for n, t in enumerate(range(first, raw.num_steps - 2, every)):
+        taker = 1 if n % 2 else -1  # alternately lift the asks and hit the bids
+        touch = raw.ask_px[t, 0] if taker == 1 else raw.bid_px[t, 0]
+        for k in range(SWEEP_PRICES):
+            recv.append(raw.ts_recv_ns[t] + 1 + k)
+            ex.append(shown[t] + 1 + k)
+            px.append(touch + taker * k * SWEEP_STEP_TICKS * tick)
+            sz.append(0.003)
+            side.append(taker)
+    cat = lambda a, b, dt: np.concatenate([a, np.asarray(b, dt)])  # noqa: E731
+    t_recv = cat(raw.trade_ts_recv_ns, recv, np.int64)
+    order = np.argsort(t_recv, kind="stable")
+    return dataclasses.replace(
+        raw, trade_ts_recv_ns=t_recv[order], trade_ts_exchange_ns=cat(raw.trade_ts_exchange_ns, ex, np.int64)[order],
+        trade_px=cat(raw.trade_px, px, np.float64)[order], trade_sz=cat(raw.trade_sz, sz, np.float64)[order],
+        trade_side=cat(raw.trade_side, side, np.int8)[order])
+
+
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory):
-    return synth_recording(tmp_path_factory)
+    """The synthetic recording with deep sweeps: every consistency test below covers them."""
+    return with_sweeps(synth_recording(tmp_path_factory))
 
 
 class ConstQuoter:
@@ -84,6 +117,7 @@ def test_replay_matches_the_reference_env_fill_for_fill(raw):
     # one simulator (sim_np) fed the same ticks and trade slots: equal to the last bit
     np.testing.assert_array_equal(live_fills, env_fills)
     np.testing.assert_array_equal(live_pnl, env_pnl)
+    assert tr.stats.n_through > 0 and tr.stats.n_crossed > 0, "fills through a sweep and by crossing"
     del jax
 
 
@@ -206,6 +240,9 @@ def test_kpis_match_the_evaluation_metrics(raw):
     assert k["spread_captured_bps"] == pytest.approx(m["spread_captured_bps"], rel=1e-6)
     assert k["fees"] == pytest.approx(m["fees"]) and k["fees"] < 0  # a maker rebate
     assert 0 < k["fill_rate"] <= 1
+    # fills by kind (sim_np's Fill.kind): every fill has exactly one
+    assert k["n_queue"] + k["n_through"] + k["n_crossed"] == k["n_fills"] and k["n_through"] > 0
+    assert 0 <= k["n_beyond_fills"] <= k["n_fills"] and 0 <= k["beyond_depth_rate"] <= 1 and k["n_rejected"] >= 0
 
 
 def test_inventory_limit_stops_the_side_that_would_exceed_it(raw):

@@ -1,4 +1,4 @@
-"""mmjax/live/rows.py builds one row's ticks and trade slots exactly as the loader builds `MarketData`."""
+"""mmjax/live/rows.py builds one row's ticks and trade reach exactly as the loader builds `MarketData`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from mmjax import schema
-from mmjax.data.loader import LoadReport, aggregate_trade_slots, level_ticks
+from mmjax.data import fill_inputs as fi
+from mmjax.data.loader import LoadReport, level_ticks, read_recording
 from mmjax.live.rows import TickRows
 
-TICK, ANCHOR, L, M = 0.01, 6_200_000, 6, 4
+TICK, ANCHOR, L = 0.01, 6_200_000, 6
 
 
 def random_book(rng, empty: bool):
@@ -29,7 +30,7 @@ def random_book(rng, empty: bool):
 
 def test_book_ticks_are_the_loaders_bit_for_bit():
     rng = np.random.default_rng(0)
-    rows = TickRows(TICK, ANCHOR, L)
+    rows = TickRows(TICK, ANCHOR, L, lot_size=1e-8)
     for i in range(300):
         bid, bid_sz, ask, ask_sz = random_book(rng, empty=i % 3 == 0)
         book = rows.book(bid, bid_sz, ask, ask_sz)
@@ -40,38 +41,89 @@ def test_book_ticks_are_the_loaders_bit_for_bit():
 
 
 def test_prices_too_far_from_the_anchor_are_refused():
-    rows = TickRows(TICK, 0, 2)
+    rows = TickRows(TICK, 0, 2, lot_size=1e-8)
     with pytest.raises(ValueError, match="2\\^24 ticks from the anchor"):
         rows.book(np.array([2.0e5, 1.9e5]), np.ones(2), np.array([2.1e5, 2.2e5]), np.ones(2))
 
 
-def test_trade_slots_are_the_loaders_bit_for_bit():
-    """Repeated prices sum in arrival order (float64), slots hold float32, prices past M fold into the last slot."""
+def batch_reach(step, px_ticks, sz, side, T, lot):
+    """The loader's trade reach (mmjax.data.fill_inputs.trade_reach) as sim_np reads it via ReplayData.trades:
+    per interval (sell px, sell size, buy px, buy size); a side without trades: (NO_PRICE-like, 0.0)."""
+    raw = SimpleNamespace(trade_sz=sz, trade_side=side)
+    reach, lots = fi.trade_reach(step, np.ones(len(step), bool), raw, px_ticks, lot, T, LoadReport())
+    return reach[:, 0].astype(np.int64), lots[:, 0] * lot, -reach[:, 1].astype(np.int64), lots[:, 1] * lot
+
+
+def assert_live_reach_is_the_batch_reach(rows: TickRows, trades: list, step: np.ndarray, px_ticks, sz, side, T):
+    """Each interval's live Trades == the batch reach, bit for bit (sides without trades: none live, 0 lots batch)."""
+    sell_px, sell_sz, buy_px, buy_sz = batch_reach(step, px_ticks, sz, side, T, rows.lot)
+    bounds = np.searchsorted(step, np.arange(T + 1))
+    for t in range(T):
+        got = rows.trades(trades[bounds[t]:bounds[t + 1]])
+        for name, px, size in (("sell", sell_px, sell_sz), ("buy", buy_px, buy_sz)):
+            g_px, g_sz = getattr(got, f"{name}_px"), getattr(got, f"{name}_vol")
+            if size[t] == 0 and not g_px:
+                continue
+            assert (list(g_px), list(g_sz)) == ([int(px[t])], [float(size[t])]), (t, name)
+            assert type(g_px[0]) is int and type(g_sz[0]) is float
+
+
+def test_trade_reach_is_the_loaders_bit_for_bit_on_deep_sweeps():
+    """Per side the furthest price and the whole lots traded there, however many prices an interval swept."""
     rng = np.random.default_rng(1)
-    rows = TickRows(TICK, ANCHOR, L, trade_slots=M)
-    folded = 0
-    for i in range(300):
-        n = int(rng.integers(0, 25))
-        px_ticks = ANCHOR + rng.integers(-8, 9, n)
-        trades = [SimpleNamespace(price=float(p) * TICK, size=float(rng.exponential(0.01)) + 1e-4,
-                                  taker_side=int(rng.choice([schema.TAKER_BUY, schema.TAKER_SELL])))
-                  for p in px_ticks]
-        got = rows.trades(trades)
-        side = np.array([t.taker_side for t in trades], np.int8)
-        ticks = np.rint(np.array([t.price for t in trades]) / TICK).astype(np.int64) - ANCHOR
-        sz = np.array([t.size for t in trades])
-        rep = LoadReport()
-        step = np.zeros(n, np.int64)
-        for name, mask, asc in (("buy", side == schema.TAKER_BUY, True), ("sell", side == schema.TAKER_SELL, False)):
-            px, vol = aggregate_trade_slots(step, mask, ticks, sz, 1, M, asc, rep)
-            used = vol[0] > 0
-            assert list(getattr(got, f"{name}_px")) == px[0][used].tolist(), (i, name)
-            assert list(getattr(got, f"{name}_vol")) == vol[0][used].astype(np.float64).tolist(), (i, name)
-        folded += rep.trade_prices_folded
-    assert folded > 50, "the folding of deep prices was exercised"
+    rows = TickRows(TICK, ANCHOR, L, lot_size=1e-4)
+    T = 300
+    n = rng.integers(0, 40, T)  # trades per interval, over up to 33 distinct prices per side
+    step = np.repeat(np.arange(T), n)
+    px_ticks = rng.integers(-16, 17, len(step))
+    sz = rng.exponential(0.01, len(step)) + 1e-4
+    side = rng.choice([schema.TAKER_BUY, schema.TAKER_SELL], len(step)).astype(np.int8)
+    trades = [SimpleNamespace(price=float(ANCHOR + p) * TICK, size=float(v), taker_side=int(s))
+              for p, v, s in zip(px_ticks, sz, side, strict=True)]
+    ticks = np.rint(np.array([t.price for t in trades]) / TICK).astype(np.int64) - ANCHOR
+    assert_live_reach_is_the_batch_reach(rows, trades, step, ticks, sz, side, T)
+    deep = [len(set(ticks[(step == t) & (side == schema.TAKER_SELL)])) for t in range(T)]
+    assert max(deep) > 8, "intervals sweep more prices than the old loader's 8 slots"
 
 
-def test_an_interval_without_trades_has_no_slots():
-    rows = TickRows(TICK, ANCHOR, L)
+@pytest.fixture(scope="module")
+def binance(shared_data, tmp_path_factory):
+    """The real Binance spot capture (Tardis import, default levels) as a RawRecording."""
+    tardis = pytest.importorskip("mmjax.data.tardis")
+    src = shared_data / "binance-spot-btcusdt-2024-08-08"
+    if not src.is_dir():
+        pytest.skip(f"{src} absent")
+    dst = tmp_path_factory.mktemp("binance")
+    tardis.import_tardis(tardis.TardisImportConfig(book=str(src / "incremental_book_L2.csv.gz"),
+                                                   trades=str(src / "trades.csv.gz"), out=str(dst), quiet=True))
+    return read_recording(dst)
+
+
+def test_trade_reach_is_the_loaders_bit_for_bit_on_real_sweeps(binance):
+    """Real Binance trades bucketed by receive interval: live rows == the loader's reach, with its lot."""
+    from mmjax.data.loader import to_market_data
+
+    raw = binance
+    md = to_market_data(raw)  # resolves the lot and the anchor as the batch path does
+    anchor, tick, T = int(md.px_anchor_ticks), raw.meta.tick_size, raw.num_steps
+    step = raw.trade_step()
+    keep = (step >= 0) & (step < T - 1)
+    step, px, sz, side = step[keep], raw.trade_px[keep], raw.trade_sz[keep], raw.trade_side[keep]
+    ticks = np.rint(px / tick).astype(np.int64) - anchor
+    trades = [SimpleNamespace(price=float(p), size=float(v), taker_side=int(s))
+              for p, v, s in zip(px, sz, side, strict=True)]
+    rows = TickRows(tick, anchor, raw.bid_px.shape[1], lot_size=md.lot_size)
+    assert_live_reach_is_the_batch_reach(rows, trades, step, ticks, sz, side, T)
+    swept = max(len(set(ticks[(step == t) & (side == s)].tolist())) for t in np.unique(step) for s in (1, -1))
+    assert swept > 8, f"the capture sweeps more than 8 prices in one interval (max {swept})"
+
+
+def test_an_interval_without_trades_has_no_reach():
+    rows = TickRows(TICK, ANCHOR, L, lot_size=1e-8)
     t = rows.trades([])
     assert t.sell_px == t.buy_px == () and t.sell_vol == t.buy_vol == ()
+
+
+def test_a_bad_lot_is_refused():
+    with pytest.raises(ValueError, match="lot_size"):
+        TickRows(TICK, ANCHOR, L, lot_size=0.0)

@@ -28,6 +28,7 @@ class BookEvent:
     bid_sz: np.ndarray  # [L] float64
     ask_px: np.ndarray  # [L] float64
     ask_sz: np.ndarray  # [L] float64
+    ts_exchange_ns: int = -1  # the venue's stamp of the newest message the row reflects (-1: unknown)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class TradeEvent:
     price: float
     size: float
     taker_side: int  # +1 taker bought, -1 taker sold
+    ts_exchange_ns: int = -1  # the venue's stamp (-1: unknown)
 
 
 Event = BookEvent | TradeEvent
@@ -121,9 +123,9 @@ class ReplayFeed:
         if k < 0:
             i = -k - 1
             return BookEvent(int(r.ts_recv_ns[i]) + shift_ns, bool(r.after_gap[i]),
-                             r.bid_px[i], r.bid_sz[i], r.ask_px[i], r.ask_sz[i])
+                             r.bid_px[i], r.bid_sz[i], r.ask_px[i], r.ask_sz[i], int(r.ts_exchange_ns[i]) + shift_ns)
         return TradeEvent(int(r.trade_ts_recv_ns[k]) + shift_ns, float(r.trade_px[k]),
-                          float(r.trade_sz[k]), int(r.trade_side[k]))
+                          float(r.trade_sz[k]), int(r.trade_side[k]), int(r.trade_ts_exchange_ns[k]) + shift_ns)
 
     def events(self) -> Iterator[Event]:
         r = self.raw
@@ -181,11 +183,11 @@ class _QueueWriter:
         if product == self.product:
             self.q.put(BookEvent(int(ts_recv_ns), bool(after_gap), np.asarray(bid_px, np.float64),
                                  np.asarray(bid_sz, np.float64), np.asarray(ask_px, np.float64),
-                                 np.asarray(ask_sz, np.float64)))
+                                 np.asarray(ask_sz, np.float64), int(ts_exchange_ns)))
 
     def put_trade(self, product, ts_exchange_ns, ts_recv_ns, trade_id, price, size, taker_side) -> None:
         if product == self.product:
-            self.q.put(TradeEvent(int(ts_recv_ns), float(price), float(size), int(taker_side)))
+            self.q.put(TradeEvent(int(ts_recv_ns), float(price), float(size), int(taker_side), int(ts_exchange_ns)))
 
     def put_raw(self, recv_ns, direction, frame) -> None:
         pass

@@ -1,14 +1,15 @@
 """One book row and one interval's trades in ticks, exactly as the loader builds `MarketData`. No jax.
 
-The loader (`mmjax.data.loader.level_ticks`, `aggregate_trade_slots`) converts a whole recording
-at once; the paper trader needs the same numbers one row at a time, in microseconds. These are
-the loader's rules rewritten for one row (tests/test_live_rows.py checks them bit for bit):
+The loader (`mmjax.data.loader.level_ticks`, `mmjax.data.fill_inputs.trade_reach`) converts a whole
+recording at once; the paper trader needs the same numbers one row at a time, in microseconds.
+These are the loader's rules rewritten for one row (tests/test_live_rows.py checks them bit for bit):
 
 - a price becomes ``rint(price / tick) - anchor``; an empty level (NaN) gets the previous level's
   price one tick further from the touch (its size stays as recorded, 0);
-- an interval's trades are summed per side and price (float64, arrival order), the distinct prices
-  nearest the touch get one slot each (float32 volume), and the volume of prices deeper than
-  ``slots`` is added (float32) into the last slot at the ``slots``-th price.
+- an interval's trades become its **trade reach** per side: the furthest price taker flow traded
+  at (lowest taker sell, highest taker buy, however many prices the sweep crossed) and the lots
+  traded exactly there (each trade rounded to whole lots and capped, summed exactly, capped), as
+  a size of whole lots times the lot, as `mmjax.env.reference.ReplayData.trades` hands it to sim_np.
 """
 
 from __future__ import annotations
@@ -18,20 +19,20 @@ from collections.abc import Iterable
 import numpy as np
 
 from mmjax import schema
-from mmjax.data.layout import DEFAULT_TRADE_SLOTS
-from mmjax.env.sim_np import NO_TRADES, Book, Trades, f32
+from mmjax.data.layout import LOT_CAP
+from mmjax.env.sim_np import NO_TRADES, Book, Trades
 
 MAX_TICKS_FROM_ANCHOR = 2**24  # the loader's int32 limit (`level_ticks`)
 TAKER_BUY, TAKER_SELL = schema.TAKER_BUY, schema.TAKER_SELL
 
 
 class TickRows:
-    """Row converter for one session: prices in $ -> ticks from ``anchor_ticks``."""
+    """Row converter for one session: prices in $ -> ticks from ``anchor_ticks``, sizes -> lots of ``lot_size``."""
 
-    def __init__(self, tick_size: float, anchor_ticks: int, levels: int, trade_slots: int = DEFAULT_TRADE_SLOTS):
-        if not tick_size > 0 or levels < 1 or trade_slots < 1:
-            raise ValueError(f"TickRows: bad tick_size={tick_size}, levels={levels}, trade_slots={trade_slots}")
-        self.tick_size, self.anchor, self.levels, self.slots = float(tick_size), int(anchor_ticks), levels, trade_slots
+    def __init__(self, tick_size: float, anchor_ticks: int, levels: int, lot_size: float):
+        if not tick_size > 0 or levels < 1 or not lot_size > 0:
+            raise ValueError(f"TickRows: bad tick_size={tick_size}, levels={levels}, lot_size={lot_size}")
+        self.tick_size, self.anchor, self.levels, self.lot = float(tick_size), int(anchor_ticks), levels, float(lot_size)
         self._buf = np.empty(2 * levels, np.float64)  # [2L] bid then ask
         self._tick = np.array(self.tick_size)  # 0-d divisor: np.divide skips the scalar conversion
 
@@ -58,24 +59,34 @@ class TickRows:
         return Book(bid, np.asarray(bid_sz, np.float64).tolist(), ask, np.asarray(ask_sz, np.float64).tolist())
 
     def trades(self, trades: Iterable) -> Trades:
-        """One interval's trades (objects with price $, size, taker_side) -> per-side price slots."""
-        sells: dict[int, float] = {}
-        buys: dict[int, float] = {}
-        tick, anchor = self.tick_size, self.anchor
+        """One interval's trades (objects with price $, size, taker_side) -> per side its reach and the size there.
+
+        Only the furthest price per side matters to a resting order (tests/test_live_rows.py):
+        flow beyond its price emptied its level, only flow at it can stop inside its queue.
+        """
+        tick, anchor, lot = self.tick_size, self.anchor, self.lot
+        sell_px = buy_px = None  # ticks from the anchor: lowest taker sell, highest taker buy
+        sell_lots = buy_lots = 0  # exact int sums of per-trade whole lots
         for tr in trades:
             px = round(tr.price / tick) - anchor  # round() is round-half-even, as np.rint
+            n = round(tr.size / lot)  # the loader's to_lots: nearest lot, capped
+            if n > LOT_CAP:
+                n = LOT_CAP
             if tr.taker_side == TAKER_BUY:
-                buys[px] = buys.get(px, 0.0) + tr.size
+                if buy_px is None or px > buy_px:
+                    buy_px, buy_lots = px, n
+                elif px == buy_px:
+                    buy_lots += n
             elif tr.taker_side == TAKER_SELL:
-                sells[px] = sells.get(px, 0.0) + tr.size
-        if not sells and not buys:
+                if sell_px is None or px < sell_px:
+                    sell_px, sell_lots = px, n
+                elif px == sell_px:
+                    sell_lots += n
+        if sell_px is None and buy_px is None:
             return NO_TRADES
-        sell_px = sorted(sells, reverse=True)  # nearest the touch first
-        buy_px = sorted(buys)
-        slots = self.slots
-        if len(sell_px) > slots or len(buy_px) > slots:
-            return Trades(*_fold(sell_px, sells, slots), *_fold(buy_px, buys, slots))
-        return Trades(sell_px, [f32(sells[p]) for p in sell_px], buy_px, [f32(buys[p]) for p in buy_px])
+        sell = ((sell_px,), (min(sell_lots, LOT_CAP) * lot,)) if sell_px is not None else ((), ())
+        buy = ((buy_px,), (min(buy_lots, LOT_CAP) * lot,)) if buy_px is not None else ((), ())
+        return Trades(*sell, *buy)
 
 
 def _fill_empty(ticks: list[float], direction: float) -> list[float]:
@@ -84,14 +95,3 @@ def _fill_empty(ticks: list[float], direction: float) -> list[float]:
         if ticks[i] != ticks[i]:
             ticks[i] = ticks[i - 1] + direction
     return ticks
-
-
-def _fold(prices: list[int], volume: dict[int, float], slots: int) -> tuple[list[int], list[float]]:
-    """Distinct prices in slot order -> (prices, float32 volumes) of ``slots`` slots, the deeper volume in the last."""
-    vols = [f32(volume[p]) for p in prices[:slots]]
-    if len(prices) > slots:
-        folded = vols[-1]
-        for p in prices[slots:]:
-            folded = f32(folded + f32(volume[p]))  # a float32 sum, as the loader's np.add.at
-        vols[-1] = folded
-    return prices[:slots], vols

@@ -9,6 +9,12 @@ bookkeeping: buckets of trades by receive time, segments after gaps, and the run
 
 Causality: the quotes decided at grid time t see only book rows <= t and trades with receive time
 <= t; they fill only by trades in (t+L-1, t+L], exactly as in the environment.
+
+The exchange clock (docs/live.md): a trade fills in the interval it is received in, unless a book
+row before that interval's start already reflects it (its exchange stamp is at or before the
+newest stamp of the rows seen so far). The batch path puts such a trade into the earlier interval
+ending at that row; live that interval is settled, so the trade fills nothing (it still feeds the
+features, which run on the receive clock) and is counted in ``trades_shown_before_received``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmjax import schema
-from mmjax.data.layout import DEFAULT_TRADE_SLOTS
+from mmjax.data.layout import FILL_CROSSED, FILL_QUEUE, FILL_THROUGH
 from mmjax.env import sim_np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.features import spec
@@ -39,20 +45,38 @@ class SessionStats:
     fees: float = 0.0  # $
     volume: float = 0.0  # venue size units filled
     n_fills: int = 0
-    n_crossed: int = 0
+    n_queue: int = 0  # fills by taker volume at the order's price beyond the queue ahead
+    n_through: int = 0  # fills by taker flow through the order's price (its level emptied first)
+    n_crossed: int = 0  # fills by the opposite touch reaching the order's price
+    n_beyond_fills: int = 0  # fills of orders resting beyond the stored depth (queue unknown)
+    n_rejected: int = 0  # quotes post-only rejected on arrival (at or through the opposite touch)
     quote_sides: int = 0  # (side, step) pairs with a live order: the fill-rate denominator
+    quote_sides_beyond: int = 0  # of them, orders resting beyond the stored depth
     captured_bps_x_size: float = 0.0  # sum of size * spread captured (bps of mid at the interval start)
 
-    def add_interval(self, s: sim_np.Settlement, live_sides: int, mid_s: float, anchor: int) -> None:
-        """One settled interval; ``mid_s`` is the mid (ticks from anchor) when it started."""
+    def add_interval(self, s: sim_np.Settlement, state: sim_np.SimState, mid_s: float, anchor: int) -> None:
+        """One settled interval and the orders after it; ``mid_s`` is the mid (ticks from anchor) when it started."""
         b, k = s.bid, s.ask
-        self.quote_sides += live_sides
+        bid, ask = state.bid, state.ask
+        if bid is not None:
+            self.quote_sides += 1
+            self.quote_sides_beyond += bid.beyond
+        if ask is not None:
+            self.quote_sides += 1
+            self.quote_sides_beyond += ask.beyond
+        if s.bid_rejected or s.ask_rejected:
+            self.n_rejected += s.bid_rejected + s.ask_rejected
         if not (b.size or k.size):
             return  # nothing else changes (adding zeros)
         self.fees += s.fee
         self.volume += b.size + k.size
-        self.n_fills += (b.size > 0) + (k.size > 0)
-        self.n_crossed += int(b.crossed) + int(k.crossed)
+        for f in (b, k):
+            if f.size > 0:
+                self.n_fills += 1
+                self.n_queue += f.kind == FILL_QUEUE
+                self.n_through += f.kind == FILL_THROUGH
+                self.n_crossed += f.kind == FILL_CROSSED
+                self.n_beyond_fills += f.beyond
         self.captured_bps_x_size += b.size * (mid_s - b.price) / (mid_s + anchor) * 1e4
         self.captured_bps_x_size += k.size * (k.price - mid_s) / (mid_s + anchor) * 1e4
 
@@ -80,14 +104,12 @@ class PaperTrader:
     """Book rows and trades in, `sim_np`'s fills and account out. Single-threaded, deterministic."""
 
     def __init__(self, meta: schema.RecordingMeta, quoter, knobs: EnvKnobs | None = None, feature_cfg=None,
-                 norm=None, baseline: BaselineParams | None = None, trade_slots: int | None = None,
-                 record_steps: bool = False):
+                 norm=None, baseline: BaselineParams | None = None, record_steps: bool = False):
         self.meta, self.quoter = meta, quoter
         self.knobs = knobs or EnvKnobs()
         self.feature_cfg = feature_cfg or spec.FeatureConfig()
         self.norm = norm  # FeatureNorm for the model's observation; None: raw features (baselines only)
         self.baseline = baseline or BaselineParams()
-        self.trade_slots = trade_slots or DEFAULT_TRADE_SLOTS
         self._z_idx, self._n_obs, self._n_market = (spec.FEATURE_INDEX["spread_z"], spec.NUM_FEATURES,
                                                       spec.NUM_MARKET_FEATURES)
         self.stats = SessionStats()
@@ -98,12 +120,14 @@ class PaperTrader:
         self.features = None
         self._pending: list[TradeEvent] = []  # trades not yet assigned to an interval
         self._pending_max_ts = -1  # latest receive time among them, ns
+        self._pending_min_ex = 1 << 62  # earliest known exchange time among them, ns
+        self._shown_ns = -1  # newest exchange stamp of the rows accepted so far (-1: none known)
         self._prev: tuple[int, sim_np.Book, float] | None = None  # (ts_ns, book, mid) of the previous accepted row
         self._force_gap = False
         self.time = 0  # settled intervals since the segment start (the env's ``time``)
         self.steps = 0
         self.counts = {"rows": 0, "trades": 0, "crossed_rows_dropped": 0, "trades_late": 0, "trades_in_gaps": 0,
-                       "trades_before_first_row": 0, "gaps": 0}
+                       "trades_before_first_row": 0, "trades_shown_before_received": 0, "gaps": 0}
         self.record_steps = record_steps
         self.records: list[StepRecord] = []
 
@@ -125,6 +149,8 @@ class PaperTrader:
         self._pending.append(ev)
         if ts > self._pending_max_ts:
             self._pending_max_ts = ts
+        if 0 <= ev.ts_exchange_ns < self._pending_min_ex:
+            self._pending_min_ex = ev.ts_exchange_ns
 
     def on_book(self, ev: BookEvent) -> dict[str, float] | None:
         """Settle (t-1, t], mark to mid, decide the quotes at t; returns the dashboard row (None: row dropped)."""
@@ -140,12 +166,16 @@ class PaperTrader:
         mid = book.mid
         ts = ev.ts_recv_ns
         now = self._pending  # trades of (t-1, t]
+        # the exchange clock: some of them may already show in an earlier row (rare: filtered only then)
+        shown_earlier = self._pending_min_ex <= self._shown_ns
         if self._pending_max_ts > ts:  # live trades may arrive ahead of their row
             now = [tr for tr in now if tr.ts_recv_ns <= ts]
             self._pending = [tr for tr in self._pending if tr.ts_recv_ns > ts]
             self._pending_max_ts = max(tr.ts_recv_ns for tr in self._pending)
+            self._pending_min_ex = min((tr.ts_exchange_ns for tr in self._pending if tr.ts_exchange_ns >= 0),
+                                       default=1 << 62)
         else:
-            self._pending, self._pending_max_ts = [], -1
+            self._pending, self._pending_max_ts, self._pending_min_ex = [], -1, 1 << 62
         self.counts["rows"] += 1
         new_segment = self._prev is None or ev.after_gap or self._force_gap
         self._force_gap = False
@@ -160,10 +190,12 @@ class PaperTrader:
             self.time = 0
         else:
             _, book_s, mid_s = self._prev
-            self.state, settled = sim_np.settle(self.state, book_s, book, self.ticks.trades(now), p)
-            self.stats.add_interval(settled, (self.state.bid is not None) + (self.state.ask is not None),
-                                    mid_s, self.anchor)
+            fill_now = self._not_yet_shown(now) if shown_earlier else now
+            self.state, settled = sim_np.settle(self.state, book_s, book, self.ticks.trades(fill_now), p)
+            self.stats.add_interval(settled, self.state, mid_s, self.anchor)
             self.time += 1
+        if ev.ts_exchange_ns > self._shown_ns:
+            self._shown_ns = ev.ts_exchange_ns
         acct = self.state.account
         self.stats.add_mark(acct.pnl)
 
@@ -193,13 +225,19 @@ class PaperTrader:
                 "ask_quote": math.nan if live_ask is None else (live_ask + self.anchor) * tick,
                 "fills": float(self.stats.n_fills)}
 
+    def _not_yet_shown(self, now: list[TradeEvent]) -> list[TradeEvent]:
+        """The trades of ``now`` that no earlier row reflects (the exchange clock); the others are counted."""
+        keep = [tr for tr in now if not 0 <= tr.ts_exchange_ns <= self._shown_ns]
+        self.counts["trades_shown_before_received"] += len(now) - len(keep)
+        return keep
+
     def _start(self, ev: BookEvent) -> None:
         """The first row anchors the session's ticks, as the loader anchors a recording."""
         tick = self.meta.tick_size
         self.anchor = int(np.rint((np.rint(ev.bid_px[0] / tick) + np.rint(ev.ask_px[0] / tick)) / 2))
         self.params = sim_np.SimParams(self.knobs, tick, self.anchor, self.meta.grid_ms / 1000.0,
                                        self.meta.lot_size or sim_np.DEFAULT_LOT_SIZE)  # the recording's lot
-        self.ticks = TickRows(tick, self.anchor, len(ev.bid_px), self.trade_slots)
+        self.ticks = TickRows(tick, self.anchor, len(ev.bid_px), self.params.lot_size)
         self.features = StreamingFeatures(self.feature_cfg, tick, self.anchor, len(ev.bid_px), self.meta.grid_ms)
 
     def kpis(self) -> dict[str, float]:
@@ -208,4 +246,7 @@ class PaperTrader:
         return {"pnl": a.pnl, "inventory": a.inventory, "n_fills": s.n_fills, "volume": s.volume, "fees": s.fees,
                 "fill_rate": s.n_fills / s.quote_sides if s.quote_sides else 0.0,
                 "spread_captured_bps": s.captured_bps_x_size / s.volume if s.volume > 0 else float("nan"),
-                "max_drawdown": s.max_drawdown, "n_crossed": s.n_crossed, "steps": self.steps}
+                "max_drawdown": s.max_drawdown, "n_queue": s.n_queue, "n_through": s.n_through,
+                "n_crossed": s.n_crossed, "n_rejected": s.n_rejected, "n_beyond_fills": s.n_beyond_fills,
+                "beyond_depth_rate": s.quote_sides_beyond / s.quote_sides if s.quote_sides else 0.0,
+                "steps": self.steps}
