@@ -21,6 +21,8 @@ class DemoConfig:
     out: str = field(default="demo_out", metadata={"help": "directory for the market, the runs and the reports"})
     hours: float = field(default=6.0, metadata={"help": "length of the built-in market, hours (--full: 24)"})
     seed: int = field(default=0, metadata={"help": "seed of the market and of the first training seed"})
+    preset: str = field(default="", metadata={
+        "help": "built-in market regime preset (mmjax/data/presets: builtin-btc, large-tick-eth, vol-burst-btc, ...); empty: the default"})
     seeds: int = field(default=1, metadata={"help": "training seeds per regime, seed, seed+1, ... (--full: 5)"})
     train_steps: int = field(default=5_000_000, metadata={"help": "PPO environment steps per seed (about 1-2 minutes on 2 CPU cores)"})
     num_envs: int = field(default=256, metadata={"help": "parallel environments"})
@@ -64,7 +66,7 @@ def run(cfg: DemoConfig) -> int:
                                  f">= {FULL['episodes']} episodes for the bar)"), flush=True)
     print(f"[1/3] built-in market: {cfg.hours} h, seed {cfg.seed} -> {data}", flush=True)
     if not (data / "book").exists():
-        synth.run(synth.SynthConfig(out=str(data), hours=cfg.hours, seed=cfg.seed))
+        synth.run(synth.SynthConfig(out=str(data), hours=cfg.hours, seed=cfg.seed, preset=cfg.preset))
     else:
         print(f"      reusing {data}")
     # splits 60/10/30 so the test split holds >= 100 one-minute episodes (>= 400 on the 24 h market)

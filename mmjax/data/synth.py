@@ -58,7 +58,8 @@ class SynthConfig:
     preset: str = field(default="", metadata={"help": "named parameter preset (mmjax/data/presets/NAME.json); empty: the built-in defaults"})
     params: str = field(default="", metadata={"help": "parameter file to reuse: a params JSON or a calibration.json (its \"params\")"})
     calibrate_from: str = field(default="", metadata={
-        "help": "fit the parameters to this recording (or Tardis CSV directory) first; writes OUT/calibration.json and a plot"})
+        "help": "fit the parameters to this recording (or Tardis CSV directory) first, with its number of levels; "
+                "writes OUT/calibration.json and OUT/calibration.png (`mmjax synth` only)"})
     check_hours: float = field(default=1.0, metadata={
         "help": "--calibrate-from: hours of synthetic market the facts are compared on (at most --hours)"})
     report: bool = field(default=False, metadata={"help": "print the stylized-facts table of the written recording"})
@@ -153,11 +154,12 @@ def generate(cfg: SynthConfig) -> SynthMarket:
     cum_sell = np.concatenate([[0.0], np.cumsum(sell_vol)])
     bid_t, bid_sz, ask_t, ask_sz = _assemble_book(segs, F_lean, cum_buy, cum_sell, band_ticks, p, dt_s, T)
 
-    # TRADES: orders walk the book of the row before them; with late_walk_frac, the orders in the last
-    # part of an interval walk the next row's book instead (the book moved inside the interval)
+    # TRADES: orders walk the book of the row before them; with late_walk_frac, a later row's book
+    # (the book moved inside the interval: a real feed's snapshots lag its trades)
     walk_row = o_row
     if p.late_walk_frac > 0:
-        walk_row = np.where(o_ns - o_row * grid_ns > (1 - p.late_walk_frac) * grid_ns, o_row + 1, o_row)
+        u = (o_ns - 1 - o_row * grid_ns) / grid_ns  # [K] position in the interval, [0, 1)
+        walk_row = np.minimum(o_row + np.floor(u + p.late_walk_frac).astype(np.int64), T - 1)
     b_row, b_px, b_sz, b_ord = _walk(rng, walk_row, o_side, o_vol, ask_t, ask_sz, 1, p)
     s_row, s_px, s_sz, s_ord = _walk(rng, walk_row, o_side, o_vol, bid_t, bid_sz, -1, p)
     p_ord = np.concatenate([b_ord, s_ord])

@@ -60,8 +60,9 @@ class SynthParams:
     touch_cancel_per_s: float = field(default=0.0, metadata={
         "help": "cancellation rate of the touch queue, fraction of it per second (0 = only trades deplete it)"})
     late_walk_frac: float = field(default=0.0, metadata={
-        "help": "share of each 100 ms interval (its end) whose orders walk the next row's book: the book moved "
-                "inside the interval, so their prints can lie beyond the previous row's touch (0 = off)"})
+        "help": "how far the trades lead the book snapshots, intervals in [0, 2]: an order at fraction u of "
+                "interval (t, t+1] walks the book of row t + floor(u + this), so its prints can lie beyond row t's "
+                "touch, as in a real feed whose book lags its trades (0 = off: every order walks row t)"})
 
 
 def validate(p: SynthParams) -> None:
@@ -75,7 +76,7 @@ def validate(p: SynthParams) -> None:
         (0 <= p.regime_shift_at_frac <= 1 and p.regime_shift_factor > 0,
          "regime_shift_at_frac must be in [0, 1] and regime_shift_factor > 0"),
         (p.touch_cancel_per_s >= 0, "touch_cancel_per_s must be >= 0"),
-        (0 <= p.late_walk_frac <= 1, "late_walk_frac must be in [0, 1]"),
+        (0 <= p.late_walk_frac <= 2, "late_walk_frac must be in [0, 2]"),
     ]
     for ok, msg in checks:
         if not ok:

@@ -149,14 +149,19 @@ def _chunk_runner(env: MarketMakingEnv, policy, chunk: int):
     return jax.jit(run)
 
 
-def backtest(cfg: BacktestConfig, progress=print) -> dict:
-    """Run the backtest; returns the JSON payload (keys as `mmjax backtest` documents)."""
+def backtest(cfg: BacktestConfig, progress=print, factory=None) -> dict:
+    """Run the backtest; returns the JSON payload (keys as `mmjax backtest` documents).
+
+    ``factory(env, params) -> policy`` replaces ``cfg.policy`` with any closed-form policy (default knobs).
+    """
     if not cfg.data:
         raise ValueError("backtest: --data DIR is required")
     if cfg.chunk_steps < 1:
         raise ValueError(f"backtest: --chunk-steps must be >= 1, got {cfg.chunk_steps}")
     path = Path(cfg.policy)
-    if cfg.policy in bl.BASELINES:
+    if factory is not None:
+        knobs, norm = EnvKnobs(), None
+    elif cfg.policy in bl.BASELINES:
         knobs, norm, factory = EnvKnobs(), None, _baseline_setup(cfg)
     elif path.is_dir():
         knobs, norm, factory = _run_dir_setup(path)
