@@ -50,12 +50,12 @@ TARGETS: dict[str, tuple[str, str, float, float, float]] = {
 }
 
 
-def _orders(raw: RawRecording) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Prints grouped into taker orders (consecutive, same exchange time and side) -> (sizes, prints, times ns)."""
-    ts, side, sz = raw.trade_ts_exchange_ns, raw.trade_side, raw.trade_sz
+def _orders(raw: RawRecording) -> tuple[np.ndarray, np.ndarray]:
+    """Prints grouped into taker orders (consecutive, same exchange time and side) -> (sizes [K], prints per level [G])."""
+    ts, side, sz, px = raw.trade_ts_exchange_ns, raw.trade_side, raw.trade_sz, raw.trade_px
     new = np.r_[True, (ts[1:] != ts[:-1]) | (side[1:] != side[:-1])]
-    oid = np.cumsum(new) - 1
-    return np.bincount(oid, weights=sz), np.bincount(oid), ts[new]
+    level = np.cumsum(new | np.r_[True, px[1:] != px[:-1]]) - 1  # one (order, price) group per level filled
+    return np.bincount(np.cumsum(new) - 1, weights=sz), np.bincount(level)
 
 
 def _runs(mask: np.ndarray) -> np.ndarray:
@@ -69,7 +69,7 @@ def initial_params(raw: RawRecording) -> SynthParams:
     tick, dt_s = raw.meta.tick_size, raw.meta.grid_ms / 1000.0
     duration_s = raw.num_steps * dt_s
     mid = (raw.bid_px[:, 0] + raw.ask_px[:, 0]) / 2
-    o_sz, o_prints, _ = _orders(raw)
+    o_sz, level_prints = _orders(raw)
     log_o = np.log(o_sz[o_sz > 0])
     deep_sz = np.concatenate([raw.bid_sz[:, 1:], raw.ask_sz[:, 1:]]).ravel()
     deep_sz = deep_sz[deep_sz > 0]
@@ -97,7 +97,7 @@ def initial_params(raw: RawRecording) -> SynthParams:
         order_size_median_btc=float(np.exp(np.median(log_o))) if len(log_o) else default.order_size_median_btc,
         order_size_log_std=float(np.clip(log_o.std(), 0.1, 4.0)) if len(log_o) > 2 else default.order_size_log_std,
         order_size_max_btc=float(max(o_sz.max() * 2, 1e-5)) if len(o_sz) else default.order_size_max_btc,
-        prints_per_level=float(np.clip(o_prints.mean() - 1, 0.0, 20.0)) if len(o_prints) else default.prints_per_level,
+        prints_per_level=float(np.clip(level_prints.mean() - 1, 0.0, 20.0)) if len(level_prints) else default.prints_per_level,
         impact_ticks_per_sqrt_btc=default.impact_ticks_per_sqrt_btc / size_scale
         * ticks_per_bp / (default.start_price_usd / default.tick_size * 1e-4),
         touch_size_median_btc=float(np.median(np.r_[raw.bid_sz[:, 0], raw.ask_sz[:, 0]])),

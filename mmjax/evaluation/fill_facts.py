@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from mmjax import baselines as bl
 from mmjax.env.knobs import EnvKnobs
-from mmjax.evaluation.backtest import BacktestConfig, backtest
+from mmjax.evaluation.backtest_run import BacktestConfig, backtest
 
 # fact name -> (ticks behind the touch, extra bps of the mid behind the touch)
 FILL_DISTANCES: dict[str, tuple[int, float]] = {
