@@ -167,6 +167,27 @@ def test_kpi_tiles_show_values_and_mode():
     assert "baseline: fixed" in text and "10.0%" in text
 
 
+def test_tiles_and_depth_show_a_pulled_side_the_limit_and_the_fee_regime():
+    st = _state(5)
+    st.set_info(maker_fee_bps=-0.5)
+    st.append({**_row(5), "bid_quote": math.nan, "bid_state": SIDE_PULLED, "ask_quote": math.nan,
+               "ask_state": SIDE_AT_LIMIT}, _book(), {"pnl": 1.0, "spread_usd": 2.0, "fees_usd": -0.25,
+                                                       "adverse_10s_usd": -1.5, "carry_usd": 0.25, "pnl_usd": 1.0})
+    kpis, _, depth, _, _, _, attribution, _ = callbacks.refresh(st, None)
+    values = {getattr(tile.children[1], "id", None): tile.children[1].children for tile in kpis}
+    assert values["kpi-fee"] == "rebate (\u22120.5 bps)"
+    badges = {b.id: (b.children, b.className) for b in callbacks.side_badges(st.snapshot().series)}
+    assert badges == {"badge-bid": ("bid pulled", "badge badge-pulled"),
+                      "badge-ask": ("ask at inventory limit", "badge badge-limit")}
+    assert depth["layout"]["title"]["text"].endswith(": bid pulled, ask at inventory limit")
+    assert not any(d["name"].startswith("our ") for d in depth["data"])  # no quote line
+    assert attribution["data"][0]["x"] == [2.0, 0.25, -1.5, 0.25, 1.0]
+    st.append(_row(6), _book(), {})  # quoting again on both sides
+    assert [b.children for b in callbacks.side_badges(st.snapshot().series)] == ["bid quoting", "ask quoting"]
+    assert [b.children for b in callbacks.side_badges(LiveState(10).snapshot().series)] == [
+        "bid: no decision yet", "ask: no decision yet"]
+
+
 class _Controls:
     def __init__(self):
         self.paused, self.can_set_speed, self.speed, self.quoter = False, True, 1.0, None
