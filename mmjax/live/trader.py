@@ -39,6 +39,7 @@ from mmjax.live.rows import TickRows
 from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED
 
 NO_DECISION = (math.nan, math.nan)  # side states of an empty slot in flight (a segment's first rows)
+BOTH_QUOTED = (SIDE_QUOTED, SIDE_QUOTED)
 
 
 @dataclass
@@ -285,6 +286,8 @@ class PaperTrader:
 def side_states(decided: sim_np.Quotes, inventory_lots: int, max_lots: int) -> tuple[float, float]:
     """Per side of a decision: quoted, or why not. The inventory limit (`sim_np.gate_quotes`) names itself
     where it applies, whatever the quoter chose; any other side without a price was pulled by the quoter."""
+    if decided[0] is not None and decided[1] is not None:
+        return BOTH_QUOTED  # nearly every row: no tuple to build
     gate = sim_np.gate_quotes(0, 0, inventory_lots, max_lots)  # None on the sides the limit stops
     return tuple(SIDE_QUOTED if q is not None else (SIDE_AT_LIMIT if g is None else SIDE_PULLED)
                  for q, g in zip(decided, gate, strict=True))
