@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmjax.data.layout import FILL_KINDS
+from mmjax.env import attribution
 
 
 @dataclass(frozen=True)
@@ -89,24 +90,21 @@ def pooled_paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot
 def pnl_attribution(tr: Traces) -> dict[str, float]:
     """Mean episode PnL split into spread captured, fees, adverse selection and inventory carry ($/episode).
 
-    For each fill of signed size s (+ bought) at price p, with mid m when its interval began and m_h
+    The per-fill definitions are `mmjax.env.attribution`'s (the live engine keeps the same totals):
+    for each fill of signed size s (+ bought) at price p, with mid m when its interval began and m_h
     the mid h seconds later: spread = s (m - p) summed; adverse_h = s (m_h - m) summed (negative = the
     market moved against the fill); fees as paid (negative = rebate). Carry is the rest, so that
     spread + adverse_10s + carry - fees = mean PnL exactly: what holding inventory earned beyond 10 s.
     """
-    nb, na = tr.bid_fill > 0, tr.ask_fill > 0
     E = tr.pnl.shape[0]
-
-    def total(x_bid, x_ask) -> float:
-        return float((np.where(nb, x_bid, 0.0).sum() + np.where(na, x_ask, 0.0).sum()) / E)
-
-    spread = total(tr.bid_fill * (tr.mid_at_fill - tr.bid_fill_px), tr.ask_fill * (tr.ask_fill_px - tr.mid_at_fill))
-    adverse = {h: total(tr.bid_fill * (later - tr.mid_at_fill), -tr.ask_fill * (later - tr.mid_at_fill))
+    spread = float(attribution.spread_usd(tr.bid_fill, tr.ask_fill, tr.bid_fill_px, tr.ask_fill_px,
+                                          tr.mid_at_fill).sum() / E)
+    adverse = {h: float(attribution.adverse_usd(tr.bid_fill, tr.ask_fill, tr.mid_at_fill, later).sum() / E)
                for h, later in (("1s", tr.mid_after_1s), ("10s", tr.mid_after_10s))}
     fees = float(tr.fees.sum() / E)
     mean_pnl = float(tr.pnl[:, -1].mean())
     return {"spread_usd": spread, "fees_usd": fees, "adverse_1s_usd": adverse["1s"], "adverse_10s_usd": adverse["10s"],
-            "carry_usd": mean_pnl - spread - adverse["10s"] + fees, "pnl_usd": mean_pnl}
+            "carry_usd": attribution.carry_usd(mean_pnl, spread, adverse["10s"], fees), "pnl_usd": mean_pnl}
 
 
 def max_drawdown(pnl_path: np.ndarray) -> np.ndarray:
