@@ -40,8 +40,11 @@ class BacktestConfig:
 
     data: str = field(default="", metadata={"help": "recording directory (book/ and trades/ below it)"})
     policy: str = field(default="fixed", metadata={
-        "help": "fixed, avellaneda_stoikov, glft, a `mmjax train` run directory, or a policy.npz"})
-    half_spread_bps: float = field(default=1.0, metadata={"help": "fixed: quote offset from the mid on each side, bps"})
+        "help": "abstain, fixed, avellaneda_stoikov, glft, signal_aware, a `mmjax train` run directory, or a policy.npz"})
+    half_spread_bps: float = field(default=1.0, metadata={
+        "help": "fixed: quote at least this far from the mid on each side, bps (the nearest tick at or beyond it)"})
+    fixed_ticks: int | None = field(default=None, metadata={
+        "help": "fixed: quote this many ticks behind each touch instead (0 joins, -1 improves by one tick)"})
     baseline_gamma: float = field(default=0.0, metadata={
         "help": "avellaneda_stoikov/glft: risk aversion per tick per lot (0: the middle of mmjax evaluate's grid)"})
     quote_size: float | None = field(default=None, metadata={"help": "quote size, venue size unit (default: EnvKnobs, or the run's)"})
@@ -100,10 +103,16 @@ def _npz_setup(path: Path):
 
 def _baseline_setup(cfg: BacktestConfig):
     """(knob overrides, policy factory) of a closed-form quoter."""
+    if cfg.policy == "fixed" and cfg.fixed_ticks is not None:
+        if cfg.fixed_ticks < -1:
+            raise ValueError(f"backtest: --fixed-ticks must be >= -1 (one tick inside the touch), got {cfg.fixed_ticks}")
+        return (lambda env, params: H.baseline_policy("fixed", jnp.float32(cfg.fixed_ticks), None))
     if cfg.policy == "fixed":
         if not cfg.half_spread_bps >= 0:
             raise ValueError(f"backtest: --half-spread-bps must be >= 0, got {cfg.half_spread_bps}")
-        return (lambda env, params: H.baseline_policy("fixed", jnp.float32(cfg.half_spread_bps), None))
+        return (lambda env, params: H.offset_policy(jnp.float32(cfg.half_spread_bps)))
+    if cfg.policy == "abstain":
+        return (lambda env, params: H.baseline_policy("abstain", jnp.float32(0.0), None))
 
     def factory(env, params):
         T = params.market.num_steps
@@ -167,7 +176,7 @@ def backtest(cfg: BacktestConfig, progress=print) -> dict:
     given = {"quote_size": cfg.quote_size, "max_inventory": cfg.max_inventory, "latency_steps": cfg.latency_steps,
              "maker_fee_bps": cfg.maker_fee_bps, "max_offset_bps": cfg.max_offset_bps}
     knobs = dataclasses.replace(knobs, **{k: v for k, v in given.items() if v is not None})
-    if cfg.policy == "fixed" and knobs.max_offset_bps < cfg.half_spread_bps:
+    if cfg.policy == "fixed" and cfg.fixed_ticks is None and knobs.max_offset_bps < cfg.half_spread_bps:
         knobs = dataclasses.replace(knobs, max_offset_bps=float(cfg.half_spread_bps))
     md, raw = load_market(cfg.data, cfg.product)
     feats = compute_market_features(md)
