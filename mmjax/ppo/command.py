@@ -78,8 +78,9 @@ def _train_seeds(cfg: TrainConfig, market: build.Market, env, params, progress) 
     if cfg.seeds < 1 or cfg.val_episodes < 1 or cfg.val_every_updates < 0:
         raise ValueError(f"train: --seeds and --val-episodes must be >= 1 and --val-every-updates >= 0, got "
                          f"{cfg.seeds}, {cfg.val_episodes}, {cfg.val_every_updates}")
-    if cfg.tensorboard:
-        raise ValueError("train: --tensorboard is not supported with --seeds > 1 or --select-on-val")
+    if cfg.tensorboard or cfg.num_processes > 1:
+        raise ValueError("train: --tensorboard and multi-process runs are not supported with --seeds > 1 or "
+                         "--select-on-val")
     from mmjax.ppo.seeds import run_seeds
 
     if cfg.seeds > 1 and (Path(cfg.out) / run_dir.TRAIN_CONFIG).exists():
