@@ -34,6 +34,7 @@ BENCHMARKS: list[tuple[str, dict[str, str]]] = [
     ("bench_env.py", {"jax_steps_per_s": "JAX env steps/s", "numpy_steps_per_s": "NumPy env steps/s", "ratio": "JAX / NumPy"}),
     ("bench_ppo.py", {"steps_per_s": "PPO train steps/s", "matmul_flops_per_s": "matmul FLOP/s",
                       "roofline_fraction": "roofline fraction"}),
+    ("bench_seeds.py", {"speedup_wall": "5 sequential seeds / 5 vmapped, wall", "speedup_excl_compile": "same, excl. compile"}),
     ("bench_policy_numpy.py", {"median_us": "NumPy policy (µs/decision)"}),
     ("bench_live.py", {"us_per_row_median": "live trader per book row, end to end (µs)"}),
     ("bench_recorder.py", {"updates_per_s": "recorder level updates/s", "snapshot_ms": "5 MB snapshot (ms)"}),

@@ -81,12 +81,15 @@ def run(cfg: DemoConfig) -> int:
         knobs = EnvKnobs(episode_steps=cfg.episode_steps, max_offset_bps=cfg.max_offset_bps, maker_fee_bps=fee,
                          risk_aversion=cfg.risk_aversion, eta=cfg.eta)
         runs = out / "run" / name
-        for k in range(cfg.seeds):
-            ppo = PPOConfig(total_timesteps=cfg.train_steps, num_envs=cfg.num_envs, num_steps=64, updates_per_chunk=5,
-                            seed=cfg.seed + k, reward_scale=cfg.reward_scale, ent_coef=cfg.ent_coef)
-            print(f"[2/3] regime {name} ({fee:g} bps), seed {cfg.seed + k}: training PPO for {cfg.train_steps:,} steps "
-                  f"on {cfg.num_envs} envs", flush=True)
-            train(TrainConfig(data=data_cfg, env=knobs, ppo=ppo, out=str(runs / f"seed{cfg.seed + k}")))
+        # all seeds in one vmapped program; each keeps its best checkpoint on the validation split (never test)
+        ppo = PPOConfig(total_timesteps=cfg.train_steps, num_envs=cfg.num_envs, num_steps=64, updates_per_chunk=5,
+                        seed=cfg.seed, reward_scale=cfg.reward_scale, ent_coef=cfg.ent_coef)
+        print(f"[2/3] regime {name} ({fee:g} bps), seeds {cfg.seed}..{cfg.seed + cfg.seeds - 1}: training PPO for "
+              f"{cfg.train_steps:,} steps each on {cfg.num_envs} envs, checkpoint selected on the validation split",
+              flush=True)
+        # one seed: --seeds 1 writes OUT itself, so point OUT at seed<k>/ to keep the layout run/<preset>/seed<k>/
+        train(TrainConfig(data=data_cfg, env=knobs, ppo=ppo, seeds=cfg.seeds, select_on_val=True, val_every_updates=20,
+                          out=str(runs if cfg.seeds > 1 else runs / f"seed{cfg.seed}")))
         print(f"[3/3] regime {name}: out-of-sample evaluation on the test split, baselines tuned at {fee:g} bps", flush=True)
         payload = evaluate(EvaluateConfig(data=str(data), policy=str(runs), out=str(out / "report" / name),
                                           episodes=cfg.episodes, maker_fee_bps=fee))

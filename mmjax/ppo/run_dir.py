@@ -6,6 +6,12 @@
     RUN/train_config.json     the nested TrainConfig of `mmjax train` (data, env knobs, PPO), defined here
     RUN/feature_norm.json     market-feature normalization fitted on the training split only
     RUN/policy.npz            the exported NumPy policy (mmjax.policy.export)
+    RUN/selection.json        with --select-on-val: selected update, its validation score, the validation curve
+    RUN/checkpoint_last.npz   with --select-on-val: the latest state (checkpoint.npz is the selected one)
+
+With ``--seeds K`` (K > 1), run k lives in OUT/seed<seed+k>/ laid out as above, its train_config.json that
+of the single run it equals (``seed`` = seed+k, ``seeds`` = 1, ``out`` = its directory), and OUT/seeds.json
+lists the runs; `find_runs(OUT)` finds them all.
 """
 
 from __future__ import annotations
@@ -19,12 +25,21 @@ from mmjax.env import build
 from mmjax.env.knobs import EnvKnobs
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.runner import CHECKPOINT, CURVE, METRICS
+from mmjax.ppo.seeds import LAST_CHECKPOINT, SELECTION
 
 TRAIN_CONFIG = "train_config.json"
 FEATURE_NORM = "feature_norm.json"
 POLICY = "policy.npz"
+SEEDS_SUMMARY = "seeds.json"  # OUT/seeds.json of a --seeds K run: each seed's directory, final metrics, selection
 
-__all__ = ["CHECKPOINT", "CURVE", "FEATURE_NORM", "METRICS", "POLICY", "TRAIN_CONFIG", "TrainConfig", "find_runs", "load_train_config"]
+__all__ = ["CHECKPOINT", "CURVE", "FEATURE_NORM", "LAST_CHECKPOINT", "METRICS", "POLICY", "SEEDS_SUMMARY", "SELECTION",
+           "TRAIN_CONFIG", "TrainConfig", "find_runs", "load_train_config", "seed_dirs"]
+
+
+def seed_dirs(out: str | Path, seed: int, num_seeds: int) -> list[Path]:
+    """Run directories of a `--seeds` run: OUT itself for one seed, else OUT/seed<seed+k>/ for k < num_seeds."""
+    out = Path(out)
+    return [out] if num_seeds == 1 else [out / f"seed{seed + k}" for k in range(num_seeds)]
 
 
 def find_runs(path: str | Path) -> list[Path]:
@@ -47,6 +62,17 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     out: str = field(default="runs/latest", metadata={"help": "run directory for checkpoint, metrics, plots and policy.npz"})
     resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
+    seeds: int = field(default=1, metadata={
+        "help": "seeds trained at once in one vmapped program: --seed, --seed+1, ...; above 1, run k goes to "
+                "OUT/seed<seed+k>/ (each laid out as a single run)"})
+    select_on_val: bool = field(default=False, metadata={
+        "help": "keep, per seed, the checkpoint with the best mean validation-split episode PnL (deterministic "
+                "policy on fixed non-overlapping episodes) as the run's checkpoint and policy.npz"})
+    val_every_updates: int = field(default=0, metadata={
+        "help": "with --select-on-val: validate every this many updates (0: after every --updates-per-chunk "
+                "chunk); the last update is always validated"})
+    val_episodes: int = field(default=32, metadata={
+        "help": "with --select-on-val: validation episodes (fewer when fewer fit in the validation split)"})
     tensorboard: str = field(default="", metadata={
         "help": "also write the metrics as TensorBoard event files to this directory (needs tensorboardX)",
         "metavar": "DIR"})

@@ -47,8 +47,11 @@ def _read_metrics(path: Path, upto_update: int) -> list[dict]:
     return [r for r in rows if r["update"] <= upto_update]
 
 
-def plot_learning_curve(rows: list[dict], out_png: Path, keys: tuple[str, ...] = (EPISODIC_RETURN,)) -> None:
-    """The episode metrics `keys` (those present in `rows`) against env steps, one panel each, as a PNG."""
+def plot_learning_curve(rows: list[dict], out_png: Path, keys: tuple[str, ...] = (EPISODIC_RETURN,),
+                        selected_step: int | None = None) -> None:
+    """The episode metrics `keys` (those present in `rows`) against env steps, one panel each, as a PNG.
+
+    `selected_step`: the env step of the selected checkpoint, marked in every panel."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,6 +63,9 @@ def plot_learning_curve(rows: list[dict], out_png: Path, keys: tuple[str, ...] =
         pts = [(r["global_step"], r[key]) for r in rows if r.get(key) is not None]
         if pts:
             ax.plot(*zip(*pts, strict=True), lw=1.2)
+        if selected_step is not None:
+            ax.axvline(selected_step, color="tab:orange", ls="--", lw=1, label="selected checkpoint")
+            ax.legend(loc="best", fontsize=8)
         ax.set_xlabel("env steps")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
@@ -100,6 +106,17 @@ def _progress_line(row: dict, sps: float, total_updates: int, batch_size: int | 
     for key in extra:
         line += f" {key.rsplit('/', 1)[-1]} {fmt(key, '.4f')}"
     return line
+
+
+def shown_row(chunk_rows: list[dict], episode_metrics: tuple[str, ...]) -> dict:
+    """A chunk's last row, with the episode metrics of its latest update that completed episodes (long
+    episodes end only every few updates)."""
+    shown = dict(chunk_rows[-1])
+    for r in reversed(chunk_rows):
+        if r.get(EPISODIC_RETURN) is not None:
+            shown.update({k: r[k] for k in episode_metrics})
+            break
+    return shown
 
 
 def _place(host_state: TrainState, init, key, hp, env_params) -> TrainState:
@@ -190,13 +207,7 @@ def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = Fal
                     board.write(chunk_rows)
                 save_checkpoint(ckpt_path, host_state, {"config": config.to_json(), "update": str(int(host_state.update))})
                 plot_learning_curve(rows, out / CURVE, (EPISODIC_RETURN, *extra))
-            # Show the latest update that completed episodes (long episodes end only every few updates).
-            shown = dict(chunk_rows[-1])
-            for r in reversed(chunk_rows):
-                if r.get(EPISODIC_RETURN) is not None:
-                    shown.update({k: r[k] for k in ppo.episode_metrics})
-                    break
-            progress(_progress_line(shown, sps, total, config.batch_size, extra))
+            progress(_progress_line(shown_row(chunk_rows, ppo.episode_metrics), sps, total, config.batch_size, extra))
     finally:
         if board is not None:
             board.close()

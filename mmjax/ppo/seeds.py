@@ -1,0 +1,242 @@
+"""`run_seeds`: K seeds of one PPO config trained as one jitted, vmapped program, each written as its own run.
+
+Seed k's key is ``PRNGKey(config.seed + k)``, the key a plain `run_training` with ``seed = config.seed + k``
+uses, so run k is that single run (to float rounding: see docs/ppo.md). The chunk program is `PPO.run`
+under `jax.vmap` over the train state; nothing of the update is copied here. Each run directory gets what
+`run_training` writes (checkpoint.npz, metrics.jsonl, learning_curve.png), with the seed's own config.
+
+With a `Validation` (`mmjax.ppo.selection`), each seed's deterministic policy is scored on fixed held-out
+episodes every ``every_updates`` updates (and at the end); the best-scoring state so far (ties keep the
+earlier) is the run's checkpoint.npz, the latest state is checkpoint_last.npz (what a resume continues
+from), and selection.json records the selected update, its score and the validation curve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mmjax.ppo.checkpoint import load_checkpoint, save_checkpoint
+from mmjax.ppo.config import PPOConfig
+from mmjax.ppo.runner import (
+    CHECKPOINT,
+    CURVE,
+    METRICS,
+    _finite_or_raise,
+    _progress_line,
+    _read_metrics,
+    plot_learning_curve,
+    shown_row,
+)
+from mmjax.ppo.selection import Validation, make_validator, summarize, val_name
+from mmjax.ppo.train import HParams, make_ppo
+from mmjax.ppo.wrappers import EPISODIC_LENGTH, EPISODIC_RETURN
+
+SELECTION = "selection.json"  # per run: the selected update, its validation score, the validation curve
+LAST_CHECKPOINT = "checkpoint_last.npz"  # per run, with a Validation: the latest state (resume point)
+
+
+def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+    """[K, 2] keys: seed k's is ``PRNGKey(seed + k)``, the key of a single run with that seed."""
+    return jnp.stack([jax.random.PRNGKey(seed + k) for k in range(num_seeds)])
+
+
+def _seed(tree, k: int):
+    return jax.tree.map(lambda x: x[k], tree)
+
+
+def _chunk_end(start: int, total: int, per_chunk: int, val_every: int) -> int:
+    """End update of the chunk from `start`: at most `per_chunk` long, and ending on each validation update."""
+    end = min(start + per_chunk, total)
+    if val_every:
+        end = min(end, (start // val_every + 1) * val_every)
+    return end
+
+
+def _mean_row(rows: list[dict]) -> dict:
+    """Mean over seeds of each metric (None where no seed has it)."""
+    out = dict(rows[0])  # update and global_step: the same for every seed
+    for k in set(rows[0]) - {"update", "global_step"}:
+        vals = [r[k] for r in rows if r.get(k) is not None]
+        out[k] = float(np.mean(vals)) if vals else None
+    return out
+
+
+def _fmt(vals) -> str:
+    return "[" + ", ".join("n/a" if v is None else f"{v:.3f}" for v in vals) + "]"
+
+
+class _Best:
+    """One seed's best validation so far: score, update, host state, and the curve of all validations."""
+
+    def __init__(self):
+        self.score, self.update, self.state, self.curve = -np.inf, 0, None, []
+
+    def offer(self, update: int, score: float, state) -> bool:
+        self.curve.append({"update": update, "score": score})
+        if score > self.score:  # strictly: a tie keeps the earlier checkpoint
+            self.score, self.update, self.state = score, update, state
+            return True
+        return False
+
+    def record(self, v: Validation, batch_size: int) -> dict:
+        return {"metric": v.metric, "selected_update": self.update, "selected_global_step": self.update * batch_size,
+                "val_score": self.score, "val_episodes": int(np.shape(v.starts)[0]),
+                "val_starts": [int(s) for s in np.asarray(v.starts)], "val_curve": self.curve}
+
+
+def _resume(dirs, configs, template, validation, progress):
+    """Per-seed host states (and bests) from each run directory, or None when none has a checkpoint."""
+    name = LAST_CHECKPOINT if validation else CHECKPOINT
+    have = [(d / name).exists() for d in dirs]
+    if not any(have):
+        progress(f"no {name} in {dirs[0].parent}/...; starting fresh")
+        return None
+    if not all(have):
+        raise FileNotFoundError(f"resume: {name} missing in {[str(d) for d, h in zip(dirs, have, strict=True) if not h]}")
+    states, bests = [], []
+    for d, c in zip(dirs, configs, strict=True):
+        state, meta = load_checkpoint(d / name, template)
+        if meta.get("config") != c.to_json():
+            raise ValueError(f"{d / name}: written by a different config; refusing to resume")
+        states.append(state)
+        best = _Best()
+        if validation and (d / SELECTION).exists():  # absent: stopped before its first validation
+            sel = json.loads((d / SELECTION).read_text())
+            best.score, best.update = sel["val_score"], sel["selected_update"]
+            best.state = load_checkpoint(d / CHECKPOINT, template)[0]
+            best.curve = [p for p in sel["val_curve"] if p["update"] <= int(state.update)]
+        bests.append(best)
+    updates = {int(s.update) for s in states}
+    if len(updates) != 1:
+        raise ValueError(f"resume: the seeds' checkpoints are at different updates {sorted(updates)}")
+    progress(f"resumed {len(dirs)} seeds at update {updates.pop()}")
+    return states, bests
+
+
+def run_seeds(config: PPOConfig, env, env_params, out_dirs: Sequence[str | Path], validation: Validation | None = None,
+              resume: bool = False, progress: Callable[[str], Any] = print) -> list[dict]:
+    """Train seeds ``config.seed + k`` for k < len(out_dirs) at once, seed k into ``out_dirs[k]``.
+
+    Returns one dict per seed, as `run_training`'s ({"params", "metrics", "out_dir", "updates", "state"}) with
+    "selection" (the selection.json record, or None); "params" and "state" are the selected checkpoint's."""
+    config.validate()
+    if jax.process_count() > 1:
+        raise ValueError("run_seeds: several seeds or validation selection in a multi-process run are not supported; "
+                         "run one seed per process group")
+    dirs = [Path(d) for d in out_dirs]
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    num = len(dirs)
+    configs = [dataclasses.replace(config, seed=config.seed + k) for k in range(num)]
+    ppo = make_ppo(config, env, env_params)
+    extra = tuple(k for k in ppo.episode_metrics if k not in (EPISODIC_RETURN, EPISODIC_LENGTH))
+    hp = HParams.from_config(config)
+    keys = seed_keys(config.seed, num)
+    init = jax.jit(jax.vmap(ppo.init, in_axes=(0, None, None)))
+
+    loaded = None
+    if resume:
+        template = jax.eval_shape(ppo.init, keys[0], hp, env_params)
+        loaded = _resume(dirs, configs, template, validation, progress)
+    if loaded is None:
+        state, bests = init(keys, hp, env_params), [_Best() for _ in dirs]
+        rows = [[] for _ in dirs]
+    else:
+        host_states, bests = loaded
+        state = jax.device_put(jax.tree.map(lambda *xs: np.stack(xs), *host_states))
+        rows = [_read_metrics(d / METRICS, int(host_states[0].update)) for d in dirs]
+    for d, r in zip(dirs, rows, strict=True):
+        (d / METRICS).write_text("".join(json.dumps(x) + "\n" for x in r))
+
+    validate = None
+    if validation is not None:
+        validate = jax.jit(jax.vmap(make_validator(ppo, validation.pin, validation.num_steps), in_axes=(0, None, None)))
+        starts = jnp.asarray(validation.starts, jnp.int32)
+    curve_keys = (EPISODIC_RETURN, *extra, *((val_name(validation.metric),) if validation else ()))
+    total, bs = config.num_updates, config.batch_size
+    chunk_fns: dict[int, Callable] = {}
+    while int(state.update[0]) < total:
+        start = int(state.update[0])
+        n = _chunk_end(start, total, config.updates_per_chunk, validation.every_updates if validation else 0) - start
+        if n not in chunk_fns:  # compile once per chunk length
+            t0 = time.perf_counter()
+            run_n = jax.vmap(lambda s, h, p, n=n: ppo.run(s, h, p, n), in_axes=(0, None, None))
+            chunk_fns[n] = jax.jit(run_n).lower(state, hp, env_params).compile()
+            progress(f"compiled a {n}-update chunk of {num} seeds in {time.perf_counter() - t0:.1f} s")
+        state = jax.device_put(state, chunk_fns[n].input_shardings[0][0])
+        t0 = time.perf_counter()
+        state, metrics = chunk_fns[n](state, hp, env_params)
+        metrics = jax.device_get(metrics)  # {name: [K, n]}
+        sps = n * bs / (time.perf_counter() - t0)  # per seed; all K seeds ran in that wall time
+        host = jax.device_get(state)
+        for k in range(num):
+            try:
+                _finite_or_raise({name: v[k] for name, v in metrics.items()}, _seed(host, k), start)
+            except FloatingPointError as e:
+                raise FloatingPointError(f"seed {configs[k].seed}: {e}") from None
+
+        chunk_rows = [[] for _ in dirs]
+        for k in range(num):
+            for i in range(n):
+                u = start + i + 1
+                row = {"update": u, "global_step": u * bs, "charts/SPS": sps}
+                row.update({name: float(v[k, i]) for name, v in metrics.items()})
+                if row["charts/episodes"] == 0:  # no episode ended in this rollout: no return to report
+                    row.update({name: None for name in ppo.episode_metrics})
+                chunk_rows[k].append(row)
+        end = start + n
+        val_due = validation is not None and (not validation.every_updates or end % validation.every_updates == 0
+                                              or end == total)
+        improved = [False] * num
+        if val_due:
+            per_episode = jax.device_get(validate(ppo.params_out(state), validation.env_params, starts))
+            for k in range(num):
+                summary = summarize(_seed(per_episode, k), validation.metric)
+                chunk_rows[k][-1].update(summary)
+                improved[k] = bests[k].offer(end, summary[val_name(validation.metric)], _seed(host, k))
+
+        for k, d in enumerate(dirs):
+            rows[k] += chunk_rows[k]
+            with (d / METRICS).open("a") as f:  # metrics first, then the checkpoints (see runner._read_metrics)
+                f.writelines(json.dumps(r) + "\n" for r in chunk_rows[k])
+            meta = {"config": configs[k].to_json(), "update": str(end)}
+            if validation is None:
+                save_checkpoint(d / CHECKPOINT, _seed(host, k), meta)
+            else:
+                if improved[k]:
+                    save_checkpoint(d / CHECKPOINT, bests[k].state, {**meta, "update": str(bests[k].update),
+                                                                     "selected_on": validation.metric,
+                                                                     "val_score": repr(bests[k].score)})
+                save_checkpoint(d / LAST_CHECKPOINT, _seed(host, k), meta)
+                if val_due:
+                    (d / SELECTION).write_text(json.dumps(bests[k].record(validation, bs), indent=2))
+            plot_learning_curve(rows[k], d / CURVE, curve_keys,
+                                selected_step=bests[k].update * bs if bests[k].state is not None else None)
+
+        shown = [shown_row(r, ppo.episode_metrics) for r in chunk_rows]
+        line = _progress_line(_mean_row(shown), sps * num, total, bs * num, extra)
+        line += f" | seeds {[c.seed for c in configs]} return {_fmt(r.get(EPISODIC_RETURN) for r in shown)}"
+        line += "".join(f" {m.rsplit('/', 1)[-1]} {_fmt(r.get(m) for r in shown)}" for m in extra)
+        if val_due:
+            vk = val_name(validation.metric)
+            line += (f" | {vk} {_fmt(r[vk] for r in shown)} best {_fmt(b.score for b in bests)} "
+                     f"at updates {[b.update for b in bests]}")
+        progress(line)
+
+    host = jax.device_get(state)
+    results = []
+    for k, d in enumerate(dirs):
+        chosen = bests[k].state if validation is not None and bests[k].state is not None else _seed(host, k)
+        results.append({"params": ppo.params_out(chosen), "metrics": rows[k][-1] if rows[k] else {}, "out_dir": str(d),
+                        "updates": int(host.update[k]), "state": chosen,
+                        "selection": bests[k].record(validation, bs) if validation is not None else None})
+    return results
