@@ -17,34 +17,12 @@ import numpy as np
 
 from mmjax import baselines as bl
 from mmjax.env import actions, attribution
+from mmjax.env.episodes import non_overlapping_starts, pin_start  # noqa: F401 (part of the harness API)
 from mmjax.env.knobs import ACTION_PULL
 from mmjax.env.market_env import EnvParams, EnvState, MarketMakingEnv
 from mmjax.evaluation.metrics import Traces
 
 Policy = Callable[[jax.Array, EnvState, EnvParams], jax.Array]
-
-
-def non_overlapping_starts(steps_to_gap: np.ndarray, lo: int, hi: int, episode_steps: int, latency_steps: int,
-                           max_episodes: int | None = None) -> np.ndarray:
-    """Start rows of disjoint gap-free windows inside [lo, hi), spread evenly if more than ``max_episodes`` fit."""
-    span = episode_steps + latency_steps + 1
-    starts, t = [], lo
-    while t + span <= hi:
-        if steps_to_gap[t] > span:
-            starts.append(t)
-            t += span
-        else:
-            t += int(max(steps_to_gap[t], 1))  # skip to the next segment
-    starts = np.asarray(starts, np.int32)
-    if max_episodes is not None and len(starts) > max_episodes:
-        starts = starts[np.linspace(0, len(starts) - 1, max_episodes).round().astype(int)]
-    return starts
-
-
-def pin_start(params: EnvParams, start: jax.Array) -> EnvParams:
-    """Params whose only admissible episode start is ``start``."""
-    span = params.episode_steps + params.latency_steps + 1
-    return params.replace(start_lo=jnp.asarray(start, jnp.int32), start_hi=jnp.asarray(start + span, jnp.int32))
 
 
 def rollout(env: MarketMakingEnv, params: EnvParams, starts: jax.Array, policy: Policy) -> dict[str, jax.Array]:
