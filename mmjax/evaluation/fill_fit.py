@@ -13,7 +13,8 @@ that mix (log-log elasticities measured on 30 min of the Binance spot / COIN-M f
 
 Which knob matters differs by market, so the Jacobian is measured: one market at the start and one
 per knob (a finite difference), then damped Gauss-Newton steps in log space (least squares, minimum
-norm) with Broyden's rank-one update; a step that makes the worst target worse is halved. The 1 s
+norm) with Broyden's rank-one update; a step that does not lower the score (squared log errors, the
+1 bp rate weighted 2) is halved. The 1 s
 return std is a third target, so the round cannot buy fills with a wrong volatility. Every market
 uses the same seed and length (common random numbers); the best is kept. One market = ``hours`` of
 generation and two backtests. A recording with too few fills at a target distance (a 24 s capture)
@@ -45,6 +46,8 @@ KNOB_RANGE = {"sigma_bps_per_sqrt_s": (0.01, 50.0), "band_bps": (0.01, 50.0), "i
 PROBE_LOG_STEP = 0.3  # finite-difference step of the first Jacobian, log units (x1.35)
 MAX_LOG_STEP = 0.7  # at most x2 per round and knob
 GOOD_LOG_ERR = math.log(1.1)  # stop once every target is within 10 %
+# weights of the squared log errors in the score a market is kept by: the 1 bp rate is the check of #20
+WEIGHTS = np.array([1.0, 2.0, 1.0])
 ROUNDS = 5
 MIN_REAL_FILLS = 20  # fewer fills in the recording than this: its rate is noise, not a target
 
@@ -64,6 +67,10 @@ def market_targets(p: SynthParams, hours: float, seed: int, levels: int, work: P
 
 def _log_err(got: dict[str, float], real: dict[str, float]) -> np.ndarray:
     return np.array([math.log(max(got[n], 1e-9) / real[n]) for n in TARGET_FACTS])
+
+
+def _score(e: np.ndarray) -> float:
+    return float(WEIGHTS @ (e * e))
 
 
 def _with(p: SynthParams, x: np.ndarray) -> SynthParams:
@@ -87,8 +94,8 @@ def fit_fills(p: SynthParams, real: dict[str, float], real_hours: float, hours: 
 
         x = np.log([getattr(p, n) for n in KNOBS])  # [K]
         e = evaluate(p, "start")  # [targets] log(synth / real)
-        best, best_err = p, float(np.max(np.abs(e)))
-        if best_err < GOOD_LOG_ERR:
+        best, best_score = p, _score(e)
+        if np.max(np.abs(e)) < GOOD_LOG_ERR:
             return best, history
         jac = np.zeros((len(TARGET_FACTS), len(KNOBS)))  # [targets, knobs] d log target / d log knob
         for j, name in enumerate(KNOBS):
@@ -103,11 +110,11 @@ def fit_fills(p: SynthParams, real: dict[str, float], real_hours: float, hours: 
             dx, de = x_new - x, e_new - e
             if float(dx @ dx) > 1e-12:  # Broyden: the Jacobian explains the step's response
                 jac = jac + np.outer(de - jac @ dx, dx) / float(dx @ dx)
-            if float(np.max(np.abs(e_new))) < best_err:  # accept the step
+            if _score(e_new) < best_score:  # accept the step
                 x, e, step_scale = x_new, e_new, 1.0
-                best, best_err = _with(p, x), float(np.max(np.abs(e)))
+                best, best_score = _with(p, x), _score(e)
             else:  # a worse market: stay, and try a shorter step along the corrected Jacobian
                 step_scale *= 0.5
-            if best_err < GOOD_LOG_ERR:
+            if np.max(np.abs(e)) < GOOD_LOG_ERR:
                 break
     return best, history
