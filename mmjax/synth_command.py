@@ -1,7 +1,7 @@
 """`mmjax synth`: write the built-in market, from its defaults, a preset, a params file, or fitted to a recording.
 
 ``--calibrate-from DIR`` (a recording, or a directory of Tardis CSVs) fits `SynthParams` to it
-(`mmjax.data.calibrate`), writes ``--hours`` of synthetic market to ``--out`` and, next to it,
+(`mmjax.data.calibrate`, then the fill round `mmjax.evaluation.fill_fit`), writes ``--hours`` of synthetic market to ``--out`` and, next to it,
 ``calibration.json`` = ``{"facts": {NAME: {"real", "synth", "within"}}, "params": {...}}`` and
 ``calibration.png``; the side-by-side table is printed. The facts include the fixed quoter's fill
 counts per hour (`mmjax.evaluation.fill_facts`, through the backtest), so this is a command (it
