@@ -10,7 +10,8 @@
    clipped to its range. Facts the recording cannot define (NaN: too few trades for a lag-100 sign
    ACF, say) leave their parameter alone.
 
-NumPy only; the fill counts per hour (a backtest) are checked after the fit, not fitted.
+NumPy only. The fill counts per hour (a backtest, so jax) are matched after this fit by the outer fill
+round, `mmjax.evaluation.fill_fit`, which `mmjax synth --calibrate-from` runs next.
 """
 
 from __future__ import annotations

@@ -198,12 +198,16 @@ def compare(real: dict[str, float], synth: dict[str, float]) -> dict[str, dict]:
 
 
 def format_comparison(cmp: dict[str, dict]) -> str:
-    """Side-by-side table; each fact outside the tolerance is marked ``<-- off``."""
+    """Side-by-side table; a fact outside the tolerance is marked ``<-- off`` (or ``in CI``), with its reason."""
     w = max(len(k) for k in cmp) + 2
-    lines = [f"{'fact':<{w}}{'real':>12}{'synth':>12}  within (25 % rel., 0.1 abs. for correlations)"]
+    lines = [f"{'fact':<{w}}{'real':>12}{'synth':>12}  within (25 % rel., 0.1 abs. for correlations; "
+             "else synth inside the real value's 95 % CI)"]
     for k, c in cmp.items():
         r, s = ("nan" if v is None else f"{v:.4g}" for v in (c["real"], c["synth"]))
-        lines.append(f"{k:<{w}}{r:>12}{s:>12}  {'yes' if c['within'] else '<-- off'}")
+        tol = c.get("within_tolerance", c["within"])
+        mark = "yes" if tol else ("in CI" if c["within"] else "<-- off")
+        lines.append(f"{k:<{w}}{r:>12}{s:>12}  {mark}" + (f": {c['explain']}" if c.get("explain") else ""))
+    n_tol = sum(c.get("within_tolerance", c["within"]) for c in cmp.values())
     n_in = sum(c["within"] for c in cmp.values())
-    lines.append(f"{n_in} of {len(cmp)} facts within tolerance")
+    lines.append(f"{n_tol} of {len(cmp)} facts within tolerance, {n_in} within tolerance or the real value's CI")
     return "\n".join(lines)
