@@ -41,7 +41,8 @@ class DemoConfig:
     ent_coef: float = field(default=0.0, metadata={"help": "PPO entropy bonus weight"})
     risk_aversion: float = field(default=EnvKnobs.risk_aversion, metadata={
         "help": "reward's inventory risk aversion, 1/$ (EnvKnobs; docs/results.md says why this value)"})
-    eta: float = field(default=EnvKnobs.eta, metadata={"help": "reward's dampening of inventory gains, unitless (EnvKnobs)"})
+    eta: float = field(default=0.5, metadata={
+        "help": "reward's dampening of inventory gains, unitless (EnvKnobs.eta; 0.5 chosen in docs/results.md)"})
 
     def resolved(self) -> DemoConfig:
         """With --full, the bar's sizes replace the smaller defaults (never shrink what was asked for)."""
