@@ -49,10 +49,19 @@ class MarketData:
     # each side (bids: the lowest taker-sell price; asks: minus the highest taker-buy price); NO_PRICE if none
     reach_lots: jax.Array | None = None  # [T, 2] int32 lots traded at reach_px in (t, t+1]
     lot_size: float = struct.field(pytree_node=False, default=DEFAULT_LOT_SIZE)  # venue size units per lot
+    # the contract (mmjax.schema): "linear", or "inverse" with sizes in contracts of contract_value quote
+    # currency each (0.0 when linear). Static: the env compiles one program per contract type.
+    contract_type: str = struct.field(pytree_node=False, default="linear")
+    contract_value: float = struct.field(pytree_node=False, default=0.0)
 
     @property
     def num_steps(self) -> int:
         return self.mid.shape[0]
+
+    @property
+    def inverse(self) -> bool:
+        """Sizes are inverse contracts (PnL settles in the base coin; docs/env.md, "Inverse contracts")."""
+        return self.contract_type == "inverse"
 
     @property
     def levels(self) -> int:
