@@ -20,7 +20,6 @@ from mmjax.data.tardis_csv import (
     HOUR_US,
     KNOWN_VENUES,
     TardisFormatError,
-    venue_contract,
     _batches,
     _check_batch,
     _open_csv,
@@ -28,6 +27,7 @@ from mmjax.data.tardis_csv import (
     infer_lot_size,
     infer_tick_size,
     tick_fits,
+    venue_contract,
 )
 
 if TYPE_CHECKING:
