@@ -9,10 +9,17 @@ the formula by hand; the linear account must not change.
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from test_fills import make_market, random_market
 from test_market_env import F_M, rollout
+from test_tardis import BOOK_HEADER, SNAPSHOT, TRADE_HEADER, _import, _write, brow, trow
 
+from mmjax import schema
+from mmjax.cli import main
+from mmjax.data.loader import RecordingError, load_market, read_recording
+from mmjax.data.tardis import TardisImportConfig, import_tardis
 from mmjax.env import sim_np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import make_params
@@ -134,3 +141,81 @@ def test_a_known_fill_sequence_in_both_twins_gives_the_formula():
     assert info["pnl"][-1] == pytest.approx(coin * mid_end, rel=1e-5)
     assert i_ref[-1]["pnl"] == pytest.approx(coin * mid_end, rel=1e-12)
     assert info["cash"][-1] == pytest.approx(coin, rel=1e-5)  # the account is in coin
+
+
+# ---------------------------------------------------------------------------------------------
+# THE CONTRACT IN THE RECORDING: METADATA, IMPORT, LOADER
+
+
+def test_metadata_round_trips_the_contract_and_older_recordings_read_as_linear():
+    meta = schema.RecordingMeta("binance-delivery-BTCUSD_PERP", 0.1, "contracts_100usd", lot_size=1.0,
+                                contract_type="inverse", contract_value=100.0)
+    assert schema.RecordingMeta.from_kv(meta.to_kv(), "f.parquet") == meta
+    old = {k: v for k, v in meta.to_kv().items() if b"contract" not in k}  # written before the fields existed
+    back = schema.RecordingMeta.from_kv(old, "f.parquet")
+    assert back.contract_type == "linear" and back.contract_value is None and not back.inverse
+
+
+@pytest.mark.parametrize(("kv", "needle"), [
+    ({"contract_type": "inverse"}, "contract_type 'inverse' needs contract_value"),
+    ({"contract_type": "inverse", "contract_value": "0"}, "contract_value: '0' must be a positive number"),
+    ({"contract_type": "quanto"}, "contract_type 'quanto' must be one of"),
+    ({"contract_type": "linear", "contract_value": "100"}, "only meaningful for contract_type 'inverse'"),
+])
+def test_a_bad_contract_in_the_metadata_names_the_field_and_the_file(kv, needle):
+    base = schema.RecordingMeta("X", 0.1).to_kv()
+    base.update({f"mmjax.{k}".encode(): v.encode() for k, v in kv.items()})
+    with pytest.raises(ValueError, match="book/part-1.parquet") as err:
+        schema.RecordingMeta.from_kv(base, "DIR/book/part-1.parquet")
+    assert needle in str(err.value)
+    with pytest.raises(ValueError, match="contract"):  # the dataclass checks itself too
+        schema.RecordingMeta("X", 0.1, contract_type=kv["contract_type"],
+                             contract_value=float(kv["contract_value"]) if "contract_value" in kv else None)
+
+
+def coinm(rows: list[str]) -> list[str]:
+    return [r.replace("binance,BTCUSDT", "binance-delivery,BTCUSD_PERP") for r in rows]
+
+
+BOOK = SNAPSHOT + [brow(500, "bid", 99.9, 1)]
+
+
+def test_the_tardis_import_knows_coinm_is_inverse_and_the_loader_carries_it(tmp_path):
+    report, rec = _import(tmp_path, coinm(BOOK), coinm([trow(60, 1, "buy", 100.1, 1)]))
+    assert (report.contract_type, report.contract_value, report.contract_source) == ("inverse", 100.0, "venue table")
+    md, raw = load_market(rec)
+    assert raw.meta.size_unit == "contracts_100usd" and raw.meta.contract_value == 100.0
+    assert md.inverse and md.contract_value == 100.0
+    assert ReplayData.from_market(md).contract_type == "inverse"
+
+
+def test_an_unknown_venue_imports_as_linear_with_a_warning_and_the_flags_override(tmp_path):
+    book = [r.replace("BTCUSDT", "XYZUSD") for r in BOOK]
+    trades = [trow(60, 1, "buy", 100.1, 1).replace("BTCUSDT", "XYZUSD")]
+    logs: list[str] = []
+    b, t = _write(tmp_path / "b.csv", BOOK_HEADER, book), _write(tmp_path / "t.csv", TRADE_HEADER, trades)
+    report = import_tardis(TardisImportConfig(book=str(b), trades=str(t), out=str(tmp_path / "lin"), levels=3), logs.append)
+    assert report.contract_type == "linear" and report.contract_source == "default (venue unknown)"
+    assert any("contract type of binance XYZUSD unknown" in m and "--contract-type inverse" in m for m in logs)
+    assert main(["import-tardis", "--book", str(b), "--trades", str(t), "--out", str(tmp_path / "inv"), "--levels", "3",
+                 "--contract-type", "inverse", "--contract-value", "10", "--quiet"]) == 0
+    meta = read_recording(tmp_path / "inv").meta
+    assert (meta.contract_type, meta.contract_value, meta.size_unit) == ("inverse", 10.0, "contracts_10usd")
+    with pytest.raises(ValueError, match=r"binance XYZUSD \(--contract-type/--contract-value\).*needs contract_value"):
+        _import(tmp_path / "x", book, trades, contract_type="inverse")
+    with pytest.raises(ValueError, match="only meaningful for contract_type 'inverse'"):
+        _import(tmp_path / "y", BOOK, contract_value=100.0)  # binance BTCUSDT is linear
+    assert not (tmp_path / "x" / "rec").exists() and not (tmp_path / "y" / "rec").exists()  # nothing written
+
+
+def test_the_loader_refuses_files_of_different_contracts(tmp_path):
+    _, rec = _import(tmp_path, coinm(BOOK), coinm([trow(60, 1, "buy", 100.1, 1)]))
+    first = sorted((rec / "book").rglob("*.parquet"))[0]
+    table = pq.read_table(first)
+    kv = dict(table.schema.metadata)
+    kv[b"mmjax.contract_value"] = b"10.0"
+    second = first.with_name("part-zz.parquet")
+    ts = table.column("ts_recv_ns").to_numpy() + 10**9  # later rows, same schema
+    pq.write_table(table.set_column(1, "ts_recv_ns", pa.array(ts)).replace_schema_metadata(kv), second)
+    with pytest.raises(RecordingError, match="part-zz.parquet: contract_type/contract_value inverse/10.0 differ"):
+        load_market(rec)
