@@ -219,3 +219,45 @@ def test_the_loader_refuses_files_of_different_contracts(tmp_path):
     pq.write_table(table.set_column(1, "ts_recv_ns", pa.array(ts)).replace_schema_metadata(kv), second)
     with pytest.raises(RecordingError, match="part-zz.parquet: contract_type/contract_value inverse/10.0 differ"):
         load_market(rec)
+
+
+# ---------------------------------------------------------------------------------------------
+# THE SHARED BINANCE COIN-M RECORDING ($100 CONTRACTS ON BTC)
+
+
+@pytest.fixture(scope="module")
+def coinm_market(shared_data, tmp_path_factory):
+    src = shared_data / "binance-coinm-btcusd-perp-2024-08-08"
+    out = tmp_path_factory.mktemp("coinm") / "rec"
+    import_tardis(TardisImportConfig(book=str(src / "incremental_book_L2.csv.gz"), trades=str(src / "trades.csv.gz"),
+                                     out=str(out), levels=20, quiet=True))
+    return load_market(out)[0]
+
+
+def test_fills_on_the_coinm_recording_earn_the_inverse_formula_in_both_twins(coinm_market):
+    md = coinm_market
+    assert md.inverse and md.contract_value == 100.0 and md.tick_size == pytest.approx(0.1) and md.lot_size == 1.0
+    T, t0, E = md.num_steps, 100, 1500
+    knobs = EnvKnobs(episode_steps=E, quote_size=1.0, max_inventory=10.0, maker_fee_bps=-0.5, max_offset_bps=2.0)
+    acts = np.full((E, 2), -0.9, np.float32)  # 0.1 bp from the mid: fills on both sides, inventory that moves
+    feats, sigma = np.zeros((T, F_M), np.float32), np.ones(T, np.float32)
+    _, _, _, info, _ = rollout(make_params(md, feats, sigma, knobs=knobs), acts, t0=t0)
+    ref = ReferenceMarketEnv(ReplayData.from_market(md), feats, sigma, knobs)
+    ref.reset(options={"start": t0})
+    i_ref = [ref.step(a)[4] for a in acts]
+    # the fills, independently of either account: contracts s_i (+ bought) at $ P_i, then the mark at $ M
+    price = lambda ticks: (np.asarray(ticks, np.float64) + md.px_anchor_ticks) * md.tick_size  # noqa: E731
+    s = np.concatenate([info["bid_fill"], -info["ask_fill"]]).astype(np.float64)
+    px = price(np.concatenate([info["bid_fill_px"], info["ask_fill_px"]]))
+    s, px = s[s != 0], px[s != 0]
+    assert len(s) > 20 and np.abs(np.cumsum(s)).max() >= 3, "the sequence must trade and carry inventory"
+    q, M, V = s.sum(), price(info["mid"][-1]), 100.0
+    fees_coin = -0.5e-4 * (np.abs(s) * V / px).sum()
+    coin = (s * V / px).sum() - q * V / M - fees_coin  # sum of s V (1/P_i - 1/M): the contracts' coin PnL
+    assert info["inventory"][-1] == pytest.approx(q)
+    assert info["pnl"][-1] == pytest.approx(coin * M, rel=1e-4, abs=1e-3)
+    assert i_ref[-1]["pnl"] == pytest.approx(coin * M, rel=1e-9, abs=1e-9)
+    np.testing.assert_allclose(info["pnl"], [i["pnl"] for i in i_ref], rtol=1e-4, atol=1e-3)
+    # the linear account of the same fills would be off by orders of magnitude ($ x contracts)
+    linear = (-s * px).sum() + q * M - (-0.5e-4 * (np.abs(s) * px).sum())
+    assert abs(linear - coin * M) > 10 * abs(coin * M)

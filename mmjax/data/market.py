@@ -109,3 +109,10 @@ class MarketData:
         steps = jnp.minimum(sl.steps_to_gap, stop - start - jnp.arange(stop - start))
         return sl.replace(after_gap=after_gap, steps_to_gap=steps.astype(jnp.int32))
 
+
+
+def identity(md: MarketData, meta) -> dict[str, float | str]:
+    """What a report must name to be read right (``meta``: the recording's `RecordingMeta`): the product,
+    its tick ($), lot and size unit, and its contract (contract_value: quote currency per inverse contract, 0.0 linear)."""
+    return {"product": meta.product, "tick_size": md.tick_size, "lot_size": md.lot_size, "size_unit": meta.size_unit,
+            "contract_type": md.contract_type, "contract_value": md.contract_value}

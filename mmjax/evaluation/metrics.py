@@ -35,6 +35,10 @@ class Traces:
     bid_fill_kind: np.ndarray | None = None  # int8 mmjax.data.layout fill kind of each step's bid fill (0: none)
     ask_fill_kind: np.ndarray | None = None
     beyond: np.ndarray | None = None  # live quotes beyond the stored depth at each step (0, 1 or 2)
+    # base-coin equivalent of each fill where sizes are inverse contracts (contracts x value $ / fill price);
+    # None: the sizes themselves (linear). The $ attribution weighs price moves by it.
+    bid_fill_base: np.ndarray | None = None
+    ask_fill_base: np.ndarray | None = None
 
 
 def bootstrap_ci(x: np.ndarray, seed: int = 0, n_boot: int = 10_000, level: float = 0.95) -> tuple[float, float]:
@@ -93,15 +97,19 @@ def pnl_attribution(tr: Traces) -> dict[str, float]:
     the mid h seconds later: spread = s (m - p) summed; adverse_h = s (m_h - m) summed (negative = the
     market moved against the fill); fees as paid (negative = rebate). Carry is the rest, so that
     spread + adverse_10s + carry - fees = mean PnL exactly: what holding inventory earned beyond 10 s.
+    On inverse contracts s is the fill's coin equivalent (contracts x V / p), so that spread is the coin
+    the fill earned against the mid, in $ at the mid, and adverse the first-order $ move of its position.
     """
     nb, na = tr.bid_fill > 0, tr.ask_fill > 0
     E = tr.pnl.shape[0]
+    bid = tr.bid_fill if tr.bid_fill_base is None else tr.bid_fill_base
+    ask = tr.ask_fill if tr.ask_fill_base is None else tr.ask_fill_base
 
     def total(x_bid, x_ask) -> float:
         return float((np.where(nb, x_bid, 0.0).sum() + np.where(na, x_ask, 0.0).sum()) / E)
 
-    spread = total(tr.bid_fill * (tr.mid_at_fill - tr.bid_fill_px), tr.ask_fill * (tr.ask_fill_px - tr.mid_at_fill))
-    adverse = {h: total(tr.bid_fill * (later - tr.mid_at_fill), -tr.ask_fill * (later - tr.mid_at_fill))
+    spread = total(bid * (tr.mid_at_fill - tr.bid_fill_px), ask * (tr.ask_fill_px - tr.mid_at_fill))
+    adverse = {h: total(bid * (later - tr.mid_at_fill), -ask * (later - tr.mid_at_fill))
                for h, later in (("1s", tr.mid_after_1s), ("10s", tr.mid_after_10s))}
     fees = float(tr.fees.sum() / E)
     mean_pnl = float(tr.pnl[:, -1].mean())
