@@ -231,11 +231,11 @@ def coinm_market(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("coinm") / "rec"
     import_tardis(TardisImportConfig(book=str(src / "incremental_book_L2.csv.gz"), trades=str(src / "trades.csv.gz"),
                                      out=str(out), levels=20, quiet=True))
-    return load_market(out)[0]
+    return load_market(out)  # (MarketData, RawRecording)
 
 
 def test_fills_on_the_coinm_recording_earn_the_inverse_formula_in_both_twins(coinm_market):
-    md = coinm_market
+    md, _ = coinm_market
     assert md.inverse and md.contract_value == 100.0 and md.tick_size == pytest.approx(0.1) and md.lot_size == 1.0
     T, t0, E = md.num_steps, 100, 1500
     knobs = EnvKnobs(episode_steps=E, quote_size=1.0, max_inventory=10.0, maker_fee_bps=-0.5, max_offset_bps=2.0)
@@ -261,3 +261,23 @@ def test_fills_on_the_coinm_recording_earn_the_inverse_formula_in_both_twins(coi
     # the linear account of the same fills would be off by orders of magnitude ($ x contracts)
     linear = (-s * px).sum() + q * M - (-0.5e-4 * (np.abs(s) * px).sum())
     assert abs(linear - coin * M) > 10 * abs(coin * M)
+
+
+def test_the_paper_trader_accounts_the_coinm_replay_as_the_twin_does(coinm_market):
+    """The live path (PaperTrader over sim_np) takes the contract from the recording's metadata."""
+    from test_live import ConstQuoter, replay
+
+    md, raw = coinm_market
+    knobs = EnvKnobs(quote_size=1.0, max_inventory=10.0, maker_fee_bps=1.0, max_offset_bps=2.0)
+    n = 2000  # the first n - 3 intervals of the replay (the whole recording) against the twin
+    tr = replay(raw, ConstQuoter([-0.9, -0.9]), knobs)
+    assert tr.params.inverse == sim_np.Inverse(100.0, md.px_anchor_ticks)
+    env = ReferenceMarketEnv(ReplayData.from_market(md), np.zeros((md.num_steps, 1)), np.zeros(md.num_steps),
+                             EnvKnobs(**{**vars(knobs), "episode_steps": n - 3}))
+    env.reset(options={"start": 0})
+    infos = [env.step(np.array([-0.9, -0.9]))[4] for _ in range(n - 3)]
+    live = tr.records[1:n - 2]
+    assert sum(r.bid_fill + r.ask_fill for r in live) >= 10
+    np.testing.assert_array_equal([(r.bid_fill, r.ask_fill) for r in live], [(i["bid_fill"], i["ask_fill"]) for i in infos])
+    np.testing.assert_array_equal([r.pnl for r in live], [i["pnl"] for i in infos])
+    np.testing.assert_array_equal([r.fee for r in live], [i["fee"] for i in infos])
