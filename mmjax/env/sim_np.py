@@ -168,7 +168,7 @@ class Account(NamedTuple):
     inventory: float = 0.0  # venue size units, + long
     cash: float = 0.0  # $ (inverse: coin)
     entry: float = 0.0  # average entry price of the inventory, ticks from mid0
-    pnl: float = 0.0  # $ marked to the mid: cash + inventory * (mid - mid0) * tick
+    pnl: float = 0.0  # $ marked to the mid: cash + inventory * (mid - mid0) * tick (linear; inverse: `mark`)
     inventory_lots: int = 0  # the exact inventory in whole lots (inventory = inventory_lots * lot)
 
 
