@@ -17,29 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mmjax.data import loader, stylized
-
-
-def _find(d: Path, stem: str) -> Path | None:
-    for name in (f"{stem}.csv.gz", f"{stem}.csv"):
-        if (d / name).is_file():
-            return d / name
-    return None
-
-
-def load_any(path: str, tmp: Path) -> loader.RawRecording:
-    """A recording directory, or a Tardis CSV directory imported on the fly."""
-    d = Path(path)
-    if (d / "book").is_dir():
-        return loader.read_recording(d)
-    book, trades = _find(d, "incremental_book_L2"), _find(d, "trades")
-    if book is None or trades is None:
-        raise SystemExit(f"{d}: neither a recording (book/) nor Tardis CSVs (incremental_book_L2.csv[.gz], trades.csv[.gz])")
-    from mmjax.data import tardis
-
-    out = tmp / d.name
-    tardis.import_tardis(tardis.TardisImportConfig(book=str(book), trades=str(trades), out=str(out), quiet=True))
-    return loader.read_recording(out)
+from mmjax import synth_command
+from mmjax.data import facts, loader, stylized
 
 
 def _label(path: str, used: set[str]) -> str:
@@ -109,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--synth", required=True, help="synthetic recording directory (mmjax synth --out)")
     p.add_argument("--real", action="append", required=True, help="real recording or Tardis CSV directory; repeatable")
     p.add_argument("--out", required=True, help="output directory for stylized_facts.json and stylized_facts.png")
+    p.add_argument("--fills", action=argparse.BooleanOptionalAction, default=True,
+                   help="also measure the fixed quoter's fills per hour at 0, 1, 3 ticks and 1 bp behind the touch (4 backtests per recording)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,8 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for path in [args.synth, *args.real]:
             name = "synth" if path == args.synth else _label(path, used | {"synth"})
-            raw = load_any(path, Path(tmp))
+            try:
+                raw, rec_dir = synth_command.load_any(path, Path(tmp))
+            except (FileNotFoundError, loader.RecordingError) as e:
+                raise SystemExit(str(e)) from None
             named[name] = stylized.compute(raw)
+            # the facts that decide a maker's PnL (markouts, queue, mid-move tails, fills per hour by backtest)
+            named[name]["pnl_facts"] = synth_command.all_facts(raw, rec_dir) if args.fills else facts.recording_facts(raw)
             named[name]["source"] = raw.meta.source
             sizes[name] = raw.trade_sz
     print(stylized.format_table(named))

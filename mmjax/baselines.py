@@ -7,8 +7,9 @@ This module imports no jax.
 Units (one system for all three): prices and distances in ticks, volatility ``sigma`` in ticks per
 sqrt(second), time in seconds, inventory ``q_lots`` in quote lots (inventory / quote size), intensity
 ``A`` in fills per second at the touch, decay ``k`` per tick, risk aversion ``gamma`` per tick per lot.
-Quotes come out as offsets from mid in bps, then as actions in [-1, 1] through the environment's
-mapping ``offset_bps = (a + 1) / 2 * max_offset_bps``.
+Quotes come out as offsets from mid in bps, then as actions in [-1, 1] of the environment's own mapping
+(`mmjax.env.actions`: ticks behind each touch, or a pulled side) through `quotes_to_action` and
+`ticks_to_action`, so every baseline has exactly the agent's order semantics.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BASELINES = ("fixed", "avellaneda_stoikov", "glft", "signal_aware")
+BASELINES = ("abstain", "fixed", "avellaneda_stoikov", "glft", "signal_aware")
 
 # Signal-aware quoter: horizon of the mid forecast, grid rows, and the ridge penalty per training row.
 FORECAST_HORIZON_STEPS = 10  # 1 s at 100 ms: the horizon over which a passive fill's adverse selection shows
@@ -31,13 +32,6 @@ class FillIntensity:
     A_per_s: float  # fills per second at zero distance
     k_per_tick: float  # decay per tick of distance
     r2: float  # goodness of the log-linear fit
-
-
-def offsets_to_action(bid_offset_bps, ask_offset_bps, max_offset_bps, xp=np):
-    """Inverse of the env's action mapping; offsets below 0 or above the range are clipped."""
-    a_bid = 2.0 * bid_offset_bps / max_offset_bps - 1.0
-    a_ask = 2.0 * ask_offset_bps / max_offset_bps - 1.0
-    return xp.clip(xp.stack([a_bid, a_ask], axis=-1), -1.0, 1.0)
 
 
 def ticks_to_action(d_ticks, k_max_ticks, xp=np):
@@ -147,14 +141,20 @@ def fit_mid_forecast(features: np.ndarray, mid_ticks: np.ndarray, steps_to_gap: 
 
 
 def signal_aware_offsets(q_lots, sigma_ticks, time_left_s, mid_abs_ticks, gamma, k_per_tick, forecast_ticks, xp=np):
-    """Avellaneda-Stoikov quotes around a forecast-shifted mid (Cartea-Jaimungal short-term alpha, one horizon).
+    """Avellaneda-Stoikov quotes around a forecast-shifted mid (Cartea-Jaimungal short-term alpha, one horizon),
+    and the sides to pull: (bid_bps, ask_bps, pull [..., 2] bool).
 
     The reservation price moves by the forecast mid move: a bid is placed as if the mid were already
-    ``forecast_ticks`` higher (so an expected fall pushes the bid away and pulls the ask in).
+    ``forecast_ticks`` higher (so an expected fall pushes the bid away and pulls the ask in). A side is
+    pulled when the forecast move reaches beyond the half spread (the flat quote's distance from the
+    mid, which inventory does not change): the mid is expected to pass through a price there, so a
+    fill is expected to mark at a loss.
     """
     b, a = avellaneda_stoikov_offsets(q_lots, sigma_ticks, time_left_s, mid_abs_ticks, gamma, k_per_tick, xp=xp)
     shift_bps = ticks_to_bps(forecast_ticks, mid_abs_ticks)
-    return b - shift_bps, a + shift_bps
+    half_spread_bps = 0.5 * (b + a)
+    pull = xp.stack([-shift_bps >= half_spread_bps, shift_bps >= half_spread_bps], axis=-1)
+    return b - shift_bps, a + shift_bps, pull
 
 
 def calibrate_fill_intensity(

@@ -79,3 +79,36 @@ def test_a_baselines_offsets_become_exactly_the_ticks_it_asked_for():
     assert np.all(np.asarray(on))
     np.testing.assert_array_equal(np.asarray(bid), want_bid)
     np.testing.assert_array_equal(np.asarray(ask), want_ask)
+
+
+def _band_edges(k_max: float) -> np.ndarray:
+    """Actions on, and one float32 ulp either side of, every band boundary of the mapping."""
+    near = -1.0 + np.arange(0, 20) * 1.9 / 18
+    span = max(k_max - 8, 0) + 1
+    steps = np.arange(span + 1) / span if span <= 50 else np.linspace(0, 1, 50)
+    far = -1.0 + 1.9 * (0.5 + steps / 2)
+    edges = np.concatenate([near, far, [A.PULL_ABOVE, 1.0, -1.0]]).astype(np.float32)
+    return np.concatenate([edges, np.nextafter(edges, np.float32(2)), np.nextafter(edges, np.float32(-2))])
+
+
+def test_the_numpy_twin_quotes_exactly_what_the_device_quotes():
+    """sim_np.quote_prices reproduces the JAX mapping's float32 arithmetic on random and band-edge actions."""
+    from mmjax.env import sim_np
+
+    rng = np.random.default_rng(0)
+    for anchor, max_off in ((6_200_000, 2.0), (6_200_000, 10.0), (1_000, 10.0), (30_000_000, 0.5), (250_000, 37.5)):
+        k = float(A.max_ticks(jnp.float32(0.5), anchor, jnp.float32(max_off)))
+        edges = _band_edges(k)
+        n = 300
+        best_bid = rng.integers(-5000, 5000, n).astype(np.int32)
+        best_ask = best_bid + rng.choice([1, 1, 2, 3, 7], n).astype(np.int32)
+        act = np.where(rng.random((n, 1)) < 0.6, rng.choice(edges, (n, 2)), rng.uniform(-1.2, 1.2, (n, 2)))
+        act = act.astype(np.float32)
+        mid = (best_bid + best_ask) / 2.0
+        bid, ask, on = (np.asarray(x) for x in A.quote_prices(
+            jnp.asarray(act), jnp.asarray(best_bid), jnp.asarray(best_ask), jnp.asarray(mid, jnp.float32), anchor,
+            jnp.float32(max_off)))
+        want = [(int(bid[j]) if on[j, 0] else None, int(ask[j]) if on[j, 1] else None) for j in range(n)]
+        got = [sim_np.quote_prices(tuple(float(x) for x in act[j]), int(best_bid[j]), int(best_ask[j]), float(mid[j]),
+                                   anchor, max_off) for j in range(n)]
+        assert got == want, (anchor, max_off)

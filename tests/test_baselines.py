@@ -8,15 +8,6 @@ from mmjax import baselines as bl
 MID = 6_500_000.0  # $65,000 in ticks of $0.01
 
 
-def test_offsets_to_action_inverts_env_mapping():
-    max_bps = 10.0
-    a = bl.offsets_to_action(np.array(2.5), np.array(7.5), max_bps)
-    offsets = (a + 1) / 2 * max_bps  # the env's mapping
-    np.testing.assert_allclose(offsets, [2.5, 7.5])
-    # out-of-range offsets (e.g. a reservation price beyond mid) clip to the action box
-    assert np.all(np.abs(bl.offsets_to_action(np.array(-3.0), np.array(30.0), max_bps)) == 1.0)
-
-
 def test_avellaneda_stoikov_is_symmetric_flat_and_skews_against_inventory():
     kw = dict(sigma_ticks=400.0, time_left_s=60.0, mid_abs_ticks=MID, gamma=1e-4, k_per_tick=0.01)
     b0, a0 = bl.avellaneda_stoikov_offsets(0.0, **kw)
@@ -53,7 +44,7 @@ def test_baselines_run_under_jax_jit_and_vmap():
     @jax.jit
     def quotes(q):
         b, a = bl.avellaneda_stoikov_offsets(q, 400.0, 60.0, MID, 1e-4, 0.01, xp=jnp)
-        return bl.offsets_to_action(b, a, 10.0, xp=jnp)
+        return bl.quotes_to_action(b, a, 0.5, 0, 1, MID, 10.0, xp=jnp)
 
     out = jax.vmap(quotes)(jnp.linspace(-3, 3, 7))
     assert out.shape == (7, 2)
@@ -108,7 +99,27 @@ def test_the_mid_forecast_recovers_a_real_signal_and_reads_only_its_window():
 def test_signal_aware_quotes_lean_into_the_forecast():
     kw = dict(sigma_ticks=400.0, time_left_s=60.0, mid_abs_ticks=MID, gamma=1e-4, k_per_tick=0.01)
     b0, a0 = bl.avellaneda_stoikov_offsets(0.0, **kw)
-    b_up, a_up = bl.signal_aware_offsets(0.0, **kw, forecast_ticks=5.0)
+    b_up, a_up, pull = bl.signal_aware_offsets(0.0, **kw, forecast_ticks=5.0)
     assert b_up < b0 and a_up > a0  # an expected rise: bid closer to the mid, ask further away
-    b_no, a_no = bl.signal_aware_offsets(0.0, **kw, forecast_ticks=0.0)
-    assert (b_no, a_no) == (b0, a0)
+    assert not pull.any()  # a small move stays inside the quotes: both sides quote
+    b_no, a_no, pull = bl.signal_aware_offsets(0.0, **kw, forecast_ticks=0.0)
+    assert (b_no, a_no) == (b0, a0) and not pull.any()
+
+
+def test_signal_aware_pulls_the_side_a_forecast_move_would_run_over():
+    kw = dict(sigma_ticks=400.0, time_left_s=60.0, mid_abs_ticks=MID, gamma=1e-4, k_per_tick=0.01)
+    b0, a0 = bl.avellaneda_stoikov_offsets(0.0, **kw)
+    half_ticks = a0 / 1e4 * MID
+    _, _, pull = bl.signal_aware_offsets(0.0, **kw, forecast_ticks=1.01 * half_ticks)
+    assert pull.tolist() == [False, True]  # an expected rise past the ask: asks would be lifted at a loss
+    _, _, pull = bl.signal_aware_offsets(0.0, **kw, forecast_ticks=-1.01 * half_ticks)
+    assert pull.tolist() == [True, False]
+    _, _, pull = bl.signal_aware_offsets(0.0, **kw, forecast_ticks=0.99 * half_ticks)
+    assert not pull.any()
+
+
+def test_signal_aware_pulls_nothing_without_a_forecast_whatever_the_inventory():
+    kw = dict(sigma_ticks=400.0, time_left_s=60.0, mid_abs_ticks=MID, gamma=1e-4, k_per_tick=0.01)
+    for q in (-5.0, 0.0, 5.0):  # a skew that pushes one quote through the mid is no reason to pull
+        _, _, pull = bl.signal_aware_offsets(q, **kw, forecast_ticks=0.0)
+        assert not pull.any(), q

@@ -97,6 +97,77 @@ def test_fixed_baseline_fills_less_the_further_it_quotes(recording):
     assert fills[0] > 0 and all(a >= b for a, b in zip(fills, fills[1:], strict=False))
 
 
+def test_abstain_never_quotes_and_is_the_zero_line(baseline_report):
+    payload, _ = baseline_report
+    m = payload["policies"]["abstain"]
+    assert m["fills"] == 0 and m["mean_pnl"] == 0.0 and m["map"] == 0.0
+    assert "abstain" not in payload["tuning"]  # nothing to tune
+    assert {"signal_aware", "abstain", "fixed"} <= set(payload["policies"])
+
+
+def test_tuning_flags_a_value_at_its_grids_edge(baseline_report):
+    payload, _ = baseline_report
+    for name, t in payload["tuning"].items():
+        values = [r["value"] for r in t["grid"]]
+        assert t["at_grid_edge"] == (t["value"] in (values[0], values[-1])), name
+
+
+def _one_episode(recording, policy):
+    import jax.numpy as jnp
+
+    from mmjax.env import build
+
+    market = build.load(build.DataConfig(data=str(recording), split_gap_steps=100), build.EnvKnobs(episode_steps=EPISODE))
+    env = build.make_env()
+    params = market.env_params(market.splits["train"])
+    starts = H.non_overlapping_starts(np.asarray(market.md.steps_to_gap), market.splits["train"].start,
+                                      market.splits["train"].stop, EPISODE, 1, 3)
+    tr = H.rollout(env, params, jnp.asarray(starts), policy)
+    return market, params, {k: np.asarray(v) for k, v in tr.items()}
+
+
+def test_the_fixed_baseline_quotes_whole_ticks_behind_each_touch(recording):
+    import jax.numpy as jnp
+
+    for d in (0, 3):
+        market, _, tr = _one_episode(recording, H.baseline_policy("fixed", jnp.float32(d), None))
+        mid = np.asarray(market.md.mid)[tr["t"]]
+        mid_abs = mid + market.md.px_anchor_ticks
+        bid_px = mid - tr["bid_offset_bps"] * mid_abs * 1e-4  # the decided prices, ticks
+        ask_px = mid + tr["ask_offset_bps"] * mid_abs * 1e-4
+        spread = np.rint(ask_px - bid_px)
+        # on a one-tick book: bid = best bid - d, ask = best ask + d, so the quoted spread is 1 + 2d ticks
+        one_tick = np.abs(spread - (1 + 2 * d)) < 1e-3
+        assert one_tick.mean() > 0.9, (d, np.unique(spread, return_counts=True))
+
+
+def test_signal_aware_pulls_a_side_when_the_forecast_runs_over_it(recording):
+    import jax.numpy as jnp
+
+    from mmjax.env import build
+
+    market = build.load(build.DataConfig(data=str(recording), split_gap_steps=100), build.EnvKnobs(episode_steps=EPISODE))
+    tr_split = market.splits["train"]
+    calib = H.calibrate(market.env_params(tr_split), tr_split.start, tr_split.stop)
+    # a strong forecast weight on every feature: some decisions expect moves past the quotes
+    loud = dataclasses_replace(calib, forecast_weights=tuple(50.0 * np.sign(np.asarray(calib.forecast_weights) + 1e-9)))
+    _, _, tr = _one_episode(recording, H.baseline_policy("signal_aware", jnp.float32(calib.k_per_tick * 0.01), loud))
+    pulled = np.isnan(tr["bid_offset_bps"]) | np.isnan(tr["ask_offset_bps"])
+    assert 0 < pulled.mean() < 1, "some decisions pull a side, not all"
+    assert not (np.isnan(tr["bid_offset_bps"]) & np.isnan(tr["ask_offset_bps"])).all()
+    _, _, quiet = _one_episode(recording, H.baseline_policy("signal_aware", jnp.float32(calib.k_per_tick * 0.01),
+                                                            dataclasses_replace(calib, forecast_weights=tuple(
+                                                                0.0 * np.asarray(calib.forecast_weights)),
+                                                                forecast_bias=0.0)))
+    assert not np.isnan(quiet["bid_offset_bps"]).any(), "without a forecast nothing is pulled"
+
+
+def dataclasses_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
+
+
 def test_the_report_names_the_market_it_was_run_on(baseline_report):
     payload, out = baseline_report
     m = json.loads((out / "metrics.json").read_text())["market"]

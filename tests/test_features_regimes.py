@@ -49,7 +49,8 @@ def vol_regime_change(tmp_path_factory):
     """One hour of the built-in market whose variance and taker-order rate rise 9x half-way through."""
     synth = pytest.importorskip("mmjax.data.synth")
     out = tmp_path_factory.mktemp("regime")
-    synth.run(synth.SynthConfig(out=str(out), hours=1.0, seed=1, regime_shift_at_frac=0.5, regime_shift_factor=9.0))
+    synth.run(synth.SynthConfig(out=str(out), hours=1.0, seed=1,
+                                 model=synth.SynthParams(regime_shift_at_frac=0.5, regime_shift_factor=9.0)))
     return load_market(out)
 
 

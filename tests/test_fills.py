@@ -134,27 +134,6 @@ def arrive(o, msg_px, msg=MSG, bk=BOOK, opp=NO_CROSS, size=0.5):
 
 
 # ---------------------------------------------------------------------------------------------
-# QUOTES
-
-
-def test_action_mapping_offsets_and_rounding_away_from_mid():
-    mid = jnp.float32(100.5)  # bid 100, ask 101; anchor 19_899.5 -> 1 bp = 2 ticks exactly
-    bid, ask = fills.quote_prices(jnp.array([-1.0, -1.0]), mid, 100, 101, 10.0, 19_899.5)
-    assert (int(bid), int(ask)) == (100, 101)  # offset 0: the touch
-    bid, ask = fills.quote_prices(jnp.array([1.0, 0.0]), mid, 100, 101, 10.0, 19_899.5)
-    assert (int(bid), int(ask)) == (80, 111)  # 10 bp = 20 ticks -> floor(80.5); 5 bp = 10 ticks -> ceil(110.5)
-
-
-def test_quotes_never_cross_or_touch_the_mid():
-    # spread of 4 ticks, integer mid 102: offset 0 must not put bid == ask at the mid
-    bid, ask = fills.quote_prices(jnp.array([-1.0, -1.0]), jnp.float32(102.0), 100, 104, 10.0, 20_000)
-    assert (int(bid), int(ask)) == (101, 103)
-    # even a stale mid far above the touch never makes the bid a taker
-    bid, ask = fills.quote_prices(jnp.array([-1.0, -1.0]), jnp.float32(200.5), 100, 101, 10.0, 20_000)
-    assert int(bid) <= 100 and int(ask) >= 101
-
-
-# ---------------------------------------------------------------------------------------------
 # THE STORED DEPTH
 
 

@@ -150,11 +150,13 @@ def write_tardis_csvs(out_dir: Path, hours: float = 0.25, seed: int = 5):
     Returns the two paths and the generated market (prices $, sizes rounded to whole lots).
     """
     from mmjax.data import synth
+    from mmjax.data.synth_params import SynthParams
 
-    cfg = synth.SynthConfig(out="-", hours=hours, seed=seed, product="SOL-USD", start_price_usd=150.0, tick_size=0.01,
-                            order_size_median_btc=1.5, order_size_max_btc=5_000.0, touch_size_median_btc=600.0,
-                            depth_size_median_btc=20.0, impact_ticks_per_sqrt_btc=0.05, gap_median_ticks=2.0,
-                            band_bps=1.0, wide_mean_ticks=3.0)
+    model = SynthParams(start_price_usd=150.0, tick_size=0.01,
+                        order_size_median_btc=1.5, order_size_max_btc=5_000.0, touch_size_median_btc=600.0,
+                        depth_size_median_btc=20.0, impact_ticks_per_sqrt_btc=0.05, gap_median_ticks=2.0,
+                        band_bps=1.0, wide_mean_ticks=3.0)
+    cfg = synth.SynthConfig(out="-", hours=hours, seed=seed, product="SOL-USD", model=model)
     mk = synth.generate(cfg)
 
     def lots(x):

@@ -1,12 +1,11 @@
 """Specification of the NumPy simulator's rules (mmjax/env/sim_np.py), one rule at a time.
 
 The whole-episode agreement with the device env is tests/test_reference.py; here each rule of
-docs/env.md is pinned on small cases, and the float64 quote shortcut is checked against float32.
+docs/env.md is pinned on small cases (the action mapping's twin test is tests/test_actions.py).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from mmjax.env import sim_np
@@ -18,55 +17,21 @@ P = sim_np.SimParams(EnvKnobs(quote_size=0.1, max_inventory=0.3, latency_steps=1
 BOOK = Book([100, 99, 98], [0.5, 1.0, 2.0], [101, 102, 103], [0.2, 1.0, 2.0])
 
 
-def quote_prices_f32(action, mid_ticks, best_bid, best_ask, max_offset_bps, anchor_ticks):
-    """The device env's mapping in NumPy float32, written out independently (the spec of `quote_prices`)."""
-    f = np.float32
-    a = np.clip(np.asarray(action, f), f(-1), f(1))
-    mid = f(mid_ticks)
-    ticks_per_bps = (mid + f(anchor_ticks)) * f(1e-4)
-    off = (a + f(1)) * f(0.5) * f(max_offset_bps) * ticks_per_bps
-    bid = min(int(np.floor(f(mid - off[0]))), int(np.ceil(mid)) - 1, best_ask - 1)
-    ask = max(int(np.ceil(f(mid + off[1]))), int(np.floor(mid)) + 1, best_bid + 1)
-    return bid, ask
-
-
-def test_quote_prices_equal_float32_on_random_and_near_integer_prices(monkeypatch):
-    rng = np.random.default_rng(0)
-    cases = []
-    for _ in range(4000):
-        anchor = int(rng.choice([1_000, 6_200_000, 9_900_000, 30_000_000]))
-        best_bid = int(rng.integers(-min(5000, anchor // 2), 5000))  # absolute prices stay positive
-        spread = int(rng.choice([1, 1, 2, 3, 7]))
-        mid = best_bid + spread / 2
-        max_off = float(rng.choice([0.0, 1.0, 2.0, 10.0, 37.5]))
-        action = rng.uniform(-1.2, 1.2, 2)
-        if rng.random() < 0.5 and max_off > 0:  # aim the bid at an integer price: there float32 rounding decides
-            scale = 0.5 * max_off * (mid + anchor) * 1e-4
-            target = np.floor(mid - rng.uniform(0, 2 * scale))
-            action[0] = (mid - target) / scale - 1.0 + rng.choice([0.0, 1e-9, -1e-9, 3e-8, -3e-8])
-        for a in (action.astype(np.float32), action):  # a policy's float32 action, a baseline's float64 one
-            cases.append((tuple(float(x) for x in a), mid, best_bid, best_bid + spread, max_off, anchor))
-    exact = sim_np._round_quotes_f32
-    calls = []
-    monkeypatch.setattr(sim_np, "_round_quotes_f32", lambda *a: calls.append(1) or exact(*a))
-    assert [sim_np.quote_prices(*c) for c in cases] == [quote_prices_f32(*c) for c in cases]
-    assert 200 < len(calls) < len(cases) / 2  # the near-integer cases took the float32 chain, the rest did not
-
-
-def test_quotes_stay_on_their_side_of_the_mid_and_never_cross():
-    # offset 0 at an even spread: bid and ask would both sit on the mid
-    assert sim_np.quote_prices((-1.0, -1.0), 101.0, 100, 102, 10.0, 6_200_000) == (100, 102)
-    # a one-tick spread: at the touch
-    assert sim_np.quote_prices((-1.0, -1.0), 100.5, 100, 101, 10.0, 6_200_000) == (100, 101)
-    # a far quote: 10 bps of a $62,001 mid at $0.01 ticks is 6200.01 ticks
-    assert sim_np.quote_prices((1.0, 1.0), 100.5, 100, 101, 10.0, 6_200_000) == (-6100, 6301)
+def test_quotes_sit_whole_ticks_behind_each_touch_or_the_side_is_pulled():
+    # the join band (the twin of the JAX mapping is pinned in tests/test_actions.py)
+    assert sim_np.quote_prices((-0.85, -0.85), 100, 101, 100.5, 6_200_000, 10.0) == (100, 101)
+    assert sim_np.quote_prices((-0.85, 0.95), 100, 101, 100.5, 6_200_000, 10.0) == (100, None)  # ask pulled
+    assert sim_np.quote_prices((1.0, 1.0), 100, 101, 100.5, 6_200_000, 10.0) == (None, None)
+    # the far end: 10 bps of a $62,001 mid at $0.01 ticks is 6200 whole ticks behind each touch
+    assert sim_np.quote_prices((0.9, 0.9), 100, 101, 100.5, 6_200_000, 10.0) == (100 - 6200, 101 + 6200)
 
 
 def test_a_side_at_the_inventory_limit_does_not_quote():
     assert P.max_lots == 30 and P.quote_lots == 10
-    assert sim_np.gate_quotes(100, 101, 30, P.max_lots) == (None, 101)
-    assert sim_np.gate_quotes(100, 101, -30, P.max_lots) == (100, None)
-    assert sim_np.gate_quotes(100, 101, 29, P.max_lots) == (100, 101)
+    assert sim_np.gate_quotes((100, 101), 30, P.max_lots) == (None, 101)
+    assert sim_np.gate_quotes((100, 101), -30, P.max_lots) == (100, None)
+    assert sim_np.gate_quotes((100, 101), 29, P.max_lots) == (100, 101)
+    assert sim_np.gate_quotes((None, 101), 29, P.max_lots) == (None, 101)  # a pulled side stays pulled
 
 
 def test_a_decision_sends_a_message_only_when_it_differs_from_the_known_order():

@@ -10,6 +10,7 @@ import pytest
 
 from mmjax import cli, schema
 from mmjax.data import loader, synth
+from mmjax.data.synth_params import SynthParams
 
 HOURS = 0.2  # 7,200 rows: enough for the statistics below, well under a second to generate
 
@@ -143,7 +144,7 @@ def test_volatility_clusters():
 
 def test_bad_config_is_a_clear_error():
     with pytest.raises(ValueError, match="branching_ratio"):
-        synth.generate(synth.SynthConfig(out="-", branching_ratio=1.2))
+        synth.generate(synth.SynthConfig(out="-", model=SynthParams(branching_ratio=1.2)))
     with pytest.raises(ValueError, match="hours"):
         synth.generate(synth.SynthConfig(out="-", hours=0))
 

@@ -17,18 +17,18 @@ def cache_root(cache_dir: str | None = None) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mmjax"
 
 
-def builtin_market(cache_dir: str | None = None, hours: float = 0.25, seed: int = 0) -> str:
-    """Path of the built-in market recording (``hours`` long, ``seed``), generated on first use."""
+def builtin_market(cache_dir: str | None = None, hours: float = 0.25, seed: int = 0, preset: str = "") -> str:
+    """Path of the built-in market recording (``hours`` long, ``seed``, regime ``preset``), generated on first use."""
     from mmjax.data import synth
 
     base = cache_root(cache_dir)
-    path = base / f"builtin-seed{seed}-{hours:g}h"
+    path = base / (f"builtin-seed{seed}-{hours:g}h" + (f"-{preset}" if preset else ""))
     if (path / schema.BOOK_DIR).is_dir():
         return str(path)
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".builtin-", dir=base))
     try:
-        synth.run(synth.SynthConfig(out=str(tmp), hours=hours, seed=seed))
+        synth.run(synth.SynthConfig(out=str(tmp), hours=hours, seed=seed, preset=preset))
         try:
             os.replace(tmp, path)  # atomic: a concurrent or interrupted run never leaves half a market
         except OSError:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from mmjax.data.synth import SynthConfig
+    from mmjax.data.synth_params import SynthParams
 
 _WINDOW_ROWS = 128  # rows scanned per vectorised look-ahead inside the event loop
 
@@ -18,8 +18,8 @@ _WINDOW_ROWS = 128  # rows scanned per vectorised look-ahead inside the event lo
 class _Profiles:
     """Bulk-drawn fresh level profiles (gaps in ticks, sizes in BTC), handed out in order."""
 
-    def __init__(self, rng, cfg: SynthConfig, n: int):
-        self.rng, self.cfg, self.n_deep = rng, cfg, cfg.levels - 1
+    def __init__(self, rng, cfg: SynthParams, levels: int, n: int):
+        self.rng, self.cfg, self.n_deep = rng, cfg, levels - 1
         self.i = 0
         self._draw(n)
 
@@ -40,10 +40,17 @@ class _Profiles:
         return self.i - 1
 
 
-def _run_segments(F, F_lean, buy_vol, sell_vol, band_ticks, cfg, rng):
+def _cancel_decay(p: SynthParams, dt_s: float, rows_in_segment):
+    """Share of a touch queue not yet cancelled after so many rows at the touch (1 when cancellation is off)."""
+    if p.touch_cancel_per_s <= 0:
+        return 1.0  # x * 1.0 == x exactly: the built-in market stays byte-identical
+    return np.exp(-p.touch_cancel_per_s * dt_s * rows_in_segment)
+
+
+def _run_segments(F, F_lean, buy_vol, sell_vol, band_ticks, cfg, levels, dt_s, rng):
     """The event loop: split rows into constant-quote segments; returns per-segment arrays."""
-    T, d = len(F), cfg.levels - 1
-    prof = _Profiles(rng, cfg, max(1024, T // 4))
+    T, d = len(F), levels - 1
+    prof = _Profiles(rng, cfg, levels, max(1024, T // 4))
     cum_buy = np.concatenate([[0.0], np.cumsum(buy_vol)])  # cum_buy[t] = buy volume in intervals < t
     cum_sell = np.concatenate([[0.0], np.cumsum(sell_vol)])
     lean = cfg.imbalance_lean
@@ -70,8 +77,9 @@ def _run_segments(F, F_lean, buy_vol, sell_vol, band_ticks, cfg, rng):
             x = (F[lo:hi] + off - center) / band_ticks  # [W] fair price in band units
             exit_rows = np.flatnonzero((np.abs(x) >= 1) & (np.arange(lo, hi) > s))
             xc = np.clip((F_lean[lo:hi] + off - center) / band_ticks, -1, 1)
-            q_ask = np.maximum(Qa * np.exp(-lean * xc) - (cum_buy[lo:hi] - cum_buy[s]), 1e-8)
-            q_bid = np.maximum(Qb * np.exp(lean * xc) - (cum_sell[lo:hi] - cum_sell[s]), 1e-8)
+            keep = _cancel_decay(cfg, dt_s, np.arange(lo, hi) - s)
+            q_ask = np.maximum(Qa * np.exp(-lean * xc) * keep - (cum_buy[lo:hi] - cum_buy[s]), 1e-8)
+            q_bid = np.maximum(Qb * np.exp(lean * xc) * keep - (cum_sell[lo:hi] - cum_sell[s]), 1e-8)
             sw_a = np.flatnonzero(buy_vol[lo:hi] >= q_ask)
             sw_b = np.flatnonzero(sell_vol[lo:hi] >= q_bid)
             cands = []
@@ -135,7 +143,7 @@ def _run_segments(F, F_lean, buy_vol, sell_vol, band_ticks, cfg, rng):
     return segs
 
 
-def _assemble_book(segs, F_lean, cum_buy, cum_sell, band_ticks, cfg, T):
+def _assemble_book(segs, F_lean, cum_buy, cum_sell, band_ticks, cfg, dt_s, T):
     """Per-segment quotes -> [T, L] prices (ticks from anchor) and sizes."""
     starts = np.array([g[0] for g in segs])
     seg_id = np.repeat(np.arange(len(segs)), np.diff(np.append(starts, T)))  # [T]
@@ -153,8 +161,9 @@ def _assemble_book(segs, F_lean, cum_buy, cum_sell, band_ticks, cfg, T):
     in_wide = row_in_seg < np.array([g[11] for g in segs])[seg_id]
     x = np.clip((F_lean + off - center) / band_ticks, -1, 1)
     s0 = starts[seg_id]
-    q_ask = np.maximum(Qa * np.exp(-cfg.imbalance_lean * x) - (cum_buy[:T] - cum_buy[s0]), 1e-8)
-    q_bid = np.maximum(Qb * np.exp(cfg.imbalance_lean * x) - (cum_sell[:T] - cum_sell[s0]), 1e-8)
+    keep = _cancel_decay(cfg, dt_s, row_in_seg)
+    q_ask = np.maximum(Qa * np.exp(-cfg.imbalance_lean * x) * keep - (cum_buy[:T] - cum_buy[s0]), 1e-8)
+    q_bid = np.maximum(Qb * np.exp(cfg.imbalance_lean * x) * keep - (cum_sell[:T] - cum_sell[s0]), 1e-8)
     ask0 = center + 0.5 + np.where(in_wide & (w_side > 0), w_ticks, 0)
     bid0 = center - 0.5 - np.where(in_wide & (w_side < 0), w_ticks, 0)
     ask_px = ask0[:, None] + np.concatenate([np.zeros((T, 1)), np.cumsum(ask_gap, 1)], 1)

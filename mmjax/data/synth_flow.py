@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from mmjax.data.synth import SynthConfig
+    from mmjax.data.synth_params import SynthParams
 
 def _ar1(rng, n: int, std: float, halflife: float) -> np.ndarray:
     """[n] stationary Gaussian AR(1) with the given std and half-life (in steps)."""
@@ -25,7 +25,7 @@ def _ar1(rng, n: int, std: float, halflife: float) -> np.ndarray:
     return z
 
 
-def _regime(rng, n_s: int, cfg: SynthConfig) -> np.ndarray:
+def _regime(rng, n_s: int, cfg: SynthParams) -> np.ndarray:
     """[n_s] per-second activity multiplier: log-OU with mean 1, times the optional regime shift."""
     m = np.exp(_ar1(rng, n_s, cfg.regime_std, cfg.regime_halflife_s) - 0.5 * cfg.regime_std**2)
     # the shift scales what is drawn, never the draws themselves: factor 1 gives the same market bit for bit
@@ -33,7 +33,7 @@ def _regime(rng, n_s: int, cfg: SynthConfig) -> np.ndarray:
     return m
 
 
-def _hawkes_orders(rng, duration_s: float, m_sec: np.ndarray, p_buy_sec: np.ndarray, cfg: SynthConfig):
+def _hawkes_orders(rng, duration_s: float, m_sec: np.ndarray, p_buy_sec: np.ndarray, cfg: SynthParams):
     """Taker orders by the Hawkes branching construction -> (times s [K], sides [K]), sorted."""
     mu = cfg.orders_per_s * (1 - cfg.branching_ratio)
     n_imm = rng.poisson(mu * m_sec)  # [n_s] immigrants per second

@@ -51,31 +51,6 @@ def orient(bid: jax.Array, ask: jax.Array) -> jax.Array:
     return jnp.stack([bid, -ask], axis=-2)
 
 
-def quote_prices(
-    action: jax.Array,  # [..., 2] in [-1, 1]: bid, ask
-    mid_ticks: jax.Array,  # [...] float32 half-integer ticks from the anchor
-    best_bid: jax.Array,  # [...] int32
-    best_ask: jax.Array,  # [...] int32
-    max_offset_bps: jax.Array,
-    anchor_ticks: float,
-) -> tuple[jax.Array, jax.Array]:
-    """Action -> (bid, ask) int32 ticks: offset_bps = (a+1)/2*max, bid below mid, ask above, never a taker."""
-    a = jnp.clip(action.astype(jnp.float32), -1.0, 1.0)
-    offset_bps = (a + 1.0) * 0.5 * max_offset_bps  # [..., 2]
-    # 1 bp of the absolute mid in ticks; float32 on purpose (the NumPy twin reproduces it exactly)
-    ticks_per_bps = (mid_ticks + jnp.float32(anchor_ticks)) * jnp.float32(1e-4)
-    off = offset_bps * ticks_per_bps[..., None]
-    bid = jnp.floor(mid_ticks - off[..., 0]).astype(jnp.int32)
-    ask = jnp.ceil(mid_ticks + off[..., 1]).astype(jnp.int32)
-    # strictly on our side of the mid (an even spread at offset 0 would put bid == ask) ...
-    bid = jnp.minimum(bid, jnp.ceil(mid_ticks).astype(jnp.int32) - 1)
-    ask = jnp.maximum(ask, jnp.floor(mid_ticks).astype(jnp.int32) + 1)
-    # ... and never through the opposite touch (we are a maker)
-    bid = jnp.minimum(bid, best_ask - 1)
-    ask = jnp.maximum(ask, best_bid + 1)
-    return bid, ask
-
-
 def order_messages(known_px: jax.Array, want_px: jax.Array, want_on: jax.Array) -> tuple[jax.Array, jax.Array]:
     """A decision -> order messages, against the order state the agent knows ([..., 2] each).
 

@@ -65,7 +65,7 @@ class EnvKnobs:
     eta: float = field(default=0.0, metadata={
         "help": "dampening of inventory gains in the reward: - eta * max(0, q dmid), unitless"})
     max_offset_bps: float = field(default=10.0, metadata={
-        "help": "action mapping: quote offset from mid at action +1, bps of mid (action -1 quotes at the mid)"})
+        "help": "action range: the farthest quote behind the touch, bps of mid, counted in whole ticks (mmjax/env/actions.py)"})
     episode_steps: int = field(default=3000, metadata={
         "help": "steps per episode, grid steps (3000 = 5 min of 100 ms); time_left_frac runs over it"})
 

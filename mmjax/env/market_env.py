@@ -19,7 +19,7 @@ from gymnax.environments import environment, spaces
 
 from mmjax.data.layout import LOT_CAP, NO_PRICE, sim_lot
 from mmjax.data.market import MarketData
-from mmjax.env import depth, fills, inverse
+from mmjax.env import actions, depth, fills, inverse
 from mmjax.env.knobs import EnvKnobs
 from mmjax.features.spec import AGENT_FEATURES
 
@@ -149,7 +149,8 @@ def make_params(
 
 
 class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
-    """Two-sided quoting on a replayed order book. Action [2] in [-1, 1]: (bid, ask) offsets."""
+    """Two-sided quoting on a replayed order book. Action [2] in [-1, 1]: (bid, ask), each a distance
+    behind its touch in ticks or a pulled side (`mmjax.env.actions`)."""
 
     @property
     def default_params(self) -> EnvParams:
@@ -167,7 +168,7 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         return 2
 
     def action_space(self, params: EnvParams | None = None) -> spaces.Box:
-        """(bid, ask) in [-1, 1]; -1 quotes at the mid (inside the touch when the spread allows), +1 at max_offset_bps."""
+        """(bid, ask) in [-1, 1] per side: ticks behind that side's touch, or above 0.9 no quote (`mmjax.env.actions`)."""
         return spaces.Box(-1.0, 1.0, (2,), jnp.float32)
 
     def observation_space(self, params: EnvParams) -> spaces.Box:
@@ -316,9 +317,9 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         reward = dpnl - risk - damp
 
         # DECIDE AT t (book row t, inventory at t, the orders known at t) -> MESSAGES, ARRIVING AT t+L
-        bid_q, ask_q = fills.quote_prices(action, mid_t, state.best[0], -state.best[1],
-                                          params.max_offset_bps, mkt.px_anchor_ticks)
-        want_on = jnp.stack([q_lots < max_lots, q_lots > -max_lots])
+        bid_q, ask_q, quoting = actions.quote_prices(action, state.best[0], -state.best[1], mid_t,
+                                                     mkt.px_anchor_ticks, params.max_offset_bps)
+        want_on = quoting & jnp.stack([q_lots < max_lots, q_lots > -max_lots])  # pulled, or at the inventory limit
         known, msg = fills.order_messages(state.known_px, jnp.stack([bid_q, -ask_q]), want_on)
         pipe_px = jnp.concatenate([state.pipe_px, known[None]], axis=0)  # [L, 2]
         pipe_msg = jnp.concatenate([state.pipe_msg, msg[None]], axis=0)
@@ -353,6 +354,7 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             "bid_rejected": rejected[0], "ask_rejected": rejected[1],
             "bid_quote": fill_px[0], "ask_quote": fill_px[1],  # live prices over (t, t+1]
             "bid_live": live_before[0], "ask_live": live_before[1],
+            "bid_pulled": ~quoting[0], "ask_pulled": ~quoting[1],  # the decision at t pulled the side
             "fee": fee, "pnl": pnl, "dpnl": dpnl, "risk_penalty": risk, "damp_penalty": damp,
             "inventory": inv, "cash": cash, "mid": mid_1, "t": t,
         }

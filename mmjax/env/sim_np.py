@@ -8,7 +8,8 @@ env over a replay) and the live paper trader (`mmjax.live.trader`), one grid row
 
 Each rule is one function, named as in docs/env.md:
 
-    quote_prices        Action -> quotes (float32, like the device env)
+    quote_prices        The action mapping: ticks behind each touch, or a pulled side (float32, like the device env)
+    ticks_behind        The action mapping: one side's action -> ticks behind its touch
     gate_quotes         Inventory limit: a side at the limit does not quote (whole lots)
     order_messages      The order lifecycle: a decision -> messages against the known orders
     arrive              Orders and the queue: a message reaches the venue (post-only, stored depth)
@@ -57,7 +58,7 @@ from mmjax.data.layout import (
     LOT_CAP,
     sim_lot,
 )
-from mmjax.env.knobs import EnvKnobs
+from mmjax.env.knobs import ACTION_NEAR_TICKS, ACTION_PULL_ABOVE, EnvKnobs
 
 BID, ASK = "bid", "ask"
 NO_KIND = 0  # fill kind of "no fill" (mmjax.data.layout.FILL_KINDS has the others)
@@ -205,48 +206,36 @@ def f32(x: float) -> float:
     return _F32_UNPACK(_F32_PACK(x))[0]
 
 
-def quote_prices(action: Sequence[float], mid_ticks: float, best_bid: int, best_ask: int, max_offset_bps: float,
-                 anchor_ticks: int) -> tuple[int, int]:
-    """Action (bid, ask) in [-1, 1] -> integer (bid, ask) ticks, the device env's float32 mapping exactly.
-
-    offset = (a + 1) / 2 * max_offset_bps * (mid + anchor) * 1e-4 ticks; bid = floor(mid - offset_bid),
-    ask = ceil(mid + offset_ask); then strictly on our side of the mid and never through the touch.
-
-    Computed in float64, checked against float32: the float32 chain (``_round_quotes_f32``) rounds
-    ~10 times, each by <= 2^-24 relative, so its prices lie within ~1.3e-6 * (scale + |mid|) of
-    the float64 ones (scale = the offset at a = 0, ticks). Where the float64 price is farther than
-    ``tol`` (3x that) from an integer both round alike; nearer, the float32 chain decides (a few %
-    of quotes; tests/test_sim_np.py compares the two on adversarial inputs).
-    """
-    mid = f32(mid_ticks)
-    a_bid = -1.0 if action[0] < -1.0 else (1.0 if action[0] > 1.0 else action[0])
-    a_ask = -1.0 if action[1] < -1.0 else (1.0 if action[1] > 1.0 else action[1])
-    scale = 0.5 * max_offset_bps * (mid + anchor_ticks) * 1e-4
-    x_bid = mid - (a_bid + 1.0) * scale
-    x_ask = mid + (a_ask + 1.0) * scale
-    tol = 4e-6 * (abs(scale) + abs(mid) + 1.0)
-    bid, ask = math.floor(x_bid - tol), math.ceil(x_ask + tol)
-    if bid != math.floor(x_bid + tol) or ask != math.ceil(x_ask - tol):
-        bid, ask = _round_quotes_f32(action, mid, max_offset_bps, anchor_ticks)
-    bid = min(bid, math.ceil(mid) - 1, int(best_ask) - 1)  # strictly below mid, never a taker
-    ask = max(ask, math.floor(mid) + 1, int(best_bid) + 1)
-    return bid, ask
+def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_ticks: float, anchor_ticks: int,
+                 max_offset_bps: float) -> Quotes:
+    """The action mapping (`mmjax.env.actions`), its float32 operations one by one: (bid, ask) ticks, None = pulled."""
+    k = max(math.floor(f32(f32(f32(max_offset_bps) * f32(f32(mid_ticks) + f32(anchor_ticks))) * f32(1e-4))), 1)
+    d_bid, d_ask = ticks_behind(action[0], k), ticks_behind(action[1], k)
+    best_bid, best_ask = int(best_bid), int(best_ask)
+    # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)
+    bid = min(best_bid - d_bid, max(best_ask - 1, best_bid))
+    ask = max(best_ask + d_ask, min(best_bid + 1, best_ask))
+    bid_on, ask_on = f32(action[0]) <= f32(ACTION_PULL_ABOVE), f32(action[1]) <= f32(ACTION_PULL_ABOVE)
+    if bid_on:
+        ask = max(ask, bid + 1)  # both improving into a two-tick spread: the bid takes the free tick
+    return (bid if bid_on else None), (ask if ask_on else None)
 
 
-def _round_quotes_f32(action: Sequence[float], mid: float, max_offset_bps: float, anchor_ticks: int) -> tuple[int, int]:
-    """The device env's float32 arithmetic, operation by operation (`mmjax.env.fills.quote_prices`)."""
-    ticks_per_bps = f32(f32(mid + f32(anchor_ticks)) * f32(1e-4))
-    max_off = f32(max_offset_bps)
-    a_bid = min(max(f32(action[0]), -1.0), 1.0)
-    a_ask = min(max(f32(action[1]), -1.0), 1.0)
-    off_bid = f32(f32(f32(f32(a_bid + 1.0) * 0.5) * max_off) * ticks_per_bps)
-    off_ask = f32(f32(f32(f32(a_ask + 1.0) * 0.5) * max_off) * ticks_per_bps)
-    return math.floor(f32(mid - off_bid)), math.ceil(f32(mid + off_ask))
+def ticks_behind(action: float, k_max: int) -> int:
+    """Ticks behind the touch for one side's action in [-1, 1] (-1 improves), ignoring the pull; <= k_max."""
+    a = min(max(f32(action), -1.0), 1.0)
+    u = f32(f32(a + 1.0) * f32(1.0 / (1.0 + ACTION_PULL_ABOVE)))
+    if u < 0.5:  # near the touch: one band per tick
+        d = math.floor(f32(u * f32(2 * (ACTION_NEAR_TICKS + 1)))) - 1
+    else:  # far: linear up to k_max
+        span = f32(max(k_max - ACTION_NEAR_TICKS, 0) + 1)
+        d = max(ACTION_NEAR_TICKS + math.floor(f32(f32(f32(u - 0.5) * 2.0) * span)), ACTION_NEAR_TICKS)
+    return min(d, k_max)
 
 
-def gate_quotes(bid: int, ask: int, inventory_lots: int, max_lots: int) -> Quotes:
+def gate_quotes(quotes: Quotes, inventory_lots: int, max_lots: int) -> Quotes:
     """The inventory limit at decision time, in whole lots: no bid at q >= max, no ask at q <= -max."""
-    return (bid if inventory_lots < max_lots else None, ask if inventory_lots > -max_lots else None)
+    return (quotes[0] if inventory_lots < max_lots else None, quotes[1] if inventory_lots > -max_lots else None)
 
 
 def order_messages(known: Quotes, quotes: Quotes) -> tuple[bool, bool]:
@@ -476,8 +465,8 @@ def cancel_all(state: SimState, p: SimParams) -> SimState:
 def decide(state: SimState, action: Sequence[float], book: Book, p: SimParams) -> SimState:
     """The decision at row t from ``book`` (row t), the inventory at t and the orders known at t -> messages."""
     k = p.knobs
-    bid, ask = quote_prices(action, book.mid, book.bid_px[0], book.ask_px[0], k.max_offset_bps, p.anchor_ticks)
-    quotes = gate_quotes(bid, ask, state.account.inventory_lots, p.max_lots)
+    quotes = quote_prices(action, book.bid_px[0], book.ask_px[0], book.mid, p.anchor_ticks, k.max_offset_bps)
+    quotes = gate_quotes(quotes, state.account.inventory_lots, p.max_lots)
     msg = order_messages(state.known, quotes)
     return state._replace(pipeline=(*state.pipeline, quotes), messages=(*state.messages, msg), known=quotes)
 

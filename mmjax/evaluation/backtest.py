@@ -1,81 +1,21 @@
-"""`mmjax backtest`: one policy over a whole recording, one episode per gap-free segment.
-
-The inventory is carried through a segment and never across a gap: every segment starts flat with
-no orders (the environment's reset at its first row), and its PnL marks what is left at the mid of
-its last row. The environment's own step runs in jitted chunks of ``chunk_steps`` steps, so a long
-recording shows progress after each chunk; steps past a segment's end inside the last chunk are
-masked out. A policy's clock (``time_left_frac``, A-S's horizon) restarts every ``episode_steps``
-steps, as in live paper trading, since a segment is longer than the episodes policies train on.
-"""
+"""`mmjax backtest`: one policy over a whole recording, one episode per gap-free segment (mmjax/evaluation/backtest_run.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmjax import baselines as bl
-from mmjax.data.layout import FILL_KINDS
-from mmjax.data.loader import RecordingError, load_market
-from mmjax.data.market import identity
-from mmjax.env.knobs import EnvKnobs, parse_fee_bps
-from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
-from mmjax.evaluation import harness as H
-from mmjax.features.batch import compute_market_features, normalize
+from mmjax.data.loader import RecordingError
+from mmjax.evaluation import backtest_run
+from mmjax.evaluation.backtest_run import BacktestConfig, segments
 from mmjax.features.spec import FeatureNorm
 
-SUMS = ("fills", "bid_fills", "ask_fills", "filled_size", "abs_position", "rejected_post_only", "fees",
-        "beyond_depth_steps", "quote_steps", *(f"fills_{k}" for k in FILL_KINDS.values()))
-
-
-@dataclass(frozen=True)
-class BacktestConfig:
-    """Backtest one policy over every gap-free segment of a recording and write the totals as JSON."""
-
-    data: str = field(default="", metadata={"help": "recording directory (book/ and trades/ below it)"})
-    policy: str = field(default="fixed", metadata={
-        "help": "fixed, avellaneda_stoikov, glft, a `mmjax train` run directory, or a policy.npz"})
-    half_spread_bps: float = field(default=1.0, metadata={"help": "fixed: quote offset from the mid on each side, bps"})
-    baseline_gamma: float = field(default=0.0, metadata={
-        "help": "avellaneda_stoikov/glft: risk aversion per tick per lot (0: the middle of mmjax evaluate's grid)"})
-    quote_size: float | None = field(default=None, metadata={"help": "quote size, venue size unit (default: EnvKnobs, or the run's)"})
-    max_inventory: float | None = field(default=None, metadata={"help": "inventory limit, venue size unit (default: EnvKnobs, or the run's)"})
-    latency_steps: int | None = field(default=None, metadata={"help": "grid steps from a decision to the venue (default: EnvKnobs, or the run's)"})
-    maker_fee_bps: float | None = field(default=None, metadata={
-        "help": "maker fee, bps or a preset (coinbase-top, rebate, coinbase-retail; default: EnvKnobs, or the run's)",
-        "parse": parse_fee_bps})
-    max_offset_bps: float | None = field(default=None, metadata={
-        "help": "action range, bps (default: EnvKnobs, or the run's; widened to the fixed half-spread)"})
-    product: str | None = field(default=None, metadata={"help": "product partition to load (default: the only one)"})
-    chunk_steps: int = field(default=20_000, metadata={"help": "env steps per jitted chunk; progress is printed after each"})
-    json: str = field(default="", metadata={"help": "write the totals to this JSON file (empty: print only)"})
-    quiet: bool = field(default=False, metadata={"help": "no progress lines"})
-
-
-def segments(after_gap: np.ndarray) -> list[tuple[int, int]]:
-    """[(first row, end row)) of every gap-free segment with at least one step (two rows)."""
-    starts = np.flatnonzero(np.asarray(after_gap)).tolist()
-    if not starts or starts[0] != 0:
-        starts = [0, *starts]
-    ends = [*starts[1:], len(after_gap)]
-    return [(a, b) for a, b in zip(starts, ends, strict=True) if b - a >= 2]
-
-
-def _run_dir_setup(path: Path):
-    """(knobs, feature norm, policy factory) of a `mmjax train` run."""
-    from mmjax.env import build
-    from mmjax.ppo import run_dir
-
-    knobs = run_dir.load_train_config(path).env
-    norm = build.load_norm(path / run_dir.FEATURE_NORM)
-    return knobs, norm, lambda env, params: H.ppo_policy(path, env, params)
+__all__ = ["BacktestConfig", "backtest", "run", "segments"]
 
 
 def _npz_setup(path: Path):
@@ -99,129 +39,11 @@ def _npz_setup(path: Path):
     return knobs, (norm if len(pol.feature_mean) else None), factory
 
 
-def _baseline_setup(cfg: BacktestConfig):
-    """(knob overrides, policy factory) of a closed-form quoter."""
-    if cfg.policy == "fixed":
-        if not cfg.half_spread_bps >= 0:
-            raise ValueError(f"backtest: --half-spread-bps must be >= 0, got {cfg.half_spread_bps}")
-        return (lambda env, params: H.baseline_policy("fixed", jnp.float32(cfg.half_spread_bps), None))
-
-    def factory(env, params):
-        T = params.market.num_steps
-        calib = H.calibrate(params, 0, T)  # in-sample: a backtest tunes nothing out of sample
-        gamma = cfg.baseline_gamma or float(np.median(H.default_grid(cfg.policy, params, calib)))
-        return H.baseline_policy(cfg.policy, jnp.float32(gamma), calib)
-
-    return factory
-
-
-def _chunk_runner(env: MarketMakingEnv, policy, chunk: int):
-    """Jitted: ``chunk`` steps from (obs, state); steps >= n_valid leave everything unchanged. Returns totals."""
-
-    def run(obs, state, n_valid, params: EnvParams):
-        E = params.episode_steps
-
-        def body(carry, i):
-            obs, state, acc = carry
-            state_c = state.replace(time=jnp.where(state.time >= E, 0, state.time))  # the policy's clock restarts
-            action = policy(obs, state_c, params)
-            obs2, state2, _, _, info = env.step_env(jax.random.PRNGKey(0), state_c, action, params)
-            ok = i < n_valid
-            nb, na = (info["bid_fill"] > 0), (info["ask_fill"] > 0)
-            add = {
-                "fills": nb.astype(jnp.int32) + na, "bid_fills": nb.astype(jnp.int32), "ask_fills": na.astype(jnp.int32),
-                "filled_size": info["bid_fill"] + info["ask_fill"], "abs_position": jnp.abs(info["inventory"]),
-                "rejected_post_only": info["bid_rejected"].astype(jnp.int32) + info["ask_rejected"],
-                "fees": info["fee"],
-                "beyond_depth_steps": info["bid_beyond"].astype(jnp.int32) + info["ask_beyond"],
-                "quote_steps": info["bid_live"].astype(jnp.int32) + info["ask_live"],
-            }
-            for code, name in FILL_KINDS.items():
-                add[f"fills_{name}"] = (info["bid_fill_kind"] == code).astype(jnp.int32) + (info["ask_fill_kind"] == code)
-            acc = {k: acc[k] + jnp.where(ok, add[k], 0) for k in acc}
-            pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
-            return (pick(obs2, obs), pick(state2, state), acc), None
-
-        acc0 = {k: (jnp.zeros((), jnp.float32) if k in ("filled_size", "abs_position", "fees") else jnp.zeros((), jnp.int32))
-                for k in SUMS}
-        (obs, state, acc), _ = jax.lax.scan(body, (obs, state, acc0), jnp.arange(chunk))
-        return obs, state, acc
-
-    return jax.jit(run)
-
-
-def backtest(cfg: BacktestConfig, progress=print) -> dict:
-    """Run the backtest; returns the JSON payload (keys as `mmjax backtest` documents)."""
-    if not cfg.data:
-        raise ValueError("backtest: --data DIR is required")
-    if cfg.chunk_steps < 1:
-        raise ValueError(f"backtest: --chunk-steps must be >= 1, got {cfg.chunk_steps}")
-    path = Path(cfg.policy)
-    if cfg.policy in bl.BASELINES:
-        knobs, norm, factory = EnvKnobs(), None, _baseline_setup(cfg)
-    elif path.is_dir():
-        knobs, norm, factory = _run_dir_setup(path)
-    elif path.suffix == ".npz":
-        knobs, norm, factory = _npz_setup(path)
-    else:
-        raise ValueError(f"backtest: --policy must be one of {bl.BASELINES}, a run directory or a policy.npz; got {cfg.policy!r}")
-    given = {"quote_size": cfg.quote_size, "max_inventory": cfg.max_inventory, "latency_steps": cfg.latency_steps,
-             "maker_fee_bps": cfg.maker_fee_bps, "max_offset_bps": cfg.max_offset_bps}
-    knobs = dataclasses.replace(knobs, **{k: v for k, v in given.items() if v is not None})
-    if cfg.policy == "fixed" and knobs.max_offset_bps < cfg.half_spread_bps:
-        knobs = dataclasses.replace(knobs, max_offset_bps=float(cfg.half_spread_bps))
-    md, raw = load_market(cfg.data, cfg.product)
-    feats = compute_market_features(md)
-    obs_feats = normalize(feats.values, norm) if norm is not None else jnp.zeros_like(feats.values)
-    segs = segments(np.asarray(md.after_gap))
-    if not segs:
-        raise RecordingError(f"{cfg.data}: no gap-free segment of two or more rows: nothing to backtest")
-    L = knobs.latency_steps
-    longest = max(b - a for a, b in segs)
-    E = max(1, min(knobs.episode_steps, longest - L - 2))
-    knobs = dataclasses.replace(knobs, episode_steps=E)
-    # the split only bounds reset draws, which a backtest does not use: the whole recording
-    params = make_params(md, np.asarray(obs_feats), np.asarray(feats.sigma), None, knobs) if longest > E + L + 1 else None
-    if params is None:
-        raise RecordingError(f"{cfg.data}: the longest gap-free segment has {longest} rows; need more than {L + 2}")
-    env = MarketMakingEnv()
-    runner = _chunk_runner(env, factory(env, params), int(cfg.chunk_steps))
-    reset = jax.jit(env.reset_at)
-    total_steps = sum(b - a - 1 for a, b in segs)
-    totals = {k: 0.0 for k in SUMS}
-    pnl, seg_pnl, done, t_start, last_print = 0.0, [], 0, time.perf_counter(), 0.0
-    for a, b in segs:
-        obs, state = reset(jnp.int32(a), params)
-        left = b - a - 1  # steps t = a .. b-2 (step t reads row t+1 <= b-1)
-        while left > 0:
-            n = min(left, cfg.chunk_steps)
-            obs, state, acc = runner(obs, state, jnp.int32(n), params)
-            for k, v in acc.items():
-                totals[k] += float(v)
-            left -= n
-            done += n
-            now = time.perf_counter()
-            if not cfg.quiet and progress and (now - last_print > 2.0 or done == total_steps):
-                rate = done / max(now - t_start, 1e-9)
-                progress(f"backtest: {done:,}/{total_steps:,} steps ({100 * done / total_steps:.0f} %), "
-                         f"{rate:,.0f} steps/s, ETA {(total_steps - done) / max(rate, 1e-9):.0f} s")
-                last_print = now
-        seg_pnl.append(float(state.pnl))
-        pnl += seg_pnl[-1]
-    steps = max(done, 1)
-    return {
-        "fills": int(totals["fills"]), "filled_size": totals["filled_size"], "pnl": pnl,
-        "mean_abs_position": totals["abs_position"] / steps, "rejected_post_only": int(totals["rejected_post_only"]),
-        "steps": done, "segments": len(segs),
-        "bid_fills": int(totals["bid_fills"]), "ask_fills": int(totals["ask_fills"]),
-        "fills_by_kind": {name: int(totals[f"fills_{name}"]) for name in FILL_KINDS.values()},
-        "quote_steps": int(totals["quote_steps"]), "beyond_depth_steps": int(totals["beyond_depth_steps"]),
-        "fees": totals["fees"], "segment_pnl": seg_pnl, "policy": cfg.policy,
-        "half_spread_bps": cfg.half_spread_bps if cfg.policy == "fixed" else None,
-        "market": identity(md, raw.meta),
-        "knobs": dataclasses.asdict(knobs), "lot_size": float(params.lot_size), "levels": int(raw.meta.levels),
-        "rows": md.num_steps, "seconds": round(time.perf_counter() - t_start, 2),
-    }
+def backtest(cfg: BacktestConfig, progress=print, factory=None) -> dict:
+    """`backtest_run.backtest`, with a policy.npz run by the NumPy policy (called back from the scan)."""
+    if factory is None and Path(cfg.policy).suffix == ".npz" and cfg.policy not in backtest_run.bl.BASELINES:
+        return backtest_run.backtest(cfg, progress, setup=_npz_setup(Path(cfg.policy)))
+    return backtest_run.backtest(cfg, progress, factory=factory)
 
 
 def run(cfg: BacktestConfig) -> int:

@@ -118,10 +118,15 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     policies: dict[str, H.Policy] = {}
     tuning = {}
     for name in bl.BASELINES:
+        policies[name] = H.baseline_policy(name, jnp.float32(0.0), calib)
+        if name == "abstain":
+            continue  # nothing to tune: the zero line
         best, table = H.tune_baseline(env, p_tune, tune_starts, name, calib)
-        tuning[name] = {"param": "offset_bps" if name == "fixed" else "gamma_per_tick_per_lot", "value": best, "grid": table}
+        edge = bool(table) and best in (table[0]["value"], table[-1]["value"])
+        tuning[name] = {"param": "ticks_behind_touch" if name == "fixed" else "gamma_per_tick_per_lot", "value": best,
+                        "at_grid_edge": edge, "grid": table}
         policies[name] = H.baseline_policy(name, jnp.float32(best), calib)
-        progress(f"tuned {name}: {tuning[name]['param']} = {best:.4g}")
+        progress(f"tuned {name}: {tuning[name]['param']} = {best:.4g}" + ("  (at the grid's edge)" if edge else ""))
     ppo_names = []
     for k, run in enumerate(runs):
         name = "ppo" if k == 0 else f"ppo_seed{k}"
@@ -205,7 +210,8 @@ def _report_md(p: dict, pngs: list[Path]) -> str:
         f"- fill intensity fit: A = {p['calibration']['A_per_s']:.4g} /s, k = {p['calibration']['k_per_tick']:.4g} /tick "
         f"(R^2 {p['calibration']['r2']:.2f})",
         "- tuned baseline parameters (grid search on the tuning window, mean PnL among values that trade): "
-        + ", ".join(f"{n} {t['param']} = {t['value']:.4g}" for n, t in p["tuning"].items()), "",
+        + ", ".join(f"{n} {t['param']} = {t['value']:.4g}{' (at the grid edge)' if t.get('at_grid_edge') else ''}"
+                    for n, t in p["tuning"].items()), "",
         f"## Results at the maker fee in force: {p['maker_fee_bps']} bps", "",
         R.policy_table(p["policies"]), "",
         "PnL in $ per episode, marked to mid, net of fees. Sharpe = mean / std of episode PnL (per episode, not annualized). "

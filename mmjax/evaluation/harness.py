@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import baselines as bl
-from mmjax.env import fills
+from mmjax.env import actions
+from mmjax.env.knobs import ACTION_PULL
 from mmjax.env.market_env import EnvParams, EnvState, MarketMakingEnv
 from mmjax.evaluation.metrics import Traces
 
@@ -97,10 +98,11 @@ def ppo_policy(run: Path, env: MarketMakingEnv, params: EnvParams) -> Policy:
 
 
 def _decided_quotes(action, state: EnvState, params: EnvParams):
-    mid_t = params.market.mid[state.t]
-    bid, ask = fills.quote_prices(action, mid_t, state.best[0], -state.best[1], params.max_offset_bps,
-                                  params.market.px_anchor_ticks)
-    return bid.astype(jnp.float32), ask.astype(jnp.float32)
+    """The prices the decision at t asks for, float32 ticks (NaN on a pulled side)."""
+    bid, ask, quoting = actions.quote_prices(action, state.best[0], -state.best[1], params.market.mid[state.t],
+                                             params.market.px_anchor_ticks, params.max_offset_bps)
+    return (jnp.where(quoting[0], bid.astype(jnp.float32), jnp.nan),
+            jnp.where(quoting[1], ask.astype(jnp.float32), jnp.nan))
 
 
 def to_traces(trace: dict[str, jax.Array], params: EnvParams) -> Traces:
@@ -170,31 +172,50 @@ class BaselineCalibration:
     forecast_r2: float = 0.0  # in-sample R^2 of the forecast on the calibration window
 
 
-def baseline_policy(name: str, value: jax.Array, calib: BaselineCalibration) -> Policy:
-    """A baseline as a policy. ``value`` is its tuned free parameter: offset in bps (fixed) or gamma."""
+def baseline_policy(name: str, value: jax.Array, calib: BaselineCalibration | None) -> Policy:
+    """A baseline as a policy through the env's action mapping. ``value`` is its tuned free parameter:
+    ticks behind the touch (fixed), gamma (the closed forms); abstain has none."""
 
     def policy(obs, state: EnvState, params: EnvParams):
         mkt = params.market
         t = state.t
-        mid_abs = mkt.mid[t] + jnp.float32(mkt.px_anchor_ticks)
-        q_lots = state.inventory / params.quote_size
+        mid_t = mkt.mid[t]
+        if name == "abstain":
+            return jnp.full((2,), ACTION_PULL, jnp.float32)
         if name == "fixed":
-            b, a = bl.fixed_offsets(value, mid_abs, xp=jnp)
-        elif name == "avellaneda_stoikov":
-            time_left_s = (params.episode_steps - state.time).astype(jnp.float32) * jnp.float32(mkt.dt_s)
+            k_max = actions.max_ticks(mid_t, mkt.px_anchor_ticks, params.max_offset_bps)
+            return bl.ticks_to_action(jnp.stack([value, value]), k_max, xp=jnp)
+        mid_abs = mid_t + jnp.float32(mkt.px_anchor_ticks)
+        q_lots = state.inventory / params.quote_size
+        time_left_s = (params.episode_steps - state.time).astype(jnp.float32) * jnp.float32(mkt.dt_s)
+        if name == "avellaneda_stoikov":
             b, a = bl.avellaneda_stoikov_offsets(q_lots, params.sigma[t], time_left_s, mid_abs, value,
                                                  calib.k_per_tick, xp=jnp)
         elif name == "glft":
             b, a = bl.glft_offsets(q_lots, params.sigma[t], mid_abs, value, calib.k_per_tick, calib.A_per_s, xp=jnp)
         elif name == "signal_aware":
-            time_left_s = (params.episode_steps - state.time).astype(jnp.float32) * jnp.float32(mkt.dt_s)
             # the forecast reads row t's features only (what the agent observes at t)
             f = params.features[t] @ jnp.asarray(calib.forecast_weights, jnp.float32) + jnp.float32(calib.forecast_bias)
-            b, a = bl.signal_aware_offsets(q_lots, params.sigma[t], time_left_s, mid_abs, value, calib.k_per_tick, f,
-                                           xp=jnp)
+            b, a, pull = bl.signal_aware_offsets(q_lots, params.sigma[t], time_left_s, mid_abs, value,
+                                                 calib.k_per_tick, f, xp=jnp)
         else:
             raise ValueError(f"unknown baseline {name!r}; choose from {bl.BASELINES}")
-        return bl.offsets_to_action(b, a, params.max_offset_bps, xp=jnp)
+        act = bl.quotes_to_action(b, a, mid_t, state.best[0], -state.best[1], mkt.px_anchor_ticks,
+                                  params.max_offset_bps, xp=jnp)
+        if name == "signal_aware":
+            act = jnp.where(pull, jnp.float32(ACTION_PULL), act)
+        return act
+
+    return policy
+
+
+def offset_policy(offset_bps: jax.Array) -> Policy:
+    """Quote at least ``offset_bps`` from the mid on both sides (the nearest ticks at or beyond it)."""
+
+    def policy(obs, state: EnvState, params: EnvParams):
+        mkt = params.market
+        return bl.quotes_to_action(offset_bps, offset_bps, mkt.mid[state.t], state.best[0], -state.best[1],
+                                   mkt.px_anchor_ticks, params.max_offset_bps, xp=jnp)
 
     return policy
 
@@ -210,20 +231,31 @@ def calibrate(params: EnvParams, lo: int, hi: int) -> BaselineCalibration:
 
 
 def default_grid(name: str, params: EnvParams, calib: BaselineCalibration) -> np.ndarray:
-    """Candidate values of each baseline's free parameter."""
-    if name == "fixed":
-        return np.linspace(0.0, float(params.max_offset_bps), 11).astype(np.float32)
-    # gamma per tick per lot: span from "risk neutral" (gamma << k) to strongly inventory-averse
-    return (calib.k_per_tick * np.logspace(-3, 2, 11)).astype(np.float32)
+    """Candidate values of each baseline's free parameter (empty: nothing to tune)."""
+    if name == "abstain":
+        return np.zeros(0, np.float32)
+    if name == "fixed":  # ticks behind the touch: one inside (where the spread allows), each of the first few,
+        # then whole bps up to the range
+        mkt = params.market
+        ticks_per_bp = (float(np.median(np.asarray(mkt.mid))) + mkt.px_anchor_ticks) * 1e-4
+        bps = np.arange(1, int(float(params.max_offset_bps)) + 1) * ticks_per_bp
+        return np.unique(np.concatenate([[-1, 0, 1, 2, 3, 5, 8], np.floor(bps)])).astype(np.float32)
+    # gamma per tick per lot: from "risk neutral" (gamma << k) to strongly inventory-averse, wide enough
+    # that the tuned value is interior (tune_baseline flags an edge)
+    return (calib.k_per_tick * np.logspace(-4, 3, 15)).astype(np.float32)
 
 
 def tune_baseline(env: MarketMakingEnv, params: EnvParams, starts: np.ndarray, name: str, calib: BaselineCalibration,
                   grid: np.ndarray | None = None, min_fills_per_episode: float = 1.0) -> tuple[float, list[dict]]:
     """Grid search of the free parameter by mean episode PnL on ``starts`` (training episodes only).
 
-    Only values that trade (at least ``min_fills_per_episode`` fills per episode on average) compete.
+    Only values that trade (at least ``min_fills_per_episode`` fills per episode on average) compete:
+    not trading is the abstain baseline's job. Returns (best value, one row per grid value); an empty
+    grid (abstain) returns (0, []).
     """
     grid = default_grid(name, params, calib) if grid is None else np.asarray(grid, np.float32)
+    if len(grid) == 0:
+        return 0.0, []
     starts_j = jnp.asarray(starts)
 
     @jax.jit

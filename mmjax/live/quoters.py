@@ -1,7 +1,7 @@
 """Quoters of the paper trader: an exported policy, or a closed-form baseline. No jax.
 
 A quoter maps the environment's observation (and, for baselines, a `QuoteContext`) to an action
-(bid, ask) in [-1, 1]; `mmjax.env.sim_np.quote_prices` turns it into tick prices, as in the env.
+(bid, ask) in [-1, 1]; `mmjax.env.sim_np.quote_prices` turns it into tick prices or a pulled side, as in the env.
 """
 
 from __future__ import annotations
@@ -17,10 +17,18 @@ class QuoteContext(NamedTuple):
 
     inventory: float  # venue size unit
     quote_size: float  # venue size unit per quote
-    mid_abs_ticks: float  # mid price in ticks (absolute, no anchor)
+    mid_ticks: float  # mid of the decision's book row, ticks from the anchor
+    best_bid: int  # ticks from the anchor
+    best_ask: int
+    anchor_ticks: int  # absolute price of tick 0, ticks
     sigma_ticks_per_sqrt_s: float  # running volatility estimate of mid
     time_left_s: float  # horizon left for finite-horizon quoters (Avellaneda-Stoikov)
-    max_offset_bps: float  # the env's action range: offset = (a + 1) / 2 * max_offset_bps
+    max_offset_bps: float  # the env's action range (mmjax/env/actions.py)
+
+    @property
+    def mid_abs_ticks(self) -> float:
+        """Mid price in ticks (absolute, anchor included)."""
+        return self.mid_ticks + self.anchor_ticks
 
 
 class Quoter(Protocol):
@@ -63,7 +71,9 @@ class BaselineQuoter:
             q_lots = ctx.inventory / ctx.quote_size if ctx.quote_size > 0 else 0.0
             b, a = bl.avellaneda_stoikov_offsets(q_lots, ctx.sigma_ticks_per_sqrt_s, max(ctx.time_left_s, 0.0),
                                                  ctx.mid_abs_ticks, p.as_gamma_per_tick_lot, p.as_k_per_tick)
-        return np.asarray(bl.offsets_to_action(np.float64(b), np.float64(a), ctx.max_offset_bps), np.float64)
+        # the env's order semantics: the nearest ticks at or beyond the offsets (mmjax.baselines.quotes_to_action)
+        return np.asarray(bl.quotes_to_action(np.float64(b), np.float64(a), ctx.mid_ticks, ctx.best_bid, ctx.best_ask,
+                                              ctx.anchor_ticks, ctx.max_offset_bps), np.float64)
 
 
 class ModelQuoter:

@@ -207,9 +207,9 @@ class PaperTrader:
         F = self._n_market
         obs[:F] = normalize_features(raw, self.norm) if self.norm is not None else raw
         obs[F], obs[F + 1], obs[F + 2] = sim_np.agent_features(acct, mid, self.time % self.knobs.episode_steps, p)
-        mid_abs_ticks = mid + self.anchor
-        ctx = QuoteContext(acct.inventory, self.knobs.quote_size, mid_abs_ticks, self.features.sigma_ticks_per_sqrt_s,
-                           self.baseline.as_horizon_s, self.knobs.max_offset_bps)
+        ctx = QuoteContext(acct.inventory, self.knobs.quote_size, mid, int(book.bid_px[0]), int(book.ask_px[0]),
+                           self.anchor, self.features.sigma_ticks_per_sqrt_s, self.baseline.as_horizon_s,
+                           self.knobs.max_offset_bps)
         action = self.quoter.act(obs, ctx)
         self.state = sim_np.decide(self.state, action, book, p)
         self._prev = (ts, book, mid)
@@ -219,7 +219,7 @@ class PaperTrader:
             self.records.append(StepRecord(ts, s.bid.size, s.ask.size, s.bid.price, s.ask.price, s.fee, acct.pnl,
                                            acct.inventory, np.array(action, np.float64)))
         live_bid, live_ask = self.state.pipeline[0]  # the orders going live for (t, t+1]
-        return {"t_ms": ts / 1e6, "mid": mid_abs_ticks * tick, "pnl": acct.pnl, "inventory": acct.inventory,
+        return {"t_ms": ts / 1e6, "mid": ctx.mid_abs_ticks * tick, "pnl": acct.pnl, "inventory": acct.inventory,
                 "drawdown": acct.pnl - self.stats.peak_pnl, "spread_z": float(raw[self._z_idx]),
                 "bid_quote": math.nan if live_bid is None else (live_bid + self.anchor) * tick,
                 "ask_quote": math.nan if live_ask is None else (live_ask + self.anchor) * tick,
