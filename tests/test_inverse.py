@@ -122,12 +122,12 @@ def test_the_device_env_and_the_numpy_twin_agree_on_an_inverse_market(latency, f
 def test_a_known_fill_sequence_in_both_twins_gives_the_formula():
     """Buy 0.01 contract at the bid (row 10's taker sell), the book rises 10 ticks, sell it at the ask (row 40)."""
     T, t0, E = 80, 5, 60
-    bb = np.where(np.arange(T) < 30, 100, 110)  # the ask far away (10 bp = 20 ticks) is not crossed by the move
+    bb = np.where(np.arange(T) < 30, 100, 110)
     trades = [(10, "sell", 100, 5.0), (40, "buy", 111, 5.0)]
     fee_bps = 1.0
     m = inverse(make_market(bb, depth=0.0, trades=trades))
     knobs = EnvKnobs(episode_steps=E, quote_size=0.01, max_inventory=0.01, maker_fee_bps=fee_bps)
-    # bid at the touch, ask far away until row 30, then the reverse
+    # bid at the touch (a one-tick spread: it joins), ask pulled until row 30, then the reverse
     acts = np.array([[-1.0, 1.0] if t0 + i < 30 else [1.0, -1.0] for i in range(E)], np.float32)
     _, _, _, info, _ = rollout(make_params(m, np.zeros((T, F_M)), np.ones(T), knobs=knobs), acts, t0=t0)
     ref = ReferenceMarketEnv(ReplayData.from_market(m), np.zeros((T, F_M)), np.ones(T), knobs)
@@ -239,7 +239,7 @@ def test_fills_on_the_coinm_recording_earn_the_inverse_formula_in_both_twins(coi
     assert md.inverse and md.contract_value == 100.0 and md.tick_size == pytest.approx(0.1) and md.lot_size == 1.0
     T, t0, E = md.num_steps, 100, 1500
     knobs = EnvKnobs(episode_steps=E, quote_size=1.0, max_inventory=10.0, maker_fee_bps=-0.5, max_offset_bps=2.0)
-    acts = np.full((E, 2), -0.9, np.float32)  # 0.1 bp from the mid: fills on both sides, inventory that moves
+    acts = np.full((E, 2), -0.9, np.float32)  # improve (or join) each touch: fills on both sides, inventory that moves
     feats, sigma = np.zeros((T, F_M), np.float32), np.ones(T, np.float32)
     _, _, _, info, _ = rollout(make_params(md, feats, sigma, knobs=knobs), acts, t0=t0)
     ref = ReferenceMarketEnv(ReplayData.from_market(md), feats, sigma, knobs)
