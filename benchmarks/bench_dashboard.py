@@ -27,7 +27,7 @@ from mmjax.live import SERIES, BookEvent, LiveState
 
 BUDGET_MS = 50.0
 OUTPUTS = [("kpis", "children"), ("banners", "children"), ("depth", "figure"), ("pnl", "figure"),
-           ("touch", "figure"), ("risk", "figure"), ("client", "data")]
+           ("touch", "figure"), ("risk", "figure"), ("attribution", "figure"), ("client", "data")]
 # history lengths just above the budget: one row over, a few over, one row over two budgets and four
 ABOVE_BUDGET = tuple(figures.FULL_POINTS + d for d in (1, 7, figures.FULL_POINTS + 1, 3 * figures.FULL_POINTS + 1))
 
@@ -36,7 +36,8 @@ def filled_state(rows: int, levels: int = 20, seed: int = 0) -> LiveState:
     """A LiveState holding ``rows`` steps of a random-walk session and a full book."""
     rng = np.random.default_rng(seed)
     st = LiveState(capacity=rows)
-    st.set_info(mode="baseline", quoter="baseline: fixed", feed_status="running", inventory_limit=0.1, speed=1.0)
+    st.set_info(mode="baseline", quoter="baseline: fixed", feed_status="running", inventory_limit=0.1, speed=1.0,
+                maker_fee_bps=-0.5)
     st.touch()
     mid = 62_000 + np.cumsum(rng.normal(0, 0.5, rows))
     pnl = np.cumsum(rng.normal(0, 0.05, rows))
@@ -47,9 +48,12 @@ def filled_state(rows: int, levels: int = 20, seed: int = 0) -> LiveState:
                          rng.uniform(0.01, 2, levels))
         row = {"t_ms": 1.79e12 + 100.0 * i, "mid": mid[i], "pnl": pnl[i], "inventory": inv[i],
                "drawdown": pnl[i] - pnl[: i + 1].max() if i % 100 == 0 else 0.0, "spread_z": rng.normal(),
-               "bid_quote": mid[i] - 1, "ask_quote": mid[i] + 1, "fills": float(i // 50)}
+               "bid_quote": mid[i] - 1, "ask_quote": mid[i] + 1, "bid_state": 0.0, "ask_state": 0.0,
+               "fills": float(i // 50)}
         st.append(row, book, {"pnl": pnl[i], "inventory": inv[i], "fill_rate": 0.01, "spread_captured_bps": 0.5,
-                              "max_drawdown": 3.0, "n_fills": i // 50, "steps": i + 1})
+                              "max_drawdown": 3.0, "n_fills": i // 50, "steps": i + 1, "spread_usd": 0.02 * i,
+                              "fees_usd": -0.001 * i, "adverse_1s_usd": -0.01 * i, "adverse_10s_usd": -0.015 * i,
+                              "carry_usd": pnl[i] - 0.006 * i, "pnl_usd": pnl[i], "markouts_open_10s": 3.0})
     return st
 
 

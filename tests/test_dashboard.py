@@ -13,6 +13,7 @@ from dash import no_update
 
 from mmjax.dashboard import callbacks
 from mmjax.live import SERIES, BookEvent, LiveState
+from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED
 
 T0_MS = 1_790_000_000_000.0
 
@@ -27,7 +28,7 @@ def _row(i: int) -> dict:
     pnl = math.sin(i / 50.0) * 10.0
     return {"t_ms": T0_MS + 100.0 * i, "mid": 65_000.0 + i * 0.01, "pnl": pnl, "inventory": (i % 7) - 3.0,
             "drawdown": min(0.0, pnl), "spread_z": math.cos(i / 30.0), "bid_quote": 64_999.0, "ask_quote": 65_001.0,
-            "fills": float(i // 10)}
+            "bid_state": SIDE_QUOTED, "ask_state": SIDE_QUOTED, "fills": float(i // 10)}
 
 
 def _state(n: int, capacity: int = 36_000, mode: str = "baseline") -> LiveState:
@@ -43,13 +44,14 @@ def _state(n: int, capacity: int = 36_000, mode: str = "baseline") -> LiveState:
 
 def test_refresh_first_load_draws_everything_then_nothing_when_unchanged():
     st = _state(50)
-    kpis, banners, depth, pnl, touch, risk, client = callbacks.refresh(st, None)
+    kpis, banners, depth, pnl, touch, risk, attribution, client = callbacks.refresh(st, None)
     assert isinstance(pnl, dict) and len(pnl["data"][0]["x"]) == 50
-    assert isinstance(depth, dict) and isinstance(risk, dict) and kpis is not no_update
+    assert isinstance(depth, dict) and isinstance(risk, dict) and isinstance(attribution, dict) and kpis is not no_update
     assert client == {"epoch": 0, "version": 50, "points": 50}
     out = callbacks.refresh(st, client)
-    assert all(o is no_update for o in (out[0], out[2], out[3], out[4], out[5]))
-    assert out[6] == client
+    assert len(out) == callbacks.N_OUTPUTS
+    assert all(o is no_update for o in (out[0], *out[2:7]))
+    assert out[7] == client
 
 
 def test_refresh_appends_only_new_rows_with_a_patch():
@@ -57,7 +59,7 @@ def test_refresh_appends_only_new_rows_with_a_patch():
     client = callbacks.refresh(st, None)[-1]
     for i in range(50, 53):
         st.append(_row(i), _book(), {"pnl": 1.0})
-    _, _, _, pnl, touch, _, client2 = callbacks.refresh(st, client)
+    _, _, _, pnl, touch, _, _, client2 = callbacks.refresh(st, client)
     ops = pnl.to_plotly_json()["operations"]
     assert [op["operation"] for op in ops] == ["Extend"] * 6  # x and y of pnl, drawdown, inventory
     assert ops[0]["location"] == ["data", 0, "x"] and ops[0]["params"]["value"] == [T0_MS + 5000.0 + 100.0 * k for k in range(3)]
@@ -101,7 +103,8 @@ def test_refresh_full_redraw_survives_every_history_length_past_the_budget():
     st = _state(0, capacity=500)
     for i in range(700):  # the ring fills at 500: lengths 1..500, then 500 rows sliding
         st.append(_row(i), _book(), {"pnl": 0.0})
-        kpis, banners, depth, pnl, touch, risk, client = callbacks.refresh(st, None, callbacks.RefreshParams(full_points=200))
+        kpis, banners, depth, pnl, touch, risk, attribution, client = callbacks.refresh(
+            st, None, callbacks.RefreshParams(full_points=200))
         n = min(i + 1, 500)
         x = pnl["data"][0]["x"]
         assert len(x) == len(pnl["data"][0]["y"]) and (len(x) == n if n <= 200 else len(x) <= 202)
@@ -162,6 +165,27 @@ def test_kpi_tiles_show_values_and_mode():
     text = json.dumps([c.to_plotly_json() for c in callbacks.kpi_children(st.snapshot())], default=str)
     assert "+0.80" in text  # pnl of row 4 = 10 sin(0.08)
     assert "baseline: fixed" in text and "10.0%" in text
+
+
+def test_tiles_and_depth_show_a_pulled_side_the_limit_and_the_fee_regime():
+    st = _state(5)
+    st.set_info(maker_fee_bps=-0.5)
+    st.append({**_row(5), "bid_quote": math.nan, "bid_state": SIDE_PULLED, "ask_quote": math.nan,
+               "ask_state": SIDE_AT_LIMIT}, _book(), {"pnl": 1.0, "spread_usd": 2.0, "fees_usd": -0.25,
+                                                       "adverse_10s_usd": -1.5, "carry_usd": 0.25, "pnl_usd": 1.0})
+    kpis, _, depth, _, _, _, attribution, _ = callbacks.refresh(st, None)
+    values = {getattr(tile.children[1], "id", None): tile.children[1].children for tile in kpis}
+    assert values["kpi-fee"] == "rebate (\u22120.5 bps)"
+    badges = {b.id: (b.children, b.className) for b in callbacks.side_badges(st.snapshot().series)}
+    assert badges == {"badge-bid": ("bid pulled", "badge badge-pulled"),
+                      "badge-ask": ("ask at inventory limit", "badge badge-limit")}
+    assert depth["layout"]["title"]["text"].endswith(": bid pulled, ask at inventory limit")
+    assert not any(d["name"].startswith("our ") for d in depth["data"])  # no quote line
+    assert attribution["data"][0]["x"] == [2.0, 0.25, -1.5, 0.25, 1.0]
+    st.append(_row(6), _book(), {})  # quoting again on both sides
+    assert [b.children for b in callbacks.side_badges(st.snapshot().series)] == ["bid quoting", "ask quoting"]
+    assert [b.children for b in callbacks.side_badges(LiveState(10).snapshot().series)] == [
+        "bid: no decision yet", "ask: no decision yet"]
 
 
 class _Controls:

@@ -109,7 +109,7 @@ def _console_errors(browser) -> list[dict]:
 
 OVERLAPS_JS = """
 const out = [];
-for (const gid of ["depth", "pnl", "touch", "risk"]) {
+for (const gid of ["depth", "pnl", "touch", "risk", "attribution"]) {
     const root = document.getElementById(gid);
     const title = root && root.querySelector(".gtitle");
     if (!title) { out.push(gid + ": no title"); continue; }
@@ -134,7 +134,7 @@ def test_page_loads_updates_and_shows_the_baseline_banner(served, browser):
     assert server.host == "127.0.0.1"
     browser.get(server.url)
     _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#pnl .main-svg"), what="the PnL figure")
-    for gid in ("depth", "pnl", "touch", "risk"):
+    for gid in ("depth", "pnl", "touch", "risk", "attribution"):
         _wait(lambda gid=gid: browser.find_elements(By.CSS_SELECTOR, f"#{gid} .main-svg"), what=f"figure {gid}")
     # traces drawn: the depth ladder and the PnL line have SVG paths / WebGL canvases
     _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#depth .scatterlayer .trace"), what="depth traces")
@@ -156,6 +156,10 @@ def test_page_loads_updates_and_shows_the_baseline_banner(served, browser):
     third = _wait(lambda: (lambda n: n if n > second else 0)(points()), timeout_s=20, what="still more points")
     assert first < second < third and runner.state.version[1] > steps_before
     assert kpi("pnl") and kpi("mode") == "baseline: fixed"
+    assert kpi("fee") == "coinbase-top (0 bps)"  # the maker fee in force, with its preset
+    badges = [browser.find_element(By.ID, f"badge-{side}").text for side in ("bid", "ask")]
+    assert badges == ["bid quoting", "ask quoting"], badges
+    _wait(lambda: "PnL attribution" in browser.find_element(By.ID, "attribution").text, what="the attribution panel")
     assert runner.error is None
 
     # pause: the engine stops advancing; resume: it goes on

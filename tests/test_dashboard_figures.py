@@ -11,9 +11,11 @@ import math
 
 import numpy as np
 import plotly.io
+import pytest
 
 from mmjax.dashboard import figures
 from mmjax.live import SERIES, BookEvent
+from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED
 
 T0_MS = 1_790_000_000_000.0
 BUDGETS = (10, 101, 1500)  # max points: tiny, odd, the default
@@ -217,3 +219,32 @@ def test_risk_figure_splits_long_and_short():
     fig = figures.risk_figure(-4.0, 10.0)
     assert fig["data"][1]["x"] == [0.0, 4.0] and fig["data"][0]["x"] == [10.0, 10.0]
     assert "40%" in fig["layout"]["title"]["text"]
+
+
+def test_depth_figure_names_a_pulled_side_and_a_side_at_the_limit():
+    fig = figures.depth_figure(_book(), float("nan"), float("nan"), bid_state=SIDE_PULLED, ask_state=SIDE_AT_LIMIT)
+    assert fig["layout"]["title"]["text"].endswith(": bid pulled, ask at inventory limit")
+    assert [d["name"] for d in fig["data"]] == ["bids", "asks"]  # no quote line on either side
+    quoting = figures.depth_figure(_book(), 64_998.0, 65_002.0, bid_state=SIDE_QUOTED, ask_state=SIDE_QUOTED)
+    assert quoting["layout"]["title"]["text"] == "Order-book depth (cumulative) and our quotes"
+    waiting = figures.depth_figure(None, float("nan"), float("nan"), bid_state=float("nan"), ask_state=float("nan"))
+    assert "bid: no decision yet" in waiting["layout"]["title"]["text"]
+    plotly.io.from_json(json.dumps(fig))
+
+
+ATTRIBUTION = {"spread_usd": 1.25, "fees_usd": -0.5, "adverse_1s_usd": -0.4, "adverse_10s_usd": -0.75,
+               "carry_usd": 0.1, "pnl_usd": 1.1, "markouts_open_10s": 3.0}
+
+
+def test_attribution_figure_shows_each_parts_contribution_and_their_sum():
+    fig = figures.attribution_figure(ATTRIBUTION)
+    bars = fig["data"][0]
+    assert bars["y"] == ["spread captured", "fees / rebates", "adverse selection 10 s", "inventory carry", "PnL"]
+    assert bars["x"] == [1.25, 0.5, -0.75, 0.1, 1.1]  # a rebate (fees paid < 0) adds to the PnL
+    assert sum(bars["x"][:-1]) == pytest.approx(bars["x"][-1])
+    assert bars["text"][1] == "+0.50" and bars["marker"]["color"][2] == "#d64545"  # a loss is red
+    title = fig["layout"]["title"]["text"]
+    assert "adverse selection 1 s: -0.40" in title and "3 fills' 10 s markouts open" in title
+    assert "open" not in figures.attribution_figure({**ATTRIBUTION, "markouts_open_10s": 0.0})["layout"]["title"]["text"]
+    assert figures.attribution_figure({})["data"][0]["x"] == [0.0] * 5  # before the first row
+    plotly.io.from_json(json.dumps(fig))

@@ -22,6 +22,7 @@ from mmjax.live import (
     ReplayFeed,
     TradeEvent,
 )
+from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED
 
 PARAMS = EnvKnobs(quote_size=0.01, max_inventory=0.05, max_offset_bps=2.0, maker_fee_bps=-0.5,
                   latency_steps=1, episode_steps=500)
@@ -359,3 +360,54 @@ def test_policy_file_without_feature_normalization_is_refused(raw, tmp_path):
     path = _write_policy(tmp_path / "p.npz", FeatureNorm(np.zeros(0), np.zeros(0)), {"max_offset_bps": 10.0})
     with pytest.raises(PolicyFileError, match="norm_mean"):
         ModelQuoter(str(path))
+
+
+def _rows(raw, quoter, params=PARAMS) -> tuple[PaperTrader, list[dict]]:
+    """Replay; the dashboard row of every accepted book row."""
+    tr = PaperTrader(raw.meta, quoter, params)
+    rows = []
+    for ev in ReplayFeed(raw, speed=0).events():
+        if isinstance(ev, BookEvent):
+            row = tr.on_book(ev)
+            if row is not None:
+                rows.append(row)
+        else:
+            tr.on_trade(ev)
+    return tr, rows
+
+
+def test_a_side_at_the_inventory_limit_says_so_and_has_no_quote(raw):
+    tr, rows = _rows(raw, ConstQuoter([-1.0, 0.9]))  # buys up to the limit, then the bid stops (0.9: the farthest ask)
+    at_limit = [r for r in rows if r["bid_state"] == SIDE_AT_LIMIT]
+    assert len(at_limit) > 50 and all(np.isnan(r["bid_quote"]) for r in at_limit)
+    assert all(r["ask_state"] == SIDE_QUOTED and np.isfinite(r["ask_quote"]) for r in rows)
+    # the decision at row t sees the inventory after (t-1, t]: at the limit exactly there
+    assert all((r["inventory"] >= PARAMS.max_inventory - 1e-12) == (r["bid_state"] == SIDE_AT_LIMIT) for r in rows)
+    k = tr.kpis()
+    assert k["bid_at_limit"] == len(at_limit) and k["ask_at_limit"] == k["bid_pulled"] == k["ask_pulled"] == 0
+
+
+def test_a_pulled_side_says_so_and_never_rests(raw):
+    """A side the quoter pulls (action above ACTION_PULL_ABOVE) has no quote, as at the inventory limit."""
+    tr, rows = _rows(raw, ConstQuoter([1.0, -0.8]))
+    assert all(r["bid_state"] == SIDE_PULLED and np.isnan(r["bid_quote"]) for r in rows)
+    # the ask quotes until the short inventory reaches the limit (the limit names itself before a pull would)
+    assert all((r["inventory"] <= -PARAMS.max_inventory + 1e-12) == (r["ask_state"] == SIDE_AT_LIMIT) for r in rows)
+    assert all(r["ask_state"] in (SIDE_QUOTED, SIDE_AT_LIMIT) for r in rows)
+    k = tr.kpis()
+    assert k["bid_pulled"] == len(rows) and k["bid_at_limit"] == k["ask_pulled"] == 0
+    assert k["n_fills"] > 0 and tr.account.inventory < 0  # only the ask fills
+
+
+def test_side_states_follow_the_quotes_through_the_latency_pipeline(raw):
+    """With 3 steps of latency the published state is the one of the decision going live, made 2 rows earlier."""
+    params = dataclasses.replace(PARAMS, latency_steps=3)
+    _, rows = _rows(raw, ConstQuoter([-1.0, 0.9]), params)
+    assert all(np.isnan(r["bid_state"]) and np.isnan(r["bid_quote"]) for r in rows[:2])  # nothing decided yet
+    for r in rows[2:]:
+        assert np.isfinite(r["bid_quote"]) == (r["bid_state"] == SIDE_QUOTED)
+        assert r["bid_state"] in (SIDE_QUOTED, SIDE_AT_LIMIT)
+    assert sum(r["bid_state"] == SIDE_AT_LIMIT for r in rows) > 50
+    # the state is that of the decision 2 rows back: the row after the limit is reached still quotes
+    first = next(i for i, r in enumerate(rows) if r["inventory"] >= params.max_inventory - 1e-12)
+    assert rows[first]["bid_state"] == SIDE_QUOTED and rows[first + 2]["bid_state"] == SIDE_AT_LIMIT

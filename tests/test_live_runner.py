@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from test_live import PARAMS, _write_policy, synth_recording
@@ -72,6 +74,33 @@ def test_cli_live_replays_and_writes_kpis(raw, tmp_path, capsys):
     summary = json.loads(out.read_text())
     assert summary["paper_only"] and summary["kpis"]["steps"] == 200
     assert summary["quoter"] == "baseline: avellaneda_stoikov"
+    assert summary["maker_fee_bps"] == 0.0 and summary["fee_regime"] == "maker fee: coinbase-top (0 bps)"
+    assert "maker fee: coinbase-top (0 bps)" in text and "bid quoting, ask quoting" in text
+    k = summary["kpis"]  # the attribution adds up to the PnL
+    assert k["spread_usd"] + k["adverse_10s_usd"] + k["carry_usd"] - k["fees_usd"] == pytest.approx(k["pnl"], abs=1e-9)
+
+
+def test_the_fee_regime_reaches_the_state_and_the_status_line(raw, tmp_path, capsys):
+    from mmjax.cli import main
+    from mmjax.live import EngineConfig, build_runner
+    from mmjax.live.command import latest, status_line
+    from mmjax.live.state import fee_regime_text
+
+    assert fee_regime_text(-0.5) == "maker fee: rebate (\u22120.5 bps)"
+    assert fee_regime_text(40.0) == "maker fee: coinbase-retail (+40 bps)"
+    assert fee_regime_text(0.0) == "maker fee: coinbase-top (0 bps)"
+    assert fee_regime_text(1.5) == "maker fee: +1.5 bps (no preset)"
+    rec = tmp_path / "rec"
+    synth_run(SynthConfig(out=str(rec), hours=100 / 36_000, seed=1))
+    runner, _ = build_runner(EngineConfig(replay=str(rec), speed=0, env=dataclasses.replace(PARAMS, maker_fee_bps=-0.5)))
+    assert status_line(latest(runner.state)).count("no quotes yet") == 1  # before the first row
+    runner.run_sync()
+    snap = latest(runner.state)
+    assert snap.maker_fee_bps == -0.5 and snap.fee_regime == "maker fee: rebate (\u22120.5 bps)"
+    line = status_line(snap)
+    assert "maker fee: rebate (\u22120.5 bps)" in line and "attribution $: spread " in line and "carry " in line
+    assert main(["live", "--replay", str(rec), "--speed", "0", "--status-s", "0", "--maker-fee-bps", "coinbase-retail"]) == 0
+    assert "maker fee: coinbase-retail (+40 bps)" in capsys.readouterr().out
 
 
 def test_runner_with_a_policy_is_in_model_mode(raw, tmp_path):

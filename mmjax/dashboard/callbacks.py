@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from dash import Input, Output, State, ctx, html, no_update
 
 from mmjax.dashboard import figures
+from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED, side_text
 
 MAX_CLIENT_POINTS = 6000  # per trace; beyond this the client gets a fresh decimated redraw
 STALE_AFTER_S = 3.0  # no feed event for this long while running -> "feed stale" banner
 MAX_ERROR_CHARS = 400  # an error banner shows at most this much of the exception's message
-N_OUTPUTS = 7  # kpis, banners, depth, pnl, touch, risk, client
+N_OUTPUTS = 8  # kpis, banners, depth, pnl, touch, risk, attribution, client
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,30 @@ def _fmt(fmt: str, v) -> str:
     return fmt.format(v)
 
 
+_BADGE_CLASS = {SIDE_QUOTED: "badge badge-quoted", SIDE_PULLED: "badge badge-pulled",
+                SIDE_AT_LIMIT: "badge badge-limit"}
+
+
+def side_badges(series: dict) -> list:
+    """One badge per side from the latest row: "bid quoting", "ask pulled", "bid at inventory limit"."""
+    out = []
+    for side in ("bid", "ask"):
+        v = series.get(f"{side}_state")
+        state = float(v[-1]) if v is not None and len(v) else math.nan
+        out.append(html.Span(side_text(side, state), id=f"badge-{side}",
+                             className=_BADGE_CLASS.get(state, "badge badge-none")))
+    return out
+
+
 def kpi_children(snap) -> list:
-    """KPI tiles (html.Div each) from a snapshot, plus the mode tile."""
+    """KPI tiles (html.Div each) from a snapshot, then the quotes' side badges, the maker fee and the mode."""
     tiles = [html.Div([html.Div(label, className="kpi-label"), html.Div(_fmt(fmt, snap.kpis.get(key)), className="kpi-value", id=f"kpi-{key}")],
                       className="kpi") for label, key, fmt in KPI_TILES]
+    tiles.append(html.Div([html.Div("Quotes", className="kpi-label"), html.Div(side_badges(snap.series), className="kpi-value")],
+                          className="kpi kpi-sides"))
+    tiles.append(html.Div([html.Div("Maker fee", className="kpi-label"),
+                           html.Div(snap.fee_regime.removeprefix("maker fee: "), className="kpi-value", id="kpi-fee")],
+                          className="kpi kpi-fee"))
     tiles.append(html.Div([html.Div("Mode", className="kpi-label"), html.Div(snap.quoter or snap.mode, className="kpi-value", id="kpi-mode")],
                           className="kpi kpi-mode-" + snap.mode))
     return tiles
@@ -104,7 +125,7 @@ def banner_children(messages: list[tuple[str, str]]) -> list:
 
 
 def refresh(state, client: dict | None, params: RefreshParams = DEFAULT_REFRESH):
-    """One refresh tick: (kpis, banners, depth, pnl, touch, risk, new client) for the Dash outputs.
+    """One refresh tick: (kpis, banners, depth, pnl, touch, risk, attribution, new client) for the Dash outputs.
 
     ``state`` is a `mmjax.live.LiveState`; unchanged figures are `no_update`, growing histories a `Patch`.
     """
@@ -130,13 +151,15 @@ def refresh(state, client: dict | None, params: RefreshParams = DEFAULT_REFRESH)
         pnl_out = touch_out = no_update
     if full or n_new:
         last = {k: float(v[-1]) if len(v) else float("nan") for k, v in snap.series.items()}
-        depth = figures.depth_figure(snap.book, last.get("bid_quote"), last.get("ask_quote"))
+        depth = figures.depth_figure(snap.book, last.get("bid_quote"), last.get("ask_quote"),
+                                     bid_state=last.get("bid_state"), ask_state=last.get("ask_state"))
         risk = figures.risk_figure(snap.kpis.get("inventory", 0.0), snap.inventory_limit)
+        attribution = figures.attribution_figure(snap.kpis)
         kpis = kpi_children(snap)
     else:
-        depth = risk = kpis = no_update
+        depth = risk = attribution = kpis = no_update
     new_client = {"epoch": snap.epoch, "version": snap.version, "points": points}
-    return kpis, banners, depth, pnl_out, touch_out, risk, new_client
+    return kpis, banners, depth, pnl_out, touch_out, risk, attribution, new_client
 
 
 def safe_refresh(state, client: dict | None, tick: int | None = None, params: RefreshParams = DEFAULT_REFRESH):
@@ -184,7 +207,8 @@ def register(app, runtime, params: RefreshParams = DEFAULT_REFRESH) -> None:
 
     @app.callback(
         Output("kpis", "children"), Output("banners", "children"), Output("depth", "figure"),
-        Output("pnl", "figure"), Output("touch", "figure"), Output("risk", "figure"), Output("client", "data"),
+        Output("pnl", "figure"), Output("touch", "figure"), Output("risk", "figure"), Output("attribution", "figure"),
+        Output("client", "data"),
         Input("tick", "n_intervals"), State("client", "data"),
     )
     def _refresh(n, client):

@@ -11,6 +11,8 @@ import math
 import numpy as np
 from dash import Patch
 
+from mmjax.live.state import SIDE_QUOTED, side_text
+
 # Traces of the history figures, in order; appends extend exactly these (they come first in `data`).
 PNL_TRACES = ("pnl", "drawdown", "inventory")
 TOUCH_TRACES = ("spread_z",)
@@ -80,9 +82,19 @@ def _waiting(layout: dict) -> dict:
         {"text": "waiting for the first book row", "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}]}}
 
 
-def depth_figure(book, bid_quote: float, ask_quote: float, levels: int | None = None) -> dict:
-    """Cumulative bid/ask size ladder (step lines) with our bid/ask quotes as vertical lines."""
-    layout = _layout("Order-book depth (cumulative) and our quotes", "depth", True,
+def depth_title(bid_state: float = SIDE_QUOTED, ask_state: float = SIDE_QUOTED) -> str:
+    """The depth panel's title, naming each side without a quote line and why (pulled, at the limit)."""
+    absent = [side_text(side, st) for side, st in (("bid", bid_state), ("ask", ask_state)) if st != SIDE_QUOTED]
+    return "Order-book depth (cumulative) and our quotes" + (": " + ", ".join(absent) if absent else "")
+
+
+def depth_figure(book, bid_quote: float, ask_quote: float, levels: int | None = None,
+                 bid_state: float = SIDE_QUOTED, ask_state: float = SIDE_QUOTED) -> dict:
+    """Cumulative bid/ask size ladder (step lines) with our bid/ask quotes as vertical lines.
+
+    A side without a quote has no line; the title says why (``*_state``: `mmjax.live.state.SIDE_*`).
+    """
+    layout = _layout(depth_title(bid_state, ask_state), "depth", True,
                      xaxis={"title": {"text": "price"}, "automargin": True},
                      yaxis={"title": {"text": "cumulative size"}, "automargin": True})
     if book is None:
@@ -222,6 +234,38 @@ def risk_figure(inventory: float, limit: float) -> dict:
     ]
     layout = _layout(f"Inventory risk: {use:.0%} of limit {lim:.4g}", "risk", False, barmode="overlay",
                      xaxis={"range": [0, lim * 1.05], "automargin": True}, yaxis={"automargin": True})
+    return {"data": data, "layout": layout}
+
+
+# (label, key in the KPIs, sign): the bars of the attribution panel, which add up to the PnL
+ATTRIBUTION_BARS = (("spread captured", "spread_usd", 1.0), ("fees / rebates", "fees_usd", -1.0),
+                    ("adverse selection 10 s", "adverse_10s_usd", 1.0), ("inventory carry", "carry_usd", 1.0),
+                    ("PnL", "pnl_usd", 1.0))
+
+
+def _attribution_title(kpis: dict[str, float]) -> str:
+    adv1, n_open = kpis.get("adverse_1s_usd", math.nan), kpis.get("markouts_open_10s", 0.0)
+    open_ = f"; {n_open:.0f} fills' 10 s markouts open, marked at the latest mid" if n_open else ""
+    return f"PnL attribution, $ (adverse selection 1 s: {_num(adv1, '+,.2f')}{open_})"
+
+
+def attribution_figure(kpis: dict[str, float]) -> dict:
+    """The session's PnL split into spread captured, fees or rebates, adverse selection (10 s) and carry.
+
+    Horizontal bars of each part's contribution to the PnL (fees paid count negative, rebates
+    positive); the last bar is the PnL they add up to. ``kpis`` holds the trader's attribution keys
+    (`mmjax.live.attribution.LiveAttribution.totals`); missing ones draw as 0.
+    """
+    labels = [label for label, _, _ in ATTRIBUTION_BARS]
+    vals = [sign * kpis.get(key, 0.0) for _, key, sign in ATTRIBUTION_BARS]
+    vals = [v if math.isfinite(v) else 0.0 for v in vals]
+    colors = [_COLORS["quote"] if label == "PnL" else (_COLORS["bid"] if v >= 0 else _COLORS["ask"])
+              for label, v in zip(labels, vals, strict=True)]
+    data = [{"type": "bar", "orientation": "h", "y": labels, "x": vals, "marker": {"color": colors},
+             "text": [f"{v:+,.2f}" for v in vals], "textposition": "auto", "hoverinfo": "y+x"}]
+    layout = _layout(_attribution_title(kpis), "attribution", False,
+                     xaxis={"title": {"text": "$"}, "automargin": True, "zeroline": True},
+                     yaxis={"automargin": True, "autorange": "reversed"})
     return {"data": data, "layout": layout}
 
 

@@ -1,4 +1,4 @@
-"""Page layout: header, banners, controls, KPI tiles and four panels; refreshed by one dcc.Interval."""
+"""Page layout: header, banners, controls, KPI tiles and five panels; refreshed by one dcc.Interval."""
 
 from __future__ import annotations
 
@@ -19,13 +19,20 @@ body { font-family: -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0; ba
 .controls { display: flex; align-items: center; gap: 14px; padding: 8px 18px; font-size: 13px; }
 .controls .ctl { width: 190px; }
 .kpis { display: flex; flex-wrap: wrap; gap: 10px; padding: 4px 18px; }
-.kpi { background: #fff; border-radius: 6px; padding: 8px 14px; min-width: 120px; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+.kpi { background: #fff; border-radius: 6px; padding: 8px 12px; min-width: 96px; flex: 1 1 auto; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
 .kpi-label { font-size: 11px; text-transform: uppercase; color: #718096; }
 .kpi-value { font-size: 20px; font-weight: 600; font-variant-numeric: tabular-nums; }
 .kpi-mode-baseline .kpi-value { color: #b7791f; font-size: 14px; }
 .kpi-mode-model .kpi-value { color: #2b6cb0; font-size: 14px; }
+.kpi-sides .kpi-value, .kpi-fee .kpi-value { font-size: 14px; }
+.badge { display: block; padding: 0 6px; margin: 1px 0; border-radius: 4px; font-size: 12px; font-weight: 600; white-space: nowrap; }
+.badge-quoted { background: #c6f6d5; color: #22543d; }
+.badge-pulled { background: #e2e8f0; color: #2d3748; }
+.badge-limit { background: #fed7d7; color: #822727; }
+.badge-none { background: #edf2f7; color: #718096; }
 .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; padding: 8px 18px 18px; }
 .panel { background: #fff; border-radius: 6px; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+.panel-wide { grid-column: 1 / span 2; }
 """
 
 # a short mode bar (zoom, pan, reset, image) so it fits beside a panel's title
@@ -65,6 +72,8 @@ def build_layout(product: str, source: str, quoter_options: list[dict], quoter: 
             html.Div(dcc.Graph(id="pnl", **graph), className="panel"),
             html.Div(dcc.Graph(id="touch", **graph), className="panel"),
             html.Div(dcc.Graph(id="risk", **graph), className="panel"),
+            html.Div(dcc.Graph(id="attribution", config=GRAPH_CONFIG, style={"height": "230px"}),
+                     className="panel panel-wide"),
         ], className="grid"),
         dcc.Interval(id="tick", interval=interval_ms, n_intervals=0),
         dcc.Store(id="client", data=None),

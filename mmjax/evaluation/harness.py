@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import baselines as bl
-from mmjax.env import actions
+from mmjax.env import actions, attribution
 from mmjax.env.knobs import ACTION_PULL
 from mmjax.env.market_env import EnvParams, EnvState, MarketMakingEnv
 from mmjax.evaluation.metrics import Traces
@@ -113,7 +113,7 @@ def to_traces(trace: dict[str, jax.Array], params: EnvParams) -> Traces:
     T = len(mid)
     to_usd = lambda ticks: (np.asarray(ticks, np.float64) + mkt.px_anchor_ticks) * mkt.tick_size  # noqa: E731
     t = tr["t"].astype(np.int64)
-    steps_1s = max(1, round(1000 / mkt.grid_ms))
+    horizon = attribution.markout_steps(mkt.grid_ms)  # markout horizons in grid steps
 
     def mid_later(steps):
         return to_usd(mid[np.minimum(t + 1 + steps, T - 1)])
@@ -131,7 +131,7 @@ def to_traces(trace: dict[str, jax.Array], params: EnvParams) -> Traces:
         bid_fill_px=to_usd(tr["bid_fill_px"]), ask_fill_px=to_usd(tr["ask_fill_px"]),
         bid_quoted=tr["bid_live"].astype(bool), ask_quoted=tr["ask_live"].astype(bool),
         fees=tr["fee"].astype(np.float64), mid_at_fill=to_usd(mid[t]),
-        mid_after_1s=mid_later(steps_1s), mid_after_10s=mid_later(10 * steps_1s),
+        mid_after_1s=mid_later(horizon["1s"]), mid_after_10s=mid_later(horizon["10s"]),
         bid_offset_bps=tr["bid_offset_bps"].astype(np.float64), ask_offset_bps=tr["ask_offset_bps"].astype(np.float64),
         rejected=(tr["bid_rejected"].astype(np.int64) + tr["ask_rejected"].astype(np.int64)),
         bid_fill_kind=tr["bid_fill_kind"].astype(np.int8), ask_fill_kind=tr["ask_fill_kind"].astype(np.int8),

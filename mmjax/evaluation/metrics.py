@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmjax.data.layout import FILL_KINDS
+from mmjax.env import attribution
 
 
 @dataclass(frozen=True)
@@ -93,28 +94,24 @@ def pooled_paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot
 def pnl_attribution(tr: Traces) -> dict[str, float]:
     """Mean episode PnL split into spread captured, fees, adverse selection and inventory carry ($/episode).
 
-    For each fill of signed size s (+ bought) at price p, with mid m when its interval began and m_h
+    The per-fill definitions are `mmjax.env.attribution`'s (the live engine keeps the same totals):
+    for each fill of signed size s (+ bought) at price p, with mid m when its interval began and m_h
     the mid h seconds later: spread = s (m - p) summed; adverse_h = s (m_h - m) summed (negative = the
     market moved against the fill); fees as paid (negative = rebate). Carry is the rest, so that
     spread + adverse_10s + carry - fees = mean PnL exactly: what holding inventory earned beyond 10 s.
     On inverse contracts s is the fill's coin equivalent (contracts x V / p), so that spread is the coin
     the fill earned against the mid, in $ at the mid, and adverse the first-order $ move of its position.
     """
-    nb, na = tr.bid_fill > 0, tr.ask_fill > 0
     E = tr.pnl.shape[0]
-    bid = tr.bid_fill if tr.bid_fill_base is None else tr.bid_fill_base
+    bid = tr.bid_fill if tr.bid_fill_base is None else tr.bid_fill_base  # coin equivalents on inverse contracts
     ask = tr.ask_fill if tr.ask_fill_base is None else tr.ask_fill_base
-
-    def total(x_bid, x_ask) -> float:
-        return float((np.where(nb, x_bid, 0.0).sum() + np.where(na, x_ask, 0.0).sum()) / E)
-
-    spread = total(bid * (tr.mid_at_fill - tr.bid_fill_px), ask * (tr.ask_fill_px - tr.mid_at_fill))
-    adverse = {h: total(bid * (later - tr.mid_at_fill), -ask * (later - tr.mid_at_fill))
+    spread = float(attribution.spread_usd(bid, ask, tr.bid_fill_px, tr.ask_fill_px, tr.mid_at_fill).sum() / E)
+    adverse = {h: float(attribution.adverse_usd(bid, ask, tr.mid_at_fill, later).sum() / E)
                for h, later in (("1s", tr.mid_after_1s), ("10s", tr.mid_after_10s))}
     fees = float(tr.fees.sum() / E)
     mean_pnl = float(tr.pnl[:, -1].mean())
     return {"spread_usd": spread, "fees_usd": fees, "adverse_1s_usd": adverse["1s"], "adverse_10s_usd": adverse["10s"],
-            "carry_usd": mean_pnl - spread - adverse["10s"] + fees, "pnl_usd": mean_pnl}
+            "carry_usd": attribution.carry_usd(mean_pnl, spread, adverse["10s"], fees), "pnl_usd": mean_pnl}
 
 
 def max_drawdown(pnl_path: np.ndarray) -> np.ndarray:

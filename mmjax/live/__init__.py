@@ -4,6 +4,7 @@
     rows      one row and one interval's trades in ticks, exactly as the loader builds `MarketData`
     quoters   `ModelQuoter` (an exported policy) and `BaselineQuoter`
     trader    `PaperTrader`: drives the environment's NumPy simulator (`mmjax.env.sim_np`) row by row
+    attribution  `LiveAttribution`: the running PnL attribution (spread, fees, adverse selection, carry)
     state     `LiveState`: the rows published to the dashboard
     runner    `LiveRunner`: feed -> trader -> state in a thread, with pause/speed/quoter controls
     engine    `EngineConfig` and `build_runner` (shared by `mmjax live` and `mmjax dashboard`)

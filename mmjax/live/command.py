@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mmjax.live.engine import PAPER_NOTICE, EngineConfig, build_runner
-from mmjax.live.state import Snapshot
+from mmjax.live.state import LiveState, Snapshot, side_text
 
 
 @dataclass
@@ -30,22 +30,23 @@ def run(cfg: LiveConfig) -> int:
               flush=True)
     else:
         print(f"quoting with {snap.quoter}", flush=True)
+    print(snap.fee_regime, flush=True)
     runner.start()
     try:
         while runner.running:
             runner.join(cfg.status_s if cfg.status_s > 0 else 1.0)
             if cfg.status_s > 0 and runner.running:
-                print(status_line(runner.state.snapshot(since=1 << 62)), flush=True)
+                print(status_line(latest(runner.state)), flush=True)
     except KeyboardInterrupt:
         print("stopping", flush=True)
     finally:
         runner.stop()
-    snap = runner.state.snapshot(since=1 << 62)
+    snap = latest(runner.state)
     print(status_line(snap), flush=True)
     if runner.error is not None:
         print(f"error: {type(runner.error).__name__}: {runner.error}", flush=True)
-    summary = {"source": source, "quoter": snap.quoter, "kpis": snap.kpis, "counts": runner.trader.counts,
-               "paper_only": True}
+    summary = {"source": source, "quoter": snap.quoter, "maker_fee_bps": snap.maker_fee_bps,
+               "fee_regime": snap.fee_regime, "kpis": snap.kpis, "counts": runner.trader.counts, "paper_only": True}
     if cfg.out:
         from pathlib import Path
 
@@ -55,12 +56,28 @@ def run(cfg: LiveConfig) -> int:
     return 1 if runner.error is not None else 0
 
 
+def latest(state: LiveState) -> Snapshot:
+    """A snapshot holding only the newest row (none before the first)."""
+    return state.snapshot(since=state.version[1] - 1)
+
+
 def status_line(snap: Snapshot) -> str:
-    """One human line of the latest KPIs."""
+    """One human line of the latest KPIs, the maker fee in force, the sides without a quote and the PnL attribution."""
     k = snap.kpis
     g = lambda key, fmt: ("-" if key not in k or k[key] != k[key] else fmt.format(k[key]))  # noqa: E731
     return (f"[{snap.feed_status}] {snap.quoter} | steps {g('steps', '{:,}')} | PnL {g('pnl', '{:+,.2f}')} | "
             f"inv {g('inventory', '{:+.4g}')} | fills {g('n_fills', '{:,}')} (queue {g('n_queue', '{:,}')} / "
             f"through {g('n_through', '{:,}')} / crossed {g('n_crossed', '{:,}')}) | "
             f"post-only rejected {g('n_rejected', '{:,}')} | beyond depth {g('beyond_depth_rate', '{:.1%}')} | "
-            f"fill rate {g('fill_rate', '{:.1%}')} | spread captured {g('spread_captured_bps', '{:.2f}')} bps | max DD {g('max_drawdown', '{:,.2f}')}")
+            f"fill rate {g('fill_rate', '{:.1%}')} | spread captured {g('spread_captured_bps', '{:.2f}')} bps | max DD {g('max_drawdown', '{:,.2f}')} | "
+            f"{snap.fee_regime} | {_sides(snap)} | attribution $: spread {g('spread_usd', '{:+,.2f}')}, "
+            f"fees paid {g('fees_usd', '{:+,.2f}')}, adverse 1 s {g('adverse_1s_usd', '{:+,.2f}')} / 10 s "
+            f"{g('adverse_10s_usd', '{:+,.2f}')}, carry {g('carry_usd', '{:+,.2f}')}")
+
+
+def _sides(snap: Snapshot) -> str:
+    """The latest row's side states ("bid quoting, ask pulled"), or "no quotes yet" before the first row."""
+    states = [snap.series.get(f"{side}_state") for side in ("bid", "ask")]
+    if any(v is None or not len(v) for v in states):
+        return "no quotes yet"
+    return ", ".join(side_text(side, float(v[-1])) for side, v in zip(("bid", "ask"), states, strict=True))

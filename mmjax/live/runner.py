@@ -31,7 +31,8 @@ class LiveRunner:
         self._rows = 0
         self._thread = threading.Thread(target=self._run, name="paper-trader", daemon=True)
         state.set_info(mode=quoters[quoter].mode, quoter=quoters[quoter].name, inventory_limit=inventory_limit,
-                       speed=self.speed if self.can_set_speed else None, feed_status="connecting")
+                       speed=self.speed if self.can_set_speed else None, feed_status="connecting",
+                       maker_fee_bps=self.trader.knobs.maker_fee_bps)
 
     # controls
     def quoter_options(self) -> list[dict]:

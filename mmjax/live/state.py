@@ -9,7 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmjax.env.knobs import FEE_PRESETS, fee_preset_name
 from mmjax.live.feeds import BookEvent
+
+# Why a side has a quote or not, per decision (the `bid_state` / `ask_state` series); NaN: no decision yet
+SIDE_QUOTED = 0.0  # the decision quotes this side
+SIDE_PULLED = 1.0  # the quoter chose no quote on this side (its action is in the pull region)
+SIDE_AT_LIMIT = 2.0  # the inventory limit stops this side (`sim_np.gate_quotes`), whatever the quoter chose
+SIDE_TEXT = {SIDE_QUOTED: "quoting", SIDE_PULLED: "pulled", SIDE_AT_LIMIT: "at inventory limit"}
 
 # One value per grid step. Prices in quote currency; inventory in the venue's size unit.
 SERIES = (
@@ -21,6 +28,8 @@ SERIES = (
     "spread_z",  # z-score of the quoted market spread vs its running mean/std
     "bid_quote",  # our bid price resting over (t, t+1]; NaN when not quoting
     "ask_quote",  # our ask price; NaN when not quoting
+    "bid_state",  # why the bid quotes or not: SIDE_QUOTED / SIDE_PULLED / SIDE_AT_LIMIT (NaN: no decision yet)
+    "ask_state",
     "fills",  # cumulative number of fills
 )
 
@@ -42,6 +51,26 @@ class Snapshot:
     inventory_limit: float
     speed: float | None  # replay speed, None for a live feed
     notes: tuple[str, ...] = ()
+    maker_fee_bps: float = float("nan")  # the maker fee in force, bps of notional (negative = rebate)
+
+    @property
+    def fee_regime(self) -> str:
+        """The maker fee in force with its preset name, e.g. "maker fee: rebate (−0.5 bps)"."""
+        return fee_regime_text(self.maker_fee_bps)
+
+
+def fee_regime_text(fee_bps: float) -> str:
+    """'maker fee: <preset> (<bps>)' (`mmjax.env.knobs.FEE_PRESETS`), or the bps alone when no preset has it."""
+    if not math.isfinite(fee_bps):
+        return "maker fee: unknown"
+    bps = f"{fee_bps:+g} bps".replace("-", "\u2212") if fee_bps else "0 bps"
+    name = fee_preset_name(fee_bps)
+    return f"maker fee: {name} ({bps})" if name in FEE_PRESETS else f"maker fee: {bps} (no preset)"
+
+
+def side_text(side: str, state: float) -> str:
+    """A side's state for a badge: "bid quoting", "ask pulled", "bid at inventory limit", "ask: no decision yet"."""
+    return f"{side} {SIDE_TEXT[state]}" if state in SIDE_TEXT else f"{side}: no decision yet"
 
 
 class LiveState:
@@ -58,7 +87,7 @@ class LiveState:
         self._book: BookEvent | None = None
         self._kpis: dict[str, float] = {}
         self._info = {"mode": "baseline", "quoter": "", "feed_status": "connecting",
-                      "inventory_limit": float("nan"), "speed": None, "notes": ()}
+                      "inventory_limit": float("nan"), "speed": None, "notes": (), "maker_fee_bps": float("nan")}
         self._last_event_wall = -math.inf
 
     def append(self, row: dict[str, float], book: BookEvent, kpis: dict[str, float]) -> None:
@@ -76,7 +105,7 @@ class LiveState:
         self._last_event_wall = time.monotonic()
 
     def set_info(self, **info) -> None:
-        """Update mode / quoter / feed_status / inventory_limit / speed / notes."""
+        """Update mode / quoter / feed_status / inventory_limit / speed / notes / maker_fee_bps."""
         unknown = set(info) - set(self._info)
         if unknown:
             raise KeyError(f"unknown LiveState info keys {sorted(unknown)}")
@@ -114,6 +143,6 @@ class LiveState:
                 kpis=dict(self._kpis), mode=self._info["mode"], quoter=self._info["quoter"],
                 feed_status=self._info["feed_status"], event_age_s=age,
                 inventory_limit=self._info["inventory_limit"], speed=self._info["speed"],
-                notes=tuple(self._info["notes"]),
+                notes=tuple(self._info["notes"]), maker_fee_bps=self._info["maker_fee_bps"],
             )
 

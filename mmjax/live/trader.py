@@ -20,6 +20,7 @@ features, which run on the receive clock) and is counted in ``trades_shown_befor
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,9 +32,14 @@ from mmjax.env.knobs import EnvKnobs
 from mmjax.features import spec
 from mmjax.features.stream import StreamingFeatures
 from mmjax.features.stream import normalize as normalize_features
+from mmjax.live.attribution import LiveAttribution
 from mmjax.live.feeds import BookEvent, TradeEvent
 from mmjax.live.quoters import BaselineParams, QuoteContext
 from mmjax.live.rows import TickRows
+from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED
+
+NO_DECISION = (math.nan, math.nan)  # side states of an empty slot in flight (a segment's first rows)
+BOTH_QUOTED = (SIDE_QUOTED, SIDE_QUOTED)
 
 
 @dataclass
@@ -53,6 +59,10 @@ class SessionStats:
     quote_sides: int = 0  # (side, step) pairs with a live order: the fill-rate denominator
     quote_sides_beyond: int = 0  # of them, orders resting beyond the stored depth
     captured_bps_x_size: float = 0.0  # sum of size * spread captured (bps of mid at the interval start)
+    bid_pulled: int = 0  # decisions with no bid because the quoter pulled it
+    ask_pulled: int = 0
+    bid_at_limit: int = 0  # decisions with no bid because of the inventory limit
+    ask_at_limit: int = 0
 
     def add_interval(self, s: sim_np.Settlement, state: sim_np.SimState, mid_s: float, anchor: int) -> None:
         """One settled interval and the orders after it; ``mid_s`` is the mid (ticks from anchor) when it started."""
@@ -79,6 +89,14 @@ class SessionStats:
                 self.n_beyond_fills += f.beyond
         self.captured_bps_x_size += b.size * (mid_s - b.price) / (mid_s + anchor) * 1e4
         self.captured_bps_x_size += k.size * (k.price - mid_s) / (mid_s + anchor) * 1e4
+
+    def add_decision(self, bid_state: float, ask_state: float) -> None:
+        """One decision's side states (`mmjax.live.state.SIDE_*`)."""
+        if bid_state != SIDE_QUOTED or ask_state != SIDE_QUOTED:
+            self.bid_pulled += bid_state == SIDE_PULLED
+            self.ask_pulled += ask_state == SIDE_PULLED
+            self.bid_at_limit += bid_state == SIDE_AT_LIMIT
+            self.ask_at_limit += ask_state == SIDE_AT_LIMIT
 
     def add_mark(self, pnl: float) -> None:
         self.peak_pnl = max(self.peak_pnl, pnl)
@@ -130,6 +148,8 @@ class PaperTrader:
                        "trades_before_first_row": 0, "trades_shown_before_received": 0, "gaps": 0}
         self.record_steps = record_steps
         self.records: list[StepRecord] = []
+        self.attribution = LiveAttribution(meta.grid_ms, meta.tick_size, 0)  # re-anchored by the first row
+        self._sides: deque[tuple[float, float]] = deque()  # side states per decision in flight, as state.pipeline
 
     @property
     def account(self) -> sim_np.Account:
@@ -164,6 +184,7 @@ class PaperTrader:
         p, tick = self.params, self.meta.tick_size
         book = self.ticks.book(ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz)
         mid = book.mid
+        self.attribution.on_row(mid)
         ts = ev.ts_recv_ns
         now = self._pending  # trades of (t-1, t]
         # the exchange clock: some of them may already show in an earlier row (rare: filtered only then)
@@ -187,12 +208,14 @@ class PaperTrader:
             # no order survives a gap; the inventory (a real position) does
             self.state = sim_np.reset(mid, p) if self.state is None else sim_np.cancel_all(self.state, p)
             self.state = self.state._replace(account=sim_np.mark(self.state.account, mid, tick, p.inverse))
+            self._sides = deque([NO_DECISION] * len(self.state.pipeline))
             self.time = 0
         else:
             _, book_s, mid_s = self._prev
             fill_now = self._not_yet_shown(now) if shown_earlier else now
             self.state, settled = sim_np.settle(self.state, book_s, book, self.ticks.trades(fill_now), p)
             self.stats.add_interval(settled, self.state, mid_s, self.anchor)
+            self.attribution.on_fills(settled, mid_s)
             self.time += 1
         if ev.ts_exchange_ns > self._shown_ns:
             self._shown_ns = ev.ts_exchange_ns
@@ -212,6 +235,11 @@ class PaperTrader:
                            self.knobs.max_offset_bps)
         action = self.quoter.act(obs, ctx)
         self.state = sim_np.decide(self.state, action, book, p)
+        sides = side_states(self.state.pipeline[-1], acct.inventory_lots, p.max_lots)
+        self.stats.add_decision(*sides)
+        self._sides.append(sides)
+        while len(self._sides) > len(self.state.pipeline):  # the decisions in flight, oldest first
+            self._sides.popleft()
         self._prev = (ts, book, mid)
         self.steps += 1
         if self.record_steps:
@@ -219,11 +247,12 @@ class PaperTrader:
             self.records.append(StepRecord(ts, s.bid.size, s.ask.size, s.bid.price, s.ask.price, s.fee, acct.pnl,
                                            acct.inventory, np.array(action, np.float64)))
         live_bid, live_ask = self.state.pipeline[0]  # the orders going live for (t, t+1]
+        bid_state, ask_state = self._sides[0]  # and why a side has none
         return {"t_ms": ts / 1e6, "mid": ctx.mid_abs_ticks * tick, "pnl": acct.pnl, "inventory": acct.inventory,
                 "drawdown": acct.pnl - self.stats.peak_pnl, "spread_z": float(raw[self._z_idx]),
                 "bid_quote": math.nan if live_bid is None else (live_bid + self.anchor) * tick,
                 "ask_quote": math.nan if live_ask is None else (live_ask + self.anchor) * tick,
-                "fills": float(self.stats.n_fills)}
+                "bid_state": bid_state, "ask_state": ask_state, "fills": float(self.stats.n_fills)}
 
     def _not_yet_shown(self, now: list[TradeEvent]) -> list[TradeEvent]:
         """The trades of ``now`` that no earlier row reflects (the exchange clock); the others are counted."""
@@ -240,6 +269,8 @@ class PaperTrader:
                                        self.meta.contract_type, self.meta.contract_value or 0.0)  # and contract
         self.ticks = TickRows(tick, self.anchor, len(ev.bid_px), self.params.lot_size)
         self.features = StreamingFeatures(self.feature_cfg, tick, self.anchor, len(ev.bid_px), self.meta.grid_ms)
+        self.attribution = LiveAttribution(self.meta.grid_ms, tick, self.anchor,
+                                           self.params.contract_value if self.params.inverse else 0.0)
 
     def kpis(self) -> dict[str, float]:
         """Running KPIs, with the evaluation report's definitions (`mmjax.evaluation.metrics`)."""
@@ -250,4 +281,15 @@ class PaperTrader:
                 "max_drawdown": s.max_drawdown, "n_queue": s.n_queue, "n_through": s.n_through,
                 "n_crossed": s.n_crossed, "n_rejected": s.n_rejected, "n_beyond_fills": s.n_beyond_fills,
                 "beyond_depth_rate": s.quote_sides_beyond / s.quote_sides if s.quote_sides else 0.0,
-                "steps": self.steps}
+                "bid_pulled": s.bid_pulled, "ask_pulled": s.ask_pulled, "bid_at_limit": s.bid_at_limit,
+                "ask_at_limit": s.ask_at_limit, "steps": self.steps, **self.attribution.totals(a.pnl)}
+
+
+def side_states(decided: sim_np.Quotes, inventory_lots: int, max_lots: int) -> tuple[float, float]:
+    """Per side of a decision: quoted, or why not. The inventory limit (`sim_np.gate_quotes`) names itself
+    where it applies, whatever the quoter chose; any other side without a price was pulled by the quoter."""
+    if decided[0] is not None and decided[1] is not None:
+        return BOTH_QUOTED  # nearly every row: no tuple to build
+    gate = sim_np.gate_quotes((0, 0), inventory_lots, max_lots)  # None on the sides the limit stops
+    return tuple(SIDE_QUOTED if q is not None else (SIDE_AT_LIMIT if g is None else SIDE_PULLED)
+                 for q, g in zip(decided, gate, strict=True))
