@@ -281,3 +281,17 @@ def test_the_paper_trader_accounts_the_coinm_replay_as_the_twin_does(coinm_marke
     np.testing.assert_array_equal([(r.bid_fill, r.ask_fill) for r in live], [(i["bid_fill"], i["ask_fill"]) for i in infos])
     np.testing.assert_array_equal([r.pnl for r in live], [i["pnl"] for i in infos])
     np.testing.assert_array_equal([r.fee for r in live], [i["fee"] for i in infos])
+
+
+def test_the_live_attribution_counts_inverse_fills_by_their_coin_equivalent():
+    from mmjax.live.attribution import LiveAttribution
+
+    att = LiveAttribution(100, TICK, ANCHOR, inverse_value=V)
+    att.on_row(100.5)
+    fill = sim_np.Settlement(sim_np.Fill(0.1, 100, False, lots=10), sim_np.Fill(0.05, 103, False, lots=5), 0.0, 0.0)
+    att.on_fills(fill, 100.5)
+    m = usd(100.5)
+    coin_bid, coin_ask = 0.1 * V / usd(100), 0.05 * V / usd(103)
+    assert att.spread == pytest.approx(coin_bid * (m - usd(100)) + coin_ask * (usd(103) - m), rel=1e-12)
+    # which is the coin the fills earned against the mid, valued at the mid
+    assert att.spread == pytest.approx((0.1 * V * (1 / usd(100) - 1 / m) + 0.05 * V * (1 / m - 1 / usd(103))) * m)
