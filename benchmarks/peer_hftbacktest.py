@@ -153,8 +153,10 @@ def _mmjax_runs(src: Path, tick: float, size: float, max_inv: float, levels: int
     from mmjax.evaluation.backtest import BacktestConfig, backtest
 
     rec = cache / src.name
+    # a linear account on both sides (hftbacktest's linear_asset(1.0) above), so that the PnLs compare; mmjax
+    # would otherwise account COIN-M as the inverse contract it is (docs/env.md, "Inverse contracts")
     import_tardis(TardisImportConfig(book=str(src / "incremental_book_L2.csv.gz"), trades=str(src / "trades.csv.gz"),
-                                     out=str(rec), levels=levels, quiet=True, overwrite=True))
+                                     out=str(rec), levels=levels, quiet=True, overwrite=True, contract_type="linear"))
     out = []
     for h in HALF_SPREADS_BPS:
         r = backtest(BacktestConfig(data=str(rec), policy="fixed", half_spread_bps=h, quote_size=size, max_inventory=max_inv,

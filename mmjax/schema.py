@@ -27,8 +27,14 @@ trades: one row per trade.
                             Coinbase's market_trades ``side`` is the MAKER side: BUY maker -> -1.
 
 File metadata (Parquet key-value, keys prefixed ``mmjax.``): product, tick_size, size_unit, grid_ms,
-levels, source, schema_version, and optionally lot_size (the venue's size increment, in the size
-unit; absent in older recordings and where unknown). The loader reads tick size and size unit from here.
+levels, source, schema_version, contract_type, and optionally lot_size (the venue's size increment, in
+the size unit; absent in older recordings and where unknown) and contract_value. The loader reads tick
+size, size unit, lot and contract from here.
+
+contract_type is ``linear`` (a size of q units gains q x the price move, in quote currency: spot, USD-M
+futures) or ``inverse`` (sizes are contracts worth ``contract_value`` quote currency each, settled in the
+base coin: Binance COIN-M, BitMEX XBTUSD; docs/env.md, "Inverse contracts"). Recordings written before
+the field existed carry neither key and read as linear.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ BOOK_DIR = "book"
 TRADES_DIR = "trades"
 TAKER_BUY = 1
 TAKER_SELL = -1
+LINEAR, INVERSE = "linear", "inverse"
+CONTRACT_TYPES = (LINEAR, INVERSE)
 
 
 def book_schema(levels: int = DEFAULT_LEVELS) -> pa.Schema:
@@ -111,6 +119,15 @@ class RecordingMeta:
     levels: int = DEFAULT_LEVELS
     source: str = "unknown"
     lot_size: float | None = None  # size increment in the size unit; None: unknown
+    contract_type: str = LINEAR  # LINEAR or INVERSE (module docstring)
+    contract_value: float | None = None  # inverse only: quote currency per contract (100.0 on Binance COIN-M BTC)
+
+    def __post_init__(self):
+        check_contract(self.contract_type, self.contract_value, "RecordingMeta")
+
+    @property
+    def inverse(self) -> bool:
+        return self.contract_type == INVERSE
 
     def to_kv(self) -> dict[bytes, bytes]:
         kv = {
@@ -121,9 +138,12 @@ class RecordingMeta:
             "levels": str(int(self.levels)),
             "source": self.source,
             "schema_version": SCHEMA_VERSION,
+            "contract_type": self.contract_type,
         }
         if self.lot_size is not None:
             kv["lot_size"] = repr(float(self.lot_size))
+        if self.contract_value is not None:
+            kv["contract_value"] = repr(float(self.contract_value))
         return {f"mmjax.{k}".encode(): v.encode() for k, v in kv.items()}
 
     @staticmethod
@@ -141,7 +161,24 @@ class RecordingMeta:
             levels=int(get.get("mmjax.levels", DEFAULT_LEVELS)),
             source=get.get("mmjax.source", "unknown"),
             lot_size=_optional_positive(get.get("mmjax.lot_size"), "mmjax.lot_size", where),
+            # older recordings have neither key: linear
+            contract_type=check_contract(get.get("mmjax.contract_type", LINEAR), get.get("mmjax.contract_value"),
+                                         f"{where}: Parquet metadata"),
+            contract_value=_optional_positive(get.get("mmjax.contract_value"), "mmjax.contract_value", where),
         )
+
+
+def check_contract(contract_type: str, contract_value, where: str) -> str:
+    """``contract_type`` when it and ``contract_value`` make a contract, else a ValueError naming the field and ``where``."""
+    if contract_type not in CONTRACT_TYPES:
+        raise ValueError(f"{where}: contract_type {contract_type!r} must be one of {CONTRACT_TYPES}")
+    if contract_type == INVERSE:
+        if contract_value is None:
+            raise ValueError(f"{where}: contract_type 'inverse' needs contract_value (quote currency per contract, > 0)")
+        positive_number(contract_value, f"{where}: contract_value")
+    elif contract_value is not None:
+        raise ValueError(f"{where}: contract_value {contract_value!r} is only meaningful for contract_type 'inverse'")
+    return contract_type
 
 
 def _optional_positive(text: str | None, key: str, where: str) -> float | None:

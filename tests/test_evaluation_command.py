@@ -166,3 +166,24 @@ def dataclasses_replace(obj, **kw):
     import dataclasses
 
     return dataclasses.replace(obj, **kw)
+
+
+def test_the_report_names_the_market_it_was_run_on(baseline_report):
+    payload, out = baseline_report
+    m = json.loads((out / "metrics.json").read_text())["market"]
+    assert m == payload["market"]
+    assert (m["product"], m["size_unit"], m["contract_type"], m["contract_value"]) == ("BTC-USD", "BTC", "linear", 0.0)
+    assert m["tick_size"] == pytest.approx(0.01) and m["lot_size"] > 0
+    text = (out / "report.md").read_text()
+    assert f"- market: BTC-USD, tick 0.01 $, lot {m['lot_size']:g}, sizes in BTC, contract linear" in text
+
+
+def test_split_all_on_a_recording_shorter_than_twice_the_embargo_fails_clearly(tmp_path, capsys):
+    from mmjax.cli import main
+
+    short = tmp_path / "short"
+    synth_run(SynthConfig(out=str(short), hours=0.15, seed=1))  # 5,400 rows < 2 x 3,000
+    assert main(["evaluate", "--data", str(short), "--split", "all", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "mmjax evaluate: error:" in err and "5,400 rows" in err and "2 x the embargo of 3,000 rows" in err
+    assert "Traceback" not in err and not (tmp_path / "r" / "metrics.json").exists()

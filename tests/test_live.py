@@ -176,7 +176,7 @@ def test_a_half_tick_marking_error_fails_the_device_comparison(raw, device_run, 
     from mmjax.env import sim_np
 
     mark = sim_np.mark
-    monkeypatch.setattr(sim_np, "mark", lambda acct, mid, tick: mark(acct, mid + 0.5, tick))
+    monkeypatch.setattr(sim_np, "mark", lambda acct, mid, tick, inverse=None: mark(acct, mid + 0.5, tick, inverse))
     with pytest.raises(AssertionError, match="Not equal to tolerance"):
         _assert_live_matches_device(raw, device_run)
 

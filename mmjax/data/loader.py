@@ -183,6 +183,9 @@ def _read_book(files: list[Path], report: LoadReport, on_crossed: str):
                 out[f"{side}_sz"] = np.empty((N, L), np.float64, order="F")
         elif (file_meta.tick_size, file_meta.levels) != (meta.tick_size, meta.levels):
             raise RecordingError(f"{path}: tick_size/levels {file_meta.tick_size}/{file_meta.levels} differ from the first file's {meta.tick_size}/{meta.levels}")
+        elif (file_meta.contract_type, file_meta.contract_value) != (meta.contract_type, meta.contract_value):
+            raise RecordingError(f"{path}: contract_type/contract_value {file_meta.contract_type}/{file_meta.contract_value} "
+                                 f"differ from the first file's {meta.contract_type}/{meta.contract_value}")
         _check_columns(table, schema.book_schema(L), path)
         report.book_files += 1
         n = table.num_rows
@@ -419,6 +422,8 @@ def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS, lo
         reach_px=put(reach_px),
         reach_lots=put(reach_lots),
         lot_size=lot,
+        contract_type=raw.meta.contract_type,
+        contract_value=float(raw.meta.contract_value or 0.0),
     )
 
 

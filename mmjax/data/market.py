@@ -49,10 +49,19 @@ class MarketData:
     # each side (bids: the lowest taker-sell price; asks: minus the highest taker-buy price); NO_PRICE if none
     reach_lots: jax.Array | None = None  # [T, 2] int32 lots traded at reach_px in (t, t+1]
     lot_size: float = struct.field(pytree_node=False, default=DEFAULT_LOT_SIZE)  # venue size units per lot
+    # the contract (mmjax.schema): "linear", or "inverse" with sizes in contracts of contract_value quote
+    # currency each (0.0 when linear). Static: the env compiles one program per contract type.
+    contract_type: str = struct.field(pytree_node=False, default="linear")
+    contract_value: float = struct.field(pytree_node=False, default=0.0)
 
     @property
     def num_steps(self) -> int:
         return self.mid.shape[0]
+
+    @property
+    def inverse(self) -> bool:
+        """Sizes are inverse contracts (PnL settles in the base coin; docs/env.md, "Inverse contracts")."""
+        return self.contract_type == "inverse"
 
     @property
     def levels(self) -> int:
@@ -100,3 +109,10 @@ class MarketData:
         steps = jnp.minimum(sl.steps_to_gap, stop - start - jnp.arange(stop - start))
         return sl.replace(after_gap=after_gap, steps_to_gap=steps.astype(jnp.int32))
 
+
+
+def identity(md: MarketData, meta) -> dict[str, float | str]:
+    """What a report must name to be read right (``meta``: the recording's `RecordingMeta`): the product,
+    its tick ($), lot and size unit, and its contract (contract_value: quote currency per inverse contract, 0.0 linear)."""
+    return {"product": meta.product, "tick_size": md.tick_size, "lot_size": md.lot_size, "size_unit": meta.size_unit,
+            "contract_type": md.contract_type, "contract_value": md.contract_value}

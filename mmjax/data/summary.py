@@ -9,7 +9,7 @@ import numpy as np
 
 from mmjax import schema
 from mmjax.data.loader import RawRecording, RecordingError, load_market
-from mmjax.data.market import MarketData
+from mmjax.data.market import MarketData, identity
 
 
 @dataclass
@@ -44,8 +44,7 @@ def summarize(md: MarketData, raw: RawRecording) -> dict[str, float | int | str]
         "segments": len(seg_starts),
         "gaps": len(seg_starts) - 1,
         "longest_segment_rows": int(seg_len.max()),
-        "tick_size": md.tick_size,
-        "size_unit": raw.meta.size_unit,
+        **{k: v for k, v in identity(md, raw.meta).items() if k != "product"},
         "best_bid_min": float(md.to_price(bid0.min())),
         "best_ask_max": float(md.to_price(ask0.max())),
         "mid_first": float(md.to_price(float(md.mid[0]))),

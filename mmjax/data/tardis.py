@@ -33,12 +33,14 @@ from pathlib import Path
 from mmjax import schema
 from mmjax.data.tardis_book import _import_book
 from mmjax.data.tardis_csv import (  # noqa: F401  (re-exported: the public names of the import)
+    KNOWN_CONTRACTS,
     KNOWN_VENUES,
     TardisFormatError,
     _import_trades,
     infer_lot_size,
     infer_tick_size,
     tick_fits,
+    venue_contract,
 )
 
 
@@ -52,6 +54,9 @@ class TardisReport:
     size_unit: str = ""
     lot_size: float = 0.0  # size increment in the size unit (0: fewer than two distinct sizes)
     lot_source: str = ""
+    contract_type: str = ""  # schema.LINEAR or schema.INVERSE
+    contract_value: float = 0.0  # inverse: quote currency per contract (0: linear)
+    contract_source: str = ""
     book_rows_read: int = 0
     messages: int = 0
     snapshots: int = 0
@@ -91,6 +96,11 @@ class TardisImportConfig:
         default=None, metadata={"help": "price tick in quote currency; default: venue table, else inferred from prices"})
     size_unit: str | None = field(
         default=None, metadata={"help": "unit of sizes (e.g. BTC, contracts_100usd); default: venue table, else 'unknown'"})
+    contract_type: str | None = field(default=None, metadata={
+        "help": "linear or inverse (sizes are contracts of --contract-value quote currency, PnL in the base coin); "
+                "default: venue table (binance-delivery, i.e. COIN-M: inverse), else linear", "choices": list(schema.CONTRACT_TYPES)})
+    contract_value: float | None = field(default=None, metadata={
+        "help": "quote currency per inverse contract (e.g. 100 for Binance COIN-M BTC); default: venue table"})
     grid_ms: int = field(default=schema.DEFAULT_GRID_MS, metadata={"help": "grid step, milliseconds"})
     levels: int = field(default=schema.DEFAULT_LEVELS, metadata={"help": "book levels per side to keep"})
     max_silence_s: float = field(

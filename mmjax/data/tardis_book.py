@@ -27,6 +27,7 @@ from mmjax.data.tardis_csv import (
     infer_lot_size,
     infer_tick_size,
     tick_fits,
+    venue_contract,
 )
 
 if TYPE_CHECKING:
@@ -101,6 +102,24 @@ def _resolve_tick(prices: np.ndarray, given: float | None, known: tuple[float, s
     return inferred
 
 
+def _resolve_contract(ident: tuple[str, str], cfg: TardisImportConfig, report: TardisReport,
+                      log: Callable[[str], None] | None) -> tuple[str, float | None]:
+    """The contract: --contract-type/--contract-value where given, else the venue table, else linear (warned)."""
+    known = venue_contract(*ident)
+    ctype = cfg.contract_type or (known[0] if known else schema.LINEAR)
+    value = cfg.contract_value
+    if value is None and ctype == schema.INVERSE and known and known[0] == schema.INVERSE:
+        value = known[1]
+    report.contract_source = ("given" if cfg.contract_type or cfg.contract_value is not None
+                              else "venue table" if known else "default (venue unknown)")
+    if not known and cfg.contract_type is None and log:
+        log(f"warning: contract type of {ident[0]} {ident[1]} unknown: imported as linear; if its sizes are inverse "
+            "contracts give --contract-type inverse --contract-value V")
+    schema.check_contract(ctype, value, f"import-tardis {ident[0]} {ident[1]} (--contract-type/--contract-value)")
+    report.contract_type, report.contract_value = ctype, value or 0.0
+    return ctype, value
+
+
 def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisReport,
                  log: Callable[[str], None] | None) -> schema.RecordingMeta:
     """Stream the book CSV, rebuild the book, write grid rows; returns the recording metadata."""
@@ -121,7 +140,9 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
             price_samples.clear(), size_samples.clear()
             known = KNOWN_VENUES.get((ident[0], ident[1]))
             tick = _resolve_tick(prices, cfg.tick_size, known, report, log, path)
-            unit = cfg.size_unit or (known[1] if known else "unknown")
+            ctype, value = _resolve_contract((ident[0], ident[1]), cfg, report, log)
+            unit = cfg.size_unit or (known[1] if known else f"contracts_{value:g}usd" if ctype == schema.INVERSE
+                                     else "unknown")
             if unit == "unknown" and log:
                 log(f"warning: size unit of {ident[0]} {ident[1]} unknown; give --size-unit")
             product = cfg.product or f"{ident[0]}-{ident[1]}"
@@ -132,7 +153,8 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
                 report.lot_source = f"inferred from {len(sizes)} distinct book sizes"
             meta.append(schema.RecordingMeta(product=product, tick_size=tick, size_unit=unit, grid_ms=cfg.grid_ms,
                                              levels=L, source=f"tardis:{ident[0]}:{ident[1]}",
-                                             lot_size=report.lot_size or None))
+                                             lot_size=report.lot_size or None, contract_type=ctype,
+                                             contract_value=value))
         return meta[0]
 
     def fix_meta_and_clear() -> schema.RecordingMeta:

@@ -1,4 +1,4 @@
-"""Tardis.dev CSV reading: columns, the venue table, streaming batches, input checks, tick/lot
+"""Tardis.dev CSV reading: columns, the venue tables (tick, unit, contract), streaming batches, input checks, tick/lot
 inference, and the trades CSV -> trades dataset.
 
 Used by `mmjax.data.tardis` (the import command) and `mmjax.data.tardis_book` (the book rebuild).
@@ -50,6 +50,26 @@ KNOWN_VENUES: dict[tuple[str, str], tuple[float, str]] = {
     ("bitmex", "XBTUSD"): (0.5, "USD"),
     ("deribit", "BTC-PERPETUAL"): (0.5, "USD"),
 }
+
+
+# (exchange, symbol) -> (contract type, quote currency per contract). Sizes of an inverse contract are
+# contracts: BitMEX XBTUSD and Deribit BTC-PERPETUAL size in USD (1 USD per size unit); every Binance
+# COIN-M (``binance-delivery``) symbol is inverse, 100 USD per BTC contract, 10 USD per other contract.
+KNOWN_CONTRACTS: dict[tuple[str, str], tuple[str, float | None]] = {
+    ("binance", "BTCUSDT"): (schema.LINEAR, None),
+    ("binance-futures", "BTCUSDT"): (schema.LINEAR, None),
+    ("coinbase", "BTC-USD"): (schema.LINEAR, None),
+    ("bitmex", "XBTUSD"): (schema.INVERSE, 1.0),
+    ("deribit", "BTC-PERPETUAL"): (schema.INVERSE, 1.0),
+}
+COINM_EXCHANGE = "binance-delivery"
+
+
+def venue_contract(exchange: str, symbol: str) -> tuple[str, float | None] | None:
+    """(contract type, contract value) of a venue's symbol from the table above; None where unknown."""
+    if exchange == COINM_EXCHANGE:
+        return schema.INVERSE, 100.0 if symbol.startswith("BTC") else 10.0
+    return KNOWN_CONTRACTS.get((exchange, symbol))
 
 
 class TardisFormatError(ValueError):

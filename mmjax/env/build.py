@@ -60,7 +60,11 @@ def load(config: DataConfig, knobs: EnvKnobs | None = None, norm: FeatureNorm | 
          calibration_split: Split | None = None) -> Market:
     """Load, compute features once, fit the normalization on the training split (or use ``norm``)."""
     md, raw = load_market(config.data, config.product)
-    splits = chronological_splits(md.num_steps, parse_fractions(config.split_fractions), config.split_gap_steps)
+    T, gap = md.num_steps, config.split_gap_steps
+    if T <= 2 * gap:  # every command splits the rows (`mmjax evaluate --split all` too: its norm and tuning do)
+        raise ValueError(f"{config.data}: {T:,} rows, but the train/val/test splits need more than 2 x the embargo "
+                         f"of {gap:,} rows between them (--split-gap-steps); lower it or use a longer recording")
+    splits = chronological_splits(T, parse_fractions(config.split_fractions), gap)
     feats = compute_market_features(md)
     if norm is None:
         fit_on = calibration_split or splits["train"]

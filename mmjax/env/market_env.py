@@ -19,7 +19,7 @@ from gymnax.environments import environment, spaces
 
 from mmjax.data.layout import LOT_CAP, NO_PRICE, sim_lot
 from mmjax.data.market import MarketData
-from mmjax.env import actions, depth, fills
+from mmjax.env import actions, depth, fills, inverse
 from mmjax.env.knobs import EnvKnobs
 from mmjax.features.spec import AGENT_FEATURES
 
@@ -34,9 +34,9 @@ class EnvState(environment.EnvState):
     mid0: jax.Array  # [] float32 mid at the episode start, ticks from anchor (money is marked from here)
     inventory: jax.Array  # [] float32 venue size units (BTC); + long; = inventory_lots * lot_size exactly
     inventory_lots: jax.Array  # [] int32 whole lots (the exact inventory: fills are whole lots)
-    cash: jax.Array  # [] float32 $ relative to holding the traded size at mid0 (see docs/env.md)
+    cash: jax.Array  # [] float32 $ relative to holding the traded size at mid0 (see docs/env.md); coin if inverse
     entry_ticks: jax.Array  # [] float32 average entry price of the inventory, ticks from mid0
-    pnl: jax.Array  # [] float32 $ mark-to-market since the episode start: cash + inventory * (mid - mid0)
+    pnl: jax.Array  # [] float32 $ mark-to-market since the episode start: cash + inventory * (mid - mid0) (linear)
     best: jax.Array  # [2] int32 oriented touch of row t: (best bid, -best ask)
     sigma_t: jax.Array  # [] float32 sigma of row t, ticks per sqrt(s)
     orders: fills.Orders  # venue orders live over (t, t+1], oriented
@@ -288,19 +288,31 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         fill_px = SIGN * state.orders.px  # [2] int32 absolute-from-anchor ticks
         signed = SIGN.astype(jnp.float32) * fill  # [2] + bought, - sold
         rel_px = fill_px.astype(jnp.float32) - state.mid0  # [2] ticks from mid0
-        notional = fill * (fill_px + mkt.px_anchor_ticks).astype(jnp.float32)  # [2] size * ticks
-        fee = params.maker_fee_bps * 1e-4 * tick * (notional[0] + notional[1])
-        flow = signed * rel_px  # [2]; sums of two written out: a reduce is its own kernel on XLA:CPU
-        cash = state.cash - tick * (flow[0] + flow[1]) - fee
+        if mkt.inverse:  # static: cash and fee in coin, pnl in $ (mmjax.env.inverse); the linear program is unchanged
+            flow_coin, fee_coin = inverse.fill_cash(signed, fill, fill_px, state.mid0, mkt.px_anchor_ticks, tick,
+                                                    mkt.contract_value, params.maker_fee_bps)
+            cash = state.cash + flow_coin - fee_coin
+        else:
+            notional = fill * (fill_px + mkt.px_anchor_ticks).astype(jnp.float32)  # [2] size * ticks
+            fee = params.maker_fee_bps * 1e-4 * tick * (notional[0] + notional[1])
+            flow = signed * rel_px  # [2]; sums of two written out: a reduce is its own kernel on XLA:CPU
+            cash = state.cash - tick * (flow[0] + flow[1]) - fee
         inv_lots = q_lots + fill_lots[0] - fill_lots[1]
         inv = inv_lots.astype(jnp.float32) * lot  # ten fills of 0.01 make exactly float32(0.1)
         entry = _update_entry(_update_entry(state.entry_ticks, q, signed[0], rel_px[0]), q + signed[0], signed[1], rel_px[1])
-        pnl = cash + inv * (mid_1 - state.mid0) * tick
+        if mkt.inverse:
+            pnl = inverse.mark(cash, inv, mid_1, state.mid0, mkt.px_anchor_ticks, tick, mkt.contract_value)
+            fee = fee_coin * inverse.usd(mid_1, mkt.px_anchor_ticks, tick)  # $ at the mark, for info and reports
+            # the risk terms see the coin-equivalent position: its $ PnL over the step is that times the move
+            q_risk = inverse.exposure(q, mid_t, mkt.px_anchor_ticks, tick, mkt.contract_value)
+        else:
+            pnl = cash + inv * (mid_1 - state.mid0) * tick
+            q_risk = q
 
         # REWARD
         sigma_px = state.sigma_t * tick  # $ per sqrt(s) per unit size
-        risk = params.risk_aversion * q * q * sigma_px * sigma_px * jnp.float32(mkt.dt_s)
-        damp = params.eta * jnp.maximum(0.0, q * (mid_1 - mid_t) * tick)
+        risk = params.risk_aversion * q_risk * q_risk * sigma_px * sigma_px * jnp.float32(mkt.dt_s)
+        damp = params.eta * jnp.maximum(0.0, q_risk * (mid_1 - mid_t) * tick)
         dpnl = pnl - state.pnl
         reward = dpnl - risk - damp
 
@@ -325,7 +337,10 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             best=best1, sigma_t=row_f[-1], orders=live, known_px=known, pipe_px=pipe_px[1:], pipe_msg=pipe_msg[1:],
             n_crossed=state.n_crossed + crossed[0].astype(jnp.int32) + crossed[1].astype(jnp.int32),
             n_rejected=state.n_rejected + rejected[0].astype(jnp.int32) + rejected[1].astype(jnp.int32))
-        upnl = inv * (mid_1 - state.mid0 - entry) * tick
+        if mkt.inverse:
+            upnl = inverse.unrealized(inv, mid_1, state.mid0, entry, mkt.px_anchor_ticks, mkt.contract_value)
+        else:
+            upnl = inv * (mid_1 - state.mid0 - entry) * tick
         obs = jnp.concatenate([row_f[:F], self._agent_features(
             inv, time, upnl, mid_1, params)])
         info = {
@@ -348,9 +363,14 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
     @staticmethod
     def _agent_features(inv, time, upnl, mid_ticks, params: EnvParams) -> jax.Array:
         """[3] inventory_frac, time_left_frac, unrealized_pnl_scaled (see docs/env.md)."""
-        mid_usd = (mid_ticks + jnp.float32(params.market.px_anchor_ticks)) * jnp.float32(params.market.tick_size)
+        mkt = params.market
+        if mkt.inverse:  # the notional of max_inventory contracts is max_inventory x contract_value $
+            notional = params.max_inventory * jnp.float32(mkt.contract_value)
+        else:
+            mid_usd = (mid_ticks + jnp.float32(mkt.px_anchor_ticks)) * jnp.float32(mkt.tick_size)
+            notional = params.max_inventory * mid_usd
         # 1.0 = a full inventory carrying a gain of max_offset_bps
-        unit = params.max_inventory * mid_usd * 1e-4 * jnp.maximum(params.max_offset_bps, 1e-6)
+        unit = notional * 1e-4 * jnp.maximum(params.max_offset_bps, 1e-6)
         return jnp.stack([
             inv / params.max_inventory,
             (params.episode_steps - time).astype(jnp.float32) / params.episode_steps,

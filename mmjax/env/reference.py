@@ -4,7 +4,8 @@ A thin adapter: the rules (quoting, fills, account, gating, agent features, rewa
 `sim_np`; this module holds the replay arrays, the episode bookkeeping and the gymnasium API.
 tests/test_reference.py checks it against the device env (`mmjax.env.market_env`) step by step.
 
-Prices are integer ticks from the recording's anchor; sizes are venue size units; money is $.
+Prices are integer ticks from the recording's anchor; sizes are venue size units; money is $ (an
+inverse contract's cash is coin: `sim_np`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class ReplayData:
     px_anchor_ticks: int
     grid_ms: int
     lot_size: float = DEFAULT_LOT_SIZE  # sizes above are whole numbers of it
+    contract_type: str = "linear"  # or "inverse" (MarketData.contract_type)
+    contract_value: float = 0.0  # inverse: $ per contract
 
     @staticmethod
     def from_market(market) -> ReplayData:
@@ -48,7 +51,7 @@ class ReplayData:
             px[:, 0].astype(np.int64), sz(lots[:, 0]), -px[:, 1].astype(np.int64), sz(lots[:, 1]),
             reach[:, 0].astype(np.int64), sz(reach_lots[:, 0]), -reach[:, 1].astype(np.int64), sz(reach_lots[:, 1]),
             np.asarray(market.steps_to_gap), float(market.tick_size), int(market.px_anchor_ticks), int(market.grid_ms),
-            float(market.lot_size))
+            float(market.lot_size), market.contract_type, float(market.contract_value))
 
     @property
     def num_steps(self) -> int:
@@ -80,7 +83,7 @@ class ReferenceMarketEnv(gym.Env):
         if self.features.shape[0] != T or self.sigma.shape != (T,):
             raise ValueError(f"features must be [T={T}, F] and sigma [T], got {self.features.shape}, {self.sigma.shape}")
         self.params = sim_np.SimParams(knobs, data.tick_size, data.px_anchor_ticks, data.grid_ms / 1000.0,
-                                       data.lot_size)
+                                       data.lot_size, data.contract_type, data.contract_value)
         self.start_lo, self.start_hi = int(start_lo), T if start_hi is None else int(start_hi)
         need = knobs.episode_steps + knobs.latency_steps + 1
         ok = np.flatnonzero(np.asarray(data.steps_to_gap) > need)

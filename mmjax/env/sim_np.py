@@ -37,7 +37,9 @@ after the interval (nothing when empty), so a message arrives exactly ``latency_
 after its decision whichever of the two a step calls first.
 
 Prices are ticks from the recording's anchor (ints, or integral floats); sizes are venue size
-units; money is $. NumPy and stdlib only: the live path imports this module.
+units; money is $. On an inverse contract (`SimParams.contract_type`) sizes are contracts and the
+account's cash and fees are coin, its PnL $ (docs/env.md, "Inverse contracts"). NumPy and stdlib
+only: the live path imports this module.
 """
 
 from __future__ import annotations
@@ -71,6 +73,13 @@ class SimParams:
     anchor_ticks: int  # absolute price of tick 0, ticks
     dt_s: float  # seconds per grid step (grid_ms / 1000)
     lot_size: float = DEFAULT_LOT_SIZE  # the market's size step, venue units (RecordingMeta.lot_size)
+    contract_type: str = "linear"  # or "inverse": sizes are contracts of contract_value $ (RecordingMeta)
+    contract_value: float = 0.0  # inverse: $ per contract
+
+    @property
+    def inverse(self) -> Inverse | None:
+        """The inverse contract's terms for the account rules; None on a linear contract."""
+        return Inverse(self.contract_value, self.anchor_ticks) if self.contract_type == "inverse" else None
 
     @property
     def lot(self) -> float:
@@ -90,6 +99,17 @@ class SimParams:
     def max_lots(self) -> int:
         """The inventory limit in whole lots (floored with the device's 1e-3 lot tolerance)."""
         return math.floor(self.knobs.max_inventory / self.lot + 1e-3)
+
+
+class Inverse(NamedTuple):
+    """What the account rules need of an inverse contract besides the tick."""
+
+    value: float  # $ per contract
+    anchor_ticks: int  # absolute price of tick 0, ticks
+
+    def usd(self, ticks: float, tick: float) -> float:
+        """$ price of ``ticks`` from the anchor."""
+        return (ticks + self.anchor_ticks) * tick
 
 
 class Book(NamedTuple):
@@ -147,9 +167,9 @@ class Account(NamedTuple):
 
     mid0: float  # ticks from anchor: cash is relative to holding the traded size at mid0
     inventory: float = 0.0  # venue size units, + long
-    cash: float = 0.0  # $
+    cash: float = 0.0  # $ (inverse: coin)
     entry: float = 0.0  # average entry price of the inventory, ticks from mid0
-    pnl: float = 0.0  # $ marked to the mid: cash + inventory * (mid - mid0) * tick
+    pnl: float = 0.0  # $ marked to the mid: cash + inventory * (mid - mid0) * tick (linear; inverse: `mark`)
     inventory_lots: int = 0  # the exact inventory in whole lots (inventory = inventory_lots * lot)
 
 
@@ -169,7 +189,7 @@ class Settlement(NamedTuple):
 
     bid: Fill
     ask: Fill
-    fee: float  # $, negative = rebate
+    fee: float  # $, negative = rebate (inverse: the coin fee at the interval's mark mid)
     dpnl: float  # $ change of the marked PnL over the interval
     bid_rejected: bool = False  # post-only rejected the bid arriving at s+1
     ask_rejected: bool = False
@@ -345,8 +365,12 @@ def known_after(known: int | None, order: Order | None, in_flight: bool) -> int 
 
 
 def fill_fee(bid: Fill, ask: Fill, p: SimParams) -> float:
-    """Maker fee on the fills' notional, $ (negative = rebate)."""
+    """Maker fee on the fills' notional, in the account's currency ($; inverse: coin), negative = rebate."""
     anchor = p.anchor_ticks
+    inv = p.inverse
+    if inv is not None:  # the notional of s contracts is s V $, i.e. s V / P coin at the fill price P
+        coin = sum(f.size * inv.value / inv.usd(f.price, p.tick_size) for f in (bid, ask) if f.size)
+        return p.knobs.maker_fee_bps * 1e-4 * coin
     return p.knobs.maker_fee_bps * 1e-4 * p.tick_size * (bid.size * (bid.price + anchor) + ask.size * (ask.price + anchor))
 
 
@@ -364,19 +388,32 @@ def update_entry(entry: float, q: float, dq: float, px: float) -> float:
     return entry  # reduced
 
 
-def book_fills(acct: Account, bid: Fill, ask: Fill, fee: float, tick: float, lot: float) -> Account:
-    """Cash, entry price and inventory after one interval's fills (the bid's applied first); pnl unchanged."""
+def book_fills(acct: Account, bid: Fill, ask: Fill, fee: float, tick: float, lot: float,
+               inverse: Inverse | None = None) -> Account:
+    """Cash, entry price and inventory after one interval's fills (the bid's applied first); pnl unchanged.
+
+    ``inverse``: the contract is inverse, cash and ``fee`` are coin (s contracts bought at P add s V (1/P - 1/M0)).
+    """
     q, mid0 = acct.inventory, acct.mid0
-    cash = acct.cash + (-bid.size * (bid.price - mid0) * tick + ask.size * (ask.price - mid0) * tick - fee)
+    if inverse is None:
+        cash = acct.cash + (-bid.size * (bid.price - mid0) * tick + ask.size * (ask.price - mid0) * tick - fee)
+    else:
+        m0 = inverse.usd(mid0, tick)
+        coin = [s * inverse.value * (1.0 / inverse.usd(f.price, tick) - 1.0 / m0) if f.size else 0.0
+                for f, s in ((bid, bid.size), (ask, -ask.size))]
+        cash = acct.cash + (coin[0] + coin[1] - fee)
     entry = update_entry(acct.entry, q, bid.size, bid.price - mid0)
     entry = update_entry(entry, q + bid.size, -ask.size, ask.price - mid0)
     q_lots = acct.inventory_lots + bid.lots - ask.lots
     return Account(mid0, q_lots * lot, cash, entry, acct.pnl, q_lots)
 
 
-def mark(acct: Account, mid: float, tick: float) -> Account:
-    """PnL marked to ``mid`` (ticks from anchor)."""
-    return acct._replace(pnl=acct.cash + acct.inventory * (mid - acct.mid0) * tick)
+def mark(acct: Account, mid: float, tick: float, inverse: Inverse | None = None) -> Account:
+    """PnL marked to ``mid`` (ticks from anchor), $; ``inverse``: the coin PnL (cash - q V (1/M - 1/M0)) times M."""
+    if inverse is None:
+        return acct._replace(pnl=acct.cash + acct.inventory * (mid - acct.mid0) * tick)
+    m, m0 = inverse.usd(mid, tick), inverse.usd(acct.mid0, tick)
+    return acct._replace(pnl=(acct.cash - acct.inventory * inverse.value * (1.0 / m - 1.0 / m0)) * m)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,18 +422,25 @@ def mark(acct: Account, mid: float, tick: float) -> Account:
 
 def agent_features(acct: Account, mid: float, time: int, p: SimParams) -> tuple[float, float, float]:
     """inventory_frac, time_left_frac (``time`` = steps into the episode), unrealized_pnl_scaled."""
-    k = p.knobs
-    upnl = acct.inventory * (mid - acct.mid0 - acct.entry) * p.tick_size
+    k, inv = p.knobs, p.inverse
+    if inv is None:
+        upnl = acct.inventory * (mid - acct.mid0 - acct.entry) * p.tick_size
+        notional_bp = k.max_inventory * (mid + p.anchor_ticks) * p.tick_size * 1e-4
+    else:  # the open contracts' coin PnL q V (1/P_e - 1/M) at M $; the notional of max_inventory contracts
+        m, entry = inv.usd(mid, p.tick_size), inv.usd(acct.mid0 + acct.entry, p.tick_size)
+        upnl = acct.inventory * inv.value * (1.0 / entry - 1.0 / m) * m
+        notional_bp = k.max_inventory * inv.value * 1e-4
     # 1.0 = a full inventory carrying a gain of max_offset_bps
-    notional_bp = k.max_inventory * (mid + p.anchor_ticks) * p.tick_size * 1e-4
     E = k.episode_steps
     return (acct.inventory / k.max_inventory, (E - time) / E, upnl / (notional_bp * max(k.max_offset_bps, 1e-6)))
 
 
 def reward(dpnl: float, q: float, sigma_ticks: float, mid_t: float, mid_t1: float,
            p: SimParams) -> tuple[float, float, float]:
-    """(reward, risk penalty, dampening penalty) of one step, $; q is the inventory held over the interval."""
+    """(reward, risk penalty, dampening penalty) of one step, $; q is the inventory held over the interval (venue units)."""
     k, tick = p.knobs, p.tick_size
+    if p.inverse is not None:  # contracts -> the coin-equivalent position q V / M, whose $ PnL is that x the move
+        q = q * p.inverse.value / p.inverse.usd(mid_t, tick)
     sigma_px = sigma_ticks * tick  # $ per sqrt(s) per unit size
     risk = k.risk_aversion * q * q * sigma_px**2 * p.dt_s
     damp = k.eta * max(0.0, q * (mid_t1 - mid_t) * tick)
@@ -435,10 +479,12 @@ def settle(state: SimState, book_s: Book, book_s1: Book, trades: Trades, p: SimP
     bid, bid_fill = settle_order(BID, state.bid, book_s, book_s1, trades, p.max_lots - q, p)
     ask, ask_fill = settle_order(ASK, state.ask, book_s, book_s1, trades, p.max_lots + q, p)
     fee = fill_fee(bid_fill, ask_fill, p)
-    acct = state.account
+    acct, inv = state.account, p.inverse
     if bid_fill.size or ask_fill.size:  # no fill leaves cash, entry and inventory exactly as they are
-        acct = book_fills(acct, bid_fill, ask_fill, fee, tick, lot)
-    acct = mark(acct, book_s1.mid, tick)
+        acct = book_fills(acct, bid_fill, ask_fill, fee, tick, lot, inv)
+    acct = mark(acct, book_s1.mid, tick, inv)
+    if inv is not None:
+        fee *= inv.usd(book_s1.mid, tick)  # coin -> $ at the mark
     pipeline, messages = state.pipeline, state.messages
     rejected = [False, False]
     if pipeline:

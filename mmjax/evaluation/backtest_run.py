@@ -23,6 +23,7 @@ import numpy as np
 from mmjax import baselines as bl
 from mmjax.data.layout import FILL_KINDS
 from mmjax.data.loader import RecordingError, load_market
+from mmjax.data.market import identity
 from mmjax.env.knobs import EnvKnobs, parse_fee_bps
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.evaluation import harness as H
@@ -212,6 +213,7 @@ def backtest(cfg: BacktestConfig, progress=print, factory=None, setup=None) -> d
         "fees": totals["fees"], "segment_pnl": seg_pnl, "policy": cfg.policy,
         "half_spread_bps": cfg.half_spread_bps if cfg.policy == "fixed" and cfg.fixed_ticks is None else None,
         "fixed_ticks": cfg.fixed_ticks if cfg.policy == "fixed" else None,
+        "market": identity(md, raw.meta),
         "knobs": dataclasses.asdict(knobs), "lot_size": float(params.lot_size), "levels": int(raw.meta.levels),
         "rows": md.num_steps, "seconds": round(time.perf_counter() - t_start, 2),
     }

@@ -10,6 +10,7 @@ episodes come from the rest. The report states which rows served which purpose.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import baselines as bl
+from mmjax.data.loader import RecordingError
+from mmjax.data.market import identity
 from mmjax.data.splits import Split
 from mmjax.env import build
 from mmjax.env.knobs import parse_fee_bps
@@ -85,6 +88,7 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
         fitted = fit_norm(market.features.values, calib.start, calib.stop)
         market.norm = FeatureNorm(mean=np.asarray(fitted.mean, np.float32), std=np.asarray(fitted.std, np.float32))
     tune_win, eval_win = _windows(cfg, market)
+    ident = identity(market.md, market.raw.meta)
     env = build.make_env()
     p_eval = market.env_params(eval_win)
     # baselines may quote wider than the agent's action range; same episodes, fills, fees and latency
@@ -95,9 +99,14 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     stg = np.asarray(market.md.steps_to_gap)
     starts = H.non_overlapping_starts(stg, eval_win.start, eval_win.stop, E, L, cfg.episodes)
     tune_starts = H.non_overlapping_starts(stg, tune_win.start, tune_win.stop, E, L, cfg.tune_episodes)
+    for what, win, found in (("evaluation", eval_win, starts), ("tuning", tune_win, tune_starts)):
+        if len(found) == 0:
+            raise ValueError(f"evaluate: no gap-free episode of {E}+{L}+1 rows fits in the {what} window, rows "
+                             f"[{win.start}, {win.stop}) of {cfg.data}; use --episode-steps to shorten them")
     if len(starts) < cfg.episodes:
         progress(f"warning: only {len(starts)} non-overlapping episodes of {E} steps fit in rows "
                  f"[{eval_win.start}, {eval_win.stop}); use --episode-steps to shorten them")
+    progress(f"{describe(ident)}")
     progress(f"evaluation window rows [{eval_win.start}, {eval_win.stop}) ({len(starts)} episodes of {E} steps); "
              f"baselines calibrated and tuned on rows [{tune_win.start}, {tune_win.stop}) ({len(tune_starts)} episodes); "
              f"maker fee {mcfg.maker_fee_bps} bps")
@@ -153,7 +162,7 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     payload = {
         "n_episodes": int(len(starts)), "n_seeds": len(ppo_names), "episode_steps": int(E), "latency_steps": int(L),
         "maker_fee_bps": float(mcfg.maker_fee_bps), "retail_fee_bps": float(cfg.retail_fee_bps),
-        "data": cfg.data, "split": cfg.split, "policy": cfg.policy,
+        "data": cfg.data, "split": cfg.split, "policy": cfg.policy, "market": ident,
         "windows": {"evaluation_rows": [eval_win.start, eval_win.stop], "tuning_rows": [tune_win.start, tune_win.stop],
                     "episode_starts": starts.tolist()},
         "calibration": dataclasses.asdict(calib), "tuning": tuning,
@@ -191,11 +200,13 @@ def _report_md(p: dict, pngs: list[Path]) -> str:
     lines = [
         "# mmjax evaluation report", "",
         f"- data: `{p['data']}` ({p['split']}); policy: `{p['policy'] or '(none: baselines only)'}`",
+        f"- market: {describe(p['market'])}",
         f"- evaluation rows [{w['evaluation_rows'][0]}, {w['evaluation_rows'][1]}): {p['n_episodes']} non-overlapping "
         f"episodes of {p['episode_steps']} steps, latency {p['latency_steps']} step(s)",
         f"- baselines calibrated and tuned on rows [{w['tuning_rows'][0]}, {w['tuning_rows'][1]}) only; "
         f"quote range: policy 0-{p['policy_max_offset_bps']:g} bps, baselines 0-{p['baseline_max_offset_bps']:g} bps",
-        f"- quote size {p['quote_size']}, inventory limit {p['max_inventory']}, reward risk aversion {p['risk_aversion']}",
+        f"- quote size {p['quote_size']}, inventory limit {p['max_inventory']} ({p['market']['size_unit']}), "
+        f"reward risk aversion {p['risk_aversion']}",
         f"- fill intensity fit: A = {p['calibration']['A_per_s']:.4g} /s, k = {p['calibration']['k_per_tick']:.4g} /tick "
         f"(R^2 {p['calibration']['r2']:.2f})",
         "- tuned baseline parameters (grid search on the tuning window, mean PnL among values that trade): "
@@ -227,6 +238,18 @@ def _report_md(p: dict, pngs: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def describe(ident: dict) -> str:
+    """One line naming the product, tick, lot, size unit and contract (`mmjax.data.market.identity`)."""
+    contract = (f"inverse, {ident['contract_value']:g} $ per contract: PnL settles in the base coin, reported in $ at the mid"
+                if ident["contract_type"] == "inverse" else "linear")
+    return (f"{ident['product']}, tick {ident['tick_size']:g} $, lot {ident['lot_size']:g}, sizes in "
+            f"{ident['size_unit']}, contract {contract}")
+
+
 def run(cfg: EvaluateConfig) -> int:
-    evaluate(cfg)
+    try:
+        evaluate(cfg)
+    except (RecordingError, ValueError, FileNotFoundError) as exc:
+        print(f"mmjax evaluate: error: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -96,7 +96,14 @@ def to_traces(trace: dict[str, jax.Array], params: EnvParams) -> Traces:
     def mid_later(steps):
         return to_usd(mid[np.minimum(t + 1 + steps, T - 1)])
 
+    base = {}
+    if mkt.inverse:  # contracts -> their coin equivalent at the fill price, for the $ attribution
+        for side in ("bid", "ask"):
+            px = to_usd(tr[f"{side}_fill_px"])
+            base[f"{side}_fill_base"] = np.where(tr[f"{side}_fill"] > 0, tr[f"{side}_fill"] * mkt.contract_value
+                                                 / np.where(px > 0, px, 1.0), 0.0)
     return Traces(
+        **base,
         pnl=tr["pnl"].astype(np.float64), inventory=tr["inventory"].astype(np.float64),
         bid_fill=tr["bid_fill"].astype(np.float64), ask_fill=tr["ask_fill"].astype(np.float64),
         bid_fill_px=to_usd(tr["bid_fill_px"]), ask_fill_px=to_usd(tr["ask_fill_px"]),

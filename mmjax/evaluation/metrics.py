@@ -36,6 +36,10 @@ class Traces:
     bid_fill_kind: np.ndarray | None = None  # int8 mmjax.data.layout fill kind of each step's bid fill (0: none)
     ask_fill_kind: np.ndarray | None = None
     beyond: np.ndarray | None = None  # live quotes beyond the stored depth at each step (0, 1 or 2)
+    # base-coin equivalent of each fill where sizes are inverse contracts (contracts x value $ / fill price);
+    # None: the sizes themselves (linear). The $ attribution weighs price moves by it.
+    bid_fill_base: np.ndarray | None = None
+    ask_fill_base: np.ndarray | None = None
 
 
 def bootstrap_ci(x: np.ndarray, seed: int = 0, n_boot: int = 10_000, level: float = 0.95) -> tuple[float, float]:
@@ -95,11 +99,14 @@ def pnl_attribution(tr: Traces) -> dict[str, float]:
     the mid h seconds later: spread = s (m - p) summed; adverse_h = s (m_h - m) summed (negative = the
     market moved against the fill); fees as paid (negative = rebate). Carry is the rest, so that
     spread + adverse_10s + carry - fees = mean PnL exactly: what holding inventory earned beyond 10 s.
+    On inverse contracts s is the fill's coin equivalent (contracts x V / p), so that spread is the coin
+    the fill earned against the mid, in $ at the mid, and adverse the first-order $ move of its position.
     """
     E = tr.pnl.shape[0]
-    spread = float(attribution.spread_usd(tr.bid_fill, tr.ask_fill, tr.bid_fill_px, tr.ask_fill_px,
-                                          tr.mid_at_fill).sum() / E)
-    adverse = {h: float(attribution.adverse_usd(tr.bid_fill, tr.ask_fill, tr.mid_at_fill, later).sum() / E)
+    bid = tr.bid_fill if tr.bid_fill_base is None else tr.bid_fill_base  # coin equivalents on inverse contracts
+    ask = tr.ask_fill if tr.ask_fill_base is None else tr.ask_fill_base
+    spread = float(attribution.spread_usd(bid, ask, tr.bid_fill_px, tr.ask_fill_px, tr.mid_at_fill).sum() / E)
+    adverse = {h: float(attribution.adverse_usd(bid, ask, tr.mid_at_fill, later).sum() / E)
                for h, later in (("1s", tr.mid_after_1s), ("10s", tr.mid_after_10s))}
     fees = float(tr.fees.sum() / E)
     mean_pnl = float(tr.pnl[:, -1].mean())

@@ -19,8 +19,10 @@ from mmjax.env.sim_np import Settlement
 class LiveAttribution:
     """Running spread captured, fees, adverse selection (1 s, 10 s) and inventory carry of one session, $."""
 
-    def __init__(self, grid_ms: float, tick_size: float, anchor_ticks: int):
+    def __init__(self, grid_ms: float, tick_size: float, anchor_ticks: int, inverse_value: float = 0.0):
         self.tick, self.anchor = float(tick_size), int(anchor_ticks)
+        # $ per inverse contract (0: linear): fills count by their coin equivalent, as the batch does (to_traces)
+        self.inverse_value = float(inverse_value)
         self.horizon_steps = attribution.markout_steps(grid_ms)  # name -> grid steps
         self.spread = 0.0  # $ summed over fills
         self.fees = 0.0  # $ paid (negative = rebate)
@@ -54,7 +56,11 @@ class LiveAttribution:
             return
         tick, anchor = self.tick, self.anchor
         m = (mid_start_ticks + anchor) * tick
-        self.spread += float(attribution.spread_usd(b, a, (s.bid.price + anchor) * tick, (s.ask.price + anchor) * tick, m))
+        bid_px, ask_px = (s.bid.price + anchor) * tick, (s.ask.price + anchor) * tick
+        if self.inverse_value:  # contracts -> coin at the fill price
+            b = b * self.inverse_value / bid_px if b else 0.0
+            a = a * self.inverse_value / ask_px if a else 0.0
+        self.spread += float(attribution.spread_usd(b, a, bid_px, ask_px, m))
         signed = b - a
         if signed:
             for h, steps in self.horizon_steps.items():

@@ -207,7 +207,7 @@ class PaperTrader:
             self.counts["gaps"] += self._prev is not None
             # no order survives a gap; the inventory (a real position) does
             self.state = sim_np.reset(mid, p) if self.state is None else sim_np.cancel_all(self.state, p)
-            self.state = self.state._replace(account=sim_np.mark(self.state.account, mid, tick))
+            self.state = self.state._replace(account=sim_np.mark(self.state.account, mid, tick, p.inverse))
             self._sides = deque([NO_DECISION] * len(self.state.pipeline))
             self.time = 0
         else:
@@ -265,10 +265,12 @@ class PaperTrader:
         tick = self.meta.tick_size
         self.anchor = int(np.rint((np.rint(ev.bid_px[0] / tick) + np.rint(ev.ask_px[0] / tick)) / 2))
         self.params = sim_np.SimParams(self.knobs, tick, self.anchor, self.meta.grid_ms / 1000.0,
-                                       self.meta.lot_size or sim_np.DEFAULT_LOT_SIZE)  # the recording's lot
+                                       self.meta.lot_size or sim_np.DEFAULT_LOT_SIZE,  # the recording's lot
+                                       self.meta.contract_type, self.meta.contract_value or 0.0)  # and contract
         self.ticks = TickRows(tick, self.anchor, len(ev.bid_px), self.params.lot_size)
         self.features = StreamingFeatures(self.feature_cfg, tick, self.anchor, len(ev.bid_px), self.meta.grid_ms)
-        self.attribution = LiveAttribution(self.meta.grid_ms, tick, self.anchor)
+        self.attribution = LiveAttribution(self.meta.grid_ms, tick, self.anchor,
+                                           self.params.contract_value if self.params.inverse else 0.0)
 
     def kpis(self) -> dict[str, float]:
         """Running KPIs, with the evaluation report's definitions (`mmjax.evaluation.metrics`)."""
