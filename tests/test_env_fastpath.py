@@ -10,7 +10,8 @@ from gymnax.environments import environment
 from test_fills import random_market
 
 from mmjax.data.splits import Split
-from mmjax.env.market_env import MarketMakingEnv, _reset_key_bits, make_params
+from mmjax.env.market_env import MarketMakingEnv, make_params
+from mmjax.env.reset_bits import reset_key_bits as _reset_key_bits
 
 ENV = MarketMakingEnv()
 F_M = 17

@@ -21,6 +21,7 @@ from mmjax.data.layout import LOT_CAP, NO_PRICE, sim_lot
 from mmjax.data.market import MarketData
 from mmjax.env import actions, depth, fills, inverse
 from mmjax.env.knobs import EnvKnobs
+from mmjax.env.reset_bits import reset_key_bits
 from mmjax.features.spec import AGENT_FEATURES
 
 SIGN = jnp.array(fills.SIDE_SIGN, jnp.int32)  # [2] bid +1, ask -1
@@ -192,14 +193,14 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         # Same contract as environment.Environment.step: (obs, state, reward, terminated, truncated,
         # info + terminated/truncated/final_observation). The base splits ``key`` and runs XLA:CPU's
         # rolled threefry loop twice per env and step (split + reset draw), a third of the step cost;
-        # `_reset_key_bits` yields the same bits with one fused, unrolled hash per value.
+        # `reset_bits.reset_key_bits` yields the same bits with one fused, unrolled hash per value.
         if params is None:
             params = self.default_params
         # step_env draws nothing, so it needs no key_step (the base would pass split(key)[0])
         obs_st, state_st, reward, terminated, info = self.step_env(key, state, action, params)
         truncated = self.is_truncated(state_st, params)
         done = jnp.logical_or(terminated, truncated)
-        obs_re, state_re = self._reset_from_bits(_reset_key_bits(key), params)
+        obs_re, state_re = self._reset_from_bits(reset_key_bits(key), params)
         state = jax.tree.map(lambda x, y: jax.lax.select(done, x, y), state_re, state_st)
         obs = jax.lax.select(done, obs_re, obs_st)
         info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs_st}
@@ -376,34 +377,6 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             (params.episode_steps - time).astype(jnp.float32) / params.episode_steps,
             upnl / unit,
         ]).astype(jnp.float32)
-
-
-def _threefry2x32(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Threefry-2x32 with 20 rounds (Salmon et al. 2011), jax.random's default hash, as unrolled uint32 ops."""
-    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
-    ks = (k0, k1, k0 ^ k1 ^ np.uint32(0x1BD11BDA))
-    x0, x1 = x0 + ks[0], x1 + ks[1]
-    for i in range(5):
-        for r in rotations[i % 2]:
-            x0 = x0 + x1
-            x1 = x0 ^ ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r)))
-        x0 = x0 + ks[(i + 1) % 3]
-        x1 = x1 + ks[(i + 2) % 3] + np.uint32(i + 1)
-    return x0, x1
-
-
-def _reset_key_bits(key: jax.Array) -> jax.Array:
-    """``jax.random.bits(jax.random.split(key)[1], (), uint32)``: the base step's reset draw (uint32 [])."""
-    fast = (not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.dtype == jnp.uint32
-            and key.shape == (2,) and jax.config.jax_threefry_partitionable
-            and jax.config.jax_default_prng_impl == "threefry2x32")
-    if not fast:  # typed keys or another PRNG setup: let jax.random do it
-        return jax.random.bits(jax.random.split(key)[1], (), jnp.uint32)
-    zero = jnp.zeros((), jnp.uint32)
-    # partitionable split: key i = hash(key, (0, i)); random_bits of shape (): hash(key, (0, 0)), xored
-    r0, r1 = _threefry2x32(key[0], key[1], zero, jnp.ones((), jnp.uint32))
-    b0, b1 = _threefry2x32(r0, r1, zero, zero)
-    return b0 ^ b1
 
 
 def pack_rows(market: MarketData, features: np.ndarray, sigma: np.ndarray, lot_scale: int = 1) -> dict[str, jax.Array]:
