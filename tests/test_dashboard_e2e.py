@@ -157,7 +157,8 @@ def test_page_loads_updates_and_shows_the_baseline_banner(served, browser):
     assert first < second < third and runner.state.version[1] > steps_before
     assert kpi("pnl") and kpi("mode") == "baseline: fixed"
     assert kpi("fee") == "coinbase-top (0 bps)"  # the maker fee in force, with its preset
-    badges = [browser.find_element(By.ID, f"badge-{side}").text for side in ("bid", "ask")]
+    badges = _wait(lambda: [browser.find_element(By.ID, f"badge-{side}").text for side in ("bid", "ask")],
+                   what="the quote badges")  # re-read whole: a refresh may re-render them
     assert badges == ["bid quoting", "ask quoting"], badges
     _wait(lambda: "PnL attribution" in browser.find_element(By.ID, "attribution").text, what="the attribution panel")
     assert runner.error is None
@@ -223,8 +224,13 @@ def test_a_failing_refresh_shows_its_message_in_a_red_banner(served, browser, mo
         raise RuntimeError("depth ladder exploded")
 
     monkeypatch.setattr(figures, "depth_figure", broken)  # the server thread shares this module
-    banner = _wait(lambda: browser.find_element(By.CSS_SELECTOR, "#banners .banner-error"), what="the error banner")
-    assert banner.is_displayed() and "REFRESH FAILED: RuntimeError: depth ladder exploded" in banner.text
+    # read the banner inside the wait: a 500 ms refresh re-renders it, so a held element goes stale
+    def error_banner_text():
+        banner = browser.find_element(By.CSS_SELECTOR, "#banners .banner-error")
+        return banner.text if banner.is_displayed() else ""
+
+    text = _wait(error_banner_text, what="the error banner")
+    assert "REFRESH FAILED: RuntimeError: depth ladder exploded" in text
     assert any("refresh failed" in r.getMessage() for r in errors.records)
     time.sleep(3.5)  # the server still answers: the watchdog (3 s) must stay quiet
     assert not browser.find_element(By.ID, "watchdog").is_displayed()
