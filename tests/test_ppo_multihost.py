@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,6 +97,7 @@ def test_two_processes_match_one_process_and_only_process_0_writes(tmp_path):
     assert _max_rel_diff(_final(one), _final(two)) < 1e-3
 
 
+@pytest.mark.slow  # ~40 s of two-process training: keeps the default suite (CI) well inside its 15 minutes
 def test_checkpoint_of_one_process_resumes_in_two(tmp_path):
     stopped, uninterrupted = tmp_path / "stopped", tmp_path / "uninterrupted"
     _run(stopped, 1, mode="stop")
