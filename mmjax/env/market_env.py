@@ -17,11 +17,12 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from mmjax.data.layout import LOT_CAP, NO_PRICE, sim_lot
+from mmjax.data.layout import sim_lot
 from mmjax.data.market import MarketData
 from mmjax.env import actions, depth, fills, inverse
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.reset_bits import reset_key_bits
+from mmjax.env.rows import pack_rows
 from mmjax.features.spec import AGENT_FEATURES
 
 SIGN = jnp.array(fills.SIDE_SIGN, jnp.int32)  # [2] bid +1, ask -1
@@ -377,30 +378,6 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             (params.episode_steps - time).astype(jnp.float32) / params.episode_steps,
             upnl / unit,
         ]).astype(jnp.float32)
-
-
-def pack_rows(market: MarketData, features: np.ndarray, sigma: np.ndarray, lot_scale: int = 1) -> dict[str, jax.Array]:
-    """Pack what the agent learns at row r (book r, trades of (r-1, r], features r, sigma r) into one int32 row.
-
-    Columns: features [F_M] and sigma (float32 bits), the oriented best ask again, the book's
-    fences [2 NF] (bid side then ask side, `mmjax.env.depth`: the best bid is column F_M + 2),
-    the stored-depth limit [2], then the trade reach of (r-1, r] [2] and its lots [2]. A reset
-    reads the first F_M + 3 columns, a step the whole row (one gather) and one block per side of
-    ``book_blocks``. Lots are market lots times ``lot_scale`` (the fill rules' lot), capped.
-    """
-    T = market.num_steps
-    scale = lambda lots: np.minimum(lots.astype(np.int64) * lot_scale, LOT_CAP).astype(np.int32)  # noqa: E731
-    book_px, book_lots = market.depth()
-    packed = depth.pack_depth(book_px, scale(book_lots))
-    reach_px, reach_lots = market.trade_reach()
-    # trade row r-1 describes (r-1, r]: shift down by one; nothing traded "before" row 0
-    reach_px = np.concatenate([np.full((1, 2), NO_PRICE, np.int32), reach_px[:-1]])
-    reach_lots = np.concatenate([np.zeros((1, 2), np.int32), scale(reach_lots)[:-1]])
-    bits = lambda x: np.asarray(x, np.float32).view(np.int32).reshape(T, -1)  # noqa: E731
-    fences = packed["fences"]  # [T, 2, NF]
-    rows = np.concatenate([bits(features), bits(sigma), fences[:, 1, :1], fences.reshape(T, -1), packed["limit"],
-                           reach_px, reach_lots], axis=1)
-    return {"rows": jnp.asarray(rows), "book_blocks": jnp.asarray(packed["blocks"])}
 
 
 def _update_entry(entry: jax.Array, q: jax.Array, dq: jax.Array, px: jax.Array) -> jax.Array:
