@@ -57,8 +57,10 @@ def quotes_to_action(bid_offset_bps, ask_offset_bps, mid_ticks, best_bid, best_a
     A bid ``o`` bps below the mid is the price floor(mid - o) ticks: so many ticks behind the best bid
     (negative = inside the spread, where only one tick of improvement exists); asks alike.
     """
+    from mmjax.env.knobs import action_range_ticks
+
     mid_abs = mid_ticks + anchor_ticks
-    k_max = xp.maximum(xp.floor(max_offset_bps * mid_abs * 1e-4), 1.0)
+    k_max = action_range_ticks(mid_ticks, anchor_ticks, max_offset_bps, xp=xp)  # the env's K, float32 like the env's
     bid_px = xp.floor(mid_ticks - bid_offset_bps * mid_abs * 1e-4)
     ask_px = xp.ceil(mid_ticks + ask_offset_bps * mid_abs * 1e-4)
     a_bid = ticks_to_action(best_bid - bid_px, k_max, xp=xp)

@@ -10,6 +10,7 @@ import pytest
 from test_fills import make_market, random_market
 
 from mmjax.data.splits import Split
+from mmjax.env.knobs import episode_span
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 
 ENV = MarketMakingEnv()
@@ -24,14 +25,16 @@ def params_for(market, **kw) -> EnvParams:
 
 def start_at(params: EnvParams, t0: int) -> EnvParams:
     """Pin the episode start by narrowing the split to exactly one start row."""
-    return params.replace(start_lo=jnp.int32(t0), start_hi=jnp.int32(t0 + params.episode_steps + params.latency_steps + 1))
+    return params.replace(start_lo=jnp.int32(t0), start_hi=jnp.int32(t0 + episode_span(params.episode_steps,
+                                                                                     params.latency_steps)))
 
 
 @jax.jit
 def _rollout(params, state, actions):
     def body(s, a):
-        obs, s, r, _, info = ENV.step_env(KEY, s, a, params)
-        return s, (obs, r, info)
+        obs, s, r, term, info = ENV.step_env(KEY, s, a, params)
+        # the episode-end flags travel in info, so twin tests compare them with the NumPy env's
+        return s, (obs, r, {**info, "terminated": term, "truncated": ENV.is_truncated(s, params)})
 
     return jax.lax.scan(body, state, actions)
 

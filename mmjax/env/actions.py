@@ -10,7 +10,7 @@ Per side (bid and ask alike), with ``u = (a + 1) / (1 + PULL_ABOVE)`` for ``a <=
   touch at tanh(mean) in [-0.894, -0.789] without saturating;
 - ``u >= 1/2`` (far): ``d = NEAR_TICKS + floor((u - 1/2) * 2 * (K - NEAR_TICKS + 1))``, linear up to ``K``
   ticks, ``K`` = the max offset in whole ticks at the current mid (``EnvKnobs.max_offset_bps``, at
-  least 1), so the far half still reaches quotes bps away.
+  least 1; `mmjax.env.knobs.action_range_ticks`, its one home), so the far half still reaches quotes bps away.
 
 ``d`` never exceeds ``K`` (so with a small range the near steps stop at ``K``). Every operation is a
 float32 multiply, add or floor, which the NumPy twin (`mmjax.env.sim_np`) reproduces exactly.
@@ -25,13 +25,12 @@ import jax.numpy as jnp
 from mmjax.env.knobs import ACTION_NEAR_TICKS as NEAR_TICKS
 from mmjax.env.knobs import ACTION_PULL as PULL_ACTION  # noqa: F401 - part of this module's vocabulary
 from mmjax.env.knobs import ACTION_PULL_ABOVE as PULL_ABOVE
+from mmjax.env.knobs import action_range_ticks
 
 
 def max_ticks(mid_ticks: jax.Array, anchor_ticks: float, max_offset_bps: jax.Array) -> jax.Array:
     """K: the farthest distance behind the touch, in whole ticks (>= 1), for a range of max_offset_bps at this mid."""
-    mid_abs = mid_ticks + jnp.float32(anchor_ticks)
-    k = jnp.floor(jnp.asarray(max_offset_bps, jnp.float32) * mid_abs * jnp.float32(1e-4))
-    return jnp.maximum(k, 1.0)
+    return action_range_ticks(mid_ticks, anchor_ticks, max_offset_bps, xp=jnp)
 
 
 def ticks_behind(action: jax.Array, k_max: jax.Array) -> jax.Array:

@@ -10,13 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mmjax.env.knobs import episode_span
 from mmjax.env.market_env import EnvParams
 
 
 def non_overlapping_starts(steps_to_gap: np.ndarray, lo: int, hi: int, episode_steps: int, latency_steps: int,
                            max_episodes: int | None = None) -> np.ndarray:
     """Start rows [N] int32 of disjoint gap-free windows inside [lo, hi), spread evenly if more than ``max_episodes`` fit."""
-    span = episode_steps + latency_steps + 1  # rows an episode reads, the fill at its last step included
+    span = episode_span(episode_steps, latency_steps)  # rows an episode reads, the fill at its last step included
     starts, t = [], lo
     while t + span <= hi:
         if steps_to_gap[t] > span:
@@ -32,5 +33,5 @@ def non_overlapping_starts(steps_to_gap: np.ndarray, lo: int, hi: int, episode_s
 
 def pin_start(params: EnvParams, start: jax.Array) -> EnvParams:
     """Params whose only admissible episode start is ``start`` (a reset then draws nothing at random)."""
-    span = params.episode_steps + params.latency_steps + 1
+    span = episode_span(params.episode_steps, params.latency_steps)
     return params.replace(start_lo=jnp.asarray(start, jnp.int32), start_hi=jnp.asarray(start + span, jnp.int32))

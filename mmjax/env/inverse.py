@@ -25,15 +25,26 @@ def usd(ticks: jax.Array, anchor: int, tick: jax.Array) -> jax.Array:
     return (jnp.asarray(ticks, jnp.float32) + jnp.float32(anchor)) * tick
 
 
-def fill_cash(signed: jax.Array, fill: jax.Array, fill_px: jax.Array, mid0: jax.Array, anchor: int, tick: jax.Array,
-              value: float, fee_bps: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(coin cash flow s V (1/P - 1/M0), coin fee) of the two sides' fills ([2] each) summed: two [] float32."""
-    px = jnp.where(fill > 0, usd(fill_px, anchor, tick), 1.0)  # [2] $; no fill: any non-zero price
+def _fill_usd(fill: jax.Array, fill_px: jax.Array, anchor: int, tick: jax.Array) -> jax.Array:
+    """[2] $ prices of the fills; no fill: any non-zero price (its terms are 0)."""
+    return jnp.where(fill > 0, usd(fill_px, anchor, tick), 1.0)
+
+
+def fill_flow(signed: jax.Array, fill: jax.Array, fill_px: jax.Array, mid0: jax.Array, anchor: int, tick: jax.Array,
+              value: float) -> jax.Array:
+    """[] float32 coin cash flow s V (1/P - 1/M0) of the two sides' fills ([2] each) summed."""
+    px = _fill_usd(fill, fill_px, anchor, tick)  # [2] $
     m0 = usd(mid0, anchor, tick)
     rel = (fill_px.astype(jnp.float32) - mid0) * tick  # [2] $ P - M0, exact in ticks
     flow = -signed * jnp.float32(value) * rel / (px * m0)  # [2] coin: s V (M0 - P) / (P M0)
-    fee = fee_bps * 1e-4 * jnp.float32(value) * (fill / px)  # [2] coin
-    return flow[0] + flow[1], fee[0] + fee[1]
+    return flow[0] + flow[1]
+
+
+def fill_fee(fill: jax.Array, fill_px: jax.Array, anchor: int, tick: jax.Array, value: float,
+             fee_bps: jax.Array) -> jax.Array:
+    """[] float32 coin maker fee of the two sides' fills ([2] each) summed: fee_bps 1e-4 |s| V / P."""
+    fee = fee_bps * 1e-4 * jnp.float32(value) * (fill / _fill_usd(fill, fill_px, anchor, tick))  # [2] coin
+    return fee[0] + fee[1]
 
 
 def mark(cash: jax.Array, inv: jax.Array, mid: jax.Array, mid0: jax.Array, anchor: int, tick: jax.Array,

@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 # Knobs that change the compiled program's shapes (static in `EnvParams`); the others are traced floats.
 STATIC_KNOBS = ("episode_steps", "latency_steps")
 
@@ -19,6 +21,30 @@ STATIC_KNOBS = ("episode_steps", "latency_steps")
 ACTION_PULL_ABOVE = 0.9  # a side's action above this means "no quote on this side"
 ACTION_PULL = 1.0  # an action that pulls: what the abstaining baseline sends on both sides
 ACTION_NEAR_TICKS = 8  # ticks behind the touch that get one action band each (tick precision near the touch)
+
+
+def action_range_ticks(mid_ticks, anchor_ticks, max_offset_bps, xp=np):
+    """K: the action's farthest distance behind the touch, whole ticks (>= 1): ``max_offset_bps`` of the mid.
+
+    The one home of K for the JAX env (`mmjax.env.actions`, ``xp=jax.numpy``), the NumPy twin and the
+    baselines (NumPy by default). Every operation is float32 (a multiply, an add, a floor), so the
+    NumPy path reproduces the device's bits. Returns float32 [...], or an int for scalar NumPy inputs.
+    """
+    f32 = xp.float32
+    k = f32(max_offset_bps) * (f32(mid_ticks) + f32(anchor_ticks)) * f32(1e-4)
+    if isinstance(k, np.float32):  # one quote of the NumPy twin: a ufunc on a scalar costs ~1 us
+        return max(math.floor(k), 1)
+    return xp.maximum(xp.floor(k), f32(1.0))
+
+
+def episode_span(episode_steps: int, latency_steps: int) -> int:
+    """Rows an episode reads from its start row t0 on: rows [t0, t0 + span), with span = E + L + 1.
+
+    Its E steps read rows t0 .. t0 + E, and the last decision (step E - 1) rests from row t0 + E - 1 + L,
+    so its first interval of fills reaches row t0 + E + L: the episode needs that many gap-free rows
+    (``steps_to_gap[t0] > span``) inside its split (``t0 + span <= split end``).
+    """
+    return int(episode_steps) + int(latency_steps) + 1
 
 # Named maker-fee regimes, bps of fill notional (negative = rebate), each with the venue tier it stands for.
 FEE_PRESETS: dict[str, tuple[float, str]] = {

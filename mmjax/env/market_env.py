@@ -14,71 +14,19 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 from gymnax.environments import environment, spaces
 
 from mmjax.data.layout import sim_lot
 from mmjax.data.market import MarketData
-from mmjax.env import actions, depth, fills, inverse
-from mmjax.env.knobs import EnvKnobs
+from mmjax.env import fills
+from mmjax.env.account import reward
+from mmjax.env.knobs import EnvKnobs, episode_span
+from mmjax.env.observe import get_obs
 from mmjax.env.reset_bits import reset_key_bits
-from mmjax.env.rows import pack_rows
+from mmjax.env.rows import pack_rows, read_head, read_row
+from mmjax.env.state import SIGN, EnvParams, EnvState, Settlement, mid_ticks  # noqa: F401 - re-exported
+from mmjax.env.steps import decide, settle
 from mmjax.features.spec import AGENT_FEATURES
-
-SIGN = jnp.array(fills.SIDE_SIGN, jnp.int32)  # [2] bid +1, ask -1
-
-
-@struct.dataclass
-class EnvState(environment.EnvState):
-    """One episode in progress. ``time`` counts steps taken; ``t`` is the current book row."""
-
-    t: jax.Array  # [] int32 book row of the current observation
-    mid0: jax.Array  # [] float32 mid at the episode start, ticks from anchor (money is marked from here)
-    inventory: jax.Array  # [] float32 venue size units (BTC); + long; = inventory_lots * lot_size exactly
-    inventory_lots: jax.Array  # [] int32 whole lots (the exact inventory: fills are whole lots)
-    cash: jax.Array  # [] float32 $ relative to holding the traded size at mid0 (see docs/env.md); coin if inverse
-    entry_ticks: jax.Array  # [] float32 average entry price of the inventory, ticks from mid0
-    pnl: jax.Array  # [] float32 $ mark-to-market since the episode start: cash + inventory * (mid - mid0) (linear)
-    best: jax.Array  # [2] int32 oriented touch of row t: (best bid, -best ask)
-    sigma_t: jax.Array  # [] float32 sigma of row t, ticks per sqrt(s)
-    orders: fills.Orders  # venue orders live over (t, t+1], oriented
-    known_px: jax.Array  # [2] int32 oriented price of the order the agent knows it has (NO_ORDER_PX: none)
-    pipe_px: jax.Array  # [L-1, 2] int32 order messages in flight (oldest first), oriented; NO_ORDER_PX: cancel
-    pipe_msg: jax.Array  # [L-1, 2] bool: a message was sent in that slot
-    n_crossed: jax.Array  # [] int32 crossed fills this episode
-    n_rejected: jax.Array  # [] int32 post-only rejections this episode
-
-
-@struct.dataclass
-class EnvParams:
-    """Market data plus reward/quoting knobs. Array and float fields are traced (vmappable)."""
-
-    market: MarketData
-    features: jax.Array  # [T, F_M] float32 normalized market features (row t uses data up to t)
-    sigma: jax.Array  # [T] float32 realized volatility of mid, ticks per sqrt(second), causal
-    # derived by make_params: everything the agent learns at row r packed in one int32 row (floats
-    # stored as their bits), so that a step is one gather (see `pack_rows` for the layout)
-    rows: jax.Array  # [T, F_M + 8 + 2 NF] int32 (sizes in whole lots of lot_size)
-    book_blocks: jax.Array  # [T, 2, NF, 2B] int32 every stored level in blocks (`mmjax.env.depth`)
-    valid_starts: jax.Array  # [K] int32 rows an episode may start at (gap-free for the whole episode)
-    valid_before: jax.Array  # [T+1] int32 number of valid starts < t
-    # the traced knobs of `EnvKnobs` (meaning, unit and default there), as float32 scalars
-    quote_size: jax.Array  # []
-    max_inventory: jax.Array  # []
-    maker_fee_bps: jax.Array  # []
-    risk_aversion: jax.Array  # []
-    eta: jax.Array  # []
-    max_offset_bps: jax.Array  # []
-    start_lo: jax.Array  # [] int32 first row of the split (inclusive)
-    start_hi: jax.Array  # [] int32 end row of the split (exclusive); episodes end before it
-    episode_steps: int = struct.field(pytree_node=False)  # EnvKnobs.episode_steps (static: shapes)
-    latency_steps: int = struct.field(pytree_node=False)  # EnvKnobs.latency_steps
-    # size lot of the fill rules, venue units: the market's lot, refined to divide quote_size (make_params)
-    lot_size: float = struct.field(pytree_node=False, default=1e-8)
-
-    @property
-    def max_steps_in_episode(self) -> int:
-        return self.episode_steps
 
 
 def make_params(
@@ -117,10 +65,11 @@ def make_params(
         raise ValueError(f"make_params: split rows [{lo}, {hi}) outside the recording's [0, {T})")
 
     stg = np.asarray(market.steps_to_gap)
-    ok = stg > E + L + 1
+    span = episode_span(E, L)
+    ok = stg > span
     valid_before = np.concatenate([[0], np.cumsum(ok)]).astype(np.int32)
     valid_starts = np.flatnonzero(ok).astype(np.int32)
-    in_split = valid_starts[(valid_starts >= lo) & (valid_starts + E + L + 1 <= hi)]
+    in_split = valid_starts[(valid_starts >= lo) & (valid_starts + span <= hi)]
     if len(in_split) == 0:
         raise ValueError(
             f"make_params: no episode of {E}+{L}+1 gap-free rows fits in rows [{lo}, {hi}) "
@@ -214,9 +163,8 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
 
     def _reset_from_bits(self, bits: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
         """`reset_env` given its 32 random bits (uint32 []): the start row is a uniform valid start."""
-        E, L = params.episode_steps, params.latency_steps
         T = params.valid_before.shape[0] - 1
-        last = params.start_hi - (E + L + 1)  # latest allowed start, inclusive
+        last = params.start_hi - episode_span(params.episode_steps, params.latency_steps)  # latest start, inclusive
         i_lo = params.valid_before[jnp.clip(params.start_lo, 0, T)]
         i_hi = params.valid_before[jnp.clip(last + 1, 0, T)]
         # modulo bias <= count / 2^32, negligible
@@ -231,25 +179,20 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
         `reset_env` draws t0 among the valid starts; a backtest starts every gap-free segment here.
         """
         L = params.latency_steps
-        # only the touch, features and sigma of row t0 (the base step resets on every step)
-        F = params.features.shape[1]
-        # the head of row t0 only: features, sigma, oriented best ask, best bid (the row is 6x the bytes)
-        head = jax.lax.dynamic_slice(params.rows, (t0, 0), (1, F + 3))[0]
-        best = jnp.stack([head[F + 2], head[F + 1]])  # [2] oriented touch
-        row_f = jax.lax.bitcast_convert_type(head[: F + 1], jnp.float32)  # features, sigma
-        mid0 = (best[0] - best[1]).astype(jnp.float32) * 0.5
+        # only the head of row t0 (the base step resets on every step)
+        features, sigma, best = read_head(params.rows, t0, params.features.shape[1])
         zero = jnp.zeros((), jnp.float32)
         state = EnvState(
             time=jnp.zeros((), jnp.int32),
             t=t0,
-            mid0=mid0,
+            mid0=mid_ticks(best),
             inventory=zero,
             inventory_lots=jnp.zeros((), jnp.int32),
             cash=zero,
             entry_ticks=zero,
             pnl=zero,
             best=best,
-            sigma_t=row_f[-1],
+            sigma_t=sigma,
             orders=fills.no_orders(),
             known_px=jnp.full((2,), fills.NO_ORDER_PX, jnp.int32),
             pipe_px=jnp.full((L - 1, 2), fills.NO_ORDER_PX, jnp.int32),
@@ -257,134 +200,41 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             n_crossed=jnp.zeros((), jnp.int32),
             n_rejected=jnp.zeros((), jnp.int32),
         )
-        agent = jnp.array([0.0, 1.0, 0.0], jnp.float32)
-        return jnp.concatenate([row_f[:-1], agent]), state
+        return get_obs(features, state, params), state
 
     def step_env(self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams):
-        """Simulate (t, t+1]: fill the live orders, mark PnL at mid t+1, queue a_t for t+L."""
-        mkt = params.market
-        tick = jnp.float32(mkt.tick_size)
-        t = state.t
+        """Simulate (t, t+1]: decide at t, settle the interval (fills, account, mark, arrivals at t+1), reward, observe.
+
+        The composition of `sim_np`'s step (`ReferenceMarketEnv.step`) with the JAX twins of its rules.
+        """
         # GATHER: packed row t+1 = book row t+1's fences and trades of (t, t+1]; row t's touch and
         # sigma travel in the state
-        F, NF = params.features.shape[1], params.book_blocks.shape[2]
-        row = params.rows[t + 1]
-        row_f = jax.lax.bitcast_convert_type(row[: F + 1], jnp.float32)  # features, sigma
-        o = F + 2 + 2 * NF  # layout of `pack_rows`
-        fences = row[F + 2: o].reshape(2, NF)  # [2, NF] oriented, fences[:, 0] = the touch
-        limit, reach_px, reach_lots = row[o: o + 2], row[o + 2: o + 4], row[o + 4: o + 6]
-        best1 = fences[:, 0]  # [2] oriented
-        mid_t = (state.best[0] - state.best[1]).astype(jnp.float32) * 0.5
-        mid_1 = (best1[0] - best1[1]).astype(jnp.float32) * 0.5
-        q, q_lots = state.inventory, state.inventory_lots
-        live_before = state.orders.remaining > 0  # [2] orders live over (t, t+1]
-        lot = jnp.float32(params.lot_size)
-        # whole lots within the limit; the tolerance absorbs float32 rounding of the quotient
-        max_lots = jnp.floor(params.max_inventory / lot + 1e-3).astype(jnp.int32)
-
-        # FILL THE LIVE ORDERS OVER (t, t+1]
-        room = max_lots - SIGN * q_lots  # [2] int32 lots: bid max - q, ask max + q
-        orders, fill_lots, kind = fills.settle(state.orders, reach_px, reach_lots, -state.best[::-1], -best1[::-1], room)
-        crossed = kind == fills.FILL_CROSSED
-        fill = fill_lots.astype(jnp.float32) * lot  # [2] venue size units
-        fill_px = SIGN * state.orders.px  # [2] int32 absolute-from-anchor ticks
-        signed = SIGN.astype(jnp.float32) * fill  # [2] + bought, - sold
-        rel_px = fill_px.astype(jnp.float32) - state.mid0  # [2] ticks from mid0
-        if mkt.inverse:  # static: cash and fee in coin, pnl in $ (mmjax.env.inverse); the linear program is unchanged
-            flow_coin, fee_coin = inverse.fill_cash(signed, fill, fill_px, state.mid0, mkt.px_anchor_ticks, tick,
-                                                    mkt.contract_value, params.maker_fee_bps)
-            cash = state.cash + flow_coin - fee_coin
-        else:
-            notional = fill * (fill_px + mkt.px_anchor_ticks).astype(jnp.float32)  # [2] size * ticks
-            fee = params.maker_fee_bps * 1e-4 * tick * (notional[0] + notional[1])
-            flow = signed * rel_px  # [2]; sums of two written out: a reduce is its own kernel on XLA:CPU
-            cash = state.cash - tick * (flow[0] + flow[1]) - fee
-        inv_lots = q_lots + fill_lots[0] - fill_lots[1]
-        inv = inv_lots.astype(jnp.float32) * lot  # ten fills of 0.01 make exactly float32(0.1)
-        entry = _update_entry(_update_entry(state.entry_ticks, q, signed[0], rel_px[0]), q + signed[0], signed[1], rel_px[1])
-        if mkt.inverse:
-            pnl = inverse.mark(cash, inv, mid_1, state.mid0, mkt.px_anchor_ticks, tick, mkt.contract_value)
-            fee = fee_coin * inverse.usd(mid_1, mkt.px_anchor_ticks, tick)  # $ at the mark, for info and reports
-            # the risk terms see the coin-equivalent position: its $ PnL over the step is that times the move
-            q_risk = inverse.exposure(q, mid_t, mkt.px_anchor_ticks, tick, mkt.contract_value)
-        else:
-            pnl = cash + inv * (mid_1 - state.mid0) * tick
-            q_risk = q
-
-        # REWARD
-        sigma_px = state.sigma_t * tick  # $ per sqrt(s) per unit size
-        risk = params.risk_aversion * q_risk * q_risk * sigma_px * sigma_px * jnp.float32(mkt.dt_s)
-        damp = params.eta * jnp.maximum(0.0, q_risk * (mid_1 - mid_t) * tick)
-        dpnl = pnl - state.pnl
-        reward = dpnl - risk - damp
-
-        # DECIDE AT t (book row t, inventory at t, the orders known at t) -> MESSAGES, ARRIVING AT t+L
-        bid_q, ask_q, quoting = actions.quote_prices(action, state.best[0], -state.best[1], mid_t,
-                                                     mkt.px_anchor_ticks, params.max_offset_bps)
-        want_on = quoting & jnp.stack([q_lots < max_lots, q_lots > -max_lots])  # pulled, or at the inventory limit
-        known, msg = fills.order_messages(state.known_px, jnp.stack([bid_q, -ask_q]), want_on)
-        pipe_px = jnp.concatenate([state.pipe_px, known[None]], axis=0)  # [L, 2]
-        pipe_msg = jnp.concatenate([state.pipe_msg, msg[None]], axis=0)
-        quote_lots = jnp.rint(params.quote_size / lot).astype(jnp.int32)
-        # one depth lookup per side in row t+1: the arriving order's price, else the resting order's
-        look_px = jnp.where(pipe_msg[0], pipe_px[0], orders.px)
-        shown, within = depth.lookup(params.book_blocks, t + 1, fences, limit, look_px)
-        live, rejected = fills.arrive(orders, pipe_px[0], pipe_msg[0], quote_lots, shown, within, -best1[::-1])
-        # fills of (t, t+1] and rejections at t+1 are known at the next decision
-        known = fills.known_after(known, live, jnp.any(pipe_msg[1:], axis=0))
-
-        time = state.time + 1
-        new_state = EnvState(
-            time=time, t=t + 1, mid0=state.mid0, inventory=inv, inventory_lots=inv_lots, cash=cash, entry_ticks=entry, pnl=pnl,
-            best=best1, sigma_t=row_f[-1], orders=live, known_px=known, pipe_px=pipe_px[1:], pipe_msg=pipe_msg[1:],
-            n_crossed=state.n_crossed + crossed[0].astype(jnp.int32) + crossed[1].astype(jnp.int32),
-            n_rejected=state.n_rejected + rejected[0].astype(jnp.int32) + rejected[1].astype(jnp.int32))
-        if mkt.inverse:
-            upnl = inverse.unrealized(inv, mid_1, state.mid0, entry, mkt.px_anchor_ticks, mkt.contract_value)
-        else:
-            upnl = inv * (mid_1 - state.mid0 - entry) * tick
-        obs = jnp.concatenate([row_f[:F], self._agent_features(
-            inv, time, upnl, mid_1, params)])
-        info = {
-            "bid_fill": fill[0], "ask_fill": fill[1],
-            "bid_fill_px": fill_px[0], "ask_fill_px": fill_px[1],  # ticks from anchor (valid where fill > 0)
-            "bid_crossed": crossed[0], "ask_crossed": crossed[1],
-            "bid_fill_kind": kind[0], "ask_fill_kind": kind[1],  # fills.FILL_QUEUE / FILL_THROUGH / FILL_CROSSED
-            # the live order joined beyond the stored depth: its queue is unknown (never the front)
-            "bid_beyond": state.orders.beyond[0] & live_before[0], "ask_beyond": state.orders.beyond[1] & live_before[1],
-            # post-only: the order arriving at t+1 was at or through row t+1's opposite touch
-            "bid_rejected": rejected[0], "ask_rejected": rejected[1],
-            "bid_quote": fill_px[0], "ask_quote": fill_px[1],  # live prices over (t, t+1]
-            "bid_live": live_before[0], "ask_live": live_before[1],
-            "bid_pulled": ~quoting[0], "ask_pulled": ~quoting[1],  # the decision at t pulled the side
-            "fee": fee, "pnl": pnl, "dpnl": dpnl, "risk_penalty": risk, "damp_penalty": damp,
-            "inventory": inv, "cash": cash, "mid": mid_1, "t": t,
-        }
-        return obs, new_state, reward, self.is_terminated(new_state, params), info
+        row = read_row(params.rows, state.t + 1, params.features.shape[1], params.book_blocks.shape[2])
+        decided, quoting = decide(state, action, params)
+        settled, s = settle(decided, row, params)
+        r, risk, damp = reward(s.dpnl, state.inventory, state.sigma_t, mid_ticks(state.best), mid_ticks(row.best),
+                               params)
+        new_state = settled.replace(time=state.time + 1, t=state.t + 1, best=row.best, sigma_t=row.sigma)
+        info = self._info(state, new_state, s, quoting, risk, damp)
+        return get_obs(row.features, new_state, params), new_state, r, self.is_terminated(new_state, params), info
 
     @staticmethod
-    def _agent_features(inv, time, upnl, mid_ticks, params: EnvParams) -> jax.Array:
-        """[3] inventory_frac, time_left_frac, unrealized_pnl_scaled (see docs/env.md)."""
-        mkt = params.market
-        if mkt.inverse:  # the notional of max_inventory contracts is max_inventory x contract_value $
-            notional = params.max_inventory * jnp.float32(mkt.contract_value)
-        else:
-            mid_usd = (mid_ticks + jnp.float32(mkt.px_anchor_ticks)) * jnp.float32(mkt.tick_size)
-            notional = params.max_inventory * mid_usd
-        # 1.0 = a full inventory carrying a gain of max_offset_bps
-        unit = notional * 1e-4 * jnp.maximum(params.max_offset_bps, 1e-6)
-        return jnp.stack([
-            inv / params.max_inventory,
-            (params.episode_steps - time).astype(jnp.float32) / params.episode_steps,
-            upnl / unit,
-        ]).astype(jnp.float32)
-
-
-def _update_entry(entry: jax.Array, q: jax.Array, dq: jax.Array, px: jax.Array) -> jax.Array:
-    """Average entry price after trading ``dq`` at ``px`` from inventory ``q`` (ticks from mid0)."""
-    q1 = q + dq
-    grows = q * dq > 0
-    flips_or_opens = (q1 * q <= 0) & (q1 != 0)  # from flat, or through zero: the rest is new at px
-    avg = (jnp.abs(q) * entry + jnp.abs(dq) * px) / jnp.maximum(jnp.abs(q1), 1e-30)
-    out = jnp.where(grows, avg, jnp.where(flips_or_opens, px, entry))
-    return jnp.where((dq == 0) | (q1 == 0), jnp.where(q1 == 0, 0.0, entry), out)
+    def _info(state: EnvState, new_state: EnvState, s: Settlement, quoting: jax.Array, risk: jax.Array,
+              damp: jax.Array) -> dict[str, jax.Array]:
+        """The per-step info dict of the interval (t, t+1] (docs/env.md, "info")."""
+        f = s.fill
+        return {
+            "bid_fill": f.size[0], "ask_fill": f.size[1],
+            "bid_fill_px": f.price[0], "ask_fill_px": f.price[1],  # ticks from anchor (valid where fill > 0)
+            "bid_crossed": f.crossed[0], "ask_crossed": f.crossed[1],
+            "bid_fill_kind": f.kind[0], "ask_fill_kind": f.kind[1],  # fills.FILL_QUEUE / FILL_THROUGH / FILL_CROSSED
+            # the live order joined beyond the stored depth: its queue is unknown (never the front)
+            "bid_beyond": f.beyond[0], "ask_beyond": f.beyond[1],
+            # post-only: the order arriving at t+1 was at or through row t+1's opposite touch
+            "bid_rejected": s.rejected[0], "ask_rejected": s.rejected[1],
+            "bid_quote": f.price[0], "ask_quote": f.price[1],  # live prices over (t, t+1]
+            "bid_live": f.live[0], "ask_live": f.live[1],
+            "bid_pulled": ~quoting[0], "ask_pulled": ~quoting[1],  # the decision at t pulled the side
+            "fee": s.fee, "pnl": new_state.pnl, "dpnl": s.dpnl, "risk_penalty": risk, "damp_penalty": damp,
+            "inventory": new_state.inventory, "cash": new_state.cash, "mid": mid_ticks(new_state.best), "t": state.t,
+        }

@@ -17,7 +17,7 @@ import numpy as np
 
 from mmjax.data.layout import DEFAULT_LOT_SIZE
 from mmjax.env import sim_np
-from mmjax.env.knobs import EnvKnobs
+from mmjax.env.knobs import EnvKnobs, episode_span
 from mmjax.features.spec import AGENT_FEATURES
 
 
@@ -85,7 +85,7 @@ class ReferenceMarketEnv(gym.Env):
         self.params = sim_np.SimParams(knobs, data.tick_size, data.px_anchor_ticks, data.grid_ms / 1000.0,
                                        data.lot_size, data.contract_type, data.contract_value)
         self.start_lo, self.start_hi = int(start_lo), T if start_hi is None else int(start_hi)
-        need = knobs.episode_steps + knobs.latency_steps + 1
+        need = episode_span(knobs.episode_steps, knobs.latency_steps)
         ok = np.flatnonzero(np.asarray(data.steps_to_gap) > need)
         self.starts = ok[(ok >= self.start_lo) & (ok + need <= self.start_hi)]
         if len(self.starts) == 0:
@@ -131,8 +131,10 @@ class ReferenceMarketEnv(gym.Env):
                 "ask_rejected": s.ask_rejected, "fee": s.fee, "pnl": acct.pnl, "dpnl": s.dpnl,
                 "risk_penalty": risk, "damp_penalty": damp, "inventory": acct.inventory, "cash": acct.cash,
                 "mid": book_1.mid, "t": t}
-        truncated = self.time >= self.knobs.episode_steps
-        return self._obs(), float(reward), False, truncated, info
+        # the time limit is a termination, as in the device env (docs/env.md, "Episodes, reset, truncation"):
+        # time_left_frac is in the observation, so nothing follows the last step
+        terminated = self.time >= self.knobs.episode_steps
+        return self._obs(), float(reward), terminated, False, info
 
     def _obs(self) -> np.ndarray:
         agent = sim_np.agent_features(self.state.account, self._book.mid, self.time, self.params)

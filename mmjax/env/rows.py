@@ -1,9 +1,12 @@
 """`pack_rows`: what the agent learns at each book row, packed into one int32 row for a one-gather step.
 
-`make_params` calls it once per recording; `MarketMakingEnv.step_env` reads the layout documented below.
+`make_params` calls it once per recording; `read_row` and `read_head` read it back (a step, a reset): the
+layout lives in this file only.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,3 +39,33 @@ def pack_rows(market: MarketData, features: np.ndarray, sigma: np.ndarray, lot_s
     rows = np.concatenate([bits(features), bits(sigma), fences[:, 1, :1], fences.reshape(T, -1), packed["limit"],
                            reach_px, reach_lots], axis=1)
     return {"rows": jnp.asarray(rows), "book_blocks": jnp.asarray(packed["blocks"])}
+
+
+class Row(NamedTuple):
+    """One packed row read back (`read_row`): what the agent learns at book row r."""
+
+    features: jax.Array  # [F_M] float32 normalized market features of row r
+    sigma: jax.Array  # [] float32 ticks per sqrt(s)
+    best: jax.Array  # [2] int32 oriented touch: (best bid, -best ask)
+    fences: jax.Array  # [2, NF] int32 oriented block fences (`mmjax.env.depth`); fences[:, 0] = best
+    limit: jax.Array  # [2] int32 the stored depth's limit
+    reach_px: jax.Array  # [2] int32 oriented furthest trade price of (r-1, r] against each side
+    reach_lots: jax.Array  # [2] int32 lots traded exactly there
+
+
+def read_row(rows: jax.Array, r: jax.Array, num_features: int, num_fences: int) -> Row:
+    """Row ``r`` of the packed ``rows`` [T, F_M + 8 + 2 NF] (one gather), unpacked by the layout of `pack_rows`."""
+    F, NF = num_features, num_fences
+    row = rows[r]
+    row_f = jax.lax.bitcast_convert_type(row[: F + 1], jnp.float32)  # features, sigma
+    o = F + 2 + 2 * NF
+    fences = row[F + 2: o].reshape(2, NF)
+    return Row(row_f[:F], row_f[F], fences[:, 0], fences, row[o: o + 2], row[o + 2: o + 4], row[o + 4: o + 6])
+
+
+def read_head(rows: jax.Array, r: jax.Array, num_features: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(features [F_M], sigma [], oriented touch [2]) of row ``r``: its first F_M + 3 columns only (a reset)."""
+    F = num_features
+    head = jax.lax.dynamic_slice(rows, (r, 0), (1, F + 3))[0]  # the row is 6x these bytes
+    row_f = jax.lax.bitcast_convert_type(head[: F + 1], jnp.float32)
+    return row_f[:F], row_f[F], jnp.stack([head[F + 2], head[F + 1]])

@@ -57,7 +57,7 @@ from mmjax.data.layout import (  # noqa: F401 - DEFAULT_LOT_SIZE re-exported for
     FILL_THROUGH,
     LOT_CAP,
 )
-from mmjax.env.knobs import ACTION_NEAR_TICKS, ACTION_PULL_ABOVE
+from mmjax.env.knobs import ACTION_NEAR_TICKS, ACTION_PULL_ABOVE, action_range_ticks
 from mmjax.env.sim_types import (  # noqa: F401 - the simulator's values, re-exported
     ASK,
     BID,
@@ -90,7 +90,7 @@ def f32(x: float) -> float:
 def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_ticks: float, anchor_ticks: int,
                  max_offset_bps: float) -> Quotes:
     """The action mapping (`mmjax.env.actions`), its float32 operations one by one: (bid, ask) ticks, None = pulled."""
-    k = max(math.floor(f32(f32(f32(max_offset_bps) * f32(f32(mid_ticks) + f32(anchor_ticks))) * f32(1e-4))), 1)
+    k = int(action_range_ticks(mid_ticks, anchor_ticks, max_offset_bps))
     d_bid, d_ask = ticks_behind(action[0], k), ticks_behind(action[1], k)
     best_bid, best_ask = int(best_bid), int(best_ask)
     # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)

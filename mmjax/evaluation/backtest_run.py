@@ -24,7 +24,7 @@ from mmjax import baselines as bl
 from mmjax.data.layout import FILL_KINDS
 from mmjax.data.loader import RecordingError, load_market
 from mmjax.data.market import identity
-from mmjax.env.knobs import EnvKnobs, parse_fee_bps
+from mmjax.env.knobs import EnvKnobs, episode_span, parse_fee_bps
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.evaluation import harness as H
 from mmjax.features.batch import compute_market_features, normalize
@@ -172,10 +172,11 @@ def backtest(cfg: BacktestConfig, progress=print, factory=None, setup=None) -> d
         raise RecordingError(f"{cfg.data}: no gap-free segment of two or more rows: nothing to backtest")
     L = knobs.latency_steps
     longest = max(b - a for a, b in segs)
-    E = max(1, min(knobs.episode_steps, longest - L - 2))
+    E = max(1, min(knobs.episode_steps, longest - episode_span(1, L)))  # the longest episode that fits: span < longest
     knobs = dataclasses.replace(knobs, episode_steps=E)
     # the split only bounds reset draws, which a backtest does not use: the whole recording
-    params = make_params(md, np.asarray(obs_feats), np.asarray(feats.sigma), None, knobs) if longest > E + L + 1 else None
+    fits = longest > episode_span(E, L)
+    params = make_params(md, np.asarray(obs_feats), np.asarray(feats.sigma), None, knobs) if fits else None
     if params is None:
         raise RecordingError(f"{cfg.data}: the longest gap-free segment has {longest} rows; need more than {L + 2}")
     env = MarketMakingEnv()
