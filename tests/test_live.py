@@ -411,3 +411,14 @@ def test_side_states_follow_the_quotes_through_the_latency_pipeline(raw):
     # the state is that of the decision 2 rows back: the row after the limit is reached still quotes
     first = next(i for i, r in enumerate(rows) if r["inventory"] >= params.max_inventory - 1e-12)
     assert rows[first]["bid_state"] == SIDE_QUOTED and rows[first + 2]["bid_state"] == SIDE_AT_LIMIT
+
+
+def test_each_book_row_is_converted_to_ticks_once(raw, monkeypatch):
+    """The trader hands its one `Book` to the streaming features: one conversion per accepted row."""
+    from mmjax.data.ticks import RowTicks
+
+    calls = []
+    convert = RowTicks.book
+    monkeypatch.setattr(RowTicks, "book", lambda self, *a: calls.append(1) or convert(self, *a))
+    tr = replay(raw, ConstQuoter([0, 0]), record=False)
+    assert tr.counts["rows"] > 100 and len(calls) == tr.counts["rows"]

@@ -2,8 +2,8 @@
 
 Feed, for each grid row t in time order: the trades of (t-1, t] with `on_trade`, then the book row
 with `on_book`, which returns the features of row t. Prices are the recorded float prices ($, NaN
-on empty levels, as in `RawRecording`); they become ticks from ``px_anchor_ticks`` exactly as the
-loader rounds them. Window sums are float64 running sums over one ring buffer of per-row series;
+on empty levels, as in `RawRecording`); they become ticks from ``px_anchor_ticks`` by the loader's
+rules (`mmjax.data.ticks`), or come in ticks already through `on_book_ticks`. Window sums are float64 running sums over one ring buffer of per-row series;
 a sum whose window holds only zeros is exactly 0 (tracked by the last nonzero row of each series),
 as the batch twin's doubling sums are. Written for speed: plain floats, C-level map/accumulate.
 """
@@ -17,6 +17,7 @@ from operator import mul, sub
 
 import numpy as np
 
+from mmjax.data.ticks import RowTicks
 from mmjax.features.spec import (
     SIZE_EPS,
     STD_FLOOR,
@@ -39,17 +40,6 @@ _PAIRS = (
     ("spread_steps", "sc"), ("spread_steps", "sc2"),
     ("vol_long_steps", "n"), ("vol_mid_steps", "h2"), ("vol_long_steps", "sc"),
 )
-
-
-def _fill_empty(r: list, side: str) -> list:
-    """Ticks with NaN on empty levels -> each empty level one tick further out than the previous one."""
-    if r[0] != r[0]:
-        raise ValueError(f"on_book: {side}_px_0 is empty (one-sided book); the recorder must mark a gap")
-    step = -1.0 if side == "bid" else 1.0
-    for i in range(1, len(r)):
-        if r[i] != r[i]:
-            r[i] = r[i - 1] + step
-    return r
 
 
 def _depth_slope(dist: list, sizes: list) -> float:
@@ -87,14 +77,13 @@ class StreamingFeatures:
         self._lo, self._hi = lo, hi  # float32
         self._n5 = min(cfg.obi_levels, self.levels)
         self._ring_size = max(getattr(cfg, w) for w, _ in _PAIRS)  # longest window, rows
-        self._px_buf = np.empty(2 * self.levels, np.float64)
+        self._rows = RowTicks(self.tick_size, self.anchor, self.levels)  # the loader's rules (mmjax.data.ticks)
         c = cfg
         self._full_counts = (c.ofi_short_steps, c.ofi_long_steps, c.intensity_steps, c.vol_long_steps,
                              c.vol_short_steps, c.kyle_steps, c.spread_steps, c.touch_steps, c.vol_mid_steps)
         self._consts = (c.shrink, c.kyle_ridge, 1.0 / self.dt_s, c.momentum_steps,
                         c.momentum_floor_ticks**2, c.spread_var_floor_ticks2, float(c.spread_clip_ticks))
         self._zero_row = (0.0,) * len(_SERIES)
-        self._tick_div = np.array(self.tick_size)  # 0-d divisor: np.divide skips the scalar conversion
         # windows of the hand-unrolled sums in `on_book`, in _PAIRS order of the window names
         self._win_steps = (c.ofi_short_steps, c.ofi_long_steps, c.trade_short_steps, c.trade_long_steps,
                            c.intensity_steps, c.kyle_steps, c.vol_long_steps, c.vol_short_steps,
@@ -138,28 +127,19 @@ class StreamingFeatures:
 
     def on_book(self, bid_px, bid_sz, ask_px, ask_sz, after_gap: bool) -> np.ndarray:
         """Book row t (prices $, NaN on empty levels; sizes 0 there) -> features [F_M] float32."""
-        L = self.levels
-        buf = self._px_buf  # [2L] bid then ask prices -> ticks (integral floats), rounded like the loader
         try:
-            buf[:L] = bid_px
-            buf[L:] = ask_px
-            bsz = np.asarray(bid_sz, np.float64).tolist()
-            asz = np.asarray(ask_sz, np.float64).tolist()
+            row = self._rows.book(bid_px, bid_sz, ask_px, ask_sz)
         except ValueError as exc:
-            raise ValueError(f"on_book: expected {L} levels per side: {exc}") from None
-        if len(bsz) != L or len(asz) != L:
-            raise ValueError(f"on_book: expected {L} levels per side, got {len(bsz)} bid and {len(asz)} ask sizes")
-        np.divide(buf, self._tick_div, out=buf)
-        np.rint(buf, out=buf)
-        r = buf.tolist()
-        bt, at = r[:L], r[L:]
-        total = sum(r)
-        if total != total:  # NaN: empty levels (rare); their sizes count as 0, as in the loader
-            bsz = [0.0 if p != p else z for p, z in zip(bt, bsz, strict=True)]
-            asz = [0.0 if p != p else z for p, z in zip(at, asz, strict=True)]
-            bt, at = _fill_empty(bt, "bid"), _fill_empty(at, "ask")
-        bp = bt[0] - self.anchor
-        ap = at[0] - self.anchor
+            raise ValueError(f"on_book: {exc}") from None
+        return self.on_book_ticks(*row, after_gap)
+
+    def on_book_ticks(self, bt: list, bsz: list, at: list, asz: list, after_gap: bool) -> np.ndarray:
+        """Book row t already in ticks -> features [F_M] float32.
+
+        ``bt``/``at``: [L] int ticks from the anchor, empty levels filled; ``bsz``/``asz``: [L] sizes, 0 on
+        empty levels: what `mmjax.data.ticks.RowTicks.book` returns (the live trader converts a row once).
+        """
+        bp, ap = bt[0], at[0]
         b0, a0 = bsz[0], asz[0]
         mid = 0.5 * (bp + ap)
         spread = ap - bp

@@ -27,6 +27,7 @@ import numpy as np
 
 from mmjax import schema
 from mmjax.data.layout import FILL_CROSSED, FILL_QUEUE, FILL_THROUGH
+from mmjax.data.ticks import anchor_ticks
 from mmjax.env import sim_np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.features import spec
@@ -225,7 +226,7 @@ class PaperTrader:
         # FEATURES AND THE DECISION AT t (data up to t only)
         for tr in now:
             self.features.on_trade(tr.price, tr.size, tr.taker_side)
-        raw = self.features.on_book(ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz, new_segment)  # [F_M]
+        raw = self.features.on_book_ticks(*book, new_segment)  # [F_M]: the row converted once, above
         obs = np.empty(self._n_obs, np.float32)  # [F] market features then the agent features
         F = self._n_market
         obs[:F] = normalize_features(raw, self.norm) if self.norm is not None else raw
@@ -263,7 +264,7 @@ class PaperTrader:
     def _start(self, ev: BookEvent) -> None:
         """The first row anchors the session's ticks, as the loader anchors a recording."""
         tick = self.meta.tick_size
-        self.anchor = int(np.rint((np.rint(ev.bid_px[0] / tick) + np.rint(ev.ask_px[0] / tick)) / 2))
+        self.anchor = anchor_ticks(ev.bid_px[0], ev.ask_px[0], tick)
         self.params = sim_np.SimParams(self.knobs, tick, self.anchor, self.meta.grid_ms / 1000.0,
                                        self.meta.lot_size or sim_np.DEFAULT_LOT_SIZE,  # the recording's lot
                                        self.meta.contract_type, self.meta.contract_value or 0.0)  # and contract
