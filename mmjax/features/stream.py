@@ -284,6 +284,19 @@ class StreamingFeatures:
 
 def normalize(values: np.ndarray, norm: FeatureNorm, clip: float = Z_CLIP) -> np.ndarray:
     """NumPy twin of `batch.normalize`: clipped z-scores [..., F_M], float32."""
-    mean = np.asarray(norm.mean, np.float32)
-    std = np.maximum(np.asarray(norm.std, np.float32), np.float32(STD_FLOOR))
-    return np.clip((np.asarray(values, np.float32) - mean) / std, -clip, clip).astype(np.float32)
+    return Normalizer(norm, clip)(np.asarray(values, np.float32))
+
+
+class Normalizer:
+    """`normalize` with its float32 constants prepared once (the live trader normalizes every row)."""
+
+    def __init__(self, norm: FeatureNorm, clip: float = Z_CLIP):
+        self.mean = np.asarray(norm.mean, np.float32)
+        self.std = np.maximum(np.asarray(norm.std, np.float32), np.float32(STD_FLOOR))
+        self.clip = float(clip)
+
+    def __call__(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """float32 ``values`` [..., F_M] -> clipped z-scores, into ``out`` when given (float32, same shape)."""
+        out = np.subtract(values, self.mean, out=out, dtype=np.float32)
+        np.divide(out, self.std, out=out)
+        return np.minimum(np.maximum(out, -self.clip, out=out), self.clip, out=out)

@@ -32,7 +32,7 @@ from mmjax.env import sim_np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.features import spec
 from mmjax.features.stream import StreamingFeatures
-from mmjax.features.stream import normalize as normalize_features
+from mmjax.features.stream import Normalizer
 from mmjax.live.attribution import LiveAttribution
 from mmjax.live.feeds import BookEvent, TradeEvent
 from mmjax.live.quoters import BaselineParams, QuoteContext
@@ -128,6 +128,7 @@ class PaperTrader:
         self.knobs = knobs or EnvKnobs()
         self.feature_cfg = feature_cfg or spec.FeatureConfig()
         self.norm = norm  # FeatureNorm for the model's observation; None: raw features (baselines only)
+        self._normalize = Normalizer(norm) if norm is not None else None
         self.baseline = baseline or BaselineParams()
         self._z_idx, self._n_obs, self._n_market = (spec.FEATURE_INDEX["spread_z"], spec.NUM_FEATURES,
                                                       spec.NUM_MARKET_FEATURES)
@@ -229,7 +230,10 @@ class PaperTrader:
         raw = self.features.on_book_ticks(*book, new_segment)  # [F_M]: the row converted once, above
         obs = np.empty(self._n_obs, np.float32)  # [F] market features then the agent features
         F = self._n_market
-        obs[:F] = normalize_features(raw, self.norm) if self.norm is not None else raw
+        if self._normalize is not None:
+            self._normalize(raw, out=obs[:F])
+        else:
+            obs[:F] = raw
         obs[F], obs[F + 1], obs[F + 2] = sim_np.agent_features(acct, mid, self.time % self.knobs.episode_steps, p)
         ctx = QuoteContext(acct.inventory, self.knobs.quote_size, mid, int(book.bid_px[0]), int(book.ask_px[0]),
                            self.anchor, self.features.sigma_ticks_per_sqrt_s, self.baseline.as_horizon_s,
