@@ -31,8 +31,7 @@ from mmjax.data.ticks import anchor_ticks
 from mmjax.env import sim_np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.features import spec
-from mmjax.features.stream import StreamingFeatures
-from mmjax.features.stream import Normalizer
+from mmjax.features.stream import Normalizer, StreamingFeatures
 from mmjax.live.attribution import LiveAttribution
 from mmjax.live.feeds import BookEvent, TradeEvent
 from mmjax.live.quoters import BaselineParams, QuoteContext
