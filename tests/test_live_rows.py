@@ -37,6 +37,10 @@ def test_book_ticks_are_the_loaders_bit_for_bit():
     for i in range(300):
         bid, bid_sz, ask, ask_sz = random_book(rng, empty=i % 3 == 0)
         book = rows.book(bid, bid_sz, ask, ask_sz)
+        if i % 2:  # the same prices again (new sizes): the converter reuses the row's ticks, the sizes are new
+            again = rows.book(bid.copy(), bid_sz * 2, ask.copy(), ask_sz)
+            assert again.bid_px == book.bid_px and again.ask_px == book.ask_px
+            assert again.bid_sz == (bid_sz * 2).tolist()
         assert book.bid_px == level_ticks(bid[None], TICK, ANCHOR, -1)[0].tolist()
         assert book.ask_px == level_ticks(ask[None], TICK, ANCHOR, +1)[0].tolist()
         assert all(type(x) is int for x in book.bid_px + book.ask_px)

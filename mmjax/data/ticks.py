@@ -128,11 +128,13 @@ class RowTicks:
         if not tick_size > 0 or levels < 1:
             raise ValueError(f"RowTicks: bad tick_size={tick_size}, levels={levels}")
         self.tick_size, self.anchor, self.levels = float(tick_size), int(anchor), int(levels)
+        self._bp = self._ap = self._bid = self._ask = None  # the last row's prices and ticks per side
 
     def book(self, bid_px, bid_sz, ask_px, ask_sz) -> tuple[list, list, list, list]:
         """[L] prices ($, NaN on empty levels) and [L] sizes per side -> (bid ticks, bid sizes, ask ticks, ask sizes).
 
-        Ticks are ints, sizes floats, plain lists; an empty level's size is 0.
+        Ticks are ints, sizes floats, plain lists (shared with the previous row's when its prices repeat:
+        read them, never mutate them); an empty level's size is 0.
         """
         tick, anchor, L = self.tick_size, self.anchor, self.levels
         f64 = np.float64
@@ -142,8 +144,10 @@ class RowTicks:
             raise ValueError(f"book row: expected {L} levels per side, got {len(bp)}/{len(bs)} bid, "
                              f"{len(ap)}/{len(az)} ask prices/sizes")
         try:  # round() is round half to even, as np.rint; the division is the same IEEE float64 one
-            bid = [round(p / tick) - anchor for p in bp]
-            ask = [round(p / tick) - anchor for p in ap]
+            # a side whose prices repeat the previous row's (most rows) reuses its ticks (NaN never compares equal)
+            bid = self._bid if bp == self._bp else [round(p / tick) - anchor for p in bp]
+            ask = self._ask if ap == self._ap else [round(p / tick) - anchor for p in ap]
+            self._bp, self._bid, self._ap, self._ask = bp, bid, ap, ask
         except ValueError:  # NaN: an empty level (rare)
             bid, bs = _fill_side(bp, bs, tick, anchor, BID_DIRECTION)
             ask, az = _fill_side(ap, az, tick, anchor, ASK_DIRECTION)

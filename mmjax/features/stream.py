@@ -42,23 +42,30 @@ _PAIRS = (
 )
 
 
-def _depth_slope(dist: list, sizes: list) -> float:
+def _depth_shape(dist: list) -> tuple:
+    """What the depth slope needs of the levels' distances from the touch alone: (dist, n, sum, x_last, denominator).
+
+    A side's prices often repeat from row to row: `on_book_ticks` reuses this while they do.
+    """
+    n = len(dist)
+    sd = sum(dist)
+    x_last = max(dist[-1], 1.0)
+    den = (n * sum(map(mul, dist, dist)) - sd * sd) / (x_last * x_last)
+    return dist, n, sd, x_last, den + n * VAR_EPS
+
+
+def _depth_slope(shape: tuple, sizes: list) -> float:
     """OLS slope of cumulative depth on distance from the touch, both scaled by their last value.
 
     Closed form from raw sums (float64, n <= levels): (n*Sdc - Sd*Sc) / (n*Sdd - Sd^2) times
-    x_last / y_last; the batch twin's centered float32 formula up to rounding.
+    x_last / y_last; the batch twin's centered float32 formula up to rounding. ``shape``: `_depth_shape`.
     """
-    n = len(dist)
+    dist, n, sd, x_last, den = shape
     if n < 2:
         return 0.0
     cum = list(accumulate(sizes))
-    sd = sum(dist)
-    sc = sum(cum)
-    x_last = max(dist[-1], 1.0)
-    y_last = cum[-1] + SIZE_EPS
-    num = (n * sum(map(mul, dist, cum)) - sd * sc) / (x_last * y_last)
-    den = (n * sum(map(mul, dist, dist)) - sd * sd) / (x_last * x_last)
-    return num / (den + n * VAR_EPS)
+    num = (n * sum(map(mul, dist, cum)) - sd * sum(cum)) / (x_last * (cum[-1] + SIZE_EPS))
+    return num / den
 
 
 class StreamingFeatures:
@@ -94,6 +101,7 @@ class StreamingFeatures:
         self._n_trades = 0
         self._start_segment()
         self._prev = None  # (bid tick, ask tick, bid size, ask size, mid) of the previous row in the segment
+        self._bt = self._at = None  # the last row's level ticks per side, and their `_depth_shape`
 
     def _start_segment(self) -> None:
         self._ring = [self._zero_row] * self._ring_size  # rows of the segment, newest at _pos - 1
@@ -271,12 +279,14 @@ class StreamingFeatures:
         # _mids[0] is the mid at max(t - momentum_steps, segment start)
         mom = (mid - self._mids[0]) / math.sqrt(var_long * mom_steps + mom_floor2)
 
-        b_dist = list(map(sub, repeat(bt[0]), bt))  # ticks from the touch
-        a_dist = list(map(sub, at, repeat(at[0])))
+        if bt != self._bt:  # the distances from the touch (ticks), unless the side's prices repeat
+            self._bt, self._b_shape = bt, _depth_shape(list(map(sub, repeat(bt[0]), bt)))
+        if at != self._at:
+            self._at, self._a_shape = at, _depth_shape(list(map(sub, at, repeat(at[0]))))
         self.rows += 1
         out = np.array((obi_l1, obi_l5, micro_rel, ofi_short, ofi_long, imb_short, imb_long,
                         rate_rel, kyle, rv_ratio_mid, rv_ratio, spread_rel, spread_z,
-                        _depth_slope(b_dist, bsz), _depth_slope(a_dist, asz), touch_rel, mom), np.float32)
+                        _depth_slope(self._b_shape, bsz), _depth_slope(self._a_shape, asz), touch_rel, mom), np.float32)
         # float32 then clip to the float32 bounds: the same values as clipping in float64 first (rounding
         # is monotone and the bounds are float32), with two cheap ufuncs instead of np.clip
         return np.minimum(np.maximum(out, self._lo, out=out), self._hi, out=out)
