@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
+from functools import lru_cache
 
 from mmjax.data.layout import (  # noqa: F401 - DEFAULT_LOT_SIZE re-exported for the live trader
     DEFAULT_LOT_SIZE,
@@ -96,21 +97,36 @@ _F32_NEAR_BANDS = f32(2 * (ACTION_NEAR_TICKS + 1))
 def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_ticks: float, anchor_ticks: int,
                  max_offset_bps: float) -> Quotes:
     """The action mapping (`mmjax.env.actions`), its float32 operations one by one: (bid, ask) ticks, None = pulled."""
-    k = max(math.floor(f32(f32(f32(max_offset_bps) * f32(f32(mid_ticks) + f32(anchor_ticks))) * f32(1e-4))), 1)
-    d_bid, d_ask = ticks_behind(action[0], k), ticks_behind(action[1], k)
+    k = _k_max(max_offset_bps, mid_ticks, anchor_ticks)
+    a_bid, a_ask = f32(action[0]), f32(action[1])
+    d_bid, d_ask = _ticks_behind_f32(a_bid, k), _ticks_behind_f32(a_ask, k)
     best_bid, best_ask = int(best_bid), int(best_ask)
     # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)
     bid = min(best_bid - d_bid, max(best_ask - 1, best_bid))
     ask = max(best_ask + d_ask, min(best_bid + 1, best_ask))
-    bid_on, ask_on = f32(action[0]) <= _F32_PULL_ABOVE, f32(action[1]) <= _F32_PULL_ABOVE
+    bid_on, ask_on = a_bid <= _F32_PULL_ABOVE, a_ask <= _F32_PULL_ABOVE
     if bid_on:
         ask = max(ask, bid + 1)  # both improving into a two-tick spread: the bid takes the free tick
     return (bid if bid_on else None), (ask if ask_on else None)
 
 
+@lru_cache(maxsize=1024)
+def _k_max(max_offset_bps: float, mid_ticks: float, anchor_ticks: int) -> int:
+    """The action range: the most ticks behind the touch, max_offset_bps of the mid (float32), >= 1.
+
+    Cached: the mid repeats from row to row, and the live trader maps an action every row.
+    """
+    return max(math.floor(f32(f32(f32(max_offset_bps) * f32(f32(mid_ticks) + f32(anchor_ticks))) * f32(1e-4))), 1)
+
+
 def ticks_behind(action: float, k_max: int) -> int:
     """Ticks behind the touch for one side's action in [-1, 1] (-1 improves), ignoring the pull; <= k_max."""
-    a = min(max(f32(action), -1.0), 1.0)
+    return _ticks_behind_f32(f32(action), k_max)
+
+
+def _ticks_behind_f32(a: float, k_max: int) -> int:
+    """`ticks_behind` of an action already rounded to float32."""
+    a = min(max(a, -1.0), 1.0)
     u = f32(f32(a + 1.0) * _F32_U_SCALE)
     if u < 0.5:  # near the touch: one band per tick
         d = math.floor(f32(u * _F32_NEAR_BANDS)) - 1
