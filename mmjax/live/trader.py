@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from mmjax import schema
-from mmjax.data.layout import FILL_CROSSED, FILL_QUEUE, FILL_THROUGH
 from mmjax.data.ticks import anchor_ticks
+from mmjax.env import kpis as fill_kpis
 from mmjax.env import sim_np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.features import spec
@@ -51,9 +51,8 @@ class SessionStats:
     fees: float = 0.0  # $
     volume: float = 0.0  # venue size units filled
     n_fills: int = 0
-    n_queue: int = 0  # fills by taker volume at the order's price beyond the queue ahead
-    n_through: int = 0  # fills by taker flow through the order's price (its level emptied first)
-    n_crossed: int = 0  # fills by the opposite touch reaching the order's price
+    # fills by kind ({fills_behind_queue, fills_traded_through, fills_crossed}: `mmjax.env.kpis.fills_by_kind`)
+    by_kind: dict = field(default_factory=lambda: dict.fromkeys(fill_kpis.FILL_KIND_KEYS.values(), 0))
     n_beyond_fills: int = 0  # fills of orders resting beyond the stored depth (queue unknown)
     n_rejected: int = 0  # quotes post-only rejected on arrival (at or through the opposite touch)
     quote_sides: int = 0  # (side, step) pairs with a live order: the fill-rate denominator
@@ -83,12 +82,14 @@ class SessionStats:
         for f in (b, k):
             if f.size > 0:
                 self.n_fills += 1
-                self.n_queue += f.kind == FILL_QUEUE
-                self.n_through += f.kind == FILL_THROUGH
-                self.n_crossed += f.kind == FILL_CROSSED
                 self.n_beyond_fills += f.beyond
-        self.captured_bps_x_size += b.size * (mid_s - b.price) / (mid_s + anchor) * 1e4
-        self.captured_bps_x_size += k.size * (k.price - mid_s) / (mid_s + anchor) * 1e4
+        for key, n in fill_kpis.fills_by_kind(b.kind, k.kind).items():
+            self.by_kind[key] += n
+        mid = mid_s + anchor  # absolute ticks: the edge is a ratio, ticks or $ alike
+        if b.size:
+            self.captured_bps_x_size += b.size * fill_kpis.bid_edge_bps(b.price + anchor, mid)
+        if k.size:
+            self.captured_bps_x_size += k.size * fill_kpis.ask_edge_bps(k.price + anchor, mid)
 
     def add_decision(self, bid_state: float, ask_state: float) -> None:
         """One decision's side states (`mmjax.live.state.SIDE_*`)."""
@@ -280,11 +281,10 @@ class PaperTrader:
         """Running KPIs, with the evaluation report's definitions (`mmjax.evaluation.metrics`)."""
         s, a = self.stats, self.account
         return {"pnl": a.pnl, "inventory": a.inventory, "n_fills": s.n_fills, "volume": s.volume, "fees": s.fees,
-                "fill_rate": s.n_fills / s.quote_sides if s.quote_sides else 0.0,
+                "fill_rate": fill_kpis.per_quote_side(s.n_fills, s.quote_sides),
                 "spread_captured_bps": s.captured_bps_x_size / s.volume if s.volume > 0 else float("nan"),
-                "max_drawdown": s.max_drawdown, "n_queue": s.n_queue, "n_through": s.n_through,
-                "n_crossed": s.n_crossed, "n_rejected": s.n_rejected, "n_beyond_fills": s.n_beyond_fills,
-                "beyond_depth_rate": s.quote_sides_beyond / s.quote_sides if s.quote_sides else 0.0,
+                "max_drawdown": s.max_drawdown, **s.by_kind, "n_rejected": s.n_rejected,
+                "n_beyond_fills": s.n_beyond_fills, "beyond_depth_rate": fill_kpis.per_quote_side(s.quote_sides_beyond, s.quote_sides),
                 "bid_pulled": s.bid_pulled, "ask_pulled": s.ask_pulled, "bid_at_limit": s.bid_at_limit,
                 "ask_at_limit": s.ask_at_limit, "steps": self.steps, **self.attribution.totals(a.pnl)}
 
