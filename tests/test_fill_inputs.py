@@ -14,6 +14,7 @@ import pytest
 from test_loader import GRID_NS, T0_NS, book_arrays, trades_arrays, write
 
 from mmjax.data import fill_inputs as fi
+from mmjax.data.layout import NO_PRICE
 from mmjax.data.loader import read_recording, to_market_data
 from mmjax.env import depth, fills
 
@@ -137,7 +138,7 @@ def test_a_print_the_book_already_shows_fills_in_the_interval_ending_at_that_row
     assert raw.trade_step().tolist() == [3, 6] and raw.report.trades_on_exchange_clock == 1
     md = to_market_data(raw)
     reach = np.asarray(md.reach_px)
-    assert reach[3, 0] == 9998 - md.px_anchor_ticks and (reach[[4, 5, 6], 0] == fi.NO_PRICE).all()
+    assert reach[3, 0] == 9998 - md.px_anchor_ticks and (reach[[4, 5, 6], 0] == NO_PRICE).all()
     assert float(np.asarray(md.sell_vol)[6]) == 0.5  # the features still see it when it was received
 
 

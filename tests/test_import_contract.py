@@ -37,8 +37,9 @@ UPSTREAM = {
 JAX_LIBS = ("jax", "jaxlib", "flax", "optax", "chex", "gymnax")
 # What the live path runs: paper trading must start without jax, and without the gymnasium interface.
 JAX_FREE_ROOTS = ("recorder", "mmjax.live", "mmjax.dashboard", "mmjax.policy.numpy_policy", "mmjax.env.sim_np",
-                  "mmjax.env.sim_types", "mmjax.env.attribution",
-                  "mmjax.env.knobs", "mmjax.features.stream", "mmjax.baselines")
+                  "mmjax.env.sim_types", "mmjax.env.attribution", "mmjax.env.kpis",
+                  "mmjax.env.knobs", "mmjax.features.stream", "mmjax.baselines", "mmjax.data.ticks",
+                  "mmjax.data.raw")
 NO_GYMNASIUM_ROOTS = ("mmjax.live", "mmjax.env.sim_np", "mmjax.env.sim_types", "mmjax.policy.numpy_policy")
 
 

@@ -118,7 +118,7 @@ def test_replay_matches_the_reference_env_fill_for_fill(raw):
     # one simulator (sim_np) fed the same ticks and trade slots: equal to the last bit
     np.testing.assert_array_equal(live_fills, env_fills)
     np.testing.assert_array_equal(live_pnl, env_pnl)
-    assert tr.stats.n_through > 0 and tr.stats.n_crossed > 0, "fills through a sweep and by crossing"
+    assert tr.stats.by_kind["fills_traded_through"] > 0 and tr.stats.by_kind["fills_crossed"] > 0, "fills through a sweep and by crossing"
     del jax
 
 
@@ -242,7 +242,7 @@ def test_kpis_match_the_evaluation_metrics(raw):
     assert k["fees"] == pytest.approx(m["fees"]) and k["fees"] < 0  # a maker rebate
     assert 0 < k["fill_rate"] <= 1
     # fills by kind (sim_np's Fill.kind): every fill has exactly one
-    assert k["n_queue"] + k["n_through"] + k["n_crossed"] == k["n_fills"] and k["n_through"] > 0
+    assert k["fills_behind_queue"] + k["fills_traded_through"] + k["fills_crossed"] == k["n_fills"] and k["fills_traded_through"] > 0
     assert 0 <= k["n_beyond_fills"] <= k["n_fills"] and 0 <= k["beyond_depth_rate"] <= 1 and k["n_rejected"] >= 0
 
 
@@ -411,3 +411,14 @@ def test_side_states_follow_the_quotes_through_the_latency_pipeline(raw):
     # the state is that of the decision 2 rows back: the row after the limit is reached still quotes
     first = next(i for i, r in enumerate(rows) if r["inventory"] >= params.max_inventory - 1e-12)
     assert rows[first]["bid_state"] == SIDE_QUOTED and rows[first + 2]["bid_state"] == SIDE_AT_LIMIT
+
+
+def test_each_book_row_is_converted_to_ticks_once(raw, monkeypatch):
+    """The trader hands its one `Book` to the streaming features: one conversion per accepted row."""
+    from mmjax.data.ticks import RowTicks
+
+    calls = []
+    convert = RowTicks.book
+    monkeypatch.setattr(RowTicks, "book", lambda self, *a: calls.append(1) or convert(self, *a))
+    tr = replay(raw, ConstQuoter([0, 0]), record=False)
+    assert tr.counts["rows"] > 100 and len(calls) == tr.counts["rows"]

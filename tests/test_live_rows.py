@@ -1,4 +1,6 @@
-"""mmjax/live/rows.py builds one row's ticks and trade reach exactly as the loader builds `MarketData`."""
+"""mmjax/live/rows.py builds one row's ticks and trade reach exactly as the loader builds `MarketData`.
+
+Both apply the rules of `mmjax.data.ticks` (its one-row forms against its array forms, here)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import pytest
 
 from mmjax import schema
 from mmjax.data import fill_inputs as fi
-from mmjax.data.loader import LoadReport, level_ticks, read_recording
+from mmjax.data.loader import LoadReport, read_recording
+from mmjax.data.ticks import level_ticks
 from mmjax.live.rows import TickRows
 
 TICK, ANCHOR, L = 0.01, 6_200_000, 6
@@ -34,10 +37,15 @@ def test_book_ticks_are_the_loaders_bit_for_bit():
     for i in range(300):
         bid, bid_sz, ask, ask_sz = random_book(rng, empty=i % 3 == 0)
         book = rows.book(bid, bid_sz, ask, ask_sz)
+        if i % 2:  # the same prices again (new sizes): the converter reuses the row's ticks, the sizes are new
+            again = rows.book(bid.copy(), bid_sz * 2, ask.copy(), ask_sz)
+            assert again.bid_px == book.bid_px and again.ask_px == book.ask_px
+            assert again.bid_sz == (bid_sz * 2).tolist()
         assert book.bid_px == level_ticks(bid[None], TICK, ANCHOR, -1)[0].tolist()
         assert book.ask_px == level_ticks(ask[None], TICK, ANCHOR, +1)[0].tolist()
         assert all(type(x) is int for x in book.bid_px + book.ask_px)
-        assert book.bid_sz == bid_sz.tolist() and book.ask_sz == ask_sz.tolist()
+        empty_ask = np.isnan(ask)  # an empty level's size counts as 0 (the loader refuses a size there)
+        assert book.bid_sz == bid_sz.tolist() and book.ask_sz == np.where(empty_ask, 0.0, ask_sz).tolist()
 
 
 def test_prices_too_far_from_the_anchor_are_refused():

@@ -3,9 +3,7 @@
 - the **lot**: the recording's size step (metadata, else inferred); every size becomes whole lots;
 - the **depth**: every stored book level of both sides in oriented ticks with its lots;
 - each interval's **trade reach** per side: the furthest price taker flow traded at against that
-  side, and the lots traded exactly there. With price-time priority that is all a single resting
-  order needs: any trade beyond its price means its level was emptied first (a full fill), and only
-  at the furthest price can volume stop inside its queue (docs/env.md, "Fills").
+  side, and the lots traded exactly there (the rule: `mmjax.data.ticks.trade_reach`; docs/env.md, "Fills").
 
 Oriented ticks: bid prices as is, ask prices negated, so that for either side a higher number is
 nearer the other side of the book, and taker flow hitting the side trades at or below its reach.
@@ -13,14 +11,11 @@ nearer the other side of the book, and taker flow hitting the side trades at or 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from mmjax.data.layout import LOT_CAP, NO_PRICE, to_lots
-
-if TYPE_CHECKING:
-    from mmjax.data.loader import LoadReport, RawRecording
+from mmjax.data import ticks
+from mmjax.data.layout import LOT_CAP, to_lots
+from mmjax.data.raw import LoadReport, RawRecording
 
 
 def infer_lot_size(sizes: np.ndarray) -> float:
@@ -92,19 +87,5 @@ def trade_reach(step: np.ndarray, use: np.ndarray, raw: RawRecording, px_ticks: 
 
     ``step[i]`` is trade i's interval, ``use[i]`` whether it counts; sizes sum in int64 lots (exact).
     """
-    reach_px = np.full((num_steps, 2), NO_PRICE, np.int32)
-    reach_lots = np.zeros((num_steps, 2), np.int32)
     lots = lots_counted(raw.trade_sz, lot, report).astype(np.int64)
-    for side, taker, sign in ((0, -1, 1), (1, 1, -1)):  # bids are hit by taker sells, asks by taker buys
-        m = use & (raw.trade_side == taker)
-        if not m.any():
-            continue
-        s, key, v = step[m], sign * px_ticks[m], lots[m]
-        order = np.lexsort((key, s))  # by interval, then oriented price ascending: the furthest first
-        s, key, v = s[order], key[order], v[order]
-        first = np.r_[True, s[1:] != s[:-1]]  # the furthest trade of each interval
-        at_reach = key == np.repeat(key[first], np.diff(np.r_[np.flatnonzero(first), len(s)]))
-        reach_px[s[first], side] = key[first]
-        vol = np.bincount(s[at_reach], weights=v[at_reach], minlength=num_steps)
-        reach_lots[:, side] = np.minimum(vol, LOT_CAP).astype(np.int32)
-    return reach_px, reach_lots
+    return ticks.trade_reach(step, use, raw.trade_side, px_ticks, lots, num_steps)

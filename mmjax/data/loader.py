@@ -9,9 +9,7 @@ Nothing is dropped silently: every cleaning action is counted in `LoadReport`.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +19,9 @@ import pyarrow.parquet as pq
 
 from mmjax import schema
 from mmjax.data import fill_inputs as fi
+from mmjax.data import ticks
 from mmjax.data.layout import DEFAULT_TRADE_SLOTS, NO_PRICE, steps_to_gap
+from mmjax.data.raw import LoadReport, RawRecording, RecordingError  # noqa: F401 (re-exported: the loader's types)
 
 # Book levels the market features see (MarketData.bid_px ...): a deeper recording keeps every level
 # for the fill rules (MarketData.book_px) while its features stay those of the standard book.
@@ -29,63 +29,6 @@ FEATURE_LEVELS = schema.DEFAULT_LEVELS
 
 if TYPE_CHECKING:
     from mmjax.data.market import MarketData
-
-
-class RecordingError(ValueError):
-    """Bad input: the message names the file, and the row and field where known."""
-
-
-@dataclass
-class LoadReport:
-    """What the loader found and cleaned. Printed by the CLI; nothing is dropped silently."""
-
-    book_files: int = 0
-    trade_files: int = 0
-    book_rows: int = 0
-    trades: int = 0
-    crossed_rows_dropped: int = 0
-    gaps: int = 0
-    empty_levels: int = 0
-    trades_outside_grid: int = 0
-    trades_in_gaps: int = 0
-    trade_prices_folded: int = 0
-    grid_holes: int = 0
-    lot_size: float = 0.0
-    lot_source: str = ""
-    sizes_off_lot: int = 0
-    sizes_capped: int = 0
-    trades_on_exchange_clock: int = 0  # fills use them an interval or more before they were received
-
-    def lines(self) -> list[str]:
-        return [f"{f.name:>22}: {getattr(self, f.name)}" for f in dataclasses.fields(self)]
-
-
-@dataclass
-class RawRecording:
-    """A validated recording on the host. ``T`` book rows, ``L`` levels, ``N`` trades."""
-
-    meta: schema.RecordingMeta
-    ts_exchange_ns: np.ndarray  # [T] int64
-    ts_recv_ns: np.ndarray  # [T] int64 grid times
-    after_gap: np.ndarray  # [T] bool
-    bid_px: np.ndarray  # [T, L] float64, NaN on empty levels
-    bid_sz: np.ndarray  # [T, L] float64
-    ask_px: np.ndarray  # [T, L] float64
-    ask_sz: np.ndarray  # [T, L] float64
-    trade_ts_recv_ns: np.ndarray  # [N] int64
-    trade_ts_exchange_ns: np.ndarray  # [N] int64
-    trade_px: np.ndarray  # [N] float64
-    trade_sz: np.ndarray  # [N] float64
-    trade_side: np.ndarray  # [N] int8 taker side
-    report: LoadReport = field(default_factory=LoadReport)
-
-    @property
-    def num_steps(self) -> int:
-        return len(self.ts_recv_ns)
-
-    def trade_step(self) -> np.ndarray:
-        """[N] grid index t such that the trade lies in (t, t+1]; -1 or T-1 if outside."""
-        return np.searchsorted(self.ts_recv_ns, self.trade_ts_recv_ns, side="left") - 1
 
 
 def _partition_files(root: Path, dataset: str, product: str | None, start: str | None, end: str | None):
@@ -312,21 +255,6 @@ def read_recording(
     return RawRecording(meta, ts_ex, ts_recv, after_gap, bid_px, bid_sz, ask_px, ask_sz, t_recv, t_ex, t_px, t_sz, t_side, report)
 
 
-def level_ticks(px: np.ndarray, tick: float, anchor: int, direction: int) -> np.ndarray:
-    """[T, L] prices -> int32 ticks from ``anchor``, C order; an empty level gets the previous
-    level's price one tick further from the touch (its size is 0)."""
-    t = np.rint(px / tick)  # [T, L] float64, NaN on empty levels; exact integers below 2^53
-    t -= anchor
-    for i in range(1, t.shape[1]):
-        col = t[:, i]
-        e = np.isnan(col)
-        if e.any():
-            col[e] = t[e, i - 1] + direction
-    if np.abs(t).max(initial=0) > 2**24:
-        raise RecordingError("prices move more than 2^24 ticks from the anchor; split the recording")
-    return np.ascontiguousarray(t, dtype=np.int32)
-
-
 def aggregate_trade_slots(step, side_mask, px_ticks, sz, num_steps, slots, ascending, report):
     """Aggregate one side's trades into [T, M] distinct prices (nearest the touch first) and volumes."""
     px_out = np.full((num_steps, slots), NO_PRICE if ascending else -NO_PRICE, np.int32)
@@ -368,9 +296,9 @@ def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS, lo
     tick = raw.meta.tick_size
     T = raw.num_steps
     report = raw.report
-    anchor = int(np.rint((np.rint(raw.bid_px[0, 0] / tick) + np.rint(raw.ask_px[0, 0] / tick)) / 2))
-    bid_i = level_ticks(raw.bid_px, tick, anchor, -1)  # [T, L] int32
-    ask_i = level_ticks(raw.ask_px, tick, anchor, +1)
+    anchor = ticks.anchor_ticks(raw.bid_px[0, 0], raw.ask_px[0, 0], tick)
+    bid_i = ticks.level_ticks(raw.bid_px, tick, anchor, ticks.BID_DIRECTION)  # [T, L] int32
+    ask_i = ticks.level_ticks(raw.ask_px, tick, anchor, ticks.ASK_DIRECTION)
     mid = (bid_i[:, 0].astype(np.float64) + ask_i[:, 0]) / 2.0
 
     step = raw.trade_step()
@@ -381,7 +309,7 @@ def to_market_data(raw: RawRecording, trade_slots: int = DEFAULT_TRADE_SLOTS, lo
     report.trades_in_gaps = int(in_gap.sum())
     use = ~outside & ~in_gap
     step_u = np.where(use, step, 0)
-    tpx = np.rint(raw.trade_px / tick).astype(np.int64) - anchor
+    tpx = ticks.price_ticks(raw.trade_px, tick, anchor)
     buy = use & (raw.trade_side == schema.TAKER_BUY)
     sell = use & (raw.trade_side == schema.TAKER_SELL)
     buy_vol = np.bincount(step_u[buy], weights=raw.trade_sz[buy], minlength=T).astype(np.float32)

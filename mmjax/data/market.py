@@ -16,6 +16,7 @@ import numpy as np
 from flax import struct
 
 from mmjax.data.layout import DEFAULT_LOT_SIZE, DEFAULT_TRADE_SLOTS, NO_PRICE, steps_to_gap, to_lots  # noqa: F401 (re-exported)
+from mmjax.data.ticks import reach_from_slots
 
 
 @struct.dataclass
@@ -91,16 +92,7 @@ class MarketData:
         """
         if self.reach_px is not None:
             return np.asarray(self.reach_px), np.asarray(self.reach_lots)
-        out_px, out_lots = [], []
-        for px, vol, sign in ((self.sell_px, self.sell_px_vol, 1), (self.buy_px, self.buy_px_vol, -1)):
-            px, vol = sign * np.asarray(px, np.int64), np.asarray(vol)
-            traded = vol > 0
-            last = np.where(traded.any(axis=1), traded.shape[1] - 1 - np.argmax(traded[:, ::-1], axis=1), 0)
-            rows = np.arange(px.shape[0])
-            has = traded.any(axis=1)
-            out_px.append(np.where(has, px[rows, last], NO_PRICE))
-            out_lots.append(np.where(has, to_lots(vol[rows, last], self.lot_size), 0))
-        return np.stack(out_px, axis=1).astype(np.int32), np.stack(out_lots, axis=1).astype(np.int32)
+        return reach_from_slots(self.sell_px, self.sell_px_vol, self.buy_px, self.buy_px_vol, self.lot_size)
 
     def slice(self, start: int, stop: int) -> MarketData:
         """Rows [start, stop) as a new MarketData (the first row becomes a segment start)."""

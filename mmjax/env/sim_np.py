@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
+from functools import lru_cache
 
 from mmjax.data.layout import (  # noqa: F401 - DEFAULT_LOT_SIZE re-exported for the live trader
     DEFAULT_LOT_SIZE,
@@ -87,27 +88,46 @@ def f32(x: float) -> float:
     return _F32_UNPACK(_F32_PACK(x))[0]
 
 
+# the mapping's constants, rounded to float32 once (the device env's literals)
+_F32_PULL_ABOVE = f32(ACTION_PULL_ABOVE)
+_F32_U_SCALE = f32(1.0 / (1.0 + ACTION_PULL_ABOVE))
+_F32_NEAR_BANDS = f32(2 * (ACTION_NEAR_TICKS + 1))
+
+
 def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_ticks: float, anchor_ticks: int,
                  max_offset_bps: float) -> Quotes:
     """The action mapping (`mmjax.env.actions`), its float32 operations one by one: (bid, ask) ticks, None = pulled."""
-    k = int(action_range_ticks(mid_ticks, anchor_ticks, max_offset_bps))
-    d_bid, d_ask = ticks_behind(action[0], k), ticks_behind(action[1], k)
+    k = _k_max(max_offset_bps, mid_ticks, anchor_ticks)
+    a_bid, a_ask = f32(action[0]), f32(action[1])
+    d_bid, d_ask = _ticks_behind_f32(a_bid, k), _ticks_behind_f32(a_ask, k)
     best_bid, best_ask = int(best_bid), int(best_ask)
     # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)
     bid = min(best_bid - d_bid, max(best_ask - 1, best_bid))
     ask = max(best_ask + d_ask, min(best_bid + 1, best_ask))
-    bid_on, ask_on = f32(action[0]) <= f32(ACTION_PULL_ABOVE), f32(action[1]) <= f32(ACTION_PULL_ABOVE)
+    bid_on, ask_on = a_bid <= _F32_PULL_ABOVE, a_ask <= _F32_PULL_ABOVE
     if bid_on:
         ask = max(ask, bid + 1)  # both improving into a two-tick spread: the bid takes the free tick
     return (bid if bid_on else None), (ask if ask_on else None)
 
 
+@lru_cache(maxsize=1024)
+def _k_max(max_offset_bps: float, mid_ticks: float, anchor_ticks: int) -> int:
+    """K (`mmjax.env.knobs.action_range_ticks`, its one home) as an int, cached: the mid repeats from row to
+    row, and the live trader maps an action every row."""
+    return int(action_range_ticks(mid_ticks, anchor_ticks, max_offset_bps))
+
+
 def ticks_behind(action: float, k_max: int) -> int:
     """Ticks behind the touch for one side's action in [-1, 1] (-1 improves), ignoring the pull; <= k_max."""
-    a = min(max(f32(action), -1.0), 1.0)
-    u = f32(f32(a + 1.0) * f32(1.0 / (1.0 + ACTION_PULL_ABOVE)))
+    return _ticks_behind_f32(f32(action), k_max)
+
+
+def _ticks_behind_f32(a: float, k_max: int) -> int:
+    """`ticks_behind` of an action already rounded to float32."""
+    a = min(max(a, -1.0), 1.0)
+    u = f32(f32(a + 1.0) * _F32_U_SCALE)
     if u < 0.5:  # near the touch: one band per tick
-        d = math.floor(f32(u * f32(2 * (ACTION_NEAR_TICKS + 1)))) - 1
+        d = math.floor(f32(u * _F32_NEAR_BANDS)) - 1
     else:  # far: linear up to k_max
         span = f32(max(k_max - ACTION_NEAR_TICKS, 0) + 1)
         d = max(ACTION_NEAR_TICKS + math.floor(f32(f32(f32(u - 0.5) * 2.0) * span)), ACTION_NEAR_TICKS)
@@ -292,7 +312,8 @@ def book_fills(acct: Account, bid: Fill, ask: Fill, fee: float, tick: float, lot
 def mark(acct: Account, mid: float, tick: float, inverse: Inverse | None = None) -> Account:
     """PnL marked to ``mid`` (ticks from anchor), $; ``inverse``: the coin PnL (cash - q V (1/M - 1/M0)) times M."""
     if inverse is None:
-        return acct._replace(pnl=acct.cash + acct.inventory * (mid - acct.mid0) * tick)
+        return Account(acct.mid0, acct.inventory, acct.cash, acct.entry, acct.cash + acct.inventory * (mid - acct.mid0) * tick,
+                       acct.inventory_lots)  # the constructor: _replace is 3x slower (every live row)
     m, m0 = inverse.usd(mid, tick), inverse.usd(acct.mid0, tick)
     return acct._replace(pnl=(acct.cash - acct.inventory * inverse.value * (1.0 / m - 1.0 / m0)) * m)
 
@@ -349,7 +370,7 @@ def decide(state: SimState, action: Sequence[float], book: Book, p: SimParams) -
     quotes = quote_prices(action, book.bid_px[0], book.ask_px[0], book.mid, p.anchor_ticks, k.max_offset_bps)
     quotes = gate_quotes(quotes, state.account.inventory_lots, p.max_lots)
     msg = order_messages(state.known, quotes)
-    return state._replace(pipeline=(*state.pipeline, quotes), messages=(*state.messages, msg), known=quotes)
+    return SimState(state.bid, state.ask, (*state.pipeline, quotes), state.account, (*state.messages, msg), quotes)
 
 
 def settle(state: SimState, book_s: Book, book_s1: Book, trades: Trades, p: SimParams) -> tuple[SimState, Settlement]:

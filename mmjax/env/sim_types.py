@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 from mmjax.data.layout import DEFAULT_LOT_SIZE, LOT_CAP, sim_lot
@@ -30,13 +31,14 @@ class SimParams:
     lot_size: float = DEFAULT_LOT_SIZE  # the market's size step, venue units (RecordingMeta.lot_size)
     contract_type: str = "linear"  # or "inverse": sizes are contracts of contract_value $ (RecordingMeta)
     contract_value: float = 0.0  # inverse: $ per contract
+    # the derived values below are cached (frozen params, frozen knobs): the live trader reads them every row
 
-    @property
+    @cached_property
     def inverse(self) -> Inverse | None:
         """The inverse contract's terms for the account rules; None on a linear contract."""
         return Inverse(self.contract_value, self.anchor_ticks) if self.contract_type == "inverse" else None
 
-    @property
+    @cached_property
     def lot(self) -> float:
         """The fill rules' lot: the market's, refined to divide quote_size (as `make_params` does)."""
         return sim_lot(self.lot_size, self.knobs.quote_size)[0]
@@ -46,11 +48,11 @@ class SimParams:
         n = round(size / self.lot)
         return n if n < LOT_CAP else LOT_CAP
 
-    @property
+    @cached_property
     def quote_lots(self) -> int:
         return round(self.knobs.quote_size / self.lot)
 
-    @property
+    @cached_property
     def max_lots(self) -> int:
         """The inventory limit in whole lots (floored with the device's 1e-3 lot tolerance)."""
         return math.floor(self.knobs.max_inventory / self.lot + 1e-3)

@@ -24,6 +24,7 @@ from mmjax import baselines as bl
 from mmjax.data.layout import FILL_KINDS
 from mmjax.data.loader import RecordingError, load_market
 from mmjax.data.market import identity
+from mmjax.env import kpis
 from mmjax.env.knobs import EnvKnobs, episode_span, parse_fee_bps
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.evaluation import harness as H
@@ -122,8 +123,7 @@ def _chunk_runner(env: MarketMakingEnv, policy, chunk: int):
                 "beyond_depth_steps": info["bid_beyond"].astype(jnp.int32) + info["ask_beyond"],
                 "quote_steps": info["bid_live"].astype(jnp.int32) + info["ask_live"],
             }
-            for code, name in FILL_KINDS.items():
-                add[f"fills_{name}"] = (info["bid_fill_kind"] == code).astype(jnp.int32) + (info["ask_fill_kind"] == code)
+            add.update(kpis.fills_by_kind(info["bid_fill_kind"], info["ask_fill_kind"]))  # int32 per step
             acc = {k: acc[k] + jnp.where(ok, add[k], 0) for k in acc}
             pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
             return (pick(obs2, obs), pick(state2, state), acc), None

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import baselines as bl
-from mmjax.env import actions, attribution
+from mmjax.env import actions, attribution, kpis
 from mmjax.env.episodes import non_overlapping_starts, pin_start  # noqa: F401 (part of the harness API)
 from mmjax.env.knobs import ACTION_PULL
 from mmjax.env.market_env import EnvParams, EnvState, MarketMakingEnv
@@ -123,15 +123,10 @@ def markout_curve(tr: Traces, trace: dict, params: EnvParams, horizons_s=(0.1, 0
     mid = np.asarray(mkt.mid, np.float64)
     t = np.asarray(trace["t"]).astype(np.int64)
     to_usd = lambda ticks: (ticks + mkt.px_anchor_ticks) * mkt.tick_size  # noqa: E731
-    nb, na = tr.bid_fill > 0, tr.ask_fill > 0
-    w = np.concatenate([tr.bid_fill[nb], tr.ask_fill[na]])
     out = []
     for h in horizons_s:
         later = to_usd(mid[np.minimum(t + 1 + max(1, round(h * 1000 / mkt.grid_ms)), len(mid) - 1)])
-        mb = (later - tr.bid_fill_px) / tr.mid_at_fill * 1e4
-        ma = (tr.ask_fill_px - later) / tr.mid_at_fill * 1e4
-        v = np.concatenate([mb[nb], ma[na]])
-        out.append(float((v * w).sum() / w.sum()) if w.sum() > 0 else float("nan"))
+        out.append(kpis.markout_bps(tr.bid_fill, tr.ask_fill, tr.bid_fill_px, tr.ask_fill_px, tr.mid_at_fill, later))
     return list(horizons_s), out
 
 

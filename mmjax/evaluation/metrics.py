@@ -1,6 +1,7 @@
 """Episode metrics and bootstrap confidence intervals (NumPy, no jax).
 
-Inputs are per-episode traces of equal length: E episodes, S steps. Money is in quote currency ($),
+Inputs are per-episode traces of equal length: E episodes, S steps. The fill KPIs' definitions
+(fill rate, fills by kind, edge, markout) are `mmjax.env.kpis`', shared with the backtest and the live trader. Money is in quote currency ($),
 inventory in the venue's size unit, distances in bps of mid.
 """
 
@@ -10,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmjax.data.layout import FILL_KINDS
-from mmjax.env import attribution
+from mmjax.env import attribution, kpis
 
 
 @dataclass(frozen=True)
@@ -120,20 +120,11 @@ def max_drawdown(pnl_path: np.ndarray) -> np.ndarray:
     return (peak - pnl_path).max(axis=1)
 
 
-def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
-    w = weights.sum()
-    return float((values * weights).sum() / w) if w > 0 else float("nan")
-
-
 def fill_kind_counts(tr: Traces) -> dict[str, int]:
     """Fills by how they happened: behind the queue, traded through, resting order crossed (keys fills_<kind>)."""
-    out = {}
-    for code, name in FILL_KINDS.items():
-        n = 0
-        if tr.bid_fill_kind is not None:
-            n = int((tr.bid_fill_kind == code).sum() + (tr.ask_fill_kind == code).sum())
-        out[f"fills_{name}"] = n
-    return out
+    if tr.bid_fill_kind is None:
+        return dict.fromkeys(kpis.FILL_KIND_KEYS.values(), 0)
+    return {key: int(n.sum()) for key, n in kpis.fills_by_kind(tr.bid_fill_kind, tr.ask_fill_kind).items()}
 
 
 def policy_metrics(tr: Traces, seed: int = 0) -> dict:
@@ -144,17 +135,13 @@ def policy_metrics(tr: Traces, seed: int = 0) -> dict:
     n_bid, n_ask = (tr.bid_fill > 0), (tr.ask_fill > 0)
     quote_steps = int(tr.bid_quoted.sum() + tr.ask_quoted.sum())
     fills = int(n_bid.sum() + n_ask.sum())
-    # spread captured: distance of the fill price from the mid when it filled, in bps (positive = earned)
-    cap_bid = (tr.mid_at_fill - tr.bid_fill_px) / tr.mid_at_fill * 1e4
-    cap_ask = (tr.ask_fill_px - tr.mid_at_fill) / tr.mid_at_fill * 1e4
-    vals = np.concatenate([cap_bid[n_bid], cap_ask[n_ask]])
+    # spread captured: each fill's edge against the mid when it filled, in bps (positive = earned), size-weighted
+    vals = np.concatenate([kpis.bid_edge_bps(tr.bid_fill_px, tr.mid_at_fill)[n_bid],
+                           kpis.ask_edge_bps(tr.ask_fill_px, tr.mid_at_fill)[n_ask]])
     w = np.concatenate([tr.bid_fill[n_bid], tr.ask_fill[n_ask]])
 
     def markout(mid_later):
-        # value of the fill h seconds later, in bps: a bid wins if mid rises above its price
-        mb = (mid_later - tr.bid_fill_px) / tr.mid_at_fill * 1e4
-        ma = (tr.ask_fill_px - mid_later) / tr.mid_at_fill * 1e4
-        return _weighted_mean(np.concatenate([mb[n_bid], ma[n_ask]]), w)
+        return kpis.markout_bps(tr.bid_fill, tr.ask_fill, tr.bid_fill_px, tr.ask_fill_px, tr.mid_at_fill, mid_later)
 
     lo, hi = bootstrap_ci(final, seed=seed)
     return {
@@ -167,18 +154,18 @@ def policy_metrics(tr: Traces, seed: int = 0) -> dict:
         "pnl_to_map": float(final.mean() / map_) if map_ > 0 else 0.0,
         "terminal_inventory_mean": float(tr.inventory[:, -1].mean()),
         "terminal_inventory_std": float(tr.inventory[:, -1].std()),
-        "fill_rate": fills / quote_steps if quote_steps else 0.0,
+        "fill_rate": kpis.per_quote_side(fills, quote_steps),
         "fills": fills,
         "bid_fills": int(n_bid.sum()),
         "ask_fills": int(n_ask.sum()),
         "volume": float(tr.bid_fill.sum() + tr.ask_fill.sum()),
-        "spread_captured_bps": _weighted_mean(vals, w),
+        "spread_captured_bps": kpis.weighted_mean(vals, w),
         "markout_1s": markout(tr.mid_after_1s),
         "markout_10s": markout(tr.mid_after_10s),
         "max_drawdown": float(max_drawdown(tr.pnl).mean()),
         "fees": float(tr.fees.sum()),
         "rejected_post_only": int(tr.rejected.sum()) if tr.rejected is not None else 0,
         **fill_kind_counts(tr),
-        "quotes_beyond_depth": (float(tr.beyond.sum()) / quote_steps if tr.beyond is not None and quote_steps else 0.0),
+        "quotes_beyond_depth": kpis.per_quote_side(float(tr.beyond.sum()), quote_steps) if tr.beyond is not None else 0.0,
         "attribution": pnl_attribution(tr),
     }

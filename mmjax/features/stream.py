@@ -2,8 +2,8 @@
 
 Feed, for each grid row t in time order: the trades of (t-1, t] with `on_trade`, then the book row
 with `on_book`, which returns the features of row t. Prices are the recorded float prices ($, NaN
-on empty levels, as in `RawRecording`); they become ticks from ``px_anchor_ticks`` exactly as the
-loader rounds them. Window sums are float64 running sums over one ring buffer of per-row series;
+on empty levels, as in `RawRecording`); they become ticks from ``px_anchor_ticks`` by the loader's
+rules (`mmjax.data.ticks`), or come in ticks already through `on_book_ticks`. Window sums are float64 running sums over one ring buffer of per-row series;
 a sum whose window holds only zeros is exactly 0 (tracked by the last nonzero row of each series),
 as the batch twin's doubling sums are. Written for speed: plain floats, C-level map/accumulate.
 """
@@ -17,6 +17,7 @@ from operator import mul, sub
 
 import numpy as np
 
+from mmjax.data.ticks import RowTicks
 from mmjax.features.spec import (
     SIZE_EPS,
     STD_FLOOR,
@@ -41,34 +42,30 @@ _PAIRS = (
 )
 
 
-def _fill_empty(r: list, side: str) -> list:
-    """Ticks with NaN on empty levels -> each empty level one tick further out than the previous one."""
-    if r[0] != r[0]:
-        raise ValueError(f"on_book: {side}_px_0 is empty (one-sided book); the recorder must mark a gap")
-    step = -1.0 if side == "bid" else 1.0
-    for i in range(1, len(r)):
-        if r[i] != r[i]:
-            r[i] = r[i - 1] + step
-    return r
+def _depth_shape(dist: list) -> tuple:
+    """What the depth slope needs of the levels' distances from the touch alone: (dist, n, sum, x_last, denominator).
+
+    A side's prices often repeat from row to row: `on_book_ticks` reuses this while they do.
+    """
+    n = len(dist)
+    sd = sum(dist)
+    x_last = max(dist[-1], 1.0)
+    den = (n * sum(map(mul, dist, dist)) - sd * sd) / (x_last * x_last)
+    return dist, n, sd, x_last, den + n * VAR_EPS
 
 
-def _depth_slope(dist: list, sizes: list) -> float:
+def _depth_slope(shape: tuple, sizes: list) -> float:
     """OLS slope of cumulative depth on distance from the touch, both scaled by their last value.
 
     Closed form from raw sums (float64, n <= levels): (n*Sdc - Sd*Sc) / (n*Sdd - Sd^2) times
-    x_last / y_last; the batch twin's centered float32 formula up to rounding.
+    x_last / y_last; the batch twin's centered float32 formula up to rounding. ``shape``: `_depth_shape`.
     """
-    n = len(dist)
+    dist, n, sd, x_last, den = shape
     if n < 2:
         return 0.0
     cum = list(accumulate(sizes))
-    sd = sum(dist)
-    sc = sum(cum)
-    x_last = max(dist[-1], 1.0)
-    y_last = cum[-1] + SIZE_EPS
-    num = (n * sum(map(mul, dist, cum)) - sd * sc) / (x_last * y_last)
-    den = (n * sum(map(mul, dist, dist)) - sd * sd) / (x_last * x_last)
-    return num / (den + n * VAR_EPS)
+    num = (n * sum(map(mul, dist, cum)) - sd * sum(cum)) / (x_last * (cum[-1] + SIZE_EPS))
+    return num / den
 
 
 class StreamingFeatures:
@@ -87,14 +84,13 @@ class StreamingFeatures:
         self._lo, self._hi = lo, hi  # float32
         self._n5 = min(cfg.obi_levels, self.levels)
         self._ring_size = max(getattr(cfg, w) for w, _ in _PAIRS)  # longest window, rows
-        self._px_buf = np.empty(2 * self.levels, np.float64)
+        self._rows = RowTicks(self.tick_size, self.anchor, self.levels)  # the loader's rules (mmjax.data.ticks)
         c = cfg
         self._full_counts = (c.ofi_short_steps, c.ofi_long_steps, c.intensity_steps, c.vol_long_steps,
                              c.vol_short_steps, c.kyle_steps, c.spread_steps, c.touch_steps, c.vol_mid_steps)
         self._consts = (c.shrink, c.kyle_ridge, 1.0 / self.dt_s, c.momentum_steps,
                         c.momentum_floor_ticks**2, c.spread_var_floor_ticks2, float(c.spread_clip_ticks))
         self._zero_row = (0.0,) * len(_SERIES)
-        self._tick_div = np.array(self.tick_size)  # 0-d divisor: np.divide skips the scalar conversion
         # windows of the hand-unrolled sums in `on_book`, in _PAIRS order of the window names
         self._win_steps = (c.ofi_short_steps, c.ofi_long_steps, c.trade_short_steps, c.trade_long_steps,
                            c.intensity_steps, c.kyle_steps, c.vol_long_steps, c.vol_short_steps,
@@ -105,6 +101,7 @@ class StreamingFeatures:
         self._n_trades = 0
         self._start_segment()
         self._prev = None  # (bid tick, ask tick, bid size, ask size, mid) of the previous row in the segment
+        self._bt = self._at = None  # the last row's level ticks per side, and their `_depth_shape`
 
     def _start_segment(self) -> None:
         self._ring = [self._zero_row] * self._ring_size  # rows of the segment, newest at _pos - 1
@@ -138,28 +135,19 @@ class StreamingFeatures:
 
     def on_book(self, bid_px, bid_sz, ask_px, ask_sz, after_gap: bool) -> np.ndarray:
         """Book row t (prices $, NaN on empty levels; sizes 0 there) -> features [F_M] float32."""
-        L = self.levels
-        buf = self._px_buf  # [2L] bid then ask prices -> ticks (integral floats), rounded like the loader
         try:
-            buf[:L] = bid_px
-            buf[L:] = ask_px
-            bsz = np.asarray(bid_sz, np.float64).tolist()
-            asz = np.asarray(ask_sz, np.float64).tolist()
+            row = self._rows.book(bid_px, bid_sz, ask_px, ask_sz)
         except ValueError as exc:
-            raise ValueError(f"on_book: expected {L} levels per side: {exc}") from None
-        if len(bsz) != L or len(asz) != L:
-            raise ValueError(f"on_book: expected {L} levels per side, got {len(bsz)} bid and {len(asz)} ask sizes")
-        np.divide(buf, self._tick_div, out=buf)
-        np.rint(buf, out=buf)
-        r = buf.tolist()
-        bt, at = r[:L], r[L:]
-        total = sum(r)
-        if total != total:  # NaN: empty levels (rare); their sizes count as 0, as in the loader
-            bsz = [0.0 if p != p else z for p, z in zip(bt, bsz, strict=True)]
-            asz = [0.0 if p != p else z for p, z in zip(at, asz, strict=True)]
-            bt, at = _fill_empty(bt, "bid"), _fill_empty(at, "ask")
-        bp = bt[0] - self.anchor
-        ap = at[0] - self.anchor
+            raise ValueError(f"on_book: {exc}") from None
+        return self.on_book_ticks(*row, after_gap)
+
+    def on_book_ticks(self, bt: list, bsz: list, at: list, asz: list, after_gap: bool) -> np.ndarray:
+        """Book row t already in ticks -> features [F_M] float32.
+
+        ``bt``/``at``: [L] int ticks from the anchor, empty levels filled; ``bsz``/``asz``: [L] sizes, 0 on
+        empty levels: what `mmjax.data.ticks.RowTicks.book` returns (the live trader converts a row once).
+        """
+        bp, ap = bt[0], at[0]
         b0, a0 = bsz[0], asz[0]
         mid = 0.5 * (bp + ap)
         spread = ap - bp
@@ -291,12 +279,14 @@ class StreamingFeatures:
         # _mids[0] is the mid at max(t - momentum_steps, segment start)
         mom = (mid - self._mids[0]) / math.sqrt(var_long * mom_steps + mom_floor2)
 
-        b_dist = list(map(sub, repeat(bt[0]), bt))  # ticks from the touch
-        a_dist = list(map(sub, at, repeat(at[0])))
+        if bt != self._bt:  # the distances from the touch (ticks), unless the side's prices repeat
+            self._bt, self._b_shape = bt, _depth_shape(list(map(sub, repeat(bt[0]), bt)))
+        if at != self._at:
+            self._at, self._a_shape = at, _depth_shape(list(map(sub, at, repeat(at[0]))))
         self.rows += 1
         out = np.array((obi_l1, obi_l5, micro_rel, ofi_short, ofi_long, imb_short, imb_long,
                         rate_rel, kyle, rv_ratio_mid, rv_ratio, spread_rel, spread_z,
-                        _depth_slope(b_dist, bsz), _depth_slope(a_dist, asz), touch_rel, mom), np.float32)
+                        _depth_slope(self._b_shape, bsz), _depth_slope(self._a_shape, asz), touch_rel, mom), np.float32)
         # float32 then clip to the float32 bounds: the same values as clipping in float64 first (rounding
         # is monotone and the bounds are float32), with two cheap ufuncs instead of np.clip
         return np.minimum(np.maximum(out, self._lo, out=out), self._hi, out=out)
@@ -304,6 +294,19 @@ class StreamingFeatures:
 
 def normalize(values: np.ndarray, norm: FeatureNorm, clip: float = Z_CLIP) -> np.ndarray:
     """NumPy twin of `batch.normalize`: clipped z-scores [..., F_M], float32."""
-    mean = np.asarray(norm.mean, np.float32)
-    std = np.maximum(np.asarray(norm.std, np.float32), np.float32(STD_FLOOR))
-    return np.clip((np.asarray(values, np.float32) - mean) / std, -clip, clip).astype(np.float32)
+    return Normalizer(norm, clip)(np.asarray(values, np.float32))
+
+
+class Normalizer:
+    """`normalize` with its float32 constants prepared once (the live trader normalizes every row)."""
+
+    def __init__(self, norm: FeatureNorm, clip: float = Z_CLIP):
+        self.mean = np.asarray(norm.mean, np.float32)
+        self.std = np.maximum(np.asarray(norm.std, np.float32), np.float32(STD_FLOOR))
+        self.clip = float(clip)
+
+    def __call__(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """float32 ``values`` [..., F_M] -> clipped z-scores, into ``out`` when given (float32, same shape)."""
+        out = np.subtract(values, self.mean, out=out, dtype=np.float32)
+        np.divide(out, self.std, out=out)
+        return np.minimum(np.maximum(out, -self.clip, out=out), self.clip, out=out)

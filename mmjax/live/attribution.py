@@ -31,6 +31,7 @@ class LiveAttribution:
         self._open: dict[str, deque[tuple[int, float, float]]] = {h: deque() for h in self.horizon_steps}
         self._open_size = dict.fromkeys(self.horizon_steps, 0.0)  # sum of signed sizes of the open fills
         self._open_size_mid = dict.fromkeys(self.horizon_steps, 0.0)  # sum of signed size * mid at fill, $
+        self._n_open = 0  # fills waiting for a markout, all horizons together
         self.row = -1  # accepted rows so far - 1 (the batch's step index)
         self.mid = float("nan")  # $, the latest row's
 
@@ -39,12 +40,15 @@ class LiveAttribution:
         self.row += 1
         mid = (mid_ticks + self.anchor) * self.tick  # the batch's `to_usd`, operation for operation
         self.mid = mid
+        if not self._n_open:
+            return  # nothing waits for a markout (most rows)
         for h, q in self._open.items():
             while q and q[0][0] <= self.row:
                 _, s, m = q.popleft()
                 self.closed[h] += float(attribution.adverse_usd(max(s, 0.0), max(-s, 0.0), m, mid))
                 self._open_size[h] -= s
                 self._open_size_mid[h] -= s * m
+                self._n_open -= 1
             if not q:  # no drift of the running sums once nothing is open
                 self._open_size[h] = self._open_size_mid[h] = 0.0
 
@@ -66,6 +70,7 @@ class LiveAttribution:
             for h, steps in self.horizon_steps.items():
                 # the interval began at row t - 1: its markout row is (t - 1) + 1 + steps
                 self._open[h].append((self.row + steps, signed, m))
+                self._n_open += 1
                 self._open_size[h] += signed
                 self._open_size_mid[h] += signed * m
 

@@ -66,8 +66,8 @@ def status_line(snap: Snapshot) -> str:
     k = snap.kpis
     g = lambda key, fmt: ("-" if key not in k or k[key] != k[key] else fmt.format(k[key]))  # noqa: E731
     return (f"[{snap.feed_status}] {snap.quoter} | steps {g('steps', '{:,}')} | PnL {g('pnl', '{:+,.2f}')} | "
-            f"inv {g('inventory', '{:+.4g}')} | fills {g('n_fills', '{:,}')} (queue {g('n_queue', '{:,}')} / "
-            f"through {g('n_through', '{:,}')} / crossed {g('n_crossed', '{:,}')}) | "
+            f"inv {g('inventory', '{:+.4g}')} | fills {g('n_fills', '{:,}')} (queue {g('fills_behind_queue', '{:,}')} / "
+            f"through {g('fills_traded_through', '{:,}')} / crossed {g('fills_crossed', '{:,}')}) | "
             f"post-only rejected {g('n_rejected', '{:,}')} | beyond depth {g('beyond_depth_rate', '{:.1%}')} | "
             f"fill rate {g('fill_rate', '{:.1%}')} | spread captured {g('spread_captured_bps', '{:.2f}')} bps | max DD {g('max_drawdown', '{:,.2f}')} | "
             f"{snap.fee_regime} | {_sides(snap)} | attribution $: spread {g('spread_usd', '{:+,.2f}')}, "

@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from mmjax import schema
-from mmjax.data.layout import FILL_CROSSED, FILL_QUEUE, FILL_THROUGH
+from mmjax.data.ticks import anchor_ticks
+from mmjax.env import kpis as fill_kpis
 from mmjax.env import sim_np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.features import spec
-from mmjax.features.stream import StreamingFeatures
-from mmjax.features.stream import normalize as normalize_features
+from mmjax.features.stream import Normalizer, StreamingFeatures
 from mmjax.live.attribution import LiveAttribution
 from mmjax.live.feeds import BookEvent, TradeEvent
 from mmjax.live.quoters import BaselineParams, QuoteContext
@@ -51,9 +51,8 @@ class SessionStats:
     fees: float = 0.0  # $
     volume: float = 0.0  # venue size units filled
     n_fills: int = 0
-    n_queue: int = 0  # fills by taker volume at the order's price beyond the queue ahead
-    n_through: int = 0  # fills by taker flow through the order's price (its level emptied first)
-    n_crossed: int = 0  # fills by the opposite touch reaching the order's price
+    # fills by kind ({fills_behind_queue, fills_traded_through, fills_crossed}: `mmjax.env.kpis.fills_by_kind`)
+    by_kind: dict = field(default_factory=lambda: dict.fromkeys(fill_kpis.FILL_KIND_KEYS.values(), 0))
     n_beyond_fills: int = 0  # fills of orders resting beyond the stored depth (queue unknown)
     n_rejected: int = 0  # quotes post-only rejected on arrival (at or through the opposite touch)
     quote_sides: int = 0  # (side, step) pairs with a live order: the fill-rate denominator
@@ -83,12 +82,14 @@ class SessionStats:
         for f in (b, k):
             if f.size > 0:
                 self.n_fills += 1
-                self.n_queue += f.kind == FILL_QUEUE
-                self.n_through += f.kind == FILL_THROUGH
-                self.n_crossed += f.kind == FILL_CROSSED
                 self.n_beyond_fills += f.beyond
-        self.captured_bps_x_size += b.size * (mid_s - b.price) / (mid_s + anchor) * 1e4
-        self.captured_bps_x_size += k.size * (k.price - mid_s) / (mid_s + anchor) * 1e4
+        for key, n in fill_kpis.fills_by_kind(b.kind, k.kind).items():
+            self.by_kind[key] += n
+        mid = mid_s + anchor  # absolute ticks: the edge is a ratio, ticks or $ alike
+        if b.size:
+            self.captured_bps_x_size += b.size * fill_kpis.bid_edge_bps(b.price + anchor, mid)
+        if k.size:
+            self.captured_bps_x_size += k.size * fill_kpis.ask_edge_bps(k.price + anchor, mid)
 
     def add_decision(self, bid_state: float, ask_state: float) -> None:
         """One decision's side states (`mmjax.live.state.SIDE_*`)."""
@@ -127,6 +128,7 @@ class PaperTrader:
         self.knobs = knobs or EnvKnobs()
         self.feature_cfg = feature_cfg or spec.FeatureConfig()
         self.norm = norm  # FeatureNorm for the model's observation; None: raw features (baselines only)
+        self._normalize = Normalizer(norm) if norm is not None else None
         self.baseline = baseline or BaselineParams()
         self._z_idx, self._n_obs, self._n_market = (spec.FEATURE_INDEX["spread_z"], spec.NUM_FEATURES,
                                                       spec.NUM_MARKET_FEATURES)
@@ -225,10 +227,13 @@ class PaperTrader:
         # FEATURES AND THE DECISION AT t (data up to t only)
         for tr in now:
             self.features.on_trade(tr.price, tr.size, tr.taker_side)
-        raw = self.features.on_book(ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz, new_segment)  # [F_M]
+        raw = self.features.on_book_ticks(*book, new_segment)  # [F_M]: the row converted once, above
         obs = np.empty(self._n_obs, np.float32)  # [F] market features then the agent features
         F = self._n_market
-        obs[:F] = normalize_features(raw, self.norm) if self.norm is not None else raw
+        if self._normalize is not None:
+            self._normalize(raw, out=obs[:F])
+        else:
+            obs[:F] = raw
         obs[F], obs[F + 1], obs[F + 2] = sim_np.agent_features(acct, mid, self.time % self.knobs.episode_steps, p)
         ctx = QuoteContext(acct.inventory, self.knobs.quote_size, mid, int(book.bid_px[0]), int(book.ask_px[0]),
                            self.anchor, self.features.sigma_ticks_per_sqrt_s, self.baseline.as_horizon_s,
@@ -263,7 +268,7 @@ class PaperTrader:
     def _start(self, ev: BookEvent) -> None:
         """The first row anchors the session's ticks, as the loader anchors a recording."""
         tick = self.meta.tick_size
-        self.anchor = int(np.rint((np.rint(ev.bid_px[0] / tick) + np.rint(ev.ask_px[0] / tick)) / 2))
+        self.anchor = anchor_ticks(ev.bid_px[0], ev.ask_px[0], tick)
         self.params = sim_np.SimParams(self.knobs, tick, self.anchor, self.meta.grid_ms / 1000.0,
                                        self.meta.lot_size or sim_np.DEFAULT_LOT_SIZE,  # the recording's lot
                                        self.meta.contract_type, self.meta.contract_value or 0.0)  # and contract
@@ -276,11 +281,10 @@ class PaperTrader:
         """Running KPIs, with the evaluation report's definitions (`mmjax.evaluation.metrics`)."""
         s, a = self.stats, self.account
         return {"pnl": a.pnl, "inventory": a.inventory, "n_fills": s.n_fills, "volume": s.volume, "fees": s.fees,
-                "fill_rate": s.n_fills / s.quote_sides if s.quote_sides else 0.0,
+                "fill_rate": fill_kpis.per_quote_side(s.n_fills, s.quote_sides),
                 "spread_captured_bps": s.captured_bps_x_size / s.volume if s.volume > 0 else float("nan"),
-                "max_drawdown": s.max_drawdown, "n_queue": s.n_queue, "n_through": s.n_through,
-                "n_crossed": s.n_crossed, "n_rejected": s.n_rejected, "n_beyond_fills": s.n_beyond_fills,
-                "beyond_depth_rate": s.quote_sides_beyond / s.quote_sides if s.quote_sides else 0.0,
+                "max_drawdown": s.max_drawdown, **s.by_kind, "n_rejected": s.n_rejected,
+                "n_beyond_fills": s.n_beyond_fills, "beyond_depth_rate": fill_kpis.per_quote_side(s.quote_sides_beyond, s.quote_sides),
                 "bid_pulled": s.bid_pulled, "ask_pulled": s.ask_pulled, "bid_at_limit": s.bid_at_limit,
                 "ask_at_limit": s.ask_at_limit, "steps": self.steps, **self.attribution.totals(a.pnl)}
 
