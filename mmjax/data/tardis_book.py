@@ -48,7 +48,7 @@ class _Writer:
         self.hour = None
         self.files = 0
 
-    def append(self, g_us: int, count: int, ts_ex_us: int, after_gap: bool, rows: dict[str, tuple[list, list]]) -> None:
+    def append(self, g_us: int, count: int, ts_ex_ns: int, after_gap: bool, rows: dict[str, tuple[list, list]]) -> None:
         """Write ``count`` identical book rows at grid times ``g_us, g_us + grid, ...``."""
         while count > 0:
             hour = g_us // HOUR_US
@@ -58,7 +58,7 @@ class _Writer:
             k = min(count, ((hour + 1) * HOUR_US - 1 - g_us) // self.grid_us + 1)
             i, j = self.n, self.n + k
             self.ts_recv[i:j] = (g_us + self.grid_us * np.arange(k, dtype=np.int64)) * 1000
-            self.ts_ex[i:j] = ts_ex_us * 1000
+            self.ts_ex[i:j] = ts_ex_ns
             self.after_gap[i:j] = False
             self.after_gap[i] = after_gap
             for side, (px, sz) in rows.items():
@@ -213,7 +213,7 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
         bk = bid_keys[: -L - 1 : -1]
         ak = ask_keys[: -L - 1 : -1]
         rows = {"bid": (bk, [bid_sz[k] for k in bk]), "ask": ([-k for k in ak], [ask_sz[k] for k in ak])}
-        writer.append(g0, n, cur_ts, pending_gap, rows)
+        writer.append(g0, n, cur_ts * 1000, pending_gap, rows)
         report.grid_rows_written += n
         report.after_gap_rows += int(pending_gap)
         pending_gap = False
