@@ -84,8 +84,8 @@ def run_dataset(name: str, path: Path, quote_size: float, silence_s: float, work
         out[label] = {**compare(model, truth, rd.grid_ms / 1000), "seconds": round(time.perf_counter() - t1, 2)}
     touch = out["touch"]
     fills_ok = abs(touch["fills_model"] - touch["fills_truth"]) <= BAR_FILLS * max(touch["fills_truth"], 1)
-    out["bar"] = {"fills_within_15pct": bool(fills_ok), "queue_mae_within_25pct": bool(touch["queue_ahead_mae_frac"]
-                                                                                      <= BAR_MAE_FRAC)}
+    mae_ok = touch["queue_ahead_mae_frac"] is not None and touch["queue_ahead_mae_frac"] <= BAR_MAE_FRAC
+    out["bar"] = {"fills_within_15pct": bool(fills_ok), "queue_mae_within_25pct": bool(mae_ok)}
     return out
 
 
@@ -94,11 +94,12 @@ def table(results: dict) -> str:
              "| queue MAE / level | bias (lots) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in results.items():
         for label in OFFSETS:
-            x = r[label]
+            x = {k: ("-" if v is None else v) for k, v in r[label].items()}
+            f = lambda v, spec: v if v == "-" else format(v, spec)  # noqa: E731
             lines.append(f"| {name} | {label} | {x['fills_truth']:,} | {x['fills_model']:,} | "
-                         f"{x['fill_delay_median_s_truth']:.1f} | {x['fill_delay_median_s_model']:.1f} | "
-                         f"{x['queue_ahead_mae_lots']:,.0f} | {x['queue_ahead_mae_frac']:.2f} | "
-                         f"{x['queue_ahead_bias_lots']:+,.0f} |")
+                         f"{f(x['fill_delay_median_s_truth'], '.1f')} | {f(x['fill_delay_median_s_model'], '.1f')} | "
+                         f"{f(x['queue_ahead_mae_lots'], ',.0f')} | {f(x['queue_ahead_mae_frac'], '.2f')} | "
+                         f"{f(x['queue_ahead_bias_lots'], '+,.0f')} |")
     return "\n".join(lines)
 
 

@@ -106,3 +106,16 @@ def test_compare_matches_orders_by_side_price_and_arrival():
     assert c["fill_delay_median_s_model"] == pytest.approx(0.4)
     assert c["fill_delay_median_s_truth"] == pytest.approx(0.2)
     assert c["queue_ahead_mae_lots"] == 2.0 and c["queue_ahead_mae_frac"] == pytest.approx(0.125)  # (0 + 4/16) / 2
+
+
+def test_a_refresh_after_a_fill_goes_to_the_back():
+    """CME icebergs: the shown lot fills, then ``M`` restores it: a size increase over what was left, so the
+    order loses its place (the stream then fills orders that joined after it first)."""
+    v = venue([*BOOK, (1, "F", 1, 100, 5, 1, 0), (1, "M", 1, 100, 5, 1, LAST),  # order 1 refreshes: behind us
+               (2, "F", 1, 100, 1, 2, 0), (2, "M", 1, 100, 2, 2, LAST)])  # a partial fill resized: keeps its place
+    v.advance(0)
+    v.arrive(B, 100)
+    v.advance(1)
+    assert v.queue(B) == (3, 8)
+    v.advance(2)
+    assert v.queue(B) == (2, 7) and v.fifo_breaks == 0

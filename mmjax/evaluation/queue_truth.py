@@ -97,7 +97,13 @@ class _Virtual:
 
 
 class TruthVenue:
-    """The true FIFO queue: the L3 stream (the orders/ dataset as arrays, prices in ticks from the anchor)."""
+    """The true FIFO queue: the L3 stream (the orders/ dataset as arrays, prices in ticks from the anchor).
+
+    A venue sends an event's fills (``F``) first, then the cancels and modifies that take the filled
+    size off the book; ``filled`` holds, per resting order, what was filled and is not yet off. A
+    modify to a size above what is left after those fills is a size increase and loses priority: an
+    iceberg's refresh (CME: fill the shown 1, then ``M`` back to 1) goes to the back of the queue.
+    """
 
     def __init__(self, ts_recv: np.ndarray, action: list[str], side: np.ndarray, px_ticks: np.ndarray,
                  size: np.ndarray, order_id: np.ndarray, flags: np.ndarray, lot: float, quote_lots: int):
@@ -107,6 +113,7 @@ class TruthVenue:
         self.lot, self.quote_lots = lot, quote_lots
         self.book, self.i, self.in_snap = L3Book(), 0, False
         self.orders: dict[str, _Virtual | None] = {s: None for s in SIDES}
+        self.filled: dict[int, int] = {}  # order id -> size filled and not yet taken off the book
         self.fill_now = {s: 0 for s in SIDES}
         self.fifo_breaks = 0
 
@@ -137,12 +144,15 @@ class TruthVenue:
         snap = bool(flags & F_SNAPSHOT)
         if snap and not self.in_snap or action == "R":
             self.book.clear()
+            self.filled.clear()
             for o in self.orders.values():
                 if o is not None:
                     o.ahead.clear()
                     o.ahead_sz = 0
         self.in_snap = snap and not flags & F_LAST
         if action == "F" and side:
+            if oid in self.book.orders:
+                self.filled[oid] = self.filled.get(oid, 0) + size
             self._on_fill(sim_np.BID if side == 1 else sim_np.ASK, px, size, oid)
         elif action in "AM":
             opp = sim_np.ASK if side == 1 else sim_np.BID
@@ -156,17 +166,18 @@ class TruthVenue:
         o = self.orders[side]
         if o is None:
             return
-        beyond = px < o.px if side == sim_np.BID else px > o.px
-        if beyond:
+        if px < o.px if side == sim_np.BID else px > o.px:
             self._fill(side, o.remaining)  # the sweep went through our level
         elif px == o.px and oid not in o.ahead:
-            self.fifo_breaks += int(o.ahead_sz > 0)  # strict FIFO would have filled the orders ahead first
+            # strict FIFO fills the orders ahead first: count where the stream says otherwise
+            self.fifo_breaks += int(o.ahead_sz > sum(self.filled.get(a, 0) for a in o.ahead))
             self._fill(side, self.lots(size))  # flow that reached an order behind us reached us first
 
     def _book_change(self, action: str, side: int, px: int, size: int, oid: int) -> None:
         book = self.book
         held = book.orders.get(oid)
         before = held[2] if held else 0
+        filled = self.filled.pop(oid, 0)
         mine = None
         if held is not None:
             o = self.orders[sim_np.BID if held[0] == 1 else sim_np.ASK]
@@ -178,12 +189,18 @@ class TruthVenue:
             if action == "C":
                 book.cancel(oid, size)
                 kept = oid in book.orders
+            elif held is not None and px == held[1] and size > before - filled:  # a refresh: to the back
+                book.cancel(oid, before)
+                book.add(oid, side, px, size)
+                kept = False
             else:
                 kept = book.modify(oid, side, px, size)
         except BookError:
             return  # the import checked the stream; a record before the first snapshot is ignored here
+        after = book.orders[oid][2] if kept and oid in book.orders else 0
+        if kept and filled > before - after:
+            self.filled[oid] = filled - (before - after)  # part of the fill is still to come off
         if mine is not None:
-            after = book.orders[oid][2] if kept and oid in book.orders else 0
             mine.ahead_sz -= before - after
             if after == 0:
                 del mine.ahead[oid]
@@ -230,7 +247,8 @@ def run_quoter(venue, k: int, bid0: np.ndarray, ask0: np.ndarray, after_gap: np.
             if want[side] != known[side]:
                 pipeline.append((s + latency_steps, side, want[side]))
                 known[side] = want[side]
-        if after_gap[s + 1]:
+        if after_gap[s + 1]:  # a gap: the orders are cancelled before it (the stream still moves the book)
+            venue.reset()
             if truth:
                 venue.advance(int(grid_ts[s + 1]))
             continue
@@ -268,7 +286,7 @@ def compare(model: Log, truth: Log, dt_s: float) -> dict[str, float | int]:
     common = model.queue.keys() & truth.queue.keys()
     err = np.array([model.queue[k][0] - truth.queue[k][0] for k in sorted(common)], np.float64)
     level = np.array([max(truth.queue[k][1], 1) for k in sorted(common)], np.float64)
-    med = lambda a: float(np.median(a)) if len(a) else float("nan")  # noqa: E731
+    med = lambda a: float(np.median(a)) if len(a) else None  # noqa: E731 - None: no sample (JSON null)
     return {
         "fills_truth": len(truth.fills), "fills_model": len(model.fills),
         "fill_lots_truth": int(sum(v[0] for v in truth.fills.values())),
@@ -276,8 +294,8 @@ def compare(model: Log, truth: Log, dt_s: float) -> dict[str, float | int]:
         "fill_delay_median_s_truth": med(delays(truth)), "fill_delay_median_s_model": med(delays(model)),
         "queue_ahead_mae_lots": med(np.abs(err)), "queue_ahead_mae_frac": med(np.abs(err) / level),
         "queue_ahead_bias_lots": med(err), "queue_samples": len(common),
-        "queue_ahead_p90_frac": float(np.quantile(np.abs(err) / level, 0.9)) if len(err) else float("nan"),
-        "queue_ahead_exact_share": float(np.mean(err == 0)) if len(err) else float("nan"),
+        "queue_ahead_p90_frac": float(np.quantile(np.abs(err) / level, 0.9)) if len(err) else None,
+        "queue_ahead_exact_share": float(np.mean(err == 0)) if len(err) else None,
         "placed_truth": truth.placed, "placed_model": model.placed,
         "rejected_truth": truth.rejected, "rejected_model": model.rejected, "truth_fifo_breaks": truth.fifo_breaks,
     }
