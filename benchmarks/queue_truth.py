@@ -11,7 +11,8 @@ filling in one 100 ms interval), fill_delay_median_s_truth/_model (arrival to fi
 queue_ahead_mae_frac (median over every row of every order live in both runs at the same price since
 the same arrival row of |model queue ahead - true queue ahead| / the true level size), and the same in
 lots. ``bar`` says whether the touch quoter meets issue 26's bar (fills within 15 %, MAE <= 25 % of
-the level). hftbacktest's MBO path is not run (it needs its own Databento converter and venv).
+the level), and ``fills_backtest`` is the touch quoter's count from `mmjax backtest`'s own JAX env
+(equal to ``fills_model``: the twin runs the same rules). hftbacktest's MBO path is not run (it needs its own Databento converter and venv).
 
 Datasets: ES (CME E-mini, 2023-12-25 session; its file starts with the same start-of-day snapshot as
 the 2023-12-24 file, so it is read alone), SSE 600961 and SSE 601825 (whole days, lunch break = gap).
@@ -27,15 +28,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from mmjax import schema
 from mmjax.data.dbn import DbnImportConfig, import_dbn
 from mmjax.data.loader import load_market
 from mmjax.env import sim_np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.reference import ReplayData
-from mmjax.evaluation.queue_truth import ModelVenue, TruthVenue, compare, run_quoter
+from mmjax.evaluation.backtest_run import BacktestConfig, backtest
+from mmjax.evaluation.queue_truth import ModelVenue, TruthVenue, compare, read_orders, run_quoter
 
 # name: (MBO file under --data-root, quote size in the venue's unit, --max-silence-s of the import)
 DATASETS = {
@@ -47,17 +47,6 @@ OFFSETS = {"touch": 0, "1": 1, "2": 2}
 LATENCY_STEPS = 1
 QUICK_ROWS = 20_000  # --quick: the first 2000 s of each recording
 BAR_FILLS, BAR_MAE_FRAC = 0.15, 0.25
-
-
-def read_orders(rec: Path, product: str, tick: float, anchor: int) -> dict[str, np.ndarray]:
-    """The orders/ dataset as arrays, in file order; prices in ticks from the recording's anchor (0 where none)."""
-    files = sorted((rec / schema.ORDERS_DIR / f"product={product}").glob("date=*/part-*.parquet"))
-    tables = [pq.read_table(f) for f in files]
-    col = lambda name: np.concatenate([t.column(name).to_numpy(zero_copy_only=False) for t in tables])  # noqa: E731
-    price = col("price").astype(np.float64)
-    ticks = np.where(np.isfinite(price), np.rint(np.nan_to_num(price) / tick) - anchor, 0).astype(np.int64)
-    return {"ts_recv": col("ts_recv_ns"), "action": col("action").tolist(), "side": col("side"), "px_ticks": ticks,
-            "size": col("size"), "order_id": col("order_id"), "flags": col("flags")}
 
 
 def run_dataset(name: str, path: Path, quote_size: float, silence_s: float, work: Path, rows: int | None) -> dict:
@@ -82,6 +71,10 @@ def run_dataset(name: str, path: Path, quote_size: float, silence_s: float, work
                                  orders["size"], orders["order_id"], orders["flags"], params.lot, params.quote_lots)
         truth = run_quoter(truth_venue, k, bid0, ask0, after_gap, grid_ts, LATENCY_STEPS, rows)
         out[label] = {**compare(model, truth, rd.grid_ms / 1000), "seconds": round(time.perf_counter() - t1, 2)}
+    if rows is None:  # the device env's own backtest of the touch quoter: its counts must equal the twin's
+        bt = backtest(BacktestConfig(data=str(rec), policy="fixed", fixed_ticks=0, quote_size=quote_size,
+                                     max_inventory=1e9, latency_steps=LATENCY_STEPS, quiet=True), progress=None)
+        out["touch"].update(fills_backtest=int(bt["fills"]), rejected_backtest=int(bt["rejected_post_only"]))
     touch = out["touch"]
     fills_ok = abs(touch["fills_model"] - touch["fills_truth"]) <= BAR_FILLS * max(touch["fills_truth"], 1)
     mae_ok = touch["queue_ahead_mae_frac"] is not None and touch["queue_ahead_mae_frac"] <= BAR_MAE_FRAC

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmjax.env import sim_np
-from mmjax.evaluation.queue_truth import Log, TruthVenue, compare, run_quoter
+from mmjax.evaluation.queue_truth import Log, TruthVenue, compare, read_orders, run_quoter
 
 B, A = sim_np.BID, sim_np.ASK
 SNAP, LAST = 32, 128
@@ -119,3 +119,44 @@ def test_a_refresh_after_a_fill_goes_to_the_back():
     assert v.queue(B) == (3, 8)
     v.advance(2)
     assert v.queue(B) == (2, 7) and v.fifo_breaks == 0
+
+
+def test_both_venues_on_an_imported_dbn_day(tmp_path):
+    """End to end on a DBN file written here: import with the orders, load, run the touch quoter in both venues.
+
+    An order ahead of ours cancels while one joins behind: the truth's queue ahead drops to 0, mmjax's
+    stays at the level bound (3 lots); the next sell then fills ours at once in the truth, one interval
+    later in mmjax (after it eats the 3 lots mmjax still thinks are ahead).
+    """
+    from mmjax.data.dbn import DbnImportConfig, import_dbn
+    from mmjax.data.loader import load_market
+    from mmjax.env.knobs import EnvKnobs
+    from mmjax.env.reference import ReplayData
+    from mmjax.evaluation.queue_truth import ModelVenue
+    from tests.test_dbn import rec, write_dbn
+
+    day = [rec(0, "A", "B", 100, 5, 1, SNAP), rec(0, "A", "B", 99, 5, 2, SNAP), rec(0, "A", "A", 101, 5, 3, SNAP),
+           rec(0, "A", "A", 102, 5, 4, SNAP | LAST),
+           rec(150, "C", "B", 100, 2, 1), rec(250, "A", "B", 100, 4, 5), rec(350, "C", "B", 100, 3, 1),
+           rec(450, "T", "A", 100, 2, 8, 0), rec(450, "F", "B", 100, 2, 5, 0), rec(450, "C", "B", 100, 2, 5),
+           rec(550, "T", "A", 100, 2, 9, 0), rec(550, "F", "B", 100, 2, 5, 0), rec(550, "C", "B", 100, 2, 5),
+           rec(700, "A", "B", 98, 1, 6), rec(800, "A", "A", 103, 1, 7)]
+    out = tmp_path / "rec"
+    rep = import_dbn(DbnImportConfig(mbo=[str(write_dbn(tmp_path / "d.dbn", day))], out=str(out), orders=True))
+    market, raw = load_market(out)
+    rd = ReplayData.from_market(market)
+    params = sim_np.SimParams(EnvKnobs(quote_size=1.0, max_inventory=1e9), rd.tick_size, rd.px_anchor_ticks, 0.1,
+                              rd.lot_size)
+    o = read_orders(out, rep.product, rd.tick_size, rd.px_anchor_ticks)
+    truth_venue = TruthVenue(o["ts_recv"], o["action"], o["side"], o["px_ticks"], o["size"], o["order_id"],
+                             o["flags"], params.lot, params.quote_lots)
+    gap, bid0, ask0 = np.asarray(market.after_gap), rd.bid_px[:, 0], rd.ask_px[:, 0]
+    model = run_quoter(ModelVenue(rd, params), 0, bid0, ask0, gap, None)
+    truth = run_quoter(truth_venue, 0, bid0, ask0, gap, np.asarray(raw.ts_recv_ns))
+    assert rd.num_steps == 8
+    assert list(truth.fills) == [(B, 5)] and list(model.fills) == [(B, 6)]
+    px100 = int(bid0[0])
+    assert model.queue[(B, px100, 1, 4)] == (3, 4) and truth.queue[(B, px100, 1, 4)] == (0, 4)
+    c = compare(model, truth, 0.1)
+    assert (c["fills_truth"], c["fills_model"]) == (1, 1)
+    assert (c["fill_delay_median_s_truth"], c["fill_delay_median_s_model"]) == pytest.approx((0.4, 0.5))

@@ -25,9 +25,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
+from mmjax import schema
 from mmjax.data.dbn_book import BookError, L3Book
 from mmjax.data.layout import LOT_CAP
 from mmjax.env import sim_np
@@ -85,6 +88,19 @@ class ModelVenue:
     def live(self, side: str) -> bool:
         o = self.orders[side]
         return o is not None and o.remaining > 0
+
+
+def read_orders(rec: Path, product: str, tick: float, anchor: int) -> dict[str, np.ndarray]:
+    """The orders/ dataset as arrays, in file order; prices in ticks from the recording's anchor (0 where none)."""
+    files = sorted((rec / schema.ORDERS_DIR / f"product={product}").glob("date=*/part-*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{rec}: no {schema.ORDERS_DIR}/ dataset of product {product!r} (import with --orders)")
+    tables = [pq.read_table(f) for f in files]
+    col = lambda name: np.concatenate([t.column(name).to_numpy(zero_copy_only=False) for t in tables])  # noqa: E731
+    price = col("price").astype(np.float64)
+    ticks = np.where(np.isfinite(price), np.rint(np.nan_to_num(price) / tick) - anchor, 0).astype(np.int64)
+    return {"ts_recv": col("ts_recv_ns"), "action": col("action").tolist(), "side": col("side"), "px_ticks": ticks,
+            "size": col("size"), "order_id": col("order_id"), "flags": col("flags")}
 
 
 class _Virtual:
