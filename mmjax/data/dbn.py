@@ -29,6 +29,7 @@ from mmjax.data.dbn_read import (
     records,
 )
 from mmjax.data.dbn_stream import DbnStream
+from mmjax.data.tardis_book import skipped_counts
 from mmjax.data.tardis_csv import _Progress, infer_lot_size, infer_tick_size, tick_fits
 
 # Databento dataset -> the unit of its sizes (a dataset not listed imports as 'unknown', with a warning).
@@ -196,12 +197,9 @@ def import_dbn(cfg: DbnImportConfig, log: Callable[[str], None] | None = None) -
 
 def _why_no_rows(r: DbnReport, grid_ms: int) -> str:
     """The counts behind an import that has no grid row to write, in words."""
-    skipped = [f"{name} {getattr(r, name):,}" for name in ("records_before_book", "crossed_rows_skipped",
-                                                            "one_sided_rows_skipped", "silent_rows_skipped")
-               if getattr(r, name)]
     return (f"{r.records_read:,} MBO records in {r.messages:,} messages, {r.snapshots} snapshot(s) and {r.clears} "
             f"clear(s) give no {grid_ms} ms grid time with a known, two-sided, uncrossed book (nothing is written "
-            f"after the last message)" + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
+            f"after the last message)" + skipped_counts(r, "records_before_book"))
 
 
 def run(cfg: DbnImportConfig) -> int:

@@ -283,10 +283,14 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
 
 def _why_no_rows(r: TardisReport, grid_ms: int) -> str:
     """The counts behind an import that has no grid row to write, in words."""
-    skipped = [f"{name} {getattr(r, name):,}" for name in ("rows_before_first_snapshot", "crossed_rows_skipped",
-                                                            "one_sided_rows_skipped", "silent_rows_skipped")
-               if getattr(r, name)]
     return (f"{r.book_rows_read:,} CSV rows in {r.messages:,} messages and {r.snapshots} snapshot block(s) give no "
             f"{grid_ms} ms grid time with a complete, two-sided, uncrossed book (a snapshot is complete once the "
             f"message after its block has begun, and nothing is written after the last message)"
-            + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
+            + skipped_counts(r, "rows_before_first_snapshot"))
+
+
+def skipped_counts(report, before_book: str) -> str:
+    """``; skipped: NAME N, ...`` for every nonzero count of rows an import did not write ('' when none)."""
+    names = (before_book, "crossed_rows_skipped", "one_sided_rows_skipped", "silent_rows_skipped")
+    skipped = [f"{name} {getattr(report, name):,}" for name in names if getattr(report, name)]
+    return f"; skipped: {', '.join(skipped)}" if skipped else ""
