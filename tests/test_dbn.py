@@ -21,10 +21,10 @@ SIDE = {"B": dbn.Side.BID, "A": dbn.Side.ASK, "N": dbn.Side.NONE}
 
 
 def rec(t_ms: float, action: str, side: str = "N", px: float | None = None, size: int = 0, oid: int = 0,
-        flags: int = LAST) -> bytes:
+        flags: int = LAST, instrument: int = 42) -> bytes:
     ts = T0 + int(t_ms * 1e6)
     price = dbn.UNDEF_PRICE if px is None else round(px * 1e9)
-    return bytes(dbn.MBOMsg(publisher_id=1, instrument_id=42, ts_event=ts - 1000, order_id=oid, price=price, size=size,
+    return bytes(dbn.MBOMsg(publisher_id=1, instrument_id=instrument, ts_event=ts - 1000, order_id=oid, price=price, size=size,
                             action=ACT[action], side=SIDE[side], ts_recv=ts, flags=flags, sequence=int(t_ms)))
 
 
@@ -92,6 +92,9 @@ def test_cli_reads_several_files_as_one_stream(tmp_path, capsys):
     (rec(250, "C", "B", 99.0, 5, 77), "'order_id'"),  # cancel of an order that never rested
     (rec(250, "C", "B", 99.0, 50, 1), "'size'"),  # more than the order has
     (rec(250, "A", "B", 99.0, 0, 12), "'size'"),
+    (rec(100, "A", "B", 99.0, 1, 12), "'ts_recv'"),  # before the previous record (150 ms)
+    (rec(250, "A", "B", 99.0, 1, 12, instrument=43), "'instrument_id'"),
+    (rec(250, "A", "B", 99.0, 1, 5), "'order_id'"),  # an add of an id already resting
 ])
 def test_a_bad_record_is_named_by_index_and_field(tmp_path, bad, field):
     path = write_dbn(tmp_path / "bad.dbn", [*DAY[:6], bad, *DAY[7:]])
