@@ -39,6 +39,9 @@ BENCHMARKS: list[tuple[str, dict[str, str]]] = [
     ("bench_live.py", {"us_per_row_median": "live trader per book row, end to end (µs)"}),
     ("bench_recorder.py", {"updates_per_s": "recorder level updates/s", "snapshot_ms": "5 MB snapshot (ms)"}),
     ("bench_dashboard.py", {"results.0.median_ms": "dashboard full redraw (ms)", "results.1.median_ms": "dashboard tick (ms)"}),
+    ("queue_truth.py", {"datasets.es.touch.fills_model": "ES touch quoter fills, mmjax",
+                        "datasets.es.touch.fills_truth": "ES touch quoter fills, true FIFO queue",
+                        "datasets.sse-601825.touch.queue_ahead_mae_frac": "SSE 601825 touch queue-ahead MAE / level"}),
     ("bench_synth.py", {"results.0.total_s": "built-in market generate + write (s)",
                         "results.1.total_s": "calibrated market generate + write (s)"}),
 ]

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "backtest": ("mmjax.evaluation.backtest", "BacktestConfig", "run", "one policy over a whole recording, one episode per gap-free segment: fills, PnL, rejections as JSON"),
     "record": ("mmjax.record", "RecordConfig", "run", "record Coinbase L2 books and trades to Parquet (no jax)"),
     "import-tardis": ("mmjax.data.tardis", "TardisImportConfig", "run", "convert Tardis.dev book and trades CSV files into a recording"),
+    "import-dbn": ("mmjax.data.dbn", "DbnImportConfig", "run",
+                   "convert Databento DBN market-by-order (MBO) files into a recording, optionally with the orders"),
     "live": ("mmjax.live.command", "LiveConfig", "run", "paper-trade a replayed or live order book (NO real orders, ever)"),
     "dashboard": ("mmjax.dashboard.app", "DashboardConfig", "run", "Dash dashboard of the paper trader on 127.0.0.1 (NO real orders, ever)"),
 }
@@ -84,9 +86,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
             parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=default, help=help_text)
         else:
             choices = f.metadata.get("choices")
-            parse = _named(f.metadata["parse"], f.name) if "parse" in f.metadata else tp
+            nargs = f.metadata.get("nargs")  # a list field (e.g. several input files): its items' type
+            item = typing.get_args(tp)[0] if nargs else tp
+            parse = _named(f.metadata["parse"], f.name) if "parse" in f.metadata else item
             parser.add_argument(_flag(f.name), dest=f.name, type=parse, default=default, required=not has_default,
-                                choices=choices, help=help_text, metavar=f.metadata.get("metavar"))
+                                choices=choices, help=help_text, metavar=f.metadata.get("metavar"), nargs=nargs)
 
 
 def _named(parse, name: str):

@@ -26,6 +26,17 @@ trades: one row per trade.
     taker_side      int8    +1 taker bought (lifted the ask), -1 taker sold (hit the bid).
                             Coinbase's market_trades ``side`` is the MAKER side: BUY maker -> -1.
 
+orders (optional; written by ``mmjax import-dbn --orders``): one row per order-by-order (MBO) record, as read.
+    ts_exchange_ns  int64   matching-engine clock (ns UTC)
+    ts_recv_ns      int64   receive clock (ns UTC)
+    sequence        int64   the venue's message sequence number
+    order_id        uint64  venue order id (0 where the record names none)
+    side            int8    +1 bid (on a trade: a buy aggressor), -1 ask (a sell aggressor), 0 none
+    price           float64 quote currency; null where the record has none (a clear)
+    size            int64   venue size unit (whole units of the file)
+    action          string  A add, C cancel, M modify, R clear, T trade, F fill, N none (Databento's codes)
+    flags           uint8   Databento's flags (128 last record of an event, 32 snapshot)
+
 File metadata (Parquet key-value, keys prefixed ``mmjax.``): product, tick_size, size_unit, grid_ms,
 levels, source, schema_version, contract_type, and optionally lot_size (the venue's size increment, in
 the size unit; absent in older recordings and where unknown) and contract_value. The loader reads tick
@@ -54,6 +65,7 @@ DEFAULT_LEVELS = 20
 DEFAULT_GRID_MS = 100
 BOOK_DIR = "book"
 TRADES_DIR = "trades"
+ORDERS_DIR = "orders"
 TAKER_BUY = 1
 TAKER_SELL = -1
 LINEAR, INVERSE = "linear", "inverse"
@@ -83,6 +95,22 @@ TRADES_SCHEMA = pa.schema(
         pa.field("taker_side", pa.int8(), nullable=False),
     ]
 )
+
+
+ORDERS_SCHEMA = pa.schema(
+    [
+        pa.field("ts_exchange_ns", pa.int64(), nullable=False),
+        pa.field("ts_recv_ns", pa.int64(), nullable=False),
+        pa.field("sequence", pa.int64(), nullable=False),
+        pa.field("order_id", pa.uint64(), nullable=False),
+        pa.field("side", pa.int8(), nullable=False),
+        pa.field("price", pa.float64()),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("action", pa.string(), nullable=False),
+        pa.field("flags", pa.uint8(), nullable=False),
+    ]
+)
+DATASET_SCHEMAS = {TRADES_DIR: TRADES_SCHEMA, ORDERS_DIR: ORDERS_SCHEMA}
 
 
 def px_col(side: str, level: int) -> str:
@@ -239,13 +267,13 @@ def _split_by_date(table: pa.Table) -> dict[str, pa.Table]:
 def write_dataset(
     table: pa.Table, root: str | os.PathLike, dataset: str, meta: RecordingMeta, part: str
 ) -> list[Path]:
-    """Write ``table`` (book or trades) into the hive layout, one atomic file per UTC date.
+    """Write ``table`` (book, trades or orders) into the hive layout, one atomic file per UTC date.
 
     ``part`` names the file within its partition (e.g. a start timestamp); rows must be time-sorted.
     """
-    expected = book_schema(meta.levels) if dataset == BOOK_DIR else TRADES_SCHEMA
-    if dataset not in (BOOK_DIR, TRADES_DIR):
-        raise ValueError(f"dataset must be {BOOK_DIR!r} or {TRADES_DIR!r}, got {dataset!r}")
+    if dataset not in (BOOK_DIR, TRADES_DIR, ORDERS_DIR):
+        raise ValueError(f"dataset must be {BOOK_DIR!r}, {TRADES_DIR!r} or {ORDERS_DIR!r}, got {dataset!r}")
+    expected = book_schema(meta.levels) if dataset == BOOK_DIR else DATASET_SCHEMAS[dataset]
     table = table.select(expected.names).cast(expected).replace_schema_metadata(meta.to_kv())
     paths = []
     for date, sub in _split_by_date(table).items():

@@ -48,7 +48,7 @@ class _Writer:
         self.hour = None
         self.files = 0
 
-    def append(self, g_us: int, count: int, ts_ex_us: int, after_gap: bool, rows: dict[str, tuple[list, list]]) -> None:
+    def append(self, g_us: int, count: int, ts_ex_ns: int, after_gap: bool, rows: dict[str, tuple[list, list]]) -> None:
         """Write ``count`` identical book rows at grid times ``g_us, g_us + grid, ...``."""
         while count > 0:
             hour = g_us // HOUR_US
@@ -58,7 +58,7 @@ class _Writer:
             k = min(count, ((hour + 1) * HOUR_US - 1 - g_us) // self.grid_us + 1)
             i, j = self.n, self.n + k
             self.ts_recv[i:j] = (g_us + self.grid_us * np.arange(k, dtype=np.int64)) * 1000
-            self.ts_ex[i:j] = ts_ex_us * 1000
+            self.ts_ex[i:j] = ts_ex_ns
             self.after_gap[i:j] = False
             self.after_gap[i] = after_gap
             for side, (px, sz) in rows.items():
@@ -213,7 +213,7 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
         bk = bid_keys[: -L - 1 : -1]
         ak = ask_keys[: -L - 1 : -1]
         rows = {"bid": (bk, [bid_sz[k] for k in bk]), "ask": ([-k for k in ak], [ask_sz[k] for k in ak])}
-        writer.append(g0, n, cur_ts, pending_gap, rows)
+        writer.append(g0, n, cur_ts * 1000, pending_gap, rows)
         report.grid_rows_written += n
         report.after_gap_rows += int(pending_gap)
         pending_gap = False
@@ -283,10 +283,14 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
 
 def _why_no_rows(r: TardisReport, grid_ms: int) -> str:
     """The counts behind an import that has no grid row to write, in words."""
-    skipped = [f"{name} {getattr(r, name):,}" for name in ("rows_before_first_snapshot", "crossed_rows_skipped",
-                                                            "one_sided_rows_skipped", "silent_rows_skipped")
-               if getattr(r, name)]
     return (f"{r.book_rows_read:,} CSV rows in {r.messages:,} messages and {r.snapshots} snapshot block(s) give no "
             f"{grid_ms} ms grid time with a complete, two-sided, uncrossed book (a snapshot is complete once the "
             f"message after its block has begun, and nothing is written after the last message)"
-            + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
+            + skipped_counts(r, "rows_before_first_snapshot"))
+
+
+def skipped_counts(report, before_book: str) -> str:
+    """``; skipped: NAME N, ...`` for every nonzero count of rows an import did not write ('' when none)."""
+    names = (before_book, "crossed_rows_skipped", "one_sided_rows_skipped", "silent_rows_skipped")
+    skipped = [f"{name} {getattr(report, name):,}" for name in names if getattr(report, name)]
+    return f"; skipped: {', '.join(skipped)}" if skipped else ""
