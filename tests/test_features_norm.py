@@ -13,7 +13,6 @@ import warnings
 import numpy as np
 import pytest
 
-from mmjax.data import tardis
 from mmjax.data.loader import load_market
 from mmjax.data.splits import chronological_splits
 from mmjax.features import spec
@@ -59,15 +58,9 @@ def test_a_split_too_short_for_a_window_warns_naming_it_and_uses_the_fixed_scale
 
 
 @pytest.fixture(scope="module")
-def binance_first_6_min(shared_data, tmp_path_factory):
+def binance_first_6_min(binance_spot_dir):
     """The first 6 minutes (3,600 rows) of the real Binance spot capture: (MarketData, raw features)."""
-    src = shared_data / "binance-spot-btcusdt-2024-08-08"
-    if not src.is_dir():
-        pytest.skip(f"{src} absent")
-    dst = tmp_path_factory.mktemp("binance")
-    tardis.import_tardis(tardis.TardisImportConfig(book=str(src / "incremental_book_L2.csv.gz"),
-                                                   trades=str(src / "trades.csv.gz"), out=str(dst), quiet=True))
-    md = load_market(dst)[0].slice(0, 3_600)
+    md = load_market(binance_spot_dir)[0].slice(0, 3_600)
     return md, np.asarray(compute_market_features(md).values)
 
 
