@@ -16,3 +16,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA} (set MMJAX_SHARED_DATA); a user's machine has none")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def binance_spot_dir(shared_data, tmp_path_factory) -> Path:
+    """The real Binance spot capture imported once (Tardis import, default levels): its recording directory."""
+    from mmjax.data import tardis
+
+    src = shared_data / "binance-spot-btcusdt-2024-08-08"
+    if not src.is_dir():
+        pytest.skip(f"{src} absent")
+    dst = tmp_path_factory.mktemp("binance_spot")
+    tardis.import_tardis(tardis.TardisImportConfig(book=str(src / "incremental_book_L2.csv.gz"),
+                                                   trades=str(src / "trades.csv.gz"), out=str(dst), quiet=True))
+    return dst

@@ -413,7 +413,8 @@ def test_features_cli_writes_stats_per_feature(synth_dir, tmp_path, capsys):
     assert [f["name"] for f in rep["features"]] == list(MARKET_FEATURES)
     assert rep["spec_hash"] == spec.spec_hash()
     for f in rep["features"]:
-        assert set(f) == {"name", "mean", "std", "min", "max", "frac_at_clip"}
+        assert set(f) == {"name", "mean", "std", "min", "max", "frac_at_clip", "fit_rows"}
+        assert 0 <= f["fit_rows"] <= rep["train_rows"][1] - rep["train_rows"][0]
         assert f["min"] <= f["mean"] <= f["max"] and 0 <= f["frac_at_clip"] <= 0.05
     assert "trade_imb_short" in capsys.readouterr().out
     assert main(["features", "--data", str(tmp_path / "missing"), "--json", str(out)]) == 2

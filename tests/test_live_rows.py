@@ -95,16 +95,9 @@ def test_trade_reach_is_the_loaders_bit_for_bit_on_deep_sweeps():
 
 
 @pytest.fixture(scope="module")
-def binance(shared_data, tmp_path_factory):
+def binance(binance_spot_dir):
     """The real Binance spot capture (Tardis import, default levels) as a RawRecording."""
-    tardis = pytest.importorskip("mmjax.data.tardis")
-    src = shared_data / "binance-spot-btcusdt-2024-08-08"
-    if not src.is_dir():
-        pytest.skip(f"{src} absent")
-    dst = tmp_path_factory.mktemp("binance")
-    tardis.import_tardis(tardis.TardisImportConfig(book=str(src / "incremental_book_L2.csv.gz"),
-                                                   trades=str(src / "trades.csv.gz"), out=str(dst), quiet=True))
-    return read_recording(dst)
+    return read_recording(binance_spot_dir)
 
 
 def test_trade_reach_is_the_loaders_bit_for_bit_on_real_sweeps(binance):

@@ -68,7 +68,7 @@ def load(config: DataConfig, knobs: EnvKnobs | None = None, norm: FeatureNorm | 
     feats = compute_market_features(md)
     if norm is None:
         fit_on = calibration_split or splits["train"]
-        norm = fit_norm(feats.values, fit_on.start, fit_on.stop)
+        norm = fit_norm(feats.values, fit_on.start, fit_on.stop, md.after_gap)  # on rows whose windows filled
     norm = FeatureNorm(mean=np.asarray(norm.mean, np.float32), std=np.asarray(norm.std, np.float32))
     return Market(md, raw, feats, norm, splits, config, knobs or EnvKnobs())
 

@@ -85,7 +85,7 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     if cfg.split == "all" and norm is None:
         # baselines only: the feature normalization comes from the calibration window, as everything else does
         calib = _windows(cfg, market)[0]
-        fitted = fit_norm(market.features.values, calib.start, calib.stop)
+        fitted = fit_norm(market.features.values, calib.start, calib.stop, market.md.after_gap)
         market.norm = FeatureNorm(mean=np.asarray(fitted.mean, np.float32), std=np.asarray(fitted.std, np.float32))
     tune_win, eval_win = _windows(cfg, market)
     ident = identity(market.md, market.raw.meta)

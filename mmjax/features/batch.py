@@ -16,6 +16,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from mmjax.data.market import MarketData
@@ -27,6 +28,8 @@ from mmjax.features.spec import (
     Z_CLIP,
     FeatureConfig,
     FeatureNorm,
+    fit_mask,
+    fit_stats,
     raw_clip_bounds,
 )
 
@@ -266,10 +269,17 @@ def compute_market_features(md: MarketData, cfg: FeatureConfig | None = None) ->
     return _compute(md, cfg or FeatureConfig())
 
 
-def fit_norm(values: jax.Array, start: int, stop: int) -> FeatureNorm:
-    """Per-feature mean and std over rows [start, stop) (the training split only)."""
+def fit_norm(values: jax.Array, start: int, stop: int, after_gap=None, cfg: FeatureConfig | None = None) -> FeatureNorm:
+    """Per-feature mean and std over rows [start, stop) (the training split only).
+
+    With the recording's ``after_gap`` [T] (and the features' ``cfg``), each feature is fitted only on
+    the rows where its windows have filled (`spec.fit_mask`: a split too short for a window warns and
+    that feature takes `spec.fixed_scale`); without, on every row of the split.
+    """
     if not 0 <= start < stop <= values.shape[0]:
         raise ValueError(f"fit_norm: need 0 <= start < stop <= {values.shape[0]}, got [{start}, {stop})")
+    if after_gap is not None:
+        return fit_stats(np.asarray(values[start:stop]), fit_mask(np.asarray(after_gap), start, stop, cfg))
     rows = jnp.asarray(values[start:stop], jnp.float32)
     mean = rows.mean(axis=0)
     std = jnp.sqrt(((rows - mean) ** 2).mean(axis=0))  # two-pass: no cancellation

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mmjax.features.spec import MARKET_FEATURES, STD_FLOOR, Z_CLIP, FeatureConfig, spec_hash
+from mmjax.features.spec import (
+    MARKET_FEATURES,
+    Z_CLIP,
+    FeatureConfig,
+    fit_mask,
+    fit_stats,
+    spec_hash,
+)
 
 MAX_FRAC_AT_CLIP = 0.05
 
@@ -32,29 +39,34 @@ class FeaturesConfig:
         default=3000, metadata={"help": "embargo rows between splits (shrunk to a tenth of the rows on short recordings)"})
 
 
-def feature_stats(values: np.ndarray, train: tuple[int, int], clip: float = Z_CLIP) -> list[dict]:
-    """[T, F_M] raw features -> per feature {name, mean, std, min, max, frac_at_clip} (norm fit on train rows)."""
+def feature_stats(values: np.ndarray, train: tuple[int, int], after_gap: np.ndarray | None = None,
+                  clip: float = Z_CLIP) -> list[dict]:
+    """[T, F_M] raw features -> per feature {name, mean, std, min, max, frac_at_clip, fit_rows}.
+
+    The norm is fitted on the train rows as training fits it: with ``after_gap`` [T], on the rows where
+    the feature's windows have filled (`spec.fit_mask`; fit_rows 0: the fixed scale of its raw clips).
+    """
     v = np.asarray(values, np.float64)
     lo, hi = train
-    mean = v[lo:hi].mean(axis=0)
-    std = np.maximum(v[lo:hi].std(axis=0), STD_FLOOR)
-    z = np.clip((v - mean) / std, -clip, clip)
+    mask = fit_mask(after_gap, lo, hi) if after_gap is not None else np.ones((hi - lo, v.shape[1]), bool)
+    norm = fit_stats(v[lo:hi], mask)
+    z = np.clip((v - norm.mean) / norm.std, -clip, clip)
     at_clip = (np.abs(z) >= clip).mean(axis=0)
     return [
         {"name": name, "mean": float(v[:, j].mean()), "std": float(v[:, j].std()), "min": float(v[:, j].min()),
-         "max": float(v[:, j].max()), "frac_at_clip": float(at_clip[j])}
+         "max": float(v[:, j].max()), "frac_at_clip": float(at_clip[j]), "fit_rows": int(mask[:, j].sum())}
         for j, name in enumerate(MARKET_FEATURES)
     ]
 
 
 def format_table(stats: list[dict]) -> str:
     """Fixed-width table of `feature_stats` rows; rows over the clip limit are marked."""
-    head = f"{'feature':<22}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}{'at clip':>9}"
+    head = f"{'feature':<22}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}{'at clip':>9}{'fit rows':>10}"
     lines = [head, "-" * len(head)]
     for s in stats:
         flag = "  <-- over 5 %" if s["frac_at_clip"] > MAX_FRAC_AT_CLIP else ""
         lines.append(f"{s['name']:<22}{s['mean']:>10.4g}{s['std']:>10.4g}{s['min']:>10.4g}{s['max']:>10.4g}"
-                     f"{s['frac_at_clip']:>8.2%}{flag}")
+                     f"{s['frac_at_clip']:>8.2%}{s['fit_rows']:>10,}{flag}")
     return "\n".join(lines)
 
 
@@ -81,7 +93,7 @@ def run(cfg: FeaturesConfig) -> int:
         train = (split.start, split.stop)
     except ValueError:
         train = (0, max(1, int(T * cfg.train_frac)))
-    stats = feature_stats(np.asarray(feats.values), train)
+    stats = feature_stats(np.asarray(feats.values), train, np.asarray(md.after_gap))
     sigma = np.asarray(feats.sigma, np.float64)
     out = {
         "data": str(cfg.data),

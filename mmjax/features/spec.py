@@ -163,6 +163,98 @@ def spec_hash(cfg: FeatureConfig | None = None) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+# The windows (FeatureConfig fields) each market feature reads: its value is its steady one only once
+# every one of them holds a full window of its segment's rows. A feature absent here reads one row.
+FEATURE_WINDOWS: dict[str, tuple[str, ...]] = {
+    "microprice_dev_rel": ("spread_steps",),
+    "ofi_short": ("ofi_short_steps", "vol_long_steps"),
+    "ofi_long": ("ofi_long_steps", "vol_long_steps"),
+    "trade_imb_short": ("trade_short_steps",),
+    "trade_imb_long": ("trade_long_steps",),
+    "trade_rate_rel_log": ("intensity_steps", "vol_long_steps"),
+    "kyle_lambda_std": ("kyle_steps", "vol_long_steps"),
+    "rv_ratio_mid_log": ("vol_mid_steps", "vol_long_steps"),
+    "rv_ratio_log": ("vol_short_steps", "vol_long_steps"),
+    "spread_rel_log": ("vol_long_steps",),
+    "spread_z": ("spread_steps",),
+    "touch_depth_rel_log": ("touch_steps",),
+    "momentum_z": ("momentum_steps", "vol_long_steps"),
+}
+assert set(FEATURE_WINDOWS) <= set(MARKET_FEATURES)
+# A feature with fewer rows than this whose windows have filled in the fitting split is not fitted there.
+MIN_FIT_ROWS = 100
+
+
+class WindowNotFilledWarning(UserWarning):
+    """A split is too short for a feature's window: its statistics fall back to the fixed scale of its raw clips."""
+
+
+def warmup_rows(cfg: FeatureConfig | None = None) -> dict[str, tuple[str | None, int]]:
+    """Per market feature: (its longest window's FeatureConfig field, the segment rows it needs to fill); (None, 1) for one row."""
+    cfg = cfg or FeatureConfig()
+    out = {}
+    for name in MARKET_FEATURES:
+        wins = FEATURE_WINDOWS.get(name, ())
+        # momentum compares with the mid momentum_steps rows back: it needs one row more than its horizon
+        need = {w: getattr(cfg, w) + (w == "momentum_steps") for w in wins}
+        out[name] = max(need.items(), key=lambda kv: kv[1]) if need else (None, 1)
+    return out
+
+
+def segment_age(after_gap: np.ndarray) -> np.ndarray:
+    """[T] bool segment starts -> [T] int64 rows since the start of each row's segment (0 at a start)."""
+    after_gap = np.asarray(after_gap, bool).copy()
+    idx = np.arange(len(after_gap))
+    after_gap[:1] = True
+    return idx - np.maximum.accumulate(np.where(after_gap, idx, 0))
+
+
+def fit_mask(after_gap: np.ndarray, start: int, stop: int, cfg: FeatureConfig | None = None) -> np.ndarray:
+    """[stop - start, F_M] bool: the rows of [start, stop) whose values each feature's statistics are fitted on.
+
+    Those where all the feature's windows have filled in their segment (a warming-up window gives
+    values the steady state never shows: a ratio of two equal windows is 0, and a tiny fitted std
+    saturates later rows). A feature with fewer than MIN_FIT_ROWS such rows gets no row: the split is
+    too short for its window, a `WindowNotFilledWarning` names both, and `fixed_scale` stands in.
+    """
+    age = segment_age(after_gap)[start:stop]
+    mask = np.zeros((len(age), NUM_MARKET_FEATURES), bool)
+    short = []
+    for j, (name, (window, rows)) in enumerate(warmup_rows(cfg).items()):
+        mask[:, j] = age + 1 >= rows
+        if mask[:, j].sum() < MIN_FIT_ROWS:
+            mask[:, j] = False
+            short.append(f"{name} ({window} = {rows:,} rows)")
+    if short:
+        import warnings
+
+        longest = int(age.max(initial=-1)) + 1
+        warnings.warn(f"rows [{start:,}, {stop:,}) (longest gap-free stretch {longest:,} rows) are too short to fill "
+                      f"the window of {', '.join(short)} on {MIN_FIT_ROWS} rows or more: those features use the fixed "
+                      f"scale of their raw clips (spec.fixed_scale) instead of fitted statistics; record longer to fit them",
+                      WindowNotFilledWarning, stacklevel=2)
+    return mask
+
+
+def fixed_scale() -> FeatureNorm:
+    """Statistics that need no fit: each feature's raw clip range mapped onto [-Z_CLIP, Z_CLIP] (float32)."""
+    lo, hi = raw_clip_bounds()
+    return FeatureNorm(mean=((lo + hi) / 2).astype(np.float32), std=((hi - lo) / (2 * Z_CLIP)).astype(np.float32))
+
+
+def fit_stats(rows: np.ndarray, mask: np.ndarray) -> FeatureNorm:
+    """Per-feature mean and std (two-pass, float64, floored at STD_FLOOR) of ``rows`` [N, F_M] where ``mask``
+    [N, F_M]; a feature without a row takes `fixed_scale`. float32 like the model's observation."""
+    rows = np.asarray(rows, np.float64)
+    n = mask.sum(axis=0)
+    denom = np.maximum(n, 1)
+    mean = np.where(mask, rows, 0.0).sum(axis=0) / denom
+    std = np.sqrt(np.where(mask, (rows - mean) ** 2, 0.0).sum(axis=0) / denom)
+    fixed = fixed_scale()
+    return FeatureNorm(mean=np.where(n > 0, mean, fixed.mean).astype(np.float32),
+                       std=np.where(n > 0, np.maximum(std, STD_FLOOR), fixed.std).astype(np.float32))
+
+
 def raw_clip_bounds() -> tuple[np.ndarray, np.ndarray]:
     """[F_M] lower and upper raw clips, float32, in feature order."""
     lo = np.array([RAW_CLIPS[n][0] for n in MARKET_FEATURES], np.float32)

@@ -9,7 +9,7 @@ trader converts each row once and hands the same `Book` to the streaming feature
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from mmjax.data.ticks import RowTicks, interval_reach
 from mmjax.env.sim_np import NO_TRADES, Book, Trades
@@ -28,8 +28,10 @@ class TickRows:
         """One book row ([L] prices $, NaN on empty levels; [L] sizes) -> `Book` in int ticks from the anchor."""
         return Book(*self._rows.book(bid_px, bid_sz, ask_px, ask_sz))
 
-    def trades(self, trades: Iterable) -> Trades:
+    def trades(self, trades: Sequence) -> Trades:
         """One interval's trades (objects with price $, size, taker_side) -> per side its reach and the size there."""
+        if not trades:
+            return NO_TRADES  # a quiet interval (most rows on a quiet market)
         sell_px, sell_lots, buy_px, buy_lots = interval_reach(trades, self.tick_size, self.anchor, self.lot)
         if sell_px is None and buy_px is None:
             return NO_TRADES
