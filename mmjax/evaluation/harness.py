@@ -198,12 +198,13 @@ def offset_policy(offset_bps: jax.Array) -> Policy:
     return policy
 
 
-def calibrate(params: EnvParams, lo: int, hi: int) -> BaselineCalibration:
-    """Fit the fill intensity A exp(-k delta) on rows [lo, hi) of the recording."""
+def calibrate(params: EnvParams, lo: int, hi: int, horizon_steps: int = bl.FORECAST_HORIZON_STEPS) -> BaselineCalibration:
+    """Fit the fill intensity A exp(-k delta), and the mid forecast over ``horizon_steps`` rows, on rows [lo, hi)."""
     m = params.market
     fit = bl.calibrate_fill_intensity(np.asarray(m.mid), np.asarray(m.buy_px), np.asarray(m.buy_px_vol),
                                       np.asarray(m.sell_px), np.asarray(m.sell_px_vol), m.dt_s, lo, hi)
-    fc = bl.fit_mid_forecast(np.asarray(params.features), np.asarray(m.mid), np.asarray(m.steps_to_gap), lo, hi)
+    fc = bl.fit_mid_forecast(np.asarray(params.features), np.asarray(m.mid), np.asarray(m.steps_to_gap), lo, hi,
+                             horizon_steps)
     return BaselineCalibration(fit.A_per_s, fit.k_per_tick, fit.r2, tuple(float(w) for w in fc.weights), fc.bias,
                                fc.r2_train)
 
