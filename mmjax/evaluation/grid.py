@@ -18,6 +18,7 @@ evaluation's `harness.to_traces` does).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 
@@ -70,8 +71,13 @@ def _params(rec: Recording, knobs: EnvKnobs) -> EnvParams:
     return make_params(rec.market, rec.features, rec.sigma, None, dataclasses.replace(knobs, episode_steps=E))
 
 
-def _programs(env: MarketMakingEnv, quoter: Quoter, chunk_steps: int, mid_later_steps: tuple[int, int]):
-    """Jitted (reset, run) over a batch of configurations: ``vals`` holds each one's knobs and quoter inputs."""
+@functools.lru_cache(maxsize=32)
+def _programs(quoter: Quoter, chunk_steps: int, mid_later_steps: tuple[int, int]):
+    """Jitted (reset, run) over a batch of configurations: ``vals`` holds each one's knobs and quoter inputs.
+
+    Cached, so that a second grid in the same process (tune_baseline's, a benchmark's repeat) reuses the compiled programs.
+    """
+    env = MarketMakingEnv()
 
     def with_knobs(params: EnvParams, vals) -> EnvParams:
         return params.replace(**{k: vals[k] for k in TRACED_AXES})
@@ -145,9 +151,10 @@ def run_quoter(rec: Recording, quoter: Quoter, cols: Columns, *, chunk_configs: 
     groups: dict[tuple[int, float], list[int]] = {}
     for i, k in enumerate(all_knobs):
         groups.setdefault((k.latency_steps, sim_lot(rec.market.lot_size, k.quote_size)[0]), []).append(i)
-    env = MarketMakingEnv()
     horizons = attribution.markout_steps(rec.market.grid_ms)
     steps_total = sum(b - a - 1 for a, b in rec.segs)
+    # no longer than the longest segment: a scan past its end steps masked configurations for nothing
+    chunk_steps = min(chunk_steps, max(b - a - 1 for a, b in rec.segs))
     clock = {"done": 0, "total": steps_total * n, "t0": time.perf_counter(), "last": 0.0}
     rows: list[dict | None] = [None] * n
     for idx in groups.values():
@@ -156,7 +163,7 @@ def run_quoter(rec: Recording, quoter: Quoter, cols: Columns, *, chunk_configs: 
         inputs = quoter.inputs(params, sub)
         for k in TRACED_AXES:
             inputs[k] = np.asarray([getattr(all_knobs[i], k) for i in idx], np.float32)
-        reset, run = _programs(env, quoter, chunk_steps, (horizons["1s"], horizons["10s"]))
+        reset, run = _programs(quoter, chunk_steps, (horizons["1s"], horizons["10s"]))
         C = min(len(idx), chunk_configs)
         for lo in range(0, len(idx), C):
             take = np.arange(lo, min(lo + C, len(idx)))
@@ -164,18 +171,18 @@ def run_quoter(rec: Recording, quoter: Quoter, cols: Columns, *, chunk_configs: 
             vals = {k: jnp.asarray(v[pad]) for k, v in inputs.items()}
             out = _run_chunk(reset, run, params, vals, rec.segs, chunk_steps, clock, progress)
             for j, i in enumerate(take):
-                rows[idx[i]] = {"quoter": quoter.name, **{k: float(inputs[k][i]) for k in TRACED_AXES},
+                rows[idx[i]] = {"quoter": quoter.name, **{k: float(getattr(all_knobs[idx[i]], k)) for k in TRACED_AXES},
                                 "latency_steps": all_knobs[idx[i]].latency_steps,
                                 **_axes_row(quoter, inputs, sub, i), **{k: v[j] for k, v in out.items()}}
     return rows
 
 
 def _axes_row(quoter: Quoter, inputs: dict[str, np.ndarray], sub: Columns, i: int) -> dict:
-    """The quoter's own axis values of configuration ``i`` (resolved defaults included; NaN: not used)."""
+    """The quoter's own axis values of configuration ``i``: as given, else the resolved default (NaN: not used)."""
     row = {}
     for a in quoter.axes:
-        v = inputs[a][i] if a in inputs else sub[a][i] if a in sub else np.nan
-        row[a] = float(v)
+        given = float(sub[a][i]) if a in sub else np.nan
+        row[a] = given if np.isfinite(given) else float(inputs[a][i]) if a in inputs else np.nan
     return row
 
 
