@@ -32,7 +32,7 @@ from mmjax.env import attribution
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.evaluation.backtest_run import SUMS, segments, step_sums, zero_sums
-from mmjax.evaluation.grid_quoters import QUOTERS, Columns, Quoter
+from mmjax.evaluation.grid_quoters import QUOTERS, Columns, Quoter, tuning_inputs  # noqa: F401 (tuning_inputs: harness)
 from mmjax.features.batch import compute_market_features
 
 # env knobs a grid may sweep for any quoter: traced ones, then the static latency
@@ -119,7 +119,7 @@ def _programs(quoter: Quoter, chunk_steps: int, mid_later_steps: tuple[int, int]
         (obs, state, acc, extra), _ = jax.lax.scan(body, (obs, state, acc0, extra), jnp.arange(chunk_steps))
         return obs, state, acc, extra
 
-    reset = jax.jit(jax.vmap(reset_one, in_axes=(None, None, 0)))
+    reset = jax.jit(jax.vmap(reset_one, in_axes=(0, None, 0)))
     run = jax.jit(jax.vmap(run_one, in_axes=(0, 0, 0, None, None, 0)))
     return reset, run
 
@@ -151,11 +151,7 @@ def run_quoter(rec: Recording, quoter: Quoter, cols: Columns, *, chunk_configs: 
     groups: dict[tuple[int, float], list[int]] = {}
     for i, k in enumerate(all_knobs):
         groups.setdefault((k.latency_steps, sim_lot(rec.market.lot_size, k.quote_size)[0]), []).append(i)
-    horizons = attribution.markout_steps(rec.market.grid_ms)
-    steps_total = sum(b - a - 1 for a, b in rec.segs)
-    # no longer than the longest segment: a scan past its end steps masked configurations for nothing
-    chunk_steps = min(chunk_steps, max(b - a - 1 for a, b in rec.segs))
-    clock = {"done": 0, "total": steps_total * n, "t0": time.perf_counter(), "last": 0.0}
+    clock = {"done": 0, "total": sum(b - a - 1 for a, b in rec.segs) * n, "t0": time.perf_counter(), "last": 0.0}
     rows: list[dict | None] = [None] * n
     for idx in groups.values():
         params = _params(rec, all_knobs[idx[0]])
@@ -163,18 +159,44 @@ def run_quoter(rec: Recording, quoter: Quoter, cols: Columns, *, chunk_configs: 
         inputs = quoter.inputs(params, sub)
         for k in TRACED_AXES:
             inputs[k] = np.asarray([getattr(all_knobs[i], k) for i in idx], np.float32)
-        reset, run = _programs(quoter, chunk_steps, (horizons["1s"], horizons["10s"]))
-        C = min(len(idx), chunk_configs)
-        for lo in range(0, len(idx), C):
-            take = np.arange(lo, min(lo + C, len(idx)))
-            pad = np.concatenate([take, np.full(C - len(take), take[-1])])  # one shape: one compile
-            vals = {k: jnp.asarray(v[pad]) for k, v in inputs.items()}
-            out = _run_chunk(reset, run, params, vals, rec.segs, chunk_steps, clock, progress)
-            for j, i in enumerate(take):
-                rows[idx[i]] = {"quoter": quoter.name, **{k: float(getattr(all_knobs[idx[i]], k)) for k in TRACED_AXES},
-                                "latency_steps": all_knobs[idx[i]].latency_steps,
-                                **_axes_row(quoter, inputs, sub, i), **{k: v[j] for k, v in out.items()}}
+        passes = [(np.full(len(idx), a, np.int32), b - a - 1) for a, b in rec.segs]  # every segment, in turn
+        out = run_lanes(params, quoter, inputs, passes, chunk_configs=chunk_configs, chunk_steps=chunk_steps,
+                        clock=clock, progress=progress)
+        for j, i in enumerate(idx):
+            rows[i] = {"quoter": quoter.name, **{k: float(getattr(all_knobs[i], k)) for k in TRACED_AXES},
+                       "latency_steps": all_knobs[i].latency_steps, **_axes_row(quoter, inputs, sub, j),
+                       **{k: v[j] for k, v in out.items()}}
     return rows
+
+
+def run_lanes(params: EnvParams, quoter: Quoter, inputs: dict[str, np.ndarray], passes: list[tuple[np.ndarray, int]], *,
+              chunk_configs: int = 1024, chunk_steps: int = 20_000, clock: dict | None = None,
+              progress: Callable[[str], None] | None = None) -> dict[str, list]:
+    """The engine: N lanes, lane i quoting with ``inputs[k][i]`` (the quoter's inputs and ``TRACED_AXES``).
+
+    Each pass ``(start rows [N], steps)`` resets every lane at its own start row (flat, no orders) and
+    steps it ``steps`` times; passes run in turn and their totals add up (the PnL too: a segment's PnL
+    is marked at its last mid). A backtest's passes are its segments (every lane the same rows);
+    `harness.tune_baseline`'s single pass starts each lane at its own training episode. Returns the
+    totals per lane ([N] lists: the columns of grid.parquet).
+    """
+    n = len(passes[0][0])
+    horizons = attribution.markout_steps(params.market.grid_ms)
+    # no longer than the longest pass: a scan past its end steps masked lanes for nothing
+    chunk_steps = min(chunk_steps, max(k for _, k in passes))
+    clock = clock or {"done": 0, "total": sum(k for _, k in passes) * n, "t0": time.perf_counter(), "last": 0.0}
+    reset, run = _programs(quoter, chunk_steps, (horizons["1s"], horizons["10s"]))
+    C = min(n, chunk_configs)
+    cols: dict[str, list] = {}
+    for lo in range(0, n, C):
+        take = np.arange(lo, min(lo + C, n))
+        pad = np.concatenate([take, np.full(C - len(take), take[-1])])  # one shape: one compile
+        vals = {k: jnp.asarray(np.asarray(v)[pad]) for k, v in inputs.items()}
+        out = _run_chunk(reset, run, params, vals, [(np.asarray(t0)[pad], k) for t0, k in passes], chunk_steps,
+                         clock, progress)
+        for k, v in out.items():
+            cols.setdefault(k, []).extend(v[: len(take)])
+    return cols
 
 
 def _axes_row(quoter: Quoter, inputs: dict[str, np.ndarray], sub: Columns, i: int) -> dict:
@@ -186,16 +208,15 @@ def _axes_row(quoter: Quoter, inputs: dict[str, np.ndarray], sub: Columns, i: in
     return row
 
 
-def _run_chunk(reset, run, params, vals, segs, chunk_steps, clock, progress) -> dict[str, np.ndarray]:
-    """One chunk of configurations over every segment; totals per configuration, [C] NumPy arrays."""
+def _run_chunk(reset, run, params, vals, passes, chunk_steps, clock, progress) -> dict[str, list]:
+    """One chunk of lanes through every pass; totals per lane, [C] lists."""
     C = next(iter(vals.values())).shape[0]
     totals = {k: np.zeros(C) for k in (*SUMS, "markout_1s", "markout_10s")}
     pnl = np.zeros(C)
     extra = {k: jnp.zeros(C, jnp.float32) for k in ("base", "peak", "max_drawdown")}
-    for a, b in segs:
-        obs, state = reset(jnp.int32(a), params, vals)
+    for t0, left in passes:
+        obs, state = reset(jnp.asarray(t0, jnp.int32), params, vals)
         extra = {**extra, "base": jnp.asarray(pnl, jnp.float32)}
-        left = b - a - 1
         while left > 0:
             k = min(left, chunk_steps)
             obs, state, acc, extra = run(obs, state, extra, jnp.int32(k), params, vals)
@@ -204,7 +225,7 @@ def _run_chunk(reset, run, params, vals, segs, chunk_steps, clock, progress) -> 
             left -= k
             _tick(clock, k * C, progress)
         pnl = pnl + np.asarray(state.pnl, np.float64)  # float64 sum of float32 segment PnLs, as the backtest
-    steps = max(sum(b - a - 1 for a, b in segs), 1)
+    steps = max(sum(k for _, k in passes), 1)
     w = np.where(totals["filled_size"] > 0, totals["filled_size"], np.nan)
     out = {
         "pnl": pnl, "mean_abs_position": totals["abs_position"] / steps, "max_drawdown": np.asarray(extra["max_drawdown"], np.float64),
@@ -214,7 +235,7 @@ def _run_chunk(reset, run, params, vals, segs, chunk_steps, clock, progress) -> 
         "markout_1s_bps": totals["markout_1s"] / w, "markout_10s_bps": totals["markout_10s"] / w,
         "rejected_post_only": totals["rejected_post_only"].astype(np.int64), "fees": totals["fees"],
         "quote_steps": totals["quote_steps"].astype(np.int64), "beyond_depth_steps": totals["beyond_depth_steps"].astype(np.int64),
-        "steps": np.full(C, steps, np.int64), "segments": np.full(C, len(segs), np.int64),
+        "steps": np.full(C, steps, np.int64), "segments": np.full(C, len(passes), np.int64),
     }
     return {k: [v.item() for v in np.asarray(arr)] for k, arr in out.items()}
 

@@ -105,6 +105,18 @@ def _closed_form(name: str) -> Quoter:
     return Quoter(name, axes, inputs, policy, doc=f"{name}: risk aversion gamma per tick per lot, fit window in s")
 
 
+def tuning_inputs(name: str, values: np.ndarray, calib: H.BaselineCalibration) -> dict[str, np.ndarray]:
+    """A baseline's inputs at ``values`` of its free parameter ([N]: ticks behind the touch, or gamma) with ``calib``
+    (`harness.tune_baseline`: one calibration on the tuning window for every value)."""
+    v = np.asarray(values, np.float32)
+    if name == "fixed":
+        return {"ticks": v}
+    n = len(v)
+    return {"gamma": v, "A_per_s": np.full(n, calib.A_per_s, np.float32), "k_per_tick": np.full(n, calib.k_per_tick, np.float32),
+            "forecast_weights": np.tile(np.asarray(calib.forecast_weights, np.float32).reshape(1, -1), (n, 1)),
+            "forecast_bias": np.full(n, calib.forecast_bias, np.float32)}
+
+
 QUOTERS: dict[str, Quoter] = {
     "fixed": Quoter("fixed", ("ticks", "half_spread_bps"), _fixed_inputs, _fixed_policy,
                     doc="fixed: ticks behind each touch, or at least half_spread_bps from the mid"),
