@@ -85,7 +85,7 @@ def _programs(quoter: Quoter, chunk_steps: int, mid_later_steps: tuple[int, int]
     def reset_one(t0, params, vals):
         return env.reset_at(t0, with_knobs(params, vals))
 
-    def run_one(obs, state, extra, n_valid, params, vals):
+    def run_one(obs, state, extra, n_valid, params, vals, masked: bool):
         p = with_knobs(params, vals)
         policy = quoter.policy(vals)
         E = p.episode_steps
@@ -97,7 +97,7 @@ def _programs(quoter: Quoter, chunk_steps: int, mid_later_steps: tuple[int, int]
             state_c = state.replace(time=jnp.where(state.time >= E, 0, state.time))  # the policy's clock restarts
             action = policy(obs, state_c, p)
             obs2, state2, _, _, info = env.step_env(jax.random.PRNGKey(0), state_c, action, p)
-            ok = i < n_valid
+            ok = i < n_valid if masked else True
             add = step_sums(info)
             # drawdown of the PnL carried over segments; markouts of the fills (bps of the mid at t)
             equity = extra["base"] + info["pnl"]
@@ -111,6 +111,8 @@ def _programs(quoter: Quoter, chunk_steps: int, mid_later_steps: tuple[int, int]
                 add[name] = (m_bid + m_ask) / mid_abs * 1e4
             new_extra = {"base": extra["base"], "peak": peak,
                          "max_drawdown": jnp.maximum(extra["max_drawdown"], peak - equity)}
+            if not masked:  # every step of the chunk is valid: no select over the state
+                return (obs2, state2, {k: acc[k] + add[k] for k in acc}, new_extra), None
             acc = {k: acc[k] + jnp.where(ok, add[k], 0) for k in acc}
             pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
             return (pick(obs2, obs), pick(state2, state), acc, pick(new_extra, extra)), None
@@ -120,8 +122,10 @@ def _programs(quoter: Quoter, chunk_steps: int, mid_later_steps: tuple[int, int]
         return obs, state, acc, extra
 
     reset = jax.jit(jax.vmap(reset_one, in_axes=(0, None, 0)))
-    run = jax.jit(jax.vmap(run_one, in_axes=(0, 0, 0, None, None, 0)))
-    return reset, run
+    # two programs, each compiled on its first call: a chunk that ends inside a segment runs masked
+    run_masked, run_full = (jax.jit(jax.vmap(functools.partial(run_one, masked=m), in_axes=(0, 0, 0, None, None, 0)))
+                            for m in (True, False))
+    return reset, lambda *a: (run_full if int(a[3]) == chunk_steps else run_masked)(*a)
 
 
 def _knobs_of(cols: Columns, i: int, base: EnvKnobs) -> EnvKnobs:
