@@ -44,6 +44,10 @@ BENCHMARKS: list[tuple[str, dict[str, str]]] = [
                         "datasets.sse-601825.touch.queue_ahead_mae_frac": "SSE 601825 touch queue-ahead MAE / level"}),
     ("bench_synth.py", {"results.0.total_s": "built-in market generate + write (s)",
                         "results.1.total_s": "calibrated market generate + write (s)"}),
+    ("bench_grid.py", {"s_per_config_mmjax": "backtest --grid, s per config (N=1024, engine)",
+                       "s_per_config_hftbacktest": "hftbacktest 2.4.4, s per config",
+                       "ratio": "grid / hftbacktest per config",
+                       "fills_max_rel_diff_vs_hftbacktest": "fills max rel. diff vs hftbacktest (>= 20 fills)"}),
 ]
 
 

@@ -58,6 +58,10 @@ class BacktestConfig:
     product: str | None = field(default=None, metadata={"help": "product partition to load (default: the only one)"})
     chunk_steps: int = field(default=20_000, metadata={"help": "env steps per jitted chunk; progress is printed after each"})
     json: str = field(default="", metadata={"help": "write the totals to this JSON file (empty: print only)"})
+    grid: str = field(default="", metadata={
+        "help": "GRID.toml|json: sweep quoter configurations in one program instead (docs/env.md, mmjax/evaluation/grid_spec.py)"})
+    out: str = field(default="", metadata={"help": "--grid: output directory (grid.parquet, best.json, heatmaps)"})
+    chunk_configs: int = field(default=1024, metadata={"help": "--grid: configurations per vmapped chunk (bounds memory)"})
     quiet: bool = field(default=False, metadata={"help": "no progress lines"})
 
 
@@ -102,6 +106,27 @@ def _baseline_setup(cfg: BacktestConfig):
     return factory
 
 
+def step_sums(info: dict) -> dict[str, jax.Array]:
+    """One step's contribution to each of ``SUMS`` (the backtest's and the grid's totals)."""
+    nb, na = (info["bid_fill"] > 0), (info["ask_fill"] > 0)
+    add = {
+        "fills": nb.astype(jnp.int32) + na, "bid_fills": nb.astype(jnp.int32), "ask_fills": na.astype(jnp.int32),
+        "filled_size": info["bid_fill"] + info["ask_fill"], "abs_position": jnp.abs(info["inventory"]),
+        "rejected_post_only": info["bid_rejected"].astype(jnp.int32) + info["ask_rejected"],
+        "fees": info["fee"],
+        "beyond_depth_steps": info["bid_beyond"].astype(jnp.int32) + info["ask_beyond"],
+        "quote_steps": info["bid_live"].astype(jnp.int32) + info["ask_live"],
+    }
+    add.update(kpis.fills_by_kind(info["bid_fill_kind"], info["ask_fill_kind"]))  # int32 per step
+    return add
+
+
+def zero_sums() -> dict[str, jax.Array]:
+    """``SUMS`` at zero, in the dtypes `step_sums` adds."""
+    return {k: (jnp.zeros((), jnp.float32) if k in ("filled_size", "abs_position", "fees") else jnp.zeros((), jnp.int32))
+            for k in SUMS}
+
+
 def _chunk_runner(env: MarketMakingEnv, policy, chunk: int):
     """Jitted: ``chunk`` steps from (obs, state); steps >= n_valid leave everything unchanged. Returns totals."""
 
@@ -114,23 +139,12 @@ def _chunk_runner(env: MarketMakingEnv, policy, chunk: int):
             action = policy(obs, state_c, params)
             obs2, state2, _, _, info = env.step_env(jax.random.PRNGKey(0), state_c, action, params)
             ok = i < n_valid
-            nb, na = (info["bid_fill"] > 0), (info["ask_fill"] > 0)
-            add = {
-                "fills": nb.astype(jnp.int32) + na, "bid_fills": nb.astype(jnp.int32), "ask_fills": na.astype(jnp.int32),
-                "filled_size": info["bid_fill"] + info["ask_fill"], "abs_position": jnp.abs(info["inventory"]),
-                "rejected_post_only": info["bid_rejected"].astype(jnp.int32) + info["ask_rejected"],
-                "fees": info["fee"],
-                "beyond_depth_steps": info["bid_beyond"].astype(jnp.int32) + info["ask_beyond"],
-                "quote_steps": info["bid_live"].astype(jnp.int32) + info["ask_live"],
-            }
-            add.update(kpis.fills_by_kind(info["bid_fill_kind"], info["ask_fill_kind"]))  # int32 per step
+            add = step_sums(info)
             acc = {k: acc[k] + jnp.where(ok, add[k], 0) for k in acc}
             pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
             return (pick(obs2, obs), pick(state2, state), acc), None
 
-        acc0 = {k: (jnp.zeros((), jnp.float32) if k in ("filled_size", "abs_position", "fees") else jnp.zeros((), jnp.int32))
-                for k in SUMS}
-        (obs, state, acc), _ = jax.lax.scan(body, (obs, state, acc0), jnp.arange(chunk))
+        (obs, state, acc), _ = jax.lax.scan(body, (obs, state, zero_sums()), jnp.arange(chunk))
         return obs, state, acc
 
     return jax.jit(run)

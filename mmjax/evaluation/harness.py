@@ -193,12 +193,13 @@ def offset_policy(offset_bps: jax.Array) -> Policy:
     return policy
 
 
-def calibrate(params: EnvParams, lo: int, hi: int) -> BaselineCalibration:
-    """Fit the fill intensity A exp(-k delta) on rows [lo, hi) of the recording."""
+def calibrate(params: EnvParams, lo: int, hi: int, horizon_steps: int = bl.FORECAST_HORIZON_STEPS) -> BaselineCalibration:
+    """Fit the fill intensity A exp(-k delta), and the mid forecast over ``horizon_steps`` rows, on rows [lo, hi)."""
     m = params.market
     fit = bl.calibrate_fill_intensity(np.asarray(m.mid), np.asarray(m.buy_px), np.asarray(m.buy_px_vol),
                                       np.asarray(m.sell_px), np.asarray(m.sell_px_vol), m.dt_s, lo, hi)
-    fc = bl.fit_mid_forecast(np.asarray(params.features), np.asarray(m.mid), np.asarray(m.steps_to_gap), lo, hi)
+    fc = bl.fit_mid_forecast(np.asarray(params.features), np.asarray(m.mid), np.asarray(m.steps_to_gap), lo, hi,
+                             horizon_steps)
     return BaselineCalibration(fit.A_per_s, fit.k_per_tick, fit.r2, tuple(float(w) for w in fc.weights), fc.bias,
                                fc.r2_train)
 
@@ -222,27 +223,25 @@ def tune_baseline(env: MarketMakingEnv, params: EnvParams, starts: np.ndarray, n
                   grid: np.ndarray | None = None, min_fills_per_episode: float = 1.0) -> tuple[float, list[dict]]:
     """Grid search of the free parameter by mean episode PnL on ``starts`` (training episodes only).
 
-    Only values that trade (at least ``min_fills_per_episode`` fills per episode on average) compete:
-    not trading is the abstain baseline's job. Returns (best value, one row per grid value); an empty
-    grid (abstain) returns (0, []).
+    Every (value, episode) pair is one lane of the grid engine (`mmjax.evaluation.grid.run_lanes`, what
+    `mmjax backtest --grid` runs): all values in one program. Only values that trade (at least
+    ``min_fills_per_episode`` fills per episode on average) compete: not trading is the abstain
+    baseline's job. Returns (best value, one row per grid value); an empty grid (abstain) returns (0, []).
     """
+    from mmjax.evaluation import grid as G  # the engine imports this module: import it when called
+
     grid = default_grid(name, params, calib) if grid is None else np.asarray(grid, np.float32)
     if len(grid) == 0:
         return 0.0, []
-    starts_j = jnp.asarray(starts)
-
-    @jax.jit
-    def score(v, p):  # market data passed as an argument, never baked into the program
-        tr = rollout(env, p, starts_j, baseline_policy(name, v, calib))
-        final = tr["pnl"][:, -1]
-        fills = ((tr["bid_fill"] > 0).sum() + (tr["ask_fill"] > 0).sum()) / starts_j.shape[0]
-        return final.mean(), jnp.abs(tr["inventory"]).mean(), fills
-
-    table = []
-    for v in grid:
-        mean_pnl, map_, fills = score(jnp.float32(v), params)
-        table.append({"value": float(v), "mean_pnl": float(mean_pnl), "map": float(map_),
-                      "fills_per_episode": float(fills)})
+    starts = np.asarray(starts, np.int32)
+    S, V = len(starts), len(grid)
+    inputs = G.tuning_inputs(name, np.repeat(grid, S), calib)  # lane v * S + s: value v, episode s
+    inputs.update({k: np.full(V * S, float(getattr(params, k)), np.float32) for k in G.TRACED_AXES})
+    out = G.run_lanes(params, G.QUOTERS[name], inputs, [(np.tile(starts, V), params.episode_steps)],
+                      chunk_configs=4096)
+    per = {k: np.asarray(out[k], np.float64).reshape(V, S).mean(axis=1) for k in ("pnl", "mean_abs_position", "fills")}
+    table = [{"value": float(v), "mean_pnl": float(per["pnl"][i]), "map": float(per["mean_abs_position"][i]),
+              "fills_per_episode": float(per["fills"][i])} for i, v in enumerate(grid)]
     # a quoter that never fills "wins" with PnL 0 and says nothing: the tuned opponent must trade
     trading = [r for r in table if r["fills_per_episode"] >= min_fills_per_episode] or table
     best = max(trading, key=lambda r: (r["mean_pnl"], -r["map"]))
