@@ -41,12 +41,15 @@ def check_range(owner: str, name: str, value, lo=None, hi=None, *, lo_open: bool
         bad = value >= hi if hi_open else value > hi
     if not bad:
         return
+    def num(x) -> str:
+        return str(x) if isinstance(x, int) else f"{x:g}"
+
     if lo is not None and hi is not None:
-        allowed = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        allowed = f"in {'(' if lo_open else '['}{num(lo)}, {num(hi)}{')' if hi_open else ']'}"
     elif lo is not None:
-        allowed = f"{'>' if lo_open else '>='} {lo:g}"
+        allowed = f"{'>' if lo_open else '>='} {num(lo)}"
     else:
-        allowed = f"{'<' if hi_open else '<='} {hi:g}"
+        allowed = f"{'<' if hi_open else '<='} {num(hi)}"
     where = f"--{name.replace('_', '-')} ({owner}.{name})" if flag else f"{owner}.{name}"
     raise UserError(f"{where} must be {allowed}, got {value!r}")
 
