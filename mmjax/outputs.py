@@ -153,6 +153,9 @@ def lock(path: str | os.PathLike, command: str = "mmjax") -> Iterator[Path]:
 
     The lock is an `flock`, so it dies with its process: a killed writer never leaves a stale lock."""
     p = Path(path).resolve()
+    existing = next(q for q in p.parents if q.exists())
+    if not existing.is_dir():
+        raise UserError(f"{p}: cannot write below {existing}: it is a file, not a directory")
     p.parent.mkdir(parents=True, exist_ok=True)
     lock_path = p.with_name(f".{p.name}.lock")
     while True:
