@@ -162,9 +162,36 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args()
     module, cls_name, fn_name, _ = COMMANDS[ns.command]
     mod = importlib.import_module(module)
-    config = config_from_args(getattr(mod, cls_name), ns)
-    result = getattr(mod, fn_name)(config)
+    try:
+        config = config_from_args(getattr(mod, cls_name), ns)  # range checks run here, before any work
+        result = getattr(mod, fn_name)(config)
+    except KeyboardInterrupt:
+        print(f"mmjax {ns.command}: interrupted (Ctrl-C); outputs are left as they were, or resumable "
+              "where the command says so", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        message = user_error(exc)
+        if message is None:
+            raise  # a bug: keep the traceback
+        print(f"mmjax {ns.command}: error: {message}", file=sys.stderr)
+        return 2
     return int(result) if isinstance(result, int) else 0
+
+
+def user_error(exc: BaseException) -> str | None:
+    """The one-line message of a user error (bad flag, file, directory), or None for a bug.
+
+    User errors are `mmjax.outputs.UserError` (each data format's error derives from it) and the OS's
+    refusals on a named path (missing, unreadable, read-only, full disk)."""
+    from mmjax.outputs import UserError
+
+    if isinstance(exc, UserError):
+        text = str(exc)
+    elif isinstance(exc, OSError) and (exc.filename is not None or type(exc) is not OSError):
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename is not None else str(exc)
+    else:
+        return None
+    return " ".join(text.split())  # one line
 
 
 if __name__ == "__main__":

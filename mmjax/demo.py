@@ -89,11 +89,12 @@ def run(cfg: DemoConfig) -> int:
               f"{cfg.train_steps:,} steps each on {cfg.num_envs} envs, checkpoint selected on the validation split",
               flush=True)
         # one seed: --seeds 1 writes OUT itself, so point OUT at seed<k>/ to keep the layout run/<preset>/seed<k>/
+        # the demo owns OUT: a rerun replaces its runs and reports (each only once the new one is complete)
         train(TrainConfig(data=data_cfg, env=knobs, ppo=ppo, seeds=cfg.seeds, select_on_val=True, val_every_updates=20,
-                          out=str(runs if cfg.seeds > 1 else runs / f"seed{cfg.seed}")))
+                          out=str(runs if cfg.seeds > 1 else runs / f"seed{cfg.seed}"), overwrite=True))
         print(f"[3/3] regime {name}: out-of-sample evaluation on the test split, baselines tuned at {fee:g} bps", flush=True)
         payload = evaluate(EvaluateConfig(data=str(data), policy=str(runs), out=str(out / "report" / name),
-                                          episodes=cfg.episodes, maker_fee_bps=fee))
+                                          episodes=cfg.episodes, maker_fee_bps=fee, overwrite=True))
         summaries.append((name, fee, payload))
     print("\n" + verdicts(summaries))
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; reports: "

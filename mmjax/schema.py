@@ -60,6 +60,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mmjax.outputs import UserError
+
 SCHEMA_VERSION = "1"
 DEFAULT_LEVELS = 20
 DEFAULT_GRID_MS = 100
@@ -180,7 +182,7 @@ class RecordingMeta:
         get = {k.decode(): v.decode() for k, v in kv.items() if k.startswith(b"mmjax.")}
         missing = [k for k in ("mmjax.product", "mmjax.tick_size") if k not in get]
         if missing:
-            raise ValueError(f"{where}: Parquet metadata lacks {missing}; not an mmjax recording")
+            raise UserError(f"{where}: Parquet metadata lacks {missing}; not an mmjax recording")
         return RecordingMeta(
             product=get["mmjax.product"],
             tick_size=float(get["mmjax.tick_size"]),
@@ -199,13 +201,13 @@ class RecordingMeta:
 def check_contract(contract_type: str, contract_value, where: str) -> str:
     """``contract_type`` when it and ``contract_value`` make a contract, else a ValueError naming the field and ``where``."""
     if contract_type not in CONTRACT_TYPES:
-        raise ValueError(f"{where}: contract_type {contract_type!r} must be one of {CONTRACT_TYPES}")
+        raise UserError(f"{where}: contract_type {contract_type!r} must be one of {CONTRACT_TYPES}")
     if contract_type == INVERSE:
         if contract_value is None:
-            raise ValueError(f"{where}: contract_type 'inverse' needs contract_value (quote currency per contract, > 0)")
+            raise UserError(f"{where}: contract_type 'inverse' needs contract_value (quote currency per contract, > 0)")
         positive_number(contract_value, f"{where}: contract_value")
     elif contract_value is not None:
-        raise ValueError(f"{where}: contract_value {contract_value!r} is only meaningful for contract_type 'inverse'")
+        raise UserError(f"{where}: contract_value {contract_value!r} is only meaningful for contract_type 'inverse'")
     return contract_type
 
 
@@ -218,9 +220,9 @@ def positive_number(text, what: str) -> float:
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise ValueError(f"{what}: {text!r} is not a number") from None
+        raise UserError(f"{what}: {text!r} is not a number") from None
     if not 0 < value < float("inf"):
-        raise ValueError(f"{what}: {text!r} must be a positive number")
+        raise UserError(f"{what}: {text!r} must be a positive number")
     return value
 
 
@@ -281,6 +283,22 @@ def write_dataset(
         write_atomic(sub, path)
         paths.append(path)
     return paths
+
+
+def write_quiet_dates(root: str | os.PathLike, meta: RecordingMeta) -> list[str]:
+    """Write an empty trades file for each date of ``root``'s book that has no trades file; returns those dates.
+
+    The rule: every date of a recording has both datasets, and a date without trades (a quiet market)
+    says so with a trades file of 0 rows, so that a missing file is always a file lost (`mmjax load`)."""
+    book = partition_dir(root, BOOK_DIR, meta.product, "x").parent
+    quiet = []
+    for ddir in sorted(book.glob("date=*")):
+        date = ddir.name.split("=", 1)[1]
+        tdir = partition_dir(root, TRADES_DIR, meta.product, date)
+        if not any(tdir.glob("*.parquet")):
+            write_atomic(TRADES_SCHEMA.empty_table().replace_schema_metadata(meta.to_kv()), tdir / "part-quiet.parquet")
+            quiet.append(date)
+    return quiet
 
 
 def book_table_from_arrays(

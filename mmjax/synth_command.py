@@ -11,13 +11,13 @@ composes data and evaluation), not a data tool.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from mmjax import outputs
 from mmjax.data import facts, loader, synth
 from mmjax.data import synth_params as sp
 from mmjax.data.loader import RecordingError
@@ -129,6 +129,7 @@ def calibrate_and_write(cfg: SynthConfig, progress=print) -> dict:
     from mmjax.evaluation import fill_fit
 
     t0 = time.perf_counter()
+    outputs.refuse_existing(cfg.out, cfg.overwrite, "a recording")  # before the fit, not after it
     with tempfile.TemporaryDirectory() as tmp:
         raw, real_dir = load_any(cfg.calibrate_from, Path(tmp))
         facts.check_length(raw, str(cfg.calibrate_from))
@@ -158,7 +159,7 @@ def calibrate_and_write(cfg: SynthConfig, progress=print) -> dict:
                "ci": {"level": fact_ci.CI_LEVEL, "block_s": fact_ci.BLOCK_S, "resamples": fact_ci.N_BOOT},
                "fill_round": fill_history, "fit_seconds": round(time.perf_counter() - t0, 1)}
     out = Path(cfg.out)
-    (out / "calibration.json").write_text(json.dumps(payload, indent=1))
+    outputs.write_json(out / "calibration.json", payload, indent=1)
     plot_comparison(cmp, out / "calibration.png", f"calibrated to {Path(cfg.calibrate_from).name}")
     print(facts.format_comparison(cmp))
     print(f"wrote {out / 'calibration.json'} and {out / 'calibration.png'} ({payload['fit_seconds']:.0f} s)")

@@ -36,7 +36,7 @@ UPSTREAM = {
 }
 JAX_LIBS = ("jax", "jaxlib", "flax", "optax", "chex", "gymnax")
 # What the live path runs: paper trading must start without jax, and without the gymnasium interface.
-JAX_FREE_ROOTS = ("recorder", "mmjax.live", "mmjax.dashboard", "mmjax.policy.numpy_policy", "mmjax.env.sim_np",
+JAX_FREE_ROOTS = ("recorder", "mmjax.outputs", "mmjax.live", "mmjax.dashboard", "mmjax.policy.numpy_policy", "mmjax.env.sim_np",
                   "mmjax.env.sim_types", "mmjax.env.attribution", "mmjax.env.kpis",
                   "mmjax.env.knobs", "mmjax.features.stream", "mmjax.baselines", "mmjax.data.ticks",
                   "mmjax.data.raw")
@@ -49,8 +49,8 @@ def stage(module: str) -> str:
     parts = module.split(".")
     if parts[0] == "recorder":
         return "recorder"
-    if module == "mmjax.schema":
-        return "schema"
+    if module in ("mmjax.schema", "mmjax.outputs"):
+        return "schema"  # the recording format, and output safety (user errors, atomic writes, locks)
     if module == "mmjax.baselines":
         return "env"  # closed-form quoters: NumPy functions over env quantities
     if len(parts) > 1 and parts[1] in UPSTREAM:

@@ -202,8 +202,11 @@ def test_empty_date_range_and_missing_dataset(tmp_path):
     with pytest.raises(RecordingError, match=r"product=BTC-USD: no Parquet files in date range"):
         read_recording(tmp_path, start_date=next_day)
     assert read_recording(tmp_path, start_date=day, end_date=day).num_steps == 5
-    with pytest.raises(RecordingError, match="no 'book' dataset"):
+    with pytest.raises(RecordingError, match="nowhere: no such recording directory"):
         read_recording(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RecordingError, match="no 'book' dataset"):
+        read_recording(tmp_path / "empty")
     with pytest.raises(RecordingError, match=r"product 'ETH-USD' not found; have \['BTC-USD'\]"):
         read_recording(tmp_path, product="ETH-USD")
     write(tmp_path, book_arrays(5), meta=schema.RecordingMeta("ETH-USD", 0.01, levels=3))

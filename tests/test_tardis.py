@@ -19,6 +19,7 @@ from mmjax.data.tardis import (
     infer_tick_size,
     tick_fits,
 )
+from mmjax.outputs import UserError
 
 BOOK_HEADER = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount"
 TRADE_HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
@@ -301,7 +302,7 @@ def test_output_rotates_hourly_and_is_deterministic(tmp_path):
     raw = read_recording(rec)
     assert np.all(np.diff(raw.ts_recv_ns) == 100_000_000) and raw.after_gap.sum() == 1
     first = [f.read_bytes() for f in files]
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(UserError, match="--overwrite"):
         _import(tmp_path, book)  # never mixes a new import with an old one
     _import(tmp_path, book[:-1000], overwrite=True)  # a shorter import replaces the old files
     assert len(list((rec / "book").rglob("*.parquet"))) == 1
@@ -397,4 +398,4 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     assert main(["import-tardis", "--book", str(b), "--trades", str(t), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "book.csv: line 3, field 'side'" in capsys.readouterr().err
     assert main(["load", "--data", str(tmp_path / "o")]) == 2
-    assert "no 'book' dataset" in capsys.readouterr().err
+    assert "no such recording directory" in capsys.readouterr().err  # the failed import left nothing behind

@@ -11,6 +11,7 @@ import dash
 
 from mmjax.dashboard import callbacks, figures, layout
 from mmjax.live import PAPER_NOTICE, EngineConfig, build_runner
+from mmjax.outputs import UserError, check_range
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -48,7 +49,7 @@ def market_label(cfg: EngineConfig, runtime) -> str:
 def check_host(host: str, allow_remote: bool = False) -> None:
     """Refuse to bind beyond loopback unless explicitly allowed (the page has controls, no auth)."""
     if host not in LOCAL_HOSTS and not allow_remote:
-        raise ValueError(f"--host {host!r} would expose the dashboard beyond this machine; "
+        raise UserError(f"--host {host!r} would expose the dashboard beyond this machine; "
                          "it has no authentication. Use 127.0.0.1 (or pass --allow-remote knowingly).")
 
 
@@ -97,18 +98,23 @@ class DashboardConfig(EngineConfig):
     full_points: int = field(default=figures.FULL_POINTS, metadata={
         "help": "points per trace when a history figure is redrawn in full (min/max decimated), >= 10"})
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range("DashboardConfig", "port", self.port, 0, 65535)
+        check_range("DashboardConfig", "interval_ms", self.interval_ms, 50, 3_600_000)
+        check_range("DashboardConfig", "full_points", self.full_points, 10, 10_000_000)
+
 
 def run(cfg: DashboardConfig) -> int:
     """`mmjax dashboard`: start the paper trader in a thread and serve the page until Ctrl-C."""
     check_host(cfg.host, cfg.allow_remote)
-    if cfg.interval_ms < 50:
-        raise ValueError(f"--interval-ms must be >= 50, got {cfg.interval_ms}")
-    if cfg.full_points < 10:
-        raise ValueError(f"--full-points must be >= 10, got {cfg.full_points}")
     print(PAPER_NOTICE, flush=True)
     runner, source = build_runner(cfg)
     app = build_app(runner, cfg.interval_ms, market_label(cfg, runner), callbacks.RefreshParams(cfg.full_points))
-    server = Server(app, cfg.host, cfg.port, cfg.allow_remote)
+    try:
+        server = Server(app, cfg.host, cfg.port, cfg.allow_remote)
+    except OSError as e:  # e.g. the port is taken: the OS names neither host nor port
+        raise UserError(f"--host {cfg.host} --port {cfg.port}: cannot listen ({e.strerror or e})") from None
     snap = runner.state.snapshot(since=1 << 62)
     print(f"source: {source}", flush=True)
     if snap.mode == "baseline":

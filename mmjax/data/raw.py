@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmjax import schema
+from mmjax.outputs import UserError
 
 
-class RecordingError(ValueError):
+class RecordingError(UserError):
     """Bad input: the message names the file, and the row and field where known."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mmjax.outputs import UserError
+
 
 @dataclass(frozen=True)
 class Split:
@@ -31,10 +33,10 @@ def chronological_splits(
     The gap (default 3000 rows = 5 min of 100 ms) is dropped from every split.
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+        raise UserError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
     usable = num_steps - 2 * gap_steps
     if usable <= 0:
-        raise ValueError(f"{num_steps} rows cannot hold three splits with gaps of {gap_steps} rows")
+        raise UserError(f"{num_steps} rows cannot hold three splits with gaps of {gap_steps} rows")
     sizes = [int(usable * f) for f in fractions]
     sizes[-1] = usable - sizes[0] - sizes[1]
     out, start = {}, 0

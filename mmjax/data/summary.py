@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mmjax import schema
-from mmjax.data.loader import RawRecording, RecordingError, load_market
+from mmjax.data.loader import RawRecording, load_market
 from mmjax.data.market import MarketData, identity
 
 
@@ -44,6 +43,7 @@ def summarize(md: MarketData, raw: RawRecording) -> dict[str, float | int | str]
         "segments": len(seg_starts),
         "gaps": len(seg_starts) - 1,
         "longest_segment_rows": int(seg_len.max()),
+        **trades_per_segment(np.asarray(md.n_trades), seg_starts),
         **{k: v for k, v in identity(md, raw.meta).items() if k != "product"},
         "best_bid_min": float(md.to_price(bid0.min())),
         "best_ask_max": float(md.to_price(ask0.max())),
@@ -60,17 +60,20 @@ def summarize(md: MarketData, raw: RawRecording) -> dict[str, float | int | str]
     }
 
 
+def trades_per_segment(n_trades: np.ndarray, seg_starts: np.ndarray) -> dict[str, int]:
+    """Trades on the grid counted per gap-free segment: the fewest, the most, and how many segments have none."""
+    per = np.add.reduceat(n_trades.astype(np.int64), seg_starts) if len(seg_starts) else np.zeros(1, np.int64)
+    return {"trades_per_segment_min": int(per.min()), "trades_per_segment_max": int(per.max()),
+            "segments_without_trades": int((per == 0).sum())}
+
+
 def _utc(ts_ns: int) -> str:
     return np.datetime_as_string(np.datetime64(ts_ns, "ns"), unit="ms") + "Z"
 
 
 def run(cfg: LoadConfig) -> int:
     """CLI entry point: load, print the load report, then the summary."""
-    try:
-        md, raw = load_market(cfg.data, cfg.product, cfg.start_date, cfg.end_date, cfg.on_crossed)
-    except RecordingError as exc:
-        print(f"mmjax load: error: {exc}", file=sys.stderr)
-        return 2
+    md, raw = load_market(cfg.data, cfg.product, cfg.start_date, cfg.end_date, cfg.on_crossed)  # errors: mmjax.cli
     print("load report")
     print("\n".join(raw.report.lines()))
     print("summary")

@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from mmjax import schema
+from mmjax import outputs, schema
 from mmjax.data import synth_params as sp
 from mmjax.data.synth_book import _assemble_book, _run_segments
 from mmjax.data.synth_flow import _ar1, _hawkes_orders, _regime, _walk
 from mmjax.data.synth_params import SynthParams
+from mmjax.outputs import UserError
 
 DEFAULT_START = "2026-01-05T00:00:00"
 
@@ -63,12 +64,14 @@ class SynthConfig:
     check_hours: float = field(default=1.0, metadata={
         "help": "--calibrate-from: hours of synthetic market the facts are compared on (at most --hours)"})
     report: bool = field(default=False, metadata={"help": "print the stylized-facts table of the written recording"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace an existing recording in --out (only once the new one is complete); else an error"})
 
 
 def resolved_params(cfg: SynthConfig) -> SynthParams:
     """The parameters this config generates with: preset or params file, then explicit flags on top."""
     if cfg.preset and cfg.params:
-        raise ValueError("synth: give --preset or --params, not both")
+        raise UserError("synth: give --preset or --params, not both")
     if cfg.preset:
         return sp.overrides(sp.load_preset(cfg.preset), cfg.model)
     if cfg.params:
@@ -93,13 +96,14 @@ class SynthMarket:
 
 def _validate(cfg: SynthConfig, p: SynthParams) -> None:
     checks = [
-        (cfg.hours > 0, "hours must be > 0"),
-        (cfg.levels >= 2, "levels must be >= 2"),
-        (cfg.grid_ms > 0, "grid_ms must be > 0"),
+        (0 < cfg.hours <= 24 * 366, f"--hours (SynthConfig.hours) must be in (0, 8784], got {cfg.hours!r}"),
+        (2 <= cfg.levels <= 1000, f"--levels (SynthConfig.levels) must be in [2, 1000], got {cfg.levels!r}"),
+        (0 < cfg.grid_ms <= 3_600_000, f"--grid-ms (SynthConfig.grid_ms) must be in [1, 3600000], got {cfg.grid_ms!r}"),
+        (0 <= cfg.seed < 2**32, f"--seed (SynthConfig.seed) must be in [0, 2^32), got {cfg.seed!r}"),
     ]
     for ok, msg in checks:
         if not ok:
-            raise ValueError(f"SynthConfig: {msg}")
+            raise UserError(msg)
     sp.validate(p)
 
 
@@ -111,7 +115,7 @@ def generate(cfg: SynthConfig) -> SynthMarket:
     dt_s = cfg.grid_ms / 1000.0
     T = int(round(cfg.hours * 3600 / dt_s))
     if T < 10:
-        raise ValueError(f"SynthConfig: {cfg.hours} h gives {T} rows; need at least 10")
+        raise UserError(f"SynthConfig: {cfg.hours} h gives {T} rows; need at least 10")
     duration_s = T * dt_s
     n_sec = int(np.ceil(duration_s)) + 1
     ticks_per_bp = p.start_price_usd / p.tick_size * 1e-4
@@ -174,7 +178,7 @@ def generate(cfg: SynthConfig) -> SynthMarket:
     to_usd = lambda t: np.round((t + anchor_ticks) * p.tick_size, decimals)  # noqa: E731
     start_ns = int(_dt.datetime.fromisoformat(cfg.start).replace(tzinfo=_dt.UTC).timestamp() * 1e9)
     if to_usd(np.nanmin(bid_t[:, -1])) <= 0:
-        raise ValueError("SynthConfig: the price path went below zero; raise start_price_usd or lower the vol")
+        raise UserError("SynthConfig: the price path went below zero; raise start_price_usd or lower the vol")
     return SynthMarket(
         ts_recv_ns=start_ns + np.arange(T, dtype=np.int64) * grid_ns,
         bid_px=to_usd(bid_t), bid_sz=bid_sz, ask_px=to_usd(ask_t), ask_sz=ask_sz,
@@ -214,13 +218,15 @@ def meta_for(cfg: SynthConfig) -> schema.RecordingMeta:
 def run(cfg: SynthConfig) -> int:
     """Generate, write the recording under ``cfg.out`` and print a summary."""
     t0 = time.perf_counter()
+    outputs.refuse_existing(cfg.out, cfg.overwrite, "a recording")  # before the work; checked again under the lock
     mk = generate(cfg)
     t_gen = time.perf_counter() - t0
     book, trades = to_tables(mk, cfg.seed)
     meta = meta_for(cfg)
     part = f"synth-{cfg.seed}"
-    paths = schema.write_dataset(book, cfg.out, schema.BOOK_DIR, meta, part)
-    paths += schema.write_dataset(trades, cfg.out, schema.TRADES_DIR, meta, part)
+    with outputs.staged_dir(cfg.out, cfg.overwrite, "a recording") as stage:  # all of it, or nothing
+        paths = schema.write_dataset(book, stage, schema.BOOK_DIR, meta, part)
+        paths += schema.write_dataset(trades, stage, schema.TRADES_DIR, meta, part)
     spread = np.rint((mk.ask_px[:, 0] - mk.bid_px[:, 0]) / meta.tick_size)
     mid = (mk.ask_px[:, 0] + mk.bid_px[:, 0]) / 2
     print(f"synth: {len(mk.ts_recv_ns):,} book rows x {cfg.levels} levels, {len(mk.trade_px):,} trades, "

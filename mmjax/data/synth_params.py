@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmjax.outputs import UserError
+
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 
@@ -80,7 +82,7 @@ def validate(p: SynthParams) -> None:
     ]
     for ok, msg in checks:
         if not ok:
-            raise ValueError(f"SynthParams: {msg}")
+            raise UserError(f"SynthParams: {msg}")
 
 
 def to_json_dict(p: SynthParams) -> dict:
@@ -93,20 +95,20 @@ def from_dict(d: dict, source: str) -> SynthParams:
     names = {f.name: f for f in dataclasses.fields(SynthParams)}
     unknown = sorted(set(d) - set(names))
     if unknown:
-        raise ValueError(f"{source}: unknown generator parameter(s) {unknown}; known: see `mmjax synth --help`")
+        raise UserError(f"{source}: unknown generator parameter(s) {unknown}; known: see `mmjax synth --help`")
     values = {}
     for k, v in d.items():
         want = type(names[k].default)
         if want is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         if not isinstance(v, want):
-            raise ValueError(f"{source}: parameter {k!r} must be a {want.__name__}, got {v!r}")
+            raise UserError(f"{source}: parameter {k!r} must be a {want.__name__}, got {v!r}")
         values[k] = v
     p = SynthParams(**values)
     try:
         validate(p)
     except ValueError as e:
-        raise ValueError(f"{source}: {e}") from None
+        raise UserError(f"{source}: {e}") from None
     return p
 
 
@@ -118,9 +120,9 @@ def load_params(path: str | Path) -> SynthParams:
     try:
         d = json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+        raise UserError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(d, dict):
-        raise ValueError(f"{path}: expected a JSON object of generator parameters")
+        raise UserError(f"{path}: expected a JSON object of generator parameters")
     if "params" in d and isinstance(d["params"], dict):
         d = d["params"]
     d = {k: v for k, v in d.items() if not k.startswith("_")}  # "_comment", "_source": documentation only
@@ -136,7 +138,7 @@ def load_preset(name: str) -> SynthParams:
     """The named preset; an unknown name is an error listing the known ones."""
     path = PRESETS_DIR / f"{name}.json"
     if not path.is_file():
-        raise ValueError(f"unknown synth preset {name!r}; known: {', '.join(preset_names())}")
+        raise UserError(f"unknown synth preset {name!r}; known: {', '.join(preset_names())}")
     return load_params(path)
 
 

@@ -24,14 +24,15 @@ a sorted key list (bisect) for the top ``L`` levels, and output rotated into one
 
 from __future__ import annotations
 
-import sys
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from mmjax import schema
-from mmjax.data.tardis_book import _import_book
+from mmjax import outputs, schema
+from mmjax.data.tardis_book import _import_book, product_dirs
 from mmjax.data.tardis_csv import (  # noqa: F401  (re-exported: the public names of the import)
     KNOWN_CONTRACTS,
     KNOWN_VENUES,
@@ -42,6 +43,7 @@ from mmjax.data.tardis_csv import (  # noqa: F401  (re-exported: the public name
     tick_fits,
     venue_contract,
 )
+from mmjax.outputs import UserError, check_range
 
 
 @dataclass
@@ -72,6 +74,7 @@ class TardisReport:
     trades_read: int = 0
     trades_written: int = 0
     trades_unknown_side: int = 0
+    quiet_dates: int = 0  # dates with book rows and no trades: each gets an empty trades file (a header-only CSV, say)
     book_files: int = 0
     trade_files: int = 0
     seconds: float = 0.0
@@ -113,22 +116,46 @@ def import_tardis(cfg: TardisImportConfig, log: Callable[[str], None] | None = N
     """Convert ``cfg.book`` and ``cfg.trades`` into a recording under ``cfg.out``; returns the report."""
     t0 = time.perf_counter()
     report = TardisReport()
+    validate(cfg)
     out = Path(cfg.out)
     book_path, trades_path = Path(cfg.book), Path(cfg.trades)
-    meta = _import_book(book_path, out, cfg, report, log)
-    exchange, symbol = meta.source.split(":")[1:]
-    _import_trades(trades_path, out, meta, (exchange, symbol), report, log)
+    for p, flag in ((book_path, "--book"), (trades_path, "--trades")):
+        if not p.is_file():
+            raise UserError(f"{flag} {p}: no such file")
+    # staged beside OUT; this product's partitions replace the old ones only once both datasets are written
+    with outputs.lock(out, "mmjax import-tardis"):
+        stage = out.with_name(f".{out.name}.import-{os.getpid()}")
+        shutil.rmtree(stage, ignore_errors=True)
+        try:
+            meta = _import_book(book_path, stage, cfg, report, log)
+            exchange, symbol = meta.source.split(":")[1:]
+            _import_trades(trades_path, stage, meta, (exchange, symbol), report, log)
+            report.quiet_dates = len(schema.write_quiet_dates(stage, meta))  # dates without trades: said, and counted
+            for new, old in zip(product_dirs(stage, meta.product), product_dirs(out, meta.product), strict=True):
+                old.parent.mkdir(parents=True, exist_ok=True)
+                if new.exists():
+                    outputs.publish(new, old)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
     report.seconds = round(time.perf_counter() - t0, 3)
     return report
 
 
+def validate(cfg: TardisImportConfig) -> None:
+    """Range-check the numeric flags before any file is read (UserError naming the flag and the range)."""
+    own = "TardisImportConfig"
+    if cfg.tick_size is not None:
+        check_range(own, "tick_size", cfg.tick_size, 0, lo_open=True)
+    if cfg.contract_value is not None:
+        check_range(own, "contract_value", cfg.contract_value, 0, lo_open=True)
+    check_range(own, "grid_ms", cfg.grid_ms, 1, 3_600_000)
+    check_range(own, "levels", cfg.levels, 1, 1000)
+    check_range(own, "max_silence_s", cfg.max_silence_s, 0, lo_open=True)
+
+
 def run(cfg: TardisImportConfig) -> int:
     """CLI entry point: import, then print the report."""
-    try:
-        report = import_tardis(cfg, log=None if cfg.quiet else print)
-    except (TardisFormatError, FileExistsError, ValueError) as exc:
-        print(f"mmjax import-tardis: error: {exc}", file=sys.stderr)
-        return 2
+    report = import_tardis(cfg, log=None if cfg.quiet else print)  # errors: one line, exit 2 (mmjax.cli)
     print("\n".join(report.lines()))
     rate = report.book_rows_read / max(report.seconds, 1e-9)
     print(f"wrote {cfg.out}: {report.grid_rows_written:,} book rows and {report.trades_written:,} trades "

@@ -5,7 +5,6 @@ The rules are in `mmjax.data.tardis` (module docstring) and docs/data.md.
 
 from __future__ import annotations
 
-import shutil
 from bisect import bisect_left, insort
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from mmjax.data.tardis_csv import (
     tick_fits,
     venue_contract,
 )
+from mmjax.outputs import UserError
 
 if TYPE_CHECKING:
     from mmjax.data.tardis import TardisImportConfig, TardisReport
@@ -120,6 +120,11 @@ def _resolve_contract(ident: tuple[str, str], cfg: TardisImportConfig, report: T
     return ctype, value
 
 
+def product_dirs(root: Path, product: str) -> list[Path]:
+    """The book and trades partitions of ``product`` under recording ``root`` (what an import replaces)."""
+    return [schema.partition_dir(root, d, product, "x").parent for d in (schema.BOOK_DIR, schema.TRADES_DIR)]
+
+
 def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisReport,
                  log: Callable[[str], None] | None) -> schema.RecordingMeta:
     """Stream the book CSV, rebuild the book, write grid rows; returns the recording metadata."""
@@ -162,12 +167,11 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
         first = not meta
         m = fix_meta()
         if first:
-            existing = [schema.partition_dir(out, d, m.product, "x").parent for d in (schema.BOOK_DIR, schema.TRADES_DIR)]
-            existing = [d for d in existing if d.exists()]
+            # the import is staged in ``out`` (a sibling of cfg.out); the real output is only checked here
+            existing = [d for d in product_dirs(Path(cfg.out), m.product) if d.exists()]
             if existing and not cfg.overwrite:
-                raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace product {m.product!r} under {out}")
-            for d in existing:
-                shutil.rmtree(d)
+                raise UserError(f"{existing[0]} exists; pass --overwrite to replace product {m.product!r} under "
+                                f"{cfg.out} (it is replaced only when the new import succeeds)")
         return m
 
     writer = _Writer(out, L, grid_us, fix_meta_and_clear)

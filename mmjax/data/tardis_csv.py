@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from mmjax import schema
+from mmjax.outputs import UserError
 
 if TYPE_CHECKING:
     from mmjax.data.tardis import TardisReport
@@ -72,7 +73,7 @@ def venue_contract(exchange: str, symbol: str) -> tuple[str, float | None] | Non
     return KNOWN_CONTRACTS.get((exchange, symbol))
 
 
-class TardisFormatError(ValueError):
+class TardisFormatError(UserError):
     """Bad Tardis CSV input: the message names the file, and the line and field where known."""
 
 
@@ -94,7 +95,7 @@ def _open_csv(path: Path, columns: tuple[str, ...]) -> pcsv.CSVStreamingReader:
     try:
         stream = pa.input_stream(str(path), compression="detect")
         return pcsv.open_csv(stream, read_options=read, convert_options=convert)
-    except pa.ArrowException as exc:
+    except (pa.ArrowException, OSError) as exc:  # OSError: a truncated .gz
         raise TardisFormatError(f"{path}: cannot parse CSV: {exc}") from exc
 
 
@@ -104,7 +105,7 @@ def _batches(reader: pcsv.CSVStreamingReader, path: Path):
             batch = reader.read_next_batch()
         except StopIteration:
             return
-        except pa.ArrowException as exc:
+        except (pa.ArrowException, OSError) as exc:  # OSError: "Truncated compressed stream" names no file
             raise TardisFormatError(f"{path}: cannot parse CSV: {exc}") from exc
         yield batch
 

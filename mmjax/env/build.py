@@ -16,6 +16,7 @@ from mmjax.env.knobs import EnvKnobs  # noqa: F401 - re-exported for callers bui
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.features.batch import MarketFeatures, compute_market_features, fit_norm, normalize
 from mmjax.features.spec import FeatureNorm
+from mmjax.outputs import UserError, check_range
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,13 @@ class DataConfig:
     product: str | None = field(default=None, metadata={"help": "product partition to load (default: the only one)"})
     split_fractions: str = field(default="0.7,0.15,0.15", metadata={"help": "train,val,test fractions of the rows, in time order"})
     split_gap_steps: int = field(default=3000, metadata={"help": "embargo rows between splits (3000 = 5 min of 100 ms)"})
+
+    def __post_init__(self) -> None:
+        fr = parse_fractions(self.split_fractions)
+        if any(not f >= 0 for f in fr) or abs(sum(fr) - 1) > 1e-9:
+            raise UserError(f"--split-fractions (DataConfig.split_fractions) must be three numbers >= 0 summing to 1 "
+                            f"(train,val,test), got {self.split_fractions!r}")
+        check_range("DataConfig", "split_gap_steps", self.split_gap_steps, 0)
 
 
 @dataclass
@@ -50,9 +58,11 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
     try:
         parts = tuple(float(x) for x in text.split(","))
     except ValueError as e:
-        raise ValueError(f"split_fractions: expected three comma-separated numbers, got {text!r}") from e
+        raise UserError(f"--split-fractions (DataConfig.split_fractions): expected three comma-separated numbers "
+                        f"(train,val,test), got {text!r}") from e
     if len(parts) != 3:
-        raise ValueError(f"split_fractions: expected three numbers, got {text!r}")
+        raise UserError(f"--split-fractions (DataConfig.split_fractions): expected three numbers (train,val,test), "
+                        f"got {text!r}")
     return parts  # type: ignore[return-value]
 
 
@@ -62,7 +72,7 @@ def load(config: DataConfig, knobs: EnvKnobs | None = None, norm: FeatureNorm | 
     md, raw = load_market(config.data, config.product)
     T, gap = md.num_steps, config.split_gap_steps
     if T <= 2 * gap:  # every command splits the rows (`mmjax evaluate --split all` too: its norm and tuning do)
-        raise ValueError(f"{config.data}: {T:,} rows, but the train/val/test splits need more than 2 x the embargo "
+        raise UserError(f"{config.data}: {T:,} rows, but the train/val/test splits need more than 2 x the embargo "
                          f"of {gap:,} rows between them (--split-gap-steps); lower it or use a longer recording")
     splits = chronological_splits(T, parse_fractions(config.split_fractions), gap)
     feats = compute_market_features(md)
@@ -112,12 +122,12 @@ def make(env_id: str = "MarketMaking-v0", data: str | None = None, product: str 
     ``split`` ("train", "val" or "test") restricts episode starts to that split; knobs are EnvKnobs fields.
     """
     if env_id not in ENV_IDS:
-        raise ValueError(f"mmjax.make: unknown env id {env_id!r}; known: {ENV_IDS}")
+        raise UserError(f"mmjax.make: unknown env id {env_id!r}; known: {ENV_IDS}")
     if data is None:
         if product is not None or split is not None:
-            raise ValueError("mmjax.make: product and split need data=DIR (the built-in market has one product)")
+            raise UserError("mmjax.make: product and split need data=DIR (the built-in market has one product)")
         return make_env(), builtin_params(EnvKnobs(**{**vars(BUILTIN_KNOBS), **knob_overrides}))
     market = load(DataConfig(data=data, product=product), EnvKnobs(**knob_overrides))
     if split is not None and split not in market.splits:
-        raise ValueError(f"mmjax.make: split must be one of {sorted(market.splits)}, got {split!r}")
+        raise UserError(f"mmjax.make: split must be one of {sorted(market.splits)}, got {split!r}")
     return make_env(), market.env_params(market.splits[split] if split else None)

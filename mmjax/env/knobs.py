@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mmjax.outputs import UserError
+
 # Knobs that change the compiled program's shapes (static in `EnvParams`); the others are traced floats.
 STATIC_KNOBS = ("episode_steps", "latency_steps")
 
@@ -61,7 +63,7 @@ def parse_fee_bps(text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"maker fee {text!r}: give bps (e.g. -0.5) or a preset: {', '.join(FEE_PRESETS)}") from None
+        raise UserError(f"maker fee {text!r}: give bps (e.g. -0.5) or a preset: {', '.join(FEE_PRESETS)}") from None
 
 
 def fee_preset_name(fee_bps: float) -> str:
@@ -98,7 +100,7 @@ class EnvKnobs:
     def __post_init__(self) -> None:
         problems = validate(self)
         if problems:
-            raise ValueError("EnvKnobs: " + "; ".join(problems))
+            raise UserError("EnvKnobs: " + "; ".join(problems))
 
     def traced(self) -> dict[str, float]:
         """The knobs that `EnvParams` carries as traced arrays (vmappable), by name."""
@@ -121,7 +123,7 @@ def validate(k: EnvKnobs) -> list[str]:
         if not (math.isfinite(v) and v >= 0):
             out.append(f"{name} must be a finite number >= 0, got {v}")
     if not (math.isfinite(k.maker_fee_bps) and -100.0 < k.maker_fee_bps < 1e4):
-        out.append(f"maker_fee_bps must be finite and > -100 bps, got {k.maker_fee_bps}")
+        out.append(f"maker_fee_bps (--maker-fee-bps) must be in (-100, 10000) bps, got {k.maker_fee_bps:g}")
     return out
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mmjax import outputs
 from mmjax.data.loader import RecordingError
 from mmjax.evaluation import backtest_run
 from mmjax.evaluation.backtest_run import BacktestConfig, segments
@@ -22,9 +22,10 @@ __all__ = ["BacktestConfig", "backtest", "run", "segments"]
 def _npz_setup(path: Path):
     """(knobs, feature norm, policy factory) of an exported policy.npz: the NumPy policy, called back from the scan."""
     from mmjax.env.knobs import knobs_from_mapping
+    from mmjax.features.spec import NUM_FEATURES
     from mmjax.policy.numpy_policy import NumpyPolicy
 
-    pol = NumpyPolicy.load(path)
+    pol = NumpyPolicy.load(path, expected_obs_dim=NUM_FEATURES)  # before the scan compiles, not inside its callback
     knobs, _ = knobs_from_mapping(pol.action_mapping)
     norm = FeatureNorm(mean=np.asarray(pol.feature_mean, np.float32), std=np.asarray(pol.feature_std, np.float32))
 
@@ -100,7 +101,6 @@ def run(cfg: BacktestConfig) -> int:
     print("fills by kind: " + ", ".join(f"{k} {v}" for k, v in result["fills_by_kind"].items())
           + f"; quote-steps beyond the stored depth: {result['beyond_depth_steps']} of {result['quote_steps']}")
     if cfg.json:
-        Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.json).write_text(json.dumps(result, indent=2))
+        outputs.write_json(cfg.json, result)
         print(f"wrote {cfg.json}")
     return 0

@@ -29,6 +29,7 @@ from mmjax.env.knobs import EnvKnobs, episode_span, parse_fee_bps
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.evaluation import harness as H
 from mmjax.features.batch import compute_market_features, normalize
+from mmjax.outputs import UserError
 
 SUMS = ("fills", "bid_fills", "ask_fills", "filled_size", "abs_position", "rejected_post_only", "fees",
         "beyond_depth_steps", "quote_steps", *(f"fills_{k}" for k in FILL_KINDS.values()))
@@ -88,11 +89,11 @@ def _baseline_setup(cfg: BacktestConfig):
     """(knob overrides, policy factory) of a closed-form quoter."""
     if cfg.policy == "fixed" and cfg.fixed_ticks is not None:
         if cfg.fixed_ticks < -1:
-            raise ValueError(f"backtest: --fixed-ticks must be >= -1 (one tick inside the touch), got {cfg.fixed_ticks}")
+            raise UserError(f"backtest: --fixed-ticks must be >= -1 (one tick inside the touch), got {cfg.fixed_ticks}")
         return (lambda env, params: H.baseline_policy("fixed", jnp.float32(cfg.fixed_ticks), None))
     if cfg.policy == "fixed":
         if not cfg.half_spread_bps >= 0:
-            raise ValueError(f"backtest: --half-spread-bps must be >= 0, got {cfg.half_spread_bps}")
+            raise UserError(f"backtest: --half-spread-bps must be >= 0, got {cfg.half_spread_bps}")
         return (lambda env, params: H.offset_policy(jnp.float32(cfg.half_spread_bps)))
     if cfg.policy == "abstain":
         return (lambda env, params: H.baseline_policy("abstain", jnp.float32(0.0), None))
@@ -157,9 +158,9 @@ def backtest(cfg: BacktestConfig, progress=print, factory=None, setup=None) -> d
     ``setup = (knobs, feature norm, factory)`` with any policy at all (the command's policy.npz).
     """
     if not cfg.data:
-        raise ValueError("backtest: --data DIR is required")
+        raise UserError("backtest: --data DIR is required")
     if cfg.chunk_steps < 1:
-        raise ValueError(f"backtest: --chunk-steps must be >= 1, got {cfg.chunk_steps}")
+        raise UserError(f"backtest: --chunk-steps must be >= 1, got {cfg.chunk_steps}")
     path = Path(cfg.policy)
     if setup is not None:
         knobs, norm, factory = setup
@@ -170,9 +171,9 @@ def backtest(cfg: BacktestConfig, progress=print, factory=None, setup=None) -> d
     elif path.is_dir():
         knobs, norm, factory = _run_dir_setup(path)
     elif path.suffix == ".npz":
-        raise ValueError("backtest: a policy.npz runs through mmjax.evaluation.backtest.backtest (the NumPy policy)")
+        raise UserError("backtest: a policy.npz runs through mmjax.evaluation.backtest.backtest (the NumPy policy)")
     else:
-        raise ValueError(f"backtest: --policy must be one of {bl.BASELINES}, a run directory or a policy.npz; got {cfg.policy!r}")
+        raise UserError(f"backtest: --policy must be one of {bl.BASELINES}, a run directory or a policy.npz; got {cfg.policy!r}")
     given = {"quote_size": cfg.quote_size, "max_inventory": cfg.max_inventory, "latency_steps": cfg.latency_steps,
              "maker_fee_bps": cfg.maker_fee_bps, "max_offset_bps": cfg.max_offset_bps}
     knobs = dataclasses.replace(knobs, **{k: v for k, v in given.items() if v is not None})

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import baselines as bl
+from mmjax import outputs
 from mmjax.data.loader import RecordingError
 from mmjax.data.market import identity
 from mmjax.data.splits import Split
@@ -30,6 +31,7 @@ from mmjax.evaluation import metrics as M
 from mmjax.evaluation import report as R
 from mmjax.features.batch import fit_norm
 from mmjax.features.spec import FeatureNorm
+from mmjax.outputs import UserError, check_range
 from mmjax.ppo import run_dir
 
 
@@ -54,6 +56,19 @@ class EvaluateConfig:
     retail_fee_bps: float = field(default=40.0, metadata={
         "help": "second evaluation at this fee, bps or a preset (Coinbase entry tier: 40 bps)", "parse": parse_fee_bps})
     seed: int = field(default=0, metadata={"help": "bootstrap seed"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace an existing report in --out (only once the new one is complete); else an error"})
+
+    def __post_init__(self) -> None:
+        own = "EvaluateConfig"
+        check_range(own, "episodes", self.episodes, 1)
+        check_range(own, "episode_steps", self.episode_steps, 0)
+        check_range(own, "calibration_fraction", self.calibration_fraction, 0, 1, lo_open=True, hi_open=True)
+        check_range(own, "tune_episodes", self.tune_episodes, 1)
+        check_range(own, "quote_size", self.quote_size, 0)
+        check_range(own, "max_inventory", self.max_inventory, 0)
+        check_range(own, "baseline_max_offset_bps", self.baseline_max_offset_bps, 0, 1e4, lo_open=True)
+        check_range(own, "seed", self.seed, 0, 2**31 - 1)
 
 
 def _windows(cfg: EvaluateConfig, market: build.Market) -> tuple[Split, Split]:
@@ -67,11 +82,18 @@ def _windows(cfg: EvaluateConfig, market: build.Market) -> tuple[Split, Split]:
 def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     """Run the evaluation and write the report; returns the metrics.json payload."""
     if not cfg.data:
-        raise ValueError("evaluate: --data DIR is required")
-    t_start = time.perf_counter()
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+        raise UserError("evaluate: --data DIR is required")
+    outputs.refuse_existing(cfg.out, cfg.overwrite, "a report")  # before the tuning, not after it
     runs = run_dir.find_runs(cfg.policy) if cfg.policy else []
+    for run in runs:  # a truncated checkpoint is named now, not after the baselines are tuned
+        outputs.read_npz(run / run_dir.CHECKPOINT, "checkpoint")
+    with outputs.staged_dir(cfg.out, cfg.overwrite, "a report") as stage:  # all of the report, or nothing
+        return _evaluate(cfg, progress, runs, stage)
+
+
+def _evaluate(cfg: EvaluateConfig, progress, runs: list[Path], out: Path) -> dict:
+    """`evaluate`, writing the report into ``out`` (the staging directory of ``cfg.out``)."""
+    t_start = time.perf_counter()
     if runs:
         train_cfg = run_dir.load_train_config(runs[0])
         dcfg, mcfg = dataclasses.replace(train_cfg.data, data=cfg.data), train_cfg.env
@@ -101,7 +123,7 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     tune_starts = H.non_overlapping_starts(stg, tune_win.start, tune_win.stop, E, L, cfg.tune_episodes)
     for what, win, found in (("evaluation", eval_win, starts), ("tuning", tune_win, tune_starts)):
         if len(found) == 0:
-            raise ValueError(f"evaluate: no gap-free episode of {E}+{L}+1 rows fits in the {what} window, rows "
+            raise UserError(f"evaluate: no gap-free episode of {E}+{L}+1 rows fits in the {what} window, rows "
                              f"[{win.start}, {win.stop}) of {cfg.data}; use --episode-steps to shorten them")
     if len(starts) < cfg.episodes:
         progress(f"warning: only {len(starts)} non-overlapping episodes of {E} steps fit in rows "
@@ -191,7 +213,8 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
     progress(R.console_table(retail))
     for note in payload["notes"]:
         progress(f"note: {note}")
-    progress(f"\nreport: {out / 'report.md'}  metrics: {out / 'metrics.json'}  plots: {', '.join(p.name for p in pngs)}")
+    final = Path(cfg.out)
+    progress(f"\nreport: {final / 'report.md'}  metrics: {final / 'metrics.json'}  plots: {', '.join(p.name for p in pngs)}")
     return payload
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from mmjax import outputs
 from mmjax.evaluation.metrics import Traces
 
 LABELS = {"ppo": "PPO", "fixed": "Fixed (TWAP)", "avellaneda_stoikov": "Avellaneda-Stoikov", "glft": "GLFT",
@@ -87,7 +87,8 @@ def console_table(policies: dict[str, dict]) -> str:
 
 
 def write_json(path: Path, payload: dict) -> None:
-    path.write_text(json.dumps(payload, indent=2, default=float))
+    """metrics.json: strict JSON (null for a NaN), written atomically."""
+    outputs.write_json(path, payload)
 
 
 def plot_all(out_dir: Path, traces: dict[str, Traces], markout_curves: dict[str, tuple[list, list]] | None = None) -> list[Path]:

@@ -7,10 +7,8 @@ the feature is badly scaled (a bug), and the table marks it.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +20,7 @@ from mmjax.features.spec import (
     fit_stats,
     spec_hash,
 )
+from mmjax.outputs import write_json
 
 MAX_FRAC_AT_CLIP = 0.05
 
@@ -107,8 +106,7 @@ def run(cfg: FeaturesConfig) -> int:
         "sigma_ticks_per_sqrt_s": {"median": float(np.median(sigma)), "p95": float(np.percentile(sigma, 95))},
         "features": stats,
     }
-    Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(cfg.json).write_text(json.dumps(out, indent=2))
+    write_json(cfg.json, out)
     print(f"{raw.meta.product} (tick {raw.meta.tick_size:g}, sizes in {raw.meta.size_unit}): {T:,} rows; "
           f"norm fitted on rows [{train[0]}, {train[1]}); spec {out['spec_hash'][:12]}")
     print(format_table(stats))

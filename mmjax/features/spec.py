@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mmjax.outputs import UserError
+
 MARKET_FEATURES: tuple[str, ...] = (
     "obi_l1",  # L1 order-book imbalance, [-1, 1]
     "obi_l5",  # imbalance of the first obi_levels levels, [-1, 1]
@@ -110,24 +112,24 @@ class FeatureConfig:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.name.endswith("_steps") and (not isinstance(v, int) or v < 1):
-                raise ValueError(f"FeatureConfig.{f.name} must be a positive int, got {v!r}")
+                raise UserError(f"FeatureConfig.{f.name} must be a positive int, got {v!r}")
         if self.obi_levels < 1:
-            raise ValueError(f"FeatureConfig.obi_levels must be >= 1, got {self.obi_levels}")
+            raise UserError(f"FeatureConfig.obi_levels must be >= 1, got {self.obi_levels}")
         if self.spread_clip_ticks < 1:
-            raise ValueError(f"FeatureConfig.spread_clip_ticks must be >= 1, got {self.spread_clip_ticks}")
+            raise UserError(f"FeatureConfig.spread_clip_ticks must be >= 1, got {self.spread_clip_ticks}")
         # n * sum(s^2) and sum(s)^2 must both fit int32 so the variance numerator is exact
         if (self.spread_steps * self.spread_clip_ticks) ** 2 > _INT32_MAX:
-            raise ValueError(
+            raise UserError(
                 f"FeatureConfig: (spread_steps * spread_clip_ticks)^2 = "
                 f"{(self.spread_steps * self.spread_clip_ticks) ** 2} overflows int32; shorten the window or the cap")
         if self.vol_long_steps * self.spread_clip_ticks > _INT32_MAX:  # the spread baseline's integer sum
-            raise ValueError("FeatureConfig: vol_long_steps * spread_clip_ticks overflows int32")
+            raise UserError("FeatureConfig: vol_long_steps * spread_clip_ticks overflows int32")
         if self.kyle_ridge <= 0 or self.shrink <= 0 or self.spread_var_floor_ticks2 <= 0 or self.momentum_floor_ticks <= 0:
-            raise ValueError("FeatureConfig: kyle_ridge, shrink, spread_var_floor_ticks2, momentum_floor_ticks must be > 0")
+            raise UserError("FeatureConfig: kyle_ridge, shrink, spread_var_floor_ticks2, momentum_floor_ticks must be > 0")
         # each short window lies inside its baseline, so the log ratios stay bounded (docs/features.md)
         for short, long in WINDOW_ORDER:
             if getattr(self, short) > getattr(self, long):
-                raise ValueError(f"FeatureConfig: {short} ({getattr(self, short)}) must not exceed "
+                raise UserError(f"FeatureConfig: {short} ({getattr(self, short)}) must not exceed "
                                  f"{long} ({getattr(self, long)})")
 
 

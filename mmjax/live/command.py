@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from mmjax.live.engine import PAPER_NOTICE, EngineConfig, build_runner
 from mmjax.live.state import LiveState, Snapshot, side_text
+from mmjax.outputs import check_range, refuse_existing, write_json
 
 
 @dataclass
@@ -15,12 +16,18 @@ class LiveConfig(EngineConfig):
     max_steps: int = field(default=0, metadata={"help": "stop after this many grid steps (0 = until the feed ends)"})
     status_s: float = field(default=5.0, metadata={"help": "seconds between status lines (0 = none)"})
     out: str | None = field(default=None, metadata={"help": "write the final KPIs and counters as JSON here"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing --out file; else an error"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range("LiveConfig", "max_steps", self.max_steps, 0)
+        check_range("LiveConfig", "status_s", self.status_s, 0)
 
 
 def run(cfg: LiveConfig) -> int:
     """`mmjax live`: run the paper trader in the foreground with status lines; Ctrl-C stops it."""
-    import json
-
+    if cfg.out:
+        refuse_existing(cfg.out, cfg.overwrite, "a KPI file")  # before the run, not after it
     print(PAPER_NOTICE, flush=True)
     runner, source = build_runner(cfg, cfg.max_steps)
     print(f"source: {source}", flush=True)
@@ -48,10 +55,7 @@ def run(cfg: LiveConfig) -> int:
     summary = {"source": source, "quoter": snap.quoter, "maker_fee_bps": snap.maker_fee_bps,
                "fee_regime": snap.fee_regime, "kpis": snap.kpis, "counts": runner.trader.counts, "paper_only": True}
     if cfg.out:
-        from pathlib import Path
-
-        Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.out).write_text(json.dumps(summary, indent=2, default=float))
+        write_json(cfg.out, summary)  # strict JSON: a KPI that is not a number yet is null
         print(f"wrote {cfg.out}", flush=True)
     return 1 if runner.error is not None else 0
 

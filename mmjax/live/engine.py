@@ -14,6 +14,7 @@ from mmjax.live.quoters import BaselineParams, BaselineQuoter, ModelQuoter
 from mmjax.live.runner import LiveRunner
 from mmjax.live.state import LiveState
 from mmjax.live.trader import PaperTrader
+from mmjax.outputs import UserError, check_range
 
 PAPER_NOTICE = "PAPER TRADING ONLY: mmjax never sends an order; fills are simulated with the environment's rules."
 
@@ -44,6 +45,17 @@ class EngineConfig:
     cache_dir: str | None = field(default=None, metadata={"help": "where the built-in market is cached (default: $XDG_CACHE_HOME/mmjax or ~/.cache/mmjax)"})
     builtin_hours: float = field(default=0.25, metadata={"help": "length of the built-in market, hours"})
 
+    def __post_init__(self) -> None:
+        own = type(self).__name__
+        check_range(own, "speed", self.speed, 0, 1e6)
+        check_range(own, "tick_size", self.tick_size, 0, lo_open=True)
+        check_range(own, "fixed_offset_bps", self.fixed_offset_bps, 0, 1e4)
+        check_range(own, "as_gamma", self.as_gamma, 0, lo_open=True)
+        check_range(own, "as_k_per_tick", self.as_k_per_tick, 0, lo_open=True)
+        check_range(own, "as_horizon_s", self.as_horizon_s, 0, lo_open=True)
+        check_range(own, "history_s", self.history_s, 0, 7 * 86400, lo_open=True)
+        check_range(own, "builtin_hours", self.builtin_hours, 0, 24 * 366, lo_open=True)
+
     def baseline_params(self) -> BaselineParams:
         return BaselineParams(self.fixed_offset_bps, self.as_gamma, self.as_k_per_tick, self.as_horizon_s)
 
@@ -54,11 +66,11 @@ def build_runner(cfg: EngineConfig, max_steps: int = 0) -> tuple[LiveRunner, str
     from mmjax.data.loader import read_recording
 
     if cfg.live and cfg.replay:
-        raise ValueError("choose --replay DIR or --live, not both")
+        raise UserError("choose --replay DIR or --live, not both")
     if cfg.live:
         products = [p.strip() for p in cfg.products.split(",") if p.strip()]
         if len(products) != 1:
-            raise ValueError(f"--products: the paper trader quotes one product, got {products}")
+            raise UserError(f"--products: the paper trader quotes one product, got {products}")
         feed = RecorderFeed(products[0], cfg.tick_size)
         source = f"live Coinbase feed {products[0]} (public market data)"
     else:

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from mmjax import schema
+from mmjax.outputs import UserError
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class ReplayFeed:
 
     def __init__(self, raw, speed: float = 1.0, loop: bool = False):
         if speed < 0 or not math.isfinite(speed):
-            raise ValueError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
+            raise UserError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
         self.raw = raw
         self.meta = raw.meta
         self.loop = loop
@@ -92,7 +93,7 @@ class ReplayFeed:
 
     def set_speed(self, speed: float) -> None:
         if speed < 0 or not math.isfinite(speed):
-            raise ValueError(f"speed must be >= 0, got {speed}")
+            raise UserError(f"speed must be >= 0, got {speed}")
         with self._lock:
             self._speed = float(speed)
             self._rebase = True

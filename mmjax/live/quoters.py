@@ -88,9 +88,7 @@ class ModelQuoter:
         from mmjax.policy.numpy_policy import NumpyPolicy, PolicyFileError
 
         # the spec hash ties the file to these exact features (names, order, windows, clips)
-        self.policy = NumpyPolicy.load(path, expected_spec_hash=spec_hash())
-        if self.policy.obs_dim != NUM_FEATURES:
-            raise PolicyFileError(f"{path}: observation has {self.policy.obs_dim} entries, the env has {NUM_FEATURES}")
+        self.policy = NumpyPolicy.load(path, expected_spec_hash=spec_hash(), expected_obs_dim=NUM_FEATURES)
         mean, std = self.policy.feature_mean, self.policy.feature_std
         if mean.shape != (NUM_MARKET_FEATURES,) or std.shape != (NUM_MARKET_FEATURES,):
             raise PolicyFileError(f"{path}: fields 'features/norm_mean'/'features/norm_std' have shapes {mean.shape}/"

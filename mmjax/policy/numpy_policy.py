@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mmjax.outputs import UserError, read_npz
 from mmjax.policy.format import FORMAT_VERSION
 
 
-class PolicyFileError(ValueError):
+class PolicyFileError(UserError):
     """The policy file is missing, corrupt, pickled, of another version or inconsistent."""
 
 
@@ -53,20 +53,13 @@ class NumpyPolicy:
         self.feature_std: np.ndarray = meta["feature_std"]
 
     @classmethod
-    def load(cls, path: str | os.PathLike, expected_spec_hash: str | None = None) -> NumpyPolicy:
-        """Read and validate an export; raise PolicyFileError naming the file and the field on any problem."""
+    def load(cls, path: str | os.PathLike, expected_spec_hash: str | None = None,
+             expected_obs_dim: int | None = None) -> NumpyPolicy:
+        """Read and validate an export; raise PolicyFileError naming the file and the field on any problem.
+
+        ``expected_obs_dim``: the observation size of the env it will run in (checked here, before any work)."""
         path = Path(path)
-        if not path.is_file():
-            raise PolicyFileError(f"{path}: no such policy file")
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                files = {k: npz[k] for k in npz.files}
-        except ValueError as e:
-            if "pickle" in str(e).lower():
-                raise PolicyFileError(f"{path}: contains pickled (object) arrays; refusing to load") from e
-            raise PolicyFileError(f"{path}: not a readable .npz policy ({e})") from e
-        except (OSError, EOFError, zipfile.BadZipFile) as e:
-            raise PolicyFileError(f"{path}: not a readable .npz policy ({e})") from e
+        files = read_npz(path, "policy", PolicyFileError)
 
         def get(key: str, kind: str | None = None, ndim: int | None = None) -> np.ndarray:
             if key not in files:
@@ -130,6 +123,9 @@ class NumpyPolicy:
             "feature_std": get("features/norm_std", "f", 1).astype(np.float32),
         }
         inv_std = (1.0 / np.sqrt(obs_var.astype(np.float64) + var_eps)).astype(np.float32)
+        if expected_obs_dim is not None and obs_mean.shape[0] != expected_obs_dim:
+            raise PolicyFileError(f"{path}: field 'obs_norm/mean': the policy observes {obs_mean.shape[0]} entries, "
+                                  f"this env's observation has {expected_obs_dim}: trained on other features")
         return cls(layers, obs_mean, inv_std, float(get("config/obs_clip", "f", 0)), activation,
                    float(get("config/layernorm_eps", "f", 0)), meta)
 

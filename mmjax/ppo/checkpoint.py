@@ -13,6 +13,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from mmjax.outputs import UserError, read_npz
+
 FORMAT_VERSION = 1
 _META = "__meta__/"
 
@@ -40,26 +42,22 @@ def save_checkpoint(path: str | os.PathLike, tree: Any, meta: dict[str, str] | N
 def load_checkpoint(path: str | os.PathLike, template: Any) -> tuple[Any, dict[str, str]]:
     """Read a checkpoint into the structure of `template`; returns (tree, meta)."""
     path = Path(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-        files = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable checkpoint .npz ({e})") from e
+    files = read_npz(path, "checkpoint")
     meta = {k[len(_META):]: str(v) for k, v in files.items() if k.startswith(_META)}
     if meta.get("format_version") != str(FORMAT_VERSION):
-        raise ValueError(f"{path}: checkpoint format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
+        raise UserError(f"{path}: checkpoint format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
     leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
     want = {_leaf_key(p) for p, _ in leaves}
     have = {k for k in files if not k.startswith(_META)}
     if want != have:
-        raise ValueError(f"{path}: checkpoint does not match this run's state; missing {sorted(want - have)[:5]}, "
+        raise UserError(f"{path}: checkpoint does not match this run's state; missing {sorted(want - have)[:5]}, "
                          f"unexpected {sorted(have - want)[:5]}")
     out = []
     for p, ref in leaves:
         key, arr = _leaf_key(p), files[_leaf_key(p)]
         ref_shape, ref_dtype = np.shape(ref), np.asarray(ref).dtype if not hasattr(ref, "dtype") else ref.dtype
         if arr.shape != tuple(ref_shape) or arr.dtype != ref_dtype:
-            raise ValueError(f"{path}: field {key} has shape {arr.shape} dtype {arr.dtype}, "
+            raise UserError(f"{path}: field {key} has shape {arr.shape} dtype {arr.dtype}, "
                              f"expected {tuple(ref_shape)} {ref_dtype}")
         out.append(arr)
     return jax.tree_util.tree_unflatten(treedef, out), meta

@@ -8,13 +8,18 @@ seed's best checkpoint on fixed validation-split episodes (`mmjax.ppo.seeds`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from mmjax import outputs
 from mmjax.env import build
+from mmjax.outputs import UserError
 from mmjax.ppo import run_dir
 from mmjax.ppo.run_dir import TrainConfig, load_train_config
 
@@ -22,17 +27,81 @@ __all__ = ["TrainConfig", "load_train_config", "run", "train"]
 
 
 def train(cfg: TrainConfig, progress=print) -> dict:
-    """Load, train, export; returns the runner's result plus the market."""
+    """Check, load, train, export; returns the runner's result plus the market.
+
+    Everything the user can get wrong is checked before anything is written: the config ranges, the
+    output (an existing run is refused unless --resume or --overwrite; --resume refuses a changed
+    config, naming the fields) and the recording. A second writer on --out is refused (a lock). With
+    --overwrite the new run is built beside the old one, which is replaced only when training succeeds."""
     if not cfg.data.data:
-        raise ValueError("train: --data DIR is required (a recording; `mmjax synth` makes one)")
+        raise UserError("--data DIR is required (a recording; `mmjax synth` makes one)")
+    if not Path(cfg.data.data).is_dir():
+        raise UserError(f"--data {cfg.data.data}: no such directory")
+    cfg.ppo.validate()
     from mmjax.ppo import distributed
 
     distributed.initialize(cfg.coordinator_address, cfg.num_processes, cfg.process_id)  # the CLI joined already
-    if not distributed.is_main():
+    main = distributed.is_main()
+    if not main:
         progress = lambda *_: None  # noqa: E731 - process 0 speaks and writes for the run
     out = Path(cfg.out)
+    with outputs.lock(out, "mmjax train") if main else contextlib.nullcontext():
+        check_out(cfg)
+        market = build.load(cfg.data, cfg.env)
+        staged = main and cfg.overwrite and run_dir.holds_run(out)
+        work = out.with_name(f".{out.name}.staging-{os.getpid()}") if staged else out
+        try:
+            result = _train_in(cfg, market, progress, work)
+            if staged:
+                outputs.publish(work, out)
+                progress(f"replaced the run in {out} (written in {work.name} first)")
+                result = {**result, "out_dir": str(out)}
+        finally:
+            if staged:
+                shutil.rmtree(work, ignore_errors=True)
+    result["market"] = market
+    return result
+
+
+def check_out(cfg: TrainConfig) -> None:
+    """Refuse an existing run unless --resume or --overwrite; refuse --resume of a run with another config."""
+    out = Path(cfg.out)
+    if cfg.resume and cfg.overwrite:
+        raise UserError("--resume continues the run in --out, --overwrite replaces it: give one")
+    if (cfg.seeds != 1 or cfg.select_on_val) and (cfg.tensorboard or cfg.num_processes > 1):
+        raise UserError("--tensorboard and multi-process runs are not supported with --seeds > 1 or "
+                        "--select-on-val")
+    if cfg.resume:
+        if (out / run_dir.TRAIN_CONFIG).exists():
+            diff = config_diff(load_train_config(out), cfg)
+            if diff:
+                raise UserError(f"--resume: {out} was trained with another config: {'; '.join(diff)}; "
+                                "resume with the same flags, or pass --overwrite (or another --out) to start anew")
+        return
+    if run_dir.holds_run(out) and not cfg.overwrite:
+        raise UserError(f"{out} already holds a run; pass --resume to continue it, --overwrite to replace it "
+                        "(the old run stays until the new one finishes), or pick another --out")
+
+
+# fields that do not change what is trained: they may differ between a run and its resumption
+_RESUME_FREE = {"out", "resume", "overwrite", "tensorboard", "coordinator_address", "num_processes", "process_id"}
+
+
+def config_diff(old: TrainConfig, new: TrainConfig) -> list[str]:
+    """"--flag: old -> new" for every trained-on field that differs between two configs."""
+    def flat(c):
+        return {f.name: getattr(sub, f.name) for sub in (c, c.data, c.env, c.ppo) for f in dataclasses.fields(sub)
+                if not dataclasses.is_dataclass(getattr(sub, f.name)) and f.name not in _RESUME_FREE}
+
+    a, b = flat(old), flat(new)
+    return [f"--{k.replace('_', '-')}: {a[k]!r} -> {b[k]!r}" for k in a if k in b and a[k] != b[k]]
+
+
+def _train_in(cfg: TrainConfig, market: build.Market, progress, out: Path) -> dict:
+    """Train into ``out``: the run directory ``cfg.out`` itself, or the staging beside it (--overwrite)."""
+    from mmjax.ppo import distributed
+
     out.mkdir(parents=True, exist_ok=True)
-    market = build.load(cfg.data, cfg.env)
     train_split = market.splits["train"]
     k = cfg.env
     progress(f"data {cfg.data.data}: {market.md.num_steps:,} rows; train rows [{train_split.start}, {train_split.stop}), "
@@ -42,10 +111,10 @@ def train(cfg: TrainConfig, progress=print) -> dict:
     env = EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"})  # episode PnL in the metrics
     params = market.env_params(train_split)
     if cfg.seeds != 1 or cfg.select_on_val:
-        return _train_seeds(cfg, market, env, params, progress)
+        return _train_seeds(cfg, market, env, params, progress, out)
     if distributed.is_main():
         build.save_norm(out / run_dir.FEATURE_NORM, market.norm)
-        (out / run_dir.TRAIN_CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+        outputs.write_json(out / run_dir.TRAIN_CONFIG, dataclasses.asdict(cfg))
 
     from mmjax.ppo.runner import run_training
 
@@ -54,7 +123,6 @@ def train(cfg: TrainConfig, progress=print) -> dict:
     if distributed.is_main():
         _export(result["params"], cfg, market, out / run_dir.POLICY)
         progress(f"wrote {out / run_dir.POLICY}")
-    result["market"] = market
     return result
 
 
@@ -68,31 +136,25 @@ def validation_episodes(cfg: TrainConfig, market: build.Market):
     starts = non_overlapping_starts(np.asarray(market.md.steps_to_gap), val.start, val.stop, k.episode_steps, k.latency_steps,
                                     cfg.val_episodes)
     if len(starts) == 0:
-        raise ValueError(f"--select-on-val: no episode of {k.episode_steps} steps fits in the validation split "
+        raise UserError(f"--select-on-val: no episode of {k.episode_steps} steps fits in the validation split "
                          f"rows [{val.start}, {val.stop}); lengthen the recording or its val fraction (--split-fractions)")
     return Validation(market.env_params(val), starts, pin_start, k.episode_steps, "mm/pnl", cfg.val_every_updates)
 
 
-def _train_seeds(cfg: TrainConfig, market: build.Market, env, params, progress) -> dict:
-    """`--seeds K` and/or `--select-on-val`: K runs in one vmapped program (`mmjax.ppo.seeds`)."""
-    if cfg.seeds < 1 or cfg.val_episodes < 1 or cfg.val_every_updates < 0:
-        raise ValueError(f"train: --seeds and --val-episodes must be >= 1 and --val-every-updates >= 0, got "
-                         f"{cfg.seeds}, {cfg.val_episodes}, {cfg.val_every_updates}")
-    if cfg.tensorboard or cfg.num_processes > 1:
-        raise ValueError("train: --tensorboard and multi-process runs are not supported with --seeds > 1 or "
-                         "--select-on-val")
+def _train_seeds(cfg: TrainConfig, market: build.Market, env, params, progress, out: Path) -> dict:
+    """`--seeds K` and/or `--select-on-val`: K runs in one vmapped program (`mmjax.ppo.seeds`), written below ``out``."""
     from mmjax.ppo.seeds import run_seeds
 
-    if cfg.seeds > 1 and (Path(cfg.out) / run_dir.TRAIN_CONFIG).exists():
-        raise ValueError(f"train: {cfg.out} holds a single run ({run_dir.TRAIN_CONFIG}); --seeds {cfg.seeds} writes "
+    if cfg.seeds > 1 and (out / run_dir.TRAIN_CONFIG).exists():
+        raise UserError(f"{cfg.out} holds a single run ({run_dir.TRAIN_CONFIG}); --seeds {cfg.seeds} writes "
                          "OUT/seed<k>/ below it, which `mmjax evaluate` would not see: pick another --out")
-    dirs = run_dir.seed_dirs(cfg.out, cfg.ppo.seed, cfg.seeds)
+    dirs = run_dir.seed_dirs(out, cfg.ppo.seed, cfg.seeds)
     configs = [dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, seed=cfg.ppo.seed + k), seeds=1, out=str(d))
-               for k, d in enumerate(dirs)]
+               for k, d in enumerate(run_dir.seed_dirs(cfg.out, cfg.ppo.seed, cfg.seeds))]
     for c, d in zip(configs, dirs, strict=True):
         d.mkdir(parents=True, exist_ok=True)
         build.save_norm(d / run_dir.FEATURE_NORM, market.norm)
-        (d / run_dir.TRAIN_CONFIG).write_text(json.dumps(dataclasses.asdict(c), indent=2))
+        outputs.write_json(d / run_dir.TRAIN_CONFIG, dataclasses.asdict(c))
     validation = validation_episodes(cfg, market) if cfg.select_on_val else None
     if validation is not None:
         progress(f"validation: {len(validation.starts)} fixed episodes in val rows [{market.splits['val'].start}, "
@@ -104,11 +166,11 @@ def _train_seeds(cfg: TrainConfig, market: build.Market, env, params, progress) 
         progress(f"seed {c.ppo.seed}: wrote {d / run_dir.POLICY}" + (
             f" (update {sel['selected_update']}, val {sel['metric']} {sel['val_score']:+.4f})" if sel else ""))
     if cfg.seeds == 1:
-        return {**results[0], "market": market}
+        return results[0]
     summary = [{"seed": c.ppo.seed, "dir": d.name, "final": r["metrics"], "selection": r["selection"]}
                for c, d, r in zip(configs, dirs, results, strict=True)]
-    (Path(cfg.out) / run_dir.SEEDS_SUMMARY).write_text(json.dumps(summary, indent=2))
-    return {"runs": results, "out_dir": cfg.out, "market": market}
+    outputs.write_json(out / run_dir.SEEDS_SUMMARY, summary)
+    return {"runs": results, "out_dir": cfg.out}
 
 
 def _export(ppo_params, cfg: TrainConfig, market: build.Market, path: Path) -> None:
@@ -124,5 +186,12 @@ def _export(ppo_params, cfg: TrainConfig, market: build.Market, path: Path) -> N
 
 
 def run(cfg: TrainConfig) -> int:
-    train(cfg)
+    """CLI entry point; Ctrl-C stops with one line saying what was kept."""
+    try:
+        train(cfg)
+    except KeyboardInterrupt:
+        kept = ("the run being replaced is untouched (the new one was discarded)" if cfg.overwrite else
+                f"{cfg.out} holds the last checkpoint: continue with `mmjax train --resume` and the same flags")
+        print(f"mmjax train: interrupted (Ctrl-C); {kept}", file=sys.stderr)
+        return 130
     return 0

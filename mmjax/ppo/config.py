@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
+
+from mmjax.outputs import UserError, check_range
 
 # Fields that change the compiled program's shapes or structure (static); all others are traced floats
 # (see `train.HParams`) and can be vmapped over.
@@ -48,9 +51,9 @@ class PPOConfig:
         try:
             sizes = tuple(int(s) for s in self.hidden_sizes.split(",") if s.strip())
         except ValueError as e:
-            raise ValueError(f"PPOConfig.hidden_sizes: expected comma-separated ints, got {self.hidden_sizes!r}") from e
+            raise UserError(f"PPOConfig.hidden_sizes: expected comma-separated ints, got {self.hidden_sizes!r}") from e
         if not sizes or min(sizes) <= 0:
-            raise ValueError(f"PPOConfig.hidden_sizes: need positive widths, got {self.hidden_sizes!r}")
+            raise UserError(f"PPOConfig.hidden_sizes: need positive widths, got {self.hidden_sizes!r}")
         return sizes
 
     @property
@@ -63,23 +66,51 @@ class PPOConfig:
         """PPO updates in the whole run."""
         return max(1, self.total_timesteps // self.batch_size)
 
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
     def validate(self) -> PPOConfig:
-        """Raise ValueError naming the field when the config is inconsistent; return self."""
+        """Raise UserError naming the field when the config is inconsistent; return self."""
+        check_ranges(self)
+        if self.total_timesteps < self.batch_size:
+            raise UserError(f"--total-timesteps (PPOConfig.total_timesteps) must be >= num_envs x num_steps = "
+                            f"{self.batch_size:,} (one update), got {self.total_timesteps:,}")
         for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "updates_per_chunk"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"PPOConfig.{name} must be > 0, got {getattr(self, name)}")
+                raise UserError(f"PPOConfig.{name} must be > 0, got {getattr(self, name)}")
         if self.num_steps % self.num_minibatches:
-            raise ValueError(f"PPOConfig.num_minibatches={self.num_minibatches} must divide num_steps={self.num_steps} "
+            raise UserError(f"PPOConfig.num_minibatches={self.num_minibatches} must divide num_steps={self.num_steps} "
                              "(each minibatch takes num_steps/num_minibatches steps of every env)")
         if self.num_devices < 0:
-            raise ValueError(f"PPOConfig.num_devices must be >= 0, got {self.num_devices}")
+            raise UserError(f"PPOConfig.num_devices must be >= 0, got {self.num_devices}")
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
-            raise ValueError(f"PPOConfig.gamma/gae_lambda must lie in [0, 1], got {self.gamma}, {self.gae_lambda}")
+            raise UserError(f"PPOConfig.gamma/gae_lambda must lie in [0, 1], got {self.gamma}, {self.gae_lambda}")
         if self.activation not in ("tanh", "relu"):
-            raise ValueError(f"PPOConfig.activation must be 'tanh' or 'relu', got {self.activation!r}")
+            raise UserError(f"PPOConfig.activation must be 'tanh' or 'relu', got {self.activation!r}")
         self.hidden  # noqa: B018 - parses and validates hidden_sizes
         return self
 
     def to_json(self) -> str:
         """Stable JSON of all fields (stored in checkpoints to refuse resuming a different run)."""
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+# field -> (low, high, low excluded, high excluded): the allowed range of each numeric knob, checked at construction
+RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "total_timesteps": (1, None, False, False), "num_envs": (1, None, False, False), "num_steps": (1, None, False, False),
+    "update_epochs": (1, None, False, False), "num_minibatches": (1, None, False, False),
+    "lr": (0.0, 1.0, True, False), "gamma": (0.0, 1.0, False, False), "gae_lambda": (0.0, 1.0, False, False),
+    "clip_eps": (0.0, 1e3, True, False), "ent_coef": (0.0, 1e3, False, False), "vf_coef": (0.0, 1e3, False, False),
+    "max_grad_norm": (0.0, None, True, False), "reward_scale": (0.0, None, True, False),
+    "init_log_std": (-20.0, 5.0, False, False), "obs_clip": (0.0, None, True, False), "num_devices": (0, None, False, False),
+    "seed": (0, 2**31 - 1, False, False), "updates_per_chunk": (1, None, False, False),
+}
+
+
+def check_ranges(cfg: PPOConfig) -> None:
+    """UserError naming the flag, its value and the allowed range for the first knob outside `RANGES` (NaN included)."""
+    for name, (lo, hi, lo_open, hi_open) in RANGES.items():
+        value = getattr(cfg, name)
+        check_range("PPOConfig", name, value, lo, hi, lo_open=lo_open, hi_open=hi_open)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"--{name.replace('_', '-')} (PPOConfig.{name}) must be finite, got {value!r}")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from mmjax.env import build
 from mmjax.env.knobs import EnvKnobs
+from mmjax.outputs import UserError, check_range
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.runner import CHECKPOINT, CURVE, METRICS
 from mmjax.ppo.seeds import LAST_CHECKPOINT, SELECTION
@@ -33,13 +34,33 @@ POLICY = "policy.npz"
 SEEDS_SUMMARY = "seeds.json"  # OUT/seeds.json of a --seeds K run: each seed's directory, final metrics, selection
 
 __all__ = ["CHECKPOINT", "CURVE", "FEATURE_NORM", "LAST_CHECKPOINT", "METRICS", "POLICY", "SEEDS_SUMMARY", "SELECTION",
-           "TRAIN_CONFIG", "TrainConfig", "find_runs", "load_train_config", "seed_dirs"]
+           "TRAIN_CONFIG", "TrainConfig", "find_runs", "holds_run", "load_train_config", "seed_dirs"]
 
 
 def seed_dirs(out: str | Path, seed: int, num_seeds: int) -> list[Path]:
     """Run directories of a `--seeds` run: OUT itself for one seed, else OUT/seed<seed+k>/ for k < num_seeds."""
     out = Path(out)
     return [out] if num_seeds == 1 else [out / f"seed{seed + k}" for k in range(num_seeds)]
+
+
+def holds_run(path: str | Path) -> bool:
+    """Whether ``path`` holds a training run (one, or one per seed); UserError if it holds other files.
+
+    A directory that is neither empty nor a run is never a run to resume or replace (``--out .`` must
+    not replace the working directory)."""
+    p = Path(path)
+    if not p.exists():
+        return False
+    if not p.is_dir():
+        raise UserError(f"--out {p} is a file, not a run directory")
+    names = {c.name for c in p.iterdir()}
+    if not names:
+        return False
+    run_files = {TRAIN_CONFIG, CHECKPOINT, POLICY, METRICS, SEEDS_SUMMARY}
+    if names & run_files or any((p / n / TRAIN_CONFIG).exists() for n in names):
+        return True
+    raise UserError(f"--out {p} is a directory that holds no training run ({', '.join(sorted(names)[:3])}, ...);"
+                    " pick an empty or new directory")
 
 
 def find_runs(path: str | Path) -> list[Path]:
@@ -62,6 +83,9 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     out: str = field(default="runs/latest", metadata={"help": "run directory for checkpoint, metrics, plots and policy.npz"})
     resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace the run in --out (it is kept until the new run finishes); without this or --resume, an "
+                "existing run is refused"})
     seeds: int = field(default=1, metadata={
         "help": "seeds trained at once in one vmapped program: --seed, --seed+1, ...; above 1, run k goes to "
                 "OUT/seed<seed+k>/ (each laid out as a single run)"})
@@ -80,6 +104,16 @@ class TrainConfig:
         "help": "multi-host: host:port of process 0 (same on every process), or 'auto' to detect SLURM/MPI/TPU"})
     num_processes: int = field(default=1, metadata={"help": "multi-host: number of processes in the run"})
     process_id: int = field(default=0, metadata={"help": "multi-host: this process's index, 0 .. num_processes-1"})
+
+    def __post_init__(self) -> None:
+        own = "TrainConfig"
+        check_range(own, "seeds", self.seeds, 1, 4096)
+        check_range(own, "val_every_updates", self.val_every_updates, 0)
+        check_range(own, "val_episodes", self.val_episodes, 1)
+        check_range(own, "num_processes", self.num_processes, 1)
+        check_range(own, "process_id", self.process_id, 0, self.num_processes - 1)
+        if not self.out:
+            raise UserError("--out must name a run directory")
 
 
 def _pick(cls, d: dict) -> dict:

@@ -6,6 +6,7 @@ writes files, and sharded state is gathered to the host (a collective) before ch
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from mmjax.outputs import atomic_write_bytes
 from mmjax.ppo.checkpoint import load_checkpoint, save_checkpoint
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.distributed import is_main, to_host
@@ -70,8 +72,10 @@ def plot_learning_curve(rows: list[dict], out_png: Path, keys: tuple[str, ...] =
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
+    atomic_write_bytes(out_png, buf.getvalue())  # Ctrl-C mid-write never leaves a truncated PNG
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from mmjax.env import build
 from mmjax.env.knobs import EnvKnobs
+from mmjax.outputs import write_json
 from mmjax.ppo.config import PPOConfig
 
 # grid flag -> ("hp", HParams / PPOConfig field) or ("env", EnvKnobs field); values are comma-separated floats
@@ -120,7 +120,7 @@ def write_outputs(cfg: SweepConfig, rows: list[dict], out_dir: Path) -> dict:
     command = " ".join([f"mmjax train --data {cfg.data.data} --out {Path(cfg.out) / 'best'}", *(_flag(k, v) for k, v in changed.items())])
     record = {"select": cfg.select, "score": rows[best][key], "point": winner, "row": rows[best],
               "train_flags": flags, "command": command}
-    (out_dir / BEST).write_text(json.dumps(record, indent=2))
+    write_json(out_dir / BEST, record)
     _plot(rows, key, best, out_dir / PLOT)
     return record
 
