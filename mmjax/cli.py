@@ -13,6 +13,7 @@ import importlib
 import sys
 import types
 import typing
+import warnings
 
 # name -> (module, config class, run function, summary)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
@@ -162,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args()
     module, cls_name, fn_name, _ = COMMANDS[ns.command]
     mod = importlib.import_module(module)
+    # a warning is one line that names the command, like an error (no source line, no module path)
+    warnings.formatwarning = lambda msg, cat, *_a, **_k: f"mmjax {ns.command}: warning: {' '.join(str(msg).split())}\n"
     try:
         config = config_from_args(getattr(mod, cls_name), ns)  # range checks run here, before any work
         result = getattr(mod, fn_name)(config)
