@@ -46,7 +46,8 @@ def train(cfg: TrainConfig, progress=print) -> dict:
         progress = lambda *_: None  # noqa: E731 - process 0 speaks and writes for the run
     out = Path(cfg.out)
     with outputs.lock(out, "mmjax train") if main else contextlib.nullcontext():
-        check_out(cfg)
+        if main:  # the others would race process 0's first writes into --out
+            check_out(cfg)
         market = build.load(cfg.data, cfg.env)
         staged = main and cfg.overwrite and run_dir.holds_run(out)
         work = out.with_name(f".{out.name}.staging-{os.getpid()}") if staged else out
