@@ -22,7 +22,8 @@ Each rule is one function, named as in docs/env.md:
     fill_fee            Fees
     book_fills          Cash, entry price and inventory after the fills
     mark                PnL marked to the mid
-    agent_features      Observation: inventory_frac, time_left_frac, unrealized_pnl_scaled
+    agent_features      Observation: the account's features (account_features), then the own orders' (order_features)
+    order_age           Observation: how long a venue order has rested
     reward              Reward: dPnL - risk - dampening
 
 and the step functions compose them over an immutable `SimState` (the values, `SimParams`, `Book`,
@@ -75,6 +76,7 @@ from mmjax.env.sim_types import (  # noqa: F401 - the simulator's values, re-exp
     SimState,
     Trades,
 )
+from mmjax.features.spec import COUNT_CAP_STEPS, ORDER_DIST_SCALE_TICKS, QUEUE_SCALE_QUOTES
 
 # ---------------------------------------------------------------------------------------------
 # QUOTING
@@ -241,6 +243,13 @@ def known_after(known: int | None, order: Order | None, in_flight: bool) -> int 
     return None
 
 
+def order_age(age: int, order: Order | None, arrived: bool) -> int:
+    """Steps the side's venue order has rested after an interval: a message that arrived starts it at 0."""
+    if arrived or order is None or order.remaining <= 0:
+        return 0
+    return min(age + 1, COUNT_CAP_STEPS)
+
+
 # ---------------------------------------------------------------------------------------------
 # THE ACCOUNT
 
@@ -301,7 +310,13 @@ def mark(acct: Account, mid: float, tick: float, inverse: Inverse | None = None)
 # OBSERVATION AND REWARD
 
 
-def agent_features(acct: Account, mid: float, time: int, p: SimParams) -> tuple[float, float, float]:
+def agent_features(state: SimState, book: Book, time: int, p: SimParams) -> tuple[float, ...]:
+    """`spec.AGENT_FEATURES` at ``book``'s row: the account's three (``time`` = steps into the episode), then
+    `order_features`."""
+    return (*account_features(state.account, book.mid, time, p), *order_features(state, book, p))
+
+
+def account_features(acct: Account, mid: float, time: int, p: SimParams) -> tuple[float, float, float]:
     """inventory_frac, time_left_frac (``time`` = steps into the episode), unrealized_pnl_scaled."""
     k, inv = p.knobs, p.inverse
     if inv is None:
@@ -314,6 +329,38 @@ def agent_features(acct: Account, mid: float, time: int, p: SimParams) -> tuple[
     # 1.0 = a full inventory carrying a gain of max_offset_bps
     E = k.episode_steps
     return (acct.inventory / k.max_inventory, (E - time) / E, upnl / (notional_bp * max(k.max_offset_bps, 1e-6)))
+
+
+_LOG_DIST, _LOG_QUEUE, _LOG_COUNT = (math.log1p(ORDER_DIST_SCALE_TICKS), math.log1p(QUEUE_SCALE_QUOTES),
+                                     math.log1p(COUNT_CAP_STEPS))
+
+
+def order_features(state: SimState, book: Book, p: SimParams) -> tuple[float, ...]:
+    """The agent's own orders at ``book``'s row, bid's 7 then ask's (`spec.ORDER_FEATURE_KINDS`, docs/env.md).
+
+    From what it knows at its decision: its venue orders after the last `settle` (fills and arrivals
+    are reported at the next decision), the fill model's queue estimate, and its messages in flight.
+    """
+    out: list[float] = []
+    for i, side in enumerate((BID, ASK)):
+        order = state.bid if i == 0 else state.ask
+        flight = float(any(m[i] for m in state.messages))
+        since = math.log1p(state.since_fill[i]) / _LOG_COUNT
+        if order is None or order.remaining <= 0:
+            out += (0.0, 0.0, 0.0, 0.0, 0.0, flight, since)
+            continue
+        d = book.bid_px[0] - order.price if side == BID else order.price - book.ask_px[0]
+        dist = min(max(math.copysign(math.log1p(abs(d)), d) / _LOG_DIST, -1.0), 1.0)
+        # an unknown queue (LOT_CAP: joined beyond the stored depth) is the back of the level, whatever the lot
+        queue = 1.0 if order.queue_ahead >= LOT_CAP else min(math.log1p(order.queue_ahead / p.quote_lots) / _LOG_QUEUE, 1.0)
+        if within_depth(side, order.price, book):
+            level_px, level_sz = (book.bid_px, book.bid_sz) if side == BID else (book.ask_px, book.ask_sz)
+            shown = displayed_size(level_px, level_sz, order.price)
+            frac = min(order.queue_ahead / max(0 if shown is None else p.lots(shown), 1), 1.0)
+        else:
+            frac = 1.0  # the level is beyond what the row shows: assume the back of its queue
+        out += (1.0, dist, queue, frac, math.log1p(state.age[i]) / _LOG_COUNT, flight, since)
+    return tuple(out)
 
 
 def reward(dpnl: float, q: float, sigma_ticks: float, mid_t: float, mid_t1: float,
@@ -377,5 +424,9 @@ def settle(state: SimState, book_s: Book, book_s1: Book, trades: Trades, p: SimP
             ask, rejected[1] = arrive(ASK, ask, ask_px, book_s1, p)
     known = (known_after(state.known[0], bid, any(m[0] for m in messages)),
              known_after(state.known[1], ask, any(m[1] for m in messages)))
-    return (SimState(bid, ask, pipeline, acct, messages, known),
+    arrived = (bool(state.messages[0][0]), bool(state.messages[0][1])) if state.pipeline else (False, False)
+    age = (order_age(state.age[0], bid, arrived[0]), order_age(state.age[1], ask, arrived[1]))
+    since = (0 if bid_fill.lots else min(state.since_fill[0] + 1, COUNT_CAP_STEPS),
+             0 if ask_fill.lots else min(state.since_fill[1] + 1, COUNT_CAP_STEPS))
+    return (SimState(bid, ask, pipeline, acct, messages, known, age, since),
             Settlement(bid_fill, ask_fill, fee, acct.pnl - state.account.pnl, rejected[0], rejected[1]))

@@ -229,7 +229,7 @@ class PaperTrader:
         obs = np.empty(self._n_obs, np.float32)  # [F] market features then the agent features
         F = self._n_market
         obs[:F] = normalize_features(raw, self.norm) if self.norm is not None else raw
-        obs[F], obs[F + 1], obs[F + 2] = sim_np.agent_features(acct, mid, self.time % self.knobs.episode_steps, p)
+        obs[F:] = sim_np.agent_features(self.state, book, self.time % self.knobs.episode_steps, p)
         ctx = QuoteContext(acct.inventory, self.knobs.quote_size, mid, int(book.bid_px[0]), int(book.ask_px[0]),
                            self.anchor, self.features.sigma_ticks_per_sqrt_s, self.baseline.as_horizon_s,
                            self.knobs.max_offset_bps)
