@@ -1,12 +1,13 @@
 """The market-making simulator in NumPy/plain Python: the one NumPy home of its rules (docs/env.md).
 
-The rules exist twice, on purpose: here, and in JAX (`mmjax.env.fills`, `mmjax.env.market_env`);
+The rules exist twice, on purpose: here, and in JAX (`mmjax.env.fills`, `steps`, `account`, `observe`);
 tests/test_reference.py pins the two together. This twin is written per side in plain code, with
 float64 money and the float32 arithmetic of the quote mapping reproduced exactly, so that agreement
 is evidence that both implement the rules. Two callers drive it: `mmjax.env.reference` (a gymnasium
 env over a replay) and the live paper trader (`mmjax.live.trader`), one grid row at a time.
 
-Each rule is one function, named as in docs/env.md:
+Each rule is one function, named as in docs/env.md (the quoting rules, the first four, live in
+`mmjax.env.sim_quotes` and are re-exported here):
 
     quote_prices        The action mapping: ticks behind each touch, or a pulled side (float32, like the device env)
     ticks_behind        The action mapping: one side's action -> ticks behind its touch
@@ -48,7 +49,6 @@ only: the live path imports this module.
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Sequence
 
 from mmjax.data.layout import (  # noqa: F401 - DEFAULT_LOT_SIZE re-exported for the live trader
@@ -58,7 +58,7 @@ from mmjax.data.layout import (  # noqa: F401 - DEFAULT_LOT_SIZE re-exported for
     FILL_THROUGH,
     LOT_CAP,
 )
-from mmjax.env.knobs import ACTION_NEAR_TICKS, ACTION_PULL_ABOVE, action_range_ticks
+from mmjax.env.sim_quotes import f32, gate_quotes, order_messages, quote_prices, ticks_behind  # noqa: F401 - re-exported
 from mmjax.env.sim_types import (  # noqa: F401 - the simulator's values, re-exported
     ASK,
     BID,
@@ -77,54 +77,6 @@ from mmjax.env.sim_types import (  # noqa: F401 - the simulator's values, re-exp
     Trades,
 )
 from mmjax.features.spec import COUNT_CAP_STEPS, ORDER_DIST_SCALE_TICKS, QUEUE_SCALE_QUOTES
-
-# ---------------------------------------------------------------------------------------------
-# QUOTING
-
-_F32_PACK, _F32_UNPACK = struct.Struct("f").pack, struct.Struct("f").unpack
-
-
-def f32(x: float) -> float:
-    """``x`` rounded to float32 (an exact float32 operation is the float64 one rounded: 53 >= 2*24 + 2)."""
-    return _F32_UNPACK(_F32_PACK(x))[0]
-
-
-def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_ticks: float, anchor_ticks: int,
-                 max_offset_bps: float) -> Quotes:
-    """The action mapping (`mmjax.env.actions`), its float32 operations one by one: (bid, ask) ticks, None = pulled."""
-    k = int(action_range_ticks(mid_ticks, anchor_ticks, max_offset_bps))
-    d_bid, d_ask = ticks_behind(action[0], k), ticks_behind(action[1], k)
-    best_bid, best_ask = int(best_bid), int(best_ask)
-    # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)
-    bid = min(best_bid - d_bid, max(best_ask - 1, best_bid))
-    ask = max(best_ask + d_ask, min(best_bid + 1, best_ask))
-    bid_on, ask_on = f32(action[0]) <= f32(ACTION_PULL_ABOVE), f32(action[1]) <= f32(ACTION_PULL_ABOVE)
-    if bid_on:
-        ask = max(ask, bid + 1)  # both improving into a two-tick spread: the bid takes the free tick
-    return (bid if bid_on else None), (ask if ask_on else None)
-
-
-def ticks_behind(action: float, k_max: int) -> int:
-    """Ticks behind the touch for one side's action in [-1, 1] (-1 improves), ignoring the pull; <= k_max."""
-    a = min(max(f32(action), -1.0), 1.0)
-    u = f32(f32(a + 1.0) * f32(1.0 / (1.0 + ACTION_PULL_ABOVE)))
-    if u < 0.5:  # near the touch: one band per tick
-        d = math.floor(f32(u * f32(2 * (ACTION_NEAR_TICKS + 1)))) - 1
-    else:  # far: linear up to k_max
-        span = f32(max(k_max - ACTION_NEAR_TICKS, 0) + 1)
-        d = max(ACTION_NEAR_TICKS + math.floor(f32(f32(f32(u - 0.5) * 2.0) * span)), ACTION_NEAR_TICKS)
-    return min(d, k_max)
-
-
-def gate_quotes(quotes: Quotes, inventory_lots: int, max_lots: int) -> Quotes:
-    """The inventory limit at decision time, in whole lots: no bid at q >= max, no ask at q <= -max."""
-    return (quotes[0] if inventory_lots < max_lots else None, quotes[1] if inventory_lots > -max_lots else None)
-
-
-def order_messages(known: Quotes, quotes: Quotes) -> tuple[bool, bool]:
-    """Which sides send a message: the known order's price sends nothing, anything else a cancel/replace."""
-    return (quotes[0] != known[0], quotes[1] != known[1])
-
 
 # ---------------------------------------------------------------------------------------------
 # ORDERS, THE QUEUE AND FILLS
