@@ -36,7 +36,7 @@ from mmjax.live.attribution import LiveAttribution
 from mmjax.live.feeds import BookEvent, TradeEvent
 from mmjax.live.quoters import BaselineParams, QuoteContext
 from mmjax.live.rows import TickRows
-from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED
+from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED, queue_ahead_size
 
 NO_DECISION = (math.nan, math.nan)  # side states of an empty slot in flight (a segment's first rows)
 BOTH_QUOTED = (SIDE_QUOTED, SIDE_QUOTED)
@@ -252,7 +252,9 @@ class PaperTrader:
                 "drawdown": acct.pnl - self.stats.peak_pnl, "spread_z": float(raw[self._z_idx]),
                 "bid_quote": math.nan if live_bid is None else (live_bid + self.anchor) * tick,
                 "ask_quote": math.nan if live_ask is None else (live_ask + self.anchor) * tick,
-                "bid_state": bid_state, "ask_state": ask_state, "fills": float(self.stats.n_fills)}
+                "bid_state": bid_state, "ask_state": ask_state, "fills": float(self.stats.n_fills),
+                "bid_queue_ahead": queue_ahead_size(self.state.bid, p.lot),
+                "ask_queue_ahead": queue_ahead_size(self.state.ask, p.lot)}
 
     def _not_yet_shown(self, now: list[TradeEvent]) -> list[TradeEvent]:
         """The trades of ``now`` that no earlier row reflects (the exchange clock); the others are counted."""
