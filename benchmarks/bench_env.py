@@ -28,8 +28,9 @@ import numpy as np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import MarketMakingEnv, make_params
 from mmjax.env.reference import ReferenceMarketEnv, ReplayData
+from mmjax.features.spec import NUM_MARKET_FEATURES
 
-F_M = 17
+F_M = NUM_MARKET_FEATURES
 
 
 def synthetic_market(rows: int, seed: int = 0):

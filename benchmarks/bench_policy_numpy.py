@@ -1,4 +1,4 @@
-"""Per-decision latency of the NumPy policy (one observation in, one action out), 256-128 actor, D=20.
+"""Per-decision latency of the NumPy policy (one observation in, one action out), 256-128 actor, D = spec.NUM_FEATURES.
 
     python benchmarks/bench_policy_numpy.py --json benchmarks/results/policy_np.json [--quick]
 """

@@ -28,7 +28,8 @@ def _row(i: int) -> dict:
     pnl = math.sin(i / 50.0) * 10.0
     return {"t_ms": T0_MS + 100.0 * i, "mid": 65_000.0 + i * 0.01, "pnl": pnl, "inventory": (i % 7) - 3.0,
             "drawdown": min(0.0, pnl), "spread_z": math.cos(i / 30.0), "bid_quote": 64_999.0, "ask_quote": 65_001.0,
-            "bid_state": SIDE_QUOTED, "ask_state": SIDE_QUOTED, "fills": float(i // 10)}
+            "bid_state": SIDE_QUOTED, "ask_state": SIDE_QUOTED, "fills": float(i // 10),
+            "bid_queue_ahead": 0.25 + 0.01 * i, "ask_queue_ahead": math.inf}
 
 
 def _state(n: int, capacity: int = 36_000, mode: str = "baseline") -> LiveState:
@@ -183,6 +184,8 @@ def test_tiles_and_depth_show_a_pulled_side_the_limit_and_the_fee_regime():
     assert not any(d["name"].startswith("our ") for d in depth["data"])  # no quote line
     assert attribution["data"][0]["x"] == [2.0, 0.25, -1.5, 0.25, 1.0]
     st.append(_row(6), _book(), {})  # quoting again on both sides
+    depth = callbacks.refresh(st, None)[2]  # the queue ahead of each live quote, by the fill model
+    assert {d["name"] for d in depth["data"]} >= {"our bid (0.31 ahead)", "our ask (queue unknown)"}
     assert [b.children for b in callbacks.side_badges(st.snapshot().series)] == ["bid quoting", "ask quoting"]
     assert [b.children for b in callbacks.side_badges(LiveState(10).snapshot().series)] == [
         "bid: no decision yet", "ask: no decision yet"]

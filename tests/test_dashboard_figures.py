@@ -178,6 +178,8 @@ def test_depth_figure_is_cumulative_with_quotes_overlaid():
     assert bids["x"][0] == 64_999.5 and asks["x"][0] == 65_000.5
     names = [d["name"] for d in fig["data"]]
     assert "our bid" in names and "our ask" not in names  # a side not quoted is not drawn
+    queued = figures.depth_figure(_book(levels=4), 64_998.0, 65_002.0, bid_queue=0.5, ask_queue=math.inf)
+    assert [d["name"] for d in queued["data"]][2:] == ["our bid (0.5 ahead)", "our ask (queue unknown)"]
 
 
 def test_touch_figure_shows_queue_sizes_and_imbalance_of_the_latest_book():

@@ -12,9 +12,10 @@ from test_fills import random_market
 from mmjax.data.splits import Split
 from mmjax.env.market_env import MarketMakingEnv, make_params
 from mmjax.env.reset_bits import reset_key_bits as _reset_key_bits
+from mmjax.features.spec import NUM_MARKET_FEATURES
 
 ENV = MarketMakingEnv()
-F_M = 17
+F_M = NUM_MARKET_FEATURES
 
 
 def test_reset_draw_equals_jax_random_split_then_bits():

@@ -107,8 +107,10 @@ def real_dirs(shared_data, tmp_path_factory):
 # SPEC -------------------------------------------------------------------------------------------
 
 def test_spec_counts_names_and_hash():
-    assert spec.NUM_FEATURES == 20 == len(MARKET_FEATURES) + len(spec.AGENT_FEATURES)
-    assert len(set(MARKET_FEATURES + spec.AGENT_FEATURES)) == 20
+    assert spec.NUM_FEATURES == len(MARKET_FEATURES) + len(spec.AGENT_FEATURES)
+    assert len(set(MARKET_FEATURES + spec.AGENT_FEATURES)) == spec.NUM_FEATURES  # no name twice
+    # the account's three, then per side (bid, ask) the own-order features
+    assert spec.AGENT_FEATURES[3:] == spec.ORDER_FEATURES and len(spec.ORDER_FEATURES) == 2 * len(spec.ORDER_FEATURE_KINDS)
     assert tuple(spec.RAW_CLIPS) == MARKET_FEATURES
     h = spec.spec_hash()
     assert len(h) == 64 and h == spec.spec_hash(FeatureConfig())

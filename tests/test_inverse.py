@@ -69,7 +69,7 @@ def test_an_open_position_marks_at_the_inverse_value_and_fees_are_coin_on_the_no
     want_coin = 0.1 * V * (1 / usd(100) - 1 / usd(300.5)) - fee
     assert marked.pnl == pytest.approx(want_coin * usd(300.5), rel=1e-12)
     # unrealized: the open contracts' coin PnL at the mark, over the notional of the limit (max_inventory x V $)
-    _, _, upnl_scaled = sim_np.agent_features(marked, 300.5, 0, p)
+    _, _, upnl_scaled = sim_np.account_features(marked, 300.5, 0, p)
     upnl_usd = 0.1 * V * (1 / usd(100) - 1 / usd(300.5)) * usd(300.5)
     assert upnl_scaled == pytest.approx(upnl_usd / (0.1 * V * 1e-4 * 5.0), rel=1e-12)
     # the risk terms see the coin-equivalent position q V / M

@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from mmjax.data.layout import DEFAULT_LOT_SIZE
 from mmjax.data.loader import read_recording
 from mmjax.data.synth import SynthConfig
 from mmjax.data.synth import run as synth_run
@@ -316,7 +317,9 @@ def test_model_replay_matches_the_env_evaluating_the_same_policy(raw, tmp_path):
     from mmjax.features.batch import compute_market_features, fit_norm, normalize
     from mmjax.live import ModelQuoter
 
-    md = to_market_data(raw)
+    # the live trader's lot (the recording's, else the default), so that both count queues in the same lots:
+    # the agent's queue-ahead features see sizes the loader would otherwise cap at LOT_CAP of a finer lot
+    md = to_market_data(raw, lot_size=raw.meta.lot_size or DEFAULT_LOT_SIZE)
     T = raw.num_steps
     feats = compute_market_features(md)
     norm = fit_norm(feats.values, 0, T)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -10,11 +12,13 @@ import pytest
 from test_fills import make_market, random_market
 
 from mmjax.data.splits import Split
-from mmjax.env.knobs import episode_span
+from mmjax.env.knobs import EnvKnobs, episode_span
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
+from mmjax.env.reference import ReferenceMarketEnv, ReplayData
+from mmjax.features.spec import AGENT_FEATURES, NUM_MARKET_FEATURES, ORDER_FEATURES
 
 ENV = MarketMakingEnv()
-F_M = 17
+F_M = NUM_MARKET_FEATURES
 KEY = jax.random.PRNGKey(0)
 
 
@@ -123,14 +127,15 @@ def test_after_a_fill_the_side_stays_empty_until_a_decision_that_saw_it_arrives(
         np.testing.assert_array_equal(early[key][:5], late[key][:5], err_msg=key)
 
 
-def test_future_rows_change_nothing_up_to_now():
+@pytest.mark.parametrize("latency", [1, 3])
+def test_future_rows_change_nothing_up_to_now(latency):
     m = random_market(T=400, seed=3)
     T, t0, n, cut = m.num_steps, 50, 40, 25  # compare steps 0..cut (book rows <= t0+cut+1, trades <= t0+cut)
     rng = np.random.default_rng(0)
     actions = np.clip(rng.normal(-0.9, 0.2, (n, 2)), -1, 1).astype(np.float32)  # near the touch: fills, rejections
     feats = rng.normal(size=(T, F_M)).astype(np.float32)
     sigma = rng.uniform(1, 10, T).astype(np.float32)
-    base = make_params(m, feats, sigma, episode_steps=100)
+    base = make_params(m, feats, sigma, episode_steps=100, latency_steps=latency)
     a = rollout(base, actions, t0=t0)
 
     b_row, tr_row = t0 + cut + 2, t0 + cut + 1  # first book row / trade row the agent may not have used
@@ -148,7 +153,7 @@ def test_future_rows_change_nothing_up_to_now():
     feats2[b_row:] += 1.0
     sigma2 = sigma.copy()
     sigma2[tr_row:] *= 5
-    b = rollout(make_params(m2, feats2, sigma2, episode_steps=100), actions, t0=t0)
+    b = rollout(make_params(m2, feats2, sigma2, episode_steps=100, latency_steps=latency), actions, t0=t0)
 
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1][: cut + 1], b[1][: cut + 1])
@@ -162,6 +167,45 @@ def test_future_rows_change_nothing_up_to_now():
     assert (w["bid_rejected"] | w["ask_rejected"]).any()
     gone = (w["bid_fill"][:-1] > 0) & ~w["bid_live"][1:] | (w["ask_fill"][:-1] > 0) & ~w["ask_live"][1:]
     assert gone.any()
+    # ... and the agent's own-order features in the compared observations
+    assert varying_order_features(a[1][: cut + 1]) == set(ORDER_FEATURES) - IN_FLIGHT
+    in_flight = a[1][: cut + 1, [F_M + 3 + ORDER_FEATURES.index(n) for n in sorted(IN_FLIGHT)]]
+    assert in_flight.all() if latency > 1 else not in_flight.any()  # these noisy actions re-quote every step
+
+
+IN_FLIGHT = {"bid_msg_in_flight", "ask_msg_in_flight"}
+
+
+def varying_order_features(obs: np.ndarray) -> set[str]:
+    """The own-order features (`spec.ORDER_FEATURES`) that take more than one value in ``obs`` [N, F_M + 17]."""
+    return {n for n, c in zip(ORDER_FEATURES, obs[:, F_M + 3:].T, strict=True) if len(np.unique(c)) > 1}
+
+
+def test_the_numpy_twin_s_observations_ignore_future_rows():
+    """The same perturbation of every future row through `ReferenceMarketEnv` (the live path's rules)."""
+    m = random_market(T=400, seed=5)
+    T, t0, n, cut, knobs = m.num_steps, 60, 40, 20, EnvKnobs(episode_steps=100, latency_steps=2)
+    rng = np.random.default_rng(1)
+    actions = np.clip(rng.normal(-0.9, 0.2, (n, 2)), -1, 1).astype(np.float32)
+    feats = rng.normal(size=(T, F_M)).astype(np.float32)
+    b_row = t0 + cut + 2  # obs of step i is book row t0 + i + 1: steps <= cut read rows < b_row (trades < b_row - 1)
+    data = ReplayData.from_market(m)
+    fut = copy.deepcopy(data)
+    fut.bid_px[b_row:] += 3
+    fut.ask_px[b_row:] += 3
+    fut.bid_sz[b_row:] *= 0.1
+    fut.sell_reach_px[b_row - 1:] -= 1
+    fut.buy_reach_vol[b_row - 1:] = fut.buy_reach_vol[b_row - 1:] * 5 + 1.0
+    feats2 = feats.copy()
+    feats2[b_row:] += 1.0
+    obs = []
+    for d, f in ((data, feats), (fut, feats2)):
+        env = ReferenceMarketEnv(d, f, np.ones(T), knobs)
+        env.reset(options={"start": t0})
+        obs.append(np.array([env.step(a)[0] for a in actions]))
+    np.testing.assert_array_equal(obs[0][: cut + 1], obs[1][: cut + 1])
+    assert not np.array_equal(obs[0][cut + 1:], obs[1][cut + 1:])
+    assert varying_order_features(obs[0][: cut + 1]) == set(ORDER_FEATURES)  # in flight too, at latency 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,11 +316,11 @@ def test_jit_vmap_1024_envs_shapes(gapped):
     n = 1024
     keys = jax.random.split(KEY, n)
     obs, state = jax.vmap(ENV.reset, in_axes=(0, None))(keys, p)
-    chex.assert_shape(obs, (n, F_M + 3))
+    chex.assert_shape(obs, (n, F_M + len(AGENT_FEATURES)))
     acts = jax.random.uniform(KEY, (n, 2), minval=-1, maxval=1)
     step = jax.jit(jax.vmap(ENV.step, in_axes=(0, 0, 0, None)))
     obs, state, r, term, trunc, info = step(keys, state, acts, p)
-    chex.assert_shape([obs, info["final_observation"]], (n, F_M + 3))
+    chex.assert_shape([obs, info["final_observation"]], (n, F_M + len(AGENT_FEATURES)))
     chex.assert_shape([r, term, trunc, info["bid_fill"], info["pnl"]], (n,))
     chex.assert_shape(state.orders.px, (n, 2))
     assert obs.dtype == jnp.float32 and np.isfinite(np.asarray(obs)).all()

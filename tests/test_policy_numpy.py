@@ -63,6 +63,21 @@ def _rewrite(path, out, **changes):
     return out
 
 
+def test_a_policy_of_the_old_observation_is_refused_with_what_changed(exported, tmp_path):
+    # a policy.npz written before the agent's own-order features: 17 market + 3 account features
+    _, _, path = exported
+    old = spec.MARKET_FEATURES + spec.AGENT_FEATURES[:3]
+    with np.load(path, allow_pickle=False) as z:
+        k0 = z["actor/dense_0/kernel"]
+    old_path = _rewrite(path, tmp_path / "old.npz", **{
+        "features/names": np.asarray(old, np.str_), "features/spec_hash": np.asarray("ab" * 32, np.str_),
+        "obs_norm/mean": np.zeros(len(old), np.float32), "obs_norm/var": np.ones(len(old), np.float32),
+        "actor/dense_0/kernel": k0[: len(old)]})
+    assert NumpyPolicy.load(old_path).obs_dim == len(old)  # readable as a file...
+    with pytest.raises(PolicyFileError, match=r"20 features in the file, 34 .* lacks bid_order_live.* retrain"):
+        NumpyPolicy.load(old_path, expected_spec_hash=spec.spec_hash())  # ... refused for this observation
+
+
 def test_clear_errors_on_bad_files(exported, tmp_path):
     _, _, path = exported
     with pytest.raises(PolicyFileError, match="spec hash"):

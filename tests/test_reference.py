@@ -22,6 +22,7 @@ from mmjax.env import sim_np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import make_params
 from mmjax.env.reference import ReferenceMarketEnv, ReplayData
+from mmjax.features.spec import AGENT_FEATURES
 
 
 def test_reference_imports_no_jax():
@@ -71,6 +72,17 @@ def test_same_data_same_actions_same_fills_pnl_reward(latency, fee_bps, eta, see
     assert info["terminated"][-1] and info["terminated"].sum() == 1
     np.testing.assert_allclose(obs, np.array([x[0] for x in rows]), atol=1e-5)  # features are O(1)
     assert abs(i_ref["inventory"]).max() >= 0.099  # the inventory limit was exercised
+    # the agent's own-order features were exercised on both sides (so the comparison above covers them)
+    col = {n: obs[:, F_M + i] for i, n in enumerate(AGENT_FEATURES)}
+    for side in ("bid", "ask"):
+        assert set(np.unique(col[f"{side}_order_live"])) == {0.0, 1.0}
+        for kind in ("order_dist_log", "queue_ahead_log"):
+            assert len(np.unique(col[f"{side}_{kind}"])) > 3, kind
+        assert (col[f"{side}_order_age_log"] > 0.15).any()  # orders rest 2 steps and more (noisy actions re-quote)
+        frac = col[f"{side}_queue_frac"]
+        assert ((frac > 0) & (frac < 1)).any() and (frac == 1).any()  # partly eaten queues; beyond the depth
+        assert (col[f"{side}_since_fill_log"] == 0).any() and (col[f"{side}_since_fill_log"] > 0.3).any()
+        assert col[f"{side}_msg_in_flight"].any() == (latency > 1)
 
 
 def test_raw_trades_and_slot_aggregates_fill_the_same():

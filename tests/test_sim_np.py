@@ -6,11 +6,20 @@ docs/env.md is pinned on small cases (the action mapping's twin test is tests/te
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
+from mmjax.data.layout import LOT_CAP
 from mmjax.env import sim_np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.sim_np import ASK, BID, Book, Order, Trades
+from mmjax.features.spec import (
+    AGENT_FEATURES,
+    COUNT_CAP_STEPS,
+    ORDER_DIST_SCALE_TICKS,
+    QUEUE_SCALE_QUOTES,
+)
 
 # a lot of 0.01 keeps the lot counts below readable: quote 0.1 = 10 lots, the book's 0.5 = 50 lots
 P = sim_np.SimParams(EnvKnobs(quote_size=0.1, max_inventory=0.3, latency_steps=1), 0.01, 6_200_000, 0.1, 0.01)
@@ -147,9 +156,30 @@ def test_agent_features_and_reward():
     p = sim_np.SimParams(EnvKnobs(max_inventory=0.1, max_offset_bps=10.0, episode_steps=100, risk_aversion=0.5,
                                   eta=2.0), 0.01, 10_000, 0.1)
     acct = sim_np.Account(mid0=0.5, inventory=0.05, entry=-1.0)
-    inv, left, upnl = sim_np.agent_features(acct, 2.5, 25, p)
+    inv, left, upnl = sim_np.account_features(acct, 2.5, 25, p)
     assert (inv, left) == (0.5, 0.75)
     assert upnl == pytest.approx(0.05 * 3.0 * 0.01 / (0.1 * 10_002.5 * 0.01 * 1e-4 * 10.0))
     r, risk, damp = sim_np.reward(1.0, 0.05, 20.0, 0.5, 2.5, p)
     assert risk == pytest.approx(0.5 * 0.05**2 * 0.2**2 * 0.1) and damp == pytest.approx(2.0 * 0.05 * 2.0 * 0.01)
     assert r == pytest.approx(1.0 - risk - damp)
+
+
+def test_order_features_by_hand():
+    p = sim_np.SimParams(EnvKnobs(quote_size=0.01, max_inventory=0.1), 0.01, 10_000, 0.1, 0.01)  # 1 lot a quote
+    book = sim_np.Book([100, 99, 98], [0.5, 0.8, 1.0], [101, 102, 103], [0.3, 0.4, 0.5])  # full: known down to 98/103
+    # a bid one tick behind, 40 lots ahead of the 80 shown; an ask beyond the stored depth; an ask message in flight
+    state = sim_np.SimState(sim_np.Order(99, 1, 40), sim_np.Order(110, 1, LOT_CAP, True), ((None, None),),
+                            sim_np.Account(100.5), ((False, True),), (99, 110), (7, 3), (0, COUNT_CAP_STEPS))
+    got = sim_np.agent_features(state, book, 10, p)
+    assert len(got) == len(AGENT_FEATURES) and got[:3] == sim_np.account_features(state.account, book.mid, 10, p)
+    ln = math.log1p
+    bid = (1.0, ln(1) / ln(ORDER_DIST_SCALE_TICKS), ln(40) / ln(QUEUE_SCALE_QUOTES), 0.5, ln(7) / ln(COUNT_CAP_STEPS),
+           0.0, 0.0)
+    ask = (1.0, ln(9) / ln(ORDER_DIST_SCALE_TICKS), 1.0, 1.0, ln(3) / ln(COUNT_CAP_STEPS), 1.0, 1.0)
+    assert got[3:] == pytest.approx(bid + ask, abs=1e-12)
+    assert dict(zip(AGENT_FEATURES[3:], got[3:], strict=True))["ask_msg_in_flight"] == 1.0
+    # no order: zeros but the message flag and the time since the last fill; an improving bid is -1 tick
+    flat = sim_np.agent_features(state._replace(ask=None, bid=sim_np.Order(101, 1, 0)), book, 10, p)
+    assert flat[3 + 7:] == pytest.approx((0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0))
+    assert flat[4] == pytest.approx(-ln(1) / ln(ORDER_DIST_SCALE_TICKS)) and flat[6] == 0.0  # between levels: 0 shown
+    assert all(-1.0 <= x <= 1.0 for x in got + flat)

@@ -152,7 +152,8 @@ def refresh(state, client: dict | None, params: RefreshParams = DEFAULT_REFRESH)
     if full or n_new:
         last = {k: float(v[-1]) if len(v) else float("nan") for k, v in snap.series.items()}
         depth = figures.depth_figure(snap.book, last.get("bid_quote"), last.get("ask_quote"),
-                                     bid_state=last.get("bid_state"), ask_state=last.get("ask_state"))
+                                     bid_state=last.get("bid_state"), ask_state=last.get("ask_state"),
+                                     bid_queue=last.get("bid_queue_ahead"), ask_queue=last.get("ask_queue_ahead"))
         risk = figures.risk_figure(snap.kpis.get("inventory", 0.0), snap.inventory_limit)
         attribution = figures.attribution_figure(snap.kpis)
         kpis = kpi_children(snap)

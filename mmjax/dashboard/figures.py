@@ -88,11 +88,21 @@ def depth_title(bid_state: float = SIDE_QUOTED, ask_state: float = SIDE_QUOTED) 
     return "Order-book depth (cumulative) and our quotes" + (": " + ", ".join(absent) if absent else "")
 
 
+def queue_text(ahead: float | None) -> str:
+    """" (0.42 ahead)" for a resting order's queue, " (queue unknown)" beyond the stored depth, "" for none."""
+    if ahead is None or math.isnan(ahead):
+        return ""
+    return " (queue unknown)" if math.isinf(ahead) else f" ({ahead:.4g} ahead)"
+
+
 def depth_figure(book, bid_quote: float, ask_quote: float, levels: int | None = None,
-                 bid_state: float = SIDE_QUOTED, ask_state: float = SIDE_QUOTED) -> dict:
+                 bid_state: float = SIDE_QUOTED, ask_state: float = SIDE_QUOTED,
+                 bid_queue: float | None = None, ask_queue: float | None = None) -> dict:
     """Cumulative bid/ask size ladder (step lines) with our bid/ask quotes as vertical lines.
 
     A side without a quote has no line; the title says why (``*_state``: `mmjax.live.state.SIDE_*`).
+    ``*_queue``: the fill model's size ahead of our resting order (NaN/None: none, inf: unknown), named
+    on the quote's line.
     """
     layout = _layout(depth_title(bid_state, ask_state), "depth", True,
                      xaxis={"title": {"text": "price"}, "automargin": True},
@@ -110,9 +120,10 @@ def depth_figure(book, bid_quote: float, ask_quote: float, levels: int | None = 
         data.append({"type": "scatter", "mode": "lines", "name": f"{side}s", "x": _list(px[keep]), "y": _list(cum),
                      "line": {"shape": "hv" if side == "ask" else "vh", "color": _COLORS[side]},
                      "fill": "tozeroy"})
-    for name, q in (("our bid", bid_quote), ("our ask", ask_quote)):
+    for name, q, ahead in (("our bid", bid_quote, bid_queue), ("our ask", ask_quote, ask_queue)):
         if q is not None and math.isfinite(q):
-            data.append({"type": "scatter", "mode": "lines", "name": name, "x": [q, q], "y": [0.0, ymax or 1.0],
+            data.append({"type": "scatter", "mode": "lines", "name": name + queue_text(ahead), "x": [q, q],
+                         "y": [0.0, ymax or 1.0],
                          "line": {"dash": "dash", "width": 2,
                                   "color": _COLORS["bid" if name == "our bid" else "ask"]}})
     return {"data": data, "layout": layout}

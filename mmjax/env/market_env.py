@@ -26,7 +26,7 @@ from mmjax.env.reset_bits import reset_key_bits
 from mmjax.env.rows import pack_rows, read_head, read_row
 from mmjax.env.state import SIGN, EnvParams, EnvState, Settlement, mid_ticks  # noqa: F401 - re-exported
 from mmjax.env.steps import decide, settle
-from mmjax.features.spec import AGENT_FEATURES
+from mmjax.features.spec import AGENT_FEATURES, COUNT_CAP_STEPS
 
 
 def make_params(
@@ -199,6 +199,9 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             pipe_msg=jnp.zeros((L - 1, 2), bool),
             n_crossed=jnp.zeros((), jnp.int32),
             n_rejected=jnp.zeros((), jnp.int32),
+            order_age=jnp.zeros((2,), jnp.int32),
+            since_fill=jnp.full((2,), COUNT_CAP_STEPS, jnp.int32),
+            shown_lots=jnp.zeros((2,), jnp.int32),
         )
         return get_obs(features, state, params), state
 

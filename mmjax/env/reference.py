@@ -137,5 +137,5 @@ class ReferenceMarketEnv(gym.Env):
         return self._obs(), float(reward), terminated, False, info
 
     def _obs(self) -> np.ndarray:
-        agent = sim_np.agent_features(self.state.account, self._book.mid, self.time, self.params)
+        agent = sim_np.agent_features(self.state, self._book, self.time, self.params)
         return np.concatenate([self.features[self.t], agent]).astype(np.float32)

@@ -1,12 +1,13 @@
 """The market-making simulator in NumPy/plain Python: the one NumPy home of its rules (docs/env.md).
 
-The rules exist twice, on purpose: here, and in JAX (`mmjax.env.fills`, `mmjax.env.market_env`);
+The rules exist twice, on purpose: here, and in JAX (`mmjax.env.fills`, `steps`, `account`, `observe`);
 tests/test_reference.py pins the two together. This twin is written per side in plain code, with
 float64 money and the float32 arithmetic of the quote mapping reproduced exactly, so that agreement
 is evidence that both implement the rules. Two callers drive it: `mmjax.env.reference` (a gymnasium
 env over a replay) and the live paper trader (`mmjax.live.trader`), one grid row at a time.
 
-Each rule is one function, named as in docs/env.md:
+Each rule is one function, named as in docs/env.md (the quoting rules, the first four, live in
+`mmjax.env.sim_quotes` and are re-exported here):
 
     quote_prices        The action mapping: ticks behind each touch, or a pulled side (float32, like the device env)
     ticks_behind        The action mapping: one side's action -> ticks behind its touch
@@ -22,7 +23,8 @@ Each rule is one function, named as in docs/env.md:
     fill_fee            Fees
     book_fills          Cash, entry price and inventory after the fills
     mark                PnL marked to the mid
-    agent_features      Observation: inventory_frac, time_left_frac, unrealized_pnl_scaled
+    agent_features      Observation: the account's features (account_features), then the own orders' (order_features)
+    order_age           Observation: how long a venue order has rested
     reward              Reward: dPnL - risk - dampening
 
 and the step functions compose them over an immutable `SimState` (the values, `SimParams`, `Book`,
@@ -47,9 +49,7 @@ only: the live path imports this module.
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Sequence
-from functools import lru_cache
 
 from mmjax.data.layout import (  # noqa: F401 - DEFAULT_LOT_SIZE re-exported for the live trader
     DEFAULT_LOT_SIZE,
@@ -58,7 +58,7 @@ from mmjax.data.layout import (  # noqa: F401 - DEFAULT_LOT_SIZE re-exported for
     FILL_THROUGH,
     LOT_CAP,
 )
-from mmjax.env.knobs import ACTION_NEAR_TICKS, ACTION_PULL_ABOVE, action_range_ticks
+from mmjax.env.sim_quotes import f32, gate_quotes, order_messages, quote_prices, ticks_behind  # noqa: F401 - re-exported
 from mmjax.env.sim_types import (  # noqa: F401 - the simulator's values, re-exported
     ASK,
     BID,
@@ -76,73 +76,7 @@ from mmjax.env.sim_types import (  # noqa: F401 - the simulator's values, re-exp
     SimState,
     Trades,
 )
-
-# ---------------------------------------------------------------------------------------------
-# QUOTING
-
-_F32_PACK, _F32_UNPACK = struct.Struct("f").pack, struct.Struct("f").unpack
-
-
-def f32(x: float) -> float:
-    """``x`` rounded to float32 (an exact float32 operation is the float64 one rounded: 53 >= 2*24 + 2)."""
-    return _F32_UNPACK(_F32_PACK(x))[0]
-
-
-# the mapping's constants, rounded to float32 once (the device env's literals)
-_F32_PULL_ABOVE = f32(ACTION_PULL_ABOVE)
-_F32_U_SCALE = f32(1.0 / (1.0 + ACTION_PULL_ABOVE))
-_F32_NEAR_BANDS = f32(2 * (ACTION_NEAR_TICKS + 1))
-
-
-def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_ticks: float, anchor_ticks: int,
-                 max_offset_bps: float) -> Quotes:
-    """The action mapping (`mmjax.env.actions`), its float32 operations one by one: (bid, ask) ticks, None = pulled."""
-    k = _k_max(max_offset_bps, mid_ticks, anchor_ticks)
-    a_bid, a_ask = f32(action[0]), f32(action[1])
-    d_bid, d_ask = _ticks_behind_f32(a_bid, k), _ticks_behind_f32(a_ask, k)
-    best_bid, best_ask = int(best_bid), int(best_ask)
-    # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)
-    bid = min(best_bid - d_bid, max(best_ask - 1, best_bid))
-    ask = max(best_ask + d_ask, min(best_bid + 1, best_ask))
-    bid_on, ask_on = a_bid <= _F32_PULL_ABOVE, a_ask <= _F32_PULL_ABOVE
-    if bid_on:
-        ask = max(ask, bid + 1)  # both improving into a two-tick spread: the bid takes the free tick
-    return (bid if bid_on else None), (ask if ask_on else None)
-
-
-@lru_cache(maxsize=1024)
-def _k_max(max_offset_bps: float, mid_ticks: float, anchor_ticks: int) -> int:
-    """K (`mmjax.env.knobs.action_range_ticks`, its one home) as an int, cached: the mid repeats from row to
-    row, and the live trader maps an action every row."""
-    return int(action_range_ticks(mid_ticks, anchor_ticks, max_offset_bps))
-
-
-def ticks_behind(action: float, k_max: int) -> int:
-    """Ticks behind the touch for one side's action in [-1, 1] (-1 improves), ignoring the pull; <= k_max."""
-    return _ticks_behind_f32(f32(action), k_max)
-
-
-def _ticks_behind_f32(a: float, k_max: int) -> int:
-    """`ticks_behind` of an action already rounded to float32."""
-    a = min(max(a, -1.0), 1.0)
-    u = f32(f32(a + 1.0) * _F32_U_SCALE)
-    if u < 0.5:  # near the touch: one band per tick
-        d = math.floor(f32(u * _F32_NEAR_BANDS)) - 1
-    else:  # far: linear up to k_max
-        span = f32(max(k_max - ACTION_NEAR_TICKS, 0) + 1)
-        d = max(ACTION_NEAR_TICKS + math.floor(f32(f32(f32(u - 0.5) * 2.0) * span)), ACTION_NEAR_TICKS)
-    return min(d, k_max)
-
-
-def gate_quotes(quotes: Quotes, inventory_lots: int, max_lots: int) -> Quotes:
-    """The inventory limit at decision time, in whole lots: no bid at q >= max, no ask at q <= -max."""
-    return (quotes[0] if inventory_lots < max_lots else None, quotes[1] if inventory_lots > -max_lots else None)
-
-
-def order_messages(known: Quotes, quotes: Quotes) -> tuple[bool, bool]:
-    """Which sides send a message: the known order's price sends nothing, anything else a cancel/replace."""
-    return (quotes[0] != known[0], quotes[1] != known[1])
-
+from mmjax.features.spec import COUNT_CAP_STEPS, ORDER_DIST_SCALE_TICKS, QUEUE_SCALE_QUOTES
 
 # ---------------------------------------------------------------------------------------------
 # ORDERS, THE QUEUE AND FILLS
@@ -261,6 +195,13 @@ def known_after(known: int | None, order: Order | None, in_flight: bool) -> int 
     return None
 
 
+def order_age(age: int, order: Order | None, arrived: bool) -> int:
+    """Steps the side's venue order has rested after an interval: a message that arrived starts it at 0."""
+    if arrived or order is None or order.remaining <= 0:
+        return 0
+    return min(age + 1, COUNT_CAP_STEPS)
+
+
 # ---------------------------------------------------------------------------------------------
 # THE ACCOUNT
 
@@ -322,7 +263,13 @@ def mark(acct: Account, mid: float, tick: float, inverse: Inverse | None = None)
 # OBSERVATION AND REWARD
 
 
-def agent_features(acct: Account, mid: float, time: int, p: SimParams) -> tuple[float, float, float]:
+def agent_features(state: SimState, book: Book, time: int, p: SimParams) -> tuple[float, ...]:
+    """`spec.AGENT_FEATURES` at ``book``'s row: the account's three (``time`` = steps into the episode), then
+    `order_features`."""
+    return (*account_features(state.account, book.mid, time, p), *order_features(state, book, p))
+
+
+def account_features(acct: Account, mid: float, time: int, p: SimParams) -> tuple[float, float, float]:
     """inventory_frac, time_left_frac (``time`` = steps into the episode), unrealized_pnl_scaled."""
     k, inv = p.knobs, p.inverse
     if inv is None:
@@ -335,6 +282,38 @@ def agent_features(acct: Account, mid: float, time: int, p: SimParams) -> tuple[
     # 1.0 = a full inventory carrying a gain of max_offset_bps
     E = k.episode_steps
     return (acct.inventory / k.max_inventory, (E - time) / E, upnl / (notional_bp * max(k.max_offset_bps, 1e-6)))
+
+
+_LOG_DIST, _LOG_QUEUE, _LOG_COUNT = (math.log1p(ORDER_DIST_SCALE_TICKS), math.log1p(QUEUE_SCALE_QUOTES),
+                                     math.log1p(COUNT_CAP_STEPS))
+
+
+def order_features(state: SimState, book: Book, p: SimParams) -> tuple[float, ...]:
+    """The agent's own orders at ``book``'s row, bid's 7 then ask's (`spec.ORDER_FEATURE_KINDS`, docs/env.md).
+
+    From what it knows at its decision: its venue orders after the last `settle` (fills and arrivals
+    are reported at the next decision), the fill model's queue estimate, and its messages in flight.
+    """
+    out: list[float] = []
+    for i, side in enumerate((BID, ASK)):
+        order = state.bid if i == 0 else state.ask
+        flight = float(any(m[i] for m in state.messages))
+        since = math.log1p(state.since_fill[i]) / _LOG_COUNT
+        if order is None or order.remaining <= 0:
+            out += (0.0, 0.0, 0.0, 0.0, 0.0, flight, since)
+            continue
+        d = book.bid_px[0] - order.price if side == BID else order.price - book.ask_px[0]
+        dist = min(max(math.copysign(math.log1p(abs(d)), d) / _LOG_DIST, -1.0), 1.0)
+        # an unknown queue (LOT_CAP: joined beyond the stored depth) is the back of the level, whatever the lot
+        queue = 1.0 if order.queue_ahead >= LOT_CAP else min(math.log1p(order.queue_ahead / p.quote_lots) / _LOG_QUEUE, 1.0)
+        if within_depth(side, order.price, book):
+            level_px, level_sz = (book.bid_px, book.bid_sz) if side == BID else (book.ask_px, book.ask_sz)
+            shown = displayed_size(level_px, level_sz, order.price)
+            frac = min(order.queue_ahead / max(0 if shown is None else p.lots(shown), 1), 1.0)
+        else:
+            frac = 1.0  # the level is beyond what the row shows: assume the back of its queue
+        out += (1.0, dist, queue, frac, math.log1p(state.age[i]) / _LOG_COUNT, flight, since)
+    return tuple(out)
 
 
 def reward(dpnl: float, q: float, sigma_ticks: float, mid_t: float, mid_t1: float,
@@ -398,5 +377,9 @@ def settle(state: SimState, book_s: Book, book_s1: Book, trades: Trades, p: SimP
             ask, rejected[1] = arrive(ASK, ask, ask_px, book_s1, p)
     known = (known_after(state.known[0], bid, any(m[0] for m in messages)),
              known_after(state.known[1], ask, any(m[1] for m in messages)))
-    return (SimState(bid, ask, pipeline, acct, messages, known),
+    arrived = (bool(state.messages[0][0]), bool(state.messages[0][1])) if state.pipeline else (False, False)
+    age = (order_age(state.age[0], bid, arrived[0]), order_age(state.age[1], ask, arrived[1]))
+    since = (0 if bid_fill.lots else min(state.since_fill[0] + 1, COUNT_CAP_STEPS),
+             0 if ask_fill.lots else min(state.since_fill[1] + 1, COUNT_CAP_STEPS))
+    return (SimState(bid, ask, pipeline, acct, messages, known, age, since),
             Settlement(bid_fill, ask_fill, fee, acct.pnl - state.account.pnl, rejected[0], rejected[1]))

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from mmjax.data.layout import DEFAULT_LOT_SIZE, LOT_CAP, sim_lot
 from mmjax.env.knobs import EnvKnobs
+from mmjax.features.spec import COUNT_CAP_STEPS
 
 BID, ASK = "bid", "ask"
 NO_KIND = 0  # fill kind of "no fill" (mmjax.data.layout.FILL_KINDS has the others)
@@ -139,6 +140,8 @@ class SimState(NamedTuple):
     account: Account
     messages: tuple[tuple[bool, bool], ...] = ()  # per pipeline slot: (bid, ask) sent a message
     known: Quotes = (None, None)  # the order prices the agent knows it has
+    age: tuple[int, int] = (0, 0)  # steps each venue order has rested (0: placed at this row, or none), capped
+    since_fill: tuple[int, int] = (COUNT_CAP_STEPS, COUNT_CAP_STEPS)  # steps since each side's last fill, capped
 
 
 class Settlement(NamedTuple):

@@ -40,6 +40,10 @@ class EnvState(environment.EnvState):
     pipe_msg: jax.Array  # [L-1, 2] bool: a message was sent in that slot
     n_crossed: jax.Array  # [] int32 crossed fills this episode
     n_rejected: jax.Array  # [] int32 post-only rejections this episode
+    # what the agent knows of its own orders at row t, for its observation (`mmjax.env.observe`)
+    order_age: jax.Array  # [2] int32 steps the venue order has rested (0: placed at row t, or none), capped
+    since_fill: jax.Array  # [2] int32 steps since the side's last fill, capped at COUNT_CAP_STEPS (= never)
+    shown_lots: jax.Array  # [2] int32 lots row t displays at the venue order's price (-1: beyond the stored depth)
 
 
 @struct.dataclass

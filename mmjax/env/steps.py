@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from mmjax.env import account, actions, depth, fills, inverse
 from mmjax.env.rows import Row
 from mmjax.env.state import SIGN, EnvParams, EnvState, Fill, Settlement, max_lots, mid_ticks
+from mmjax.features.spec import COUNT_CAP_STEPS
 
 
 def gate_quotes(quoting: jax.Array, inventory_lots: jax.Array, limit_lots: jax.Array) -> jax.Array:
@@ -71,7 +72,12 @@ def settle(state: EnvState, row: Row, params: EnvParams) -> tuple[EnvState, Sett
     # fills of (t, t+1] and rejections at t+1 are known at the next decision
     known = fills.known_after(state.known_px, live, jnp.any(pipe_msg[1:], axis=0))
     crossed, n_rejected = fill.crossed.astype(jnp.int32), rejected.astype(jnp.int32)
+    # what the agent knows of its orders at t+1: a message that arrived starts its order's clock
+    age = jnp.where(pipe_msg[0] | (live.remaining <= 0), 0, jnp.minimum(state.order_age + 1, COUNT_CAP_STEPS))
+    since_fill = jnp.where(fill.lots > 0, 0, jnp.minimum(state.since_fill + 1, COUNT_CAP_STEPS))
     out = acct.replace(orders=live, known_px=known, pipe_px=pipe_px[1:], pipe_msg=pipe_msg[1:],
                        n_crossed=state.n_crossed + crossed[0] + crossed[1],
-                       n_rejected=state.n_rejected + n_rejected[0] + n_rejected[1])
+                       n_rejected=state.n_rejected + n_rejected[0] + n_rejected[1],
+                       order_age=age.astype(jnp.int32), since_fill=since_fill.astype(jnp.int32),
+                       shown_lots=jnp.where(within, shown, -1).astype(jnp.int32))
     return out, Settlement(fill, fee, acct.pnl - state.pnl, rejected)

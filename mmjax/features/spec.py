@@ -37,10 +37,24 @@ MARKET_FEATURES: tuple[str, ...] = (
     "touch_depth_rel_log",  # log of touch depth relative to its rolling mean (shrunk)
     "momentum_z",  # mid change over momentum_steps / its expected std from long realized vol
 )
-AGENT_FEATURES: tuple[str, ...] = ("inventory_frac", "time_left_frac", "unrealized_pnl_scaled")
+# The agent's own orders, per side (bid then ask), from what it knows at its decision (docs/env.md,
+# "Observation"): each O(1) and bounded, scaled by the constants below.
+ORDER_FEATURE_KINDS: tuple[str, ...] = (
+    "order_live",  # 1 if the side has an order resting at the venue, else 0
+    "order_dist_log",  # its distance behind its own-side touch, ticks: sign(d) log1p(|d|) / log1p(ORDER_DIST_SCALE_TICKS), [-1, 1]
+    "queue_ahead_log",  # the fill model's queue ahead of it, in quote sizes: log1p(q) / log1p(QUEUE_SCALE_QUOTES), [0, 1]
+    "queue_frac",  # that queue as a fraction of the size displayed at its price (1: beyond the stored depth), [0, 1]
+    "order_age_log",  # steps it has rested: log1p(n) / log1p(COUNT_CAP_STEPS), [0, 1]
+    "msg_in_flight",  # 1 if an order message of this side is on its way to the venue (latency > 1 step)
+    "since_fill_log",  # steps since the side's last fill: log1p(n) / log1p(COUNT_CAP_STEPS), 1 = never (or long ago)
+)
+ORDER_FEATURES: tuple[str, ...] = tuple(f"{side}_{kind}" for side in ("bid", "ask") for kind in ORDER_FEATURE_KINDS)
+ORDER_DIST_SCALE_TICKS = 64  # a quote this many ticks behind its touch scores 1
+QUEUE_SCALE_QUOTES = 1000  # a queue of this many quote sizes ahead scores 1
+COUNT_CAP_STEPS = 1000  # order age and steps since a fill saturate here (100 s on the 100 ms grid)
+AGENT_FEATURES: tuple[str, ...] = ("inventory_frac", "time_left_frac", "unrealized_pnl_scaled", *ORDER_FEATURES)
 NUM_MARKET_FEATURES = len(MARKET_FEATURES)
-NUM_FEATURES = 20
-assert NUM_MARKET_FEATURES + len(AGENT_FEATURES) == NUM_FEATURES
+NUM_FEATURES = NUM_MARKET_FEATURES + len(AGENT_FEATURES)  # 34: 17 market, 3 account, 2 x 7 order features
 FEATURE_INDEX: dict[str, int] = {n: i for i, n in enumerate(MARKET_FEATURES)}
 
 # Raw-value clips (lo, hi) applied by both twins before normalization, so a rare extreme row (a
@@ -151,6 +165,8 @@ def spec_dict(cfg: FeatureConfig | None = None) -> dict:
     return {
         "market_features": list(MARKET_FEATURES),
         "agent_features": list(AGENT_FEATURES),
+        "agent_scales": {"order_dist_ticks": ORDER_DIST_SCALE_TICKS, "queue_quotes": QUEUE_SCALE_QUOTES,
+                         "count_cap_steps": COUNT_CAP_STEPS},
         "num_features": NUM_FEATURES,
         "raw_clips": {k: list(v) for k, v in RAW_CLIPS.items()},
         "z_clip": Z_CLIP,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmjax.data.layout import LOT_CAP
 from mmjax.env.knobs import FEE_PRESETS, fee_preset_name
 from mmjax.live.feeds import BookEvent
 
@@ -31,7 +32,19 @@ SERIES = (
     "bid_state",  # why the bid quotes or not: SIDE_QUOTED / SIDE_PULLED / SIDE_AT_LIMIT (NaN: no decision yet)
     "ask_state",
     "fills",  # cumulative number of fills
+    "bid_queue_ahead",  # size ahead of our resting bid at t by the fill model's estimate; NaN: none; inf: unknown
+    "ask_queue_ahead",
 )
+
+
+def queue_ahead_size(order, lot: float) -> float:
+    """The fill model's queue ahead of a resting ``order`` (`sim_np.Order` or None), venue size units.
+
+    NaN without a live order; inf when the queue is unknown (the order joined beyond the stored depth).
+    """
+    if order is None or order.remaining <= 0:
+        return math.nan
+    return math.inf if order.queue_ahead >= LOT_CAP else order.queue_ahead * lot
 
 
 @dataclass

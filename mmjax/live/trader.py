@@ -36,7 +36,7 @@ from mmjax.live.attribution import LiveAttribution
 from mmjax.live.feeds import BookEvent, TradeEvent
 from mmjax.live.quoters import BaselineParams, QuoteContext
 from mmjax.live.rows import TickRows
-from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED
+from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED, queue_ahead_size
 
 NO_DECISION = (math.nan, math.nan)  # side states of an empty slot in flight (a segment's first rows)
 BOTH_QUOTED = (SIDE_QUOTED, SIDE_QUOTED)
@@ -234,7 +234,7 @@ class PaperTrader:
             self._normalize(raw, out=obs[:F])
         else:
             obs[:F] = raw
-        obs[F], obs[F + 1], obs[F + 2] = sim_np.agent_features(acct, mid, self.time % self.knobs.episode_steps, p)
+        obs[F:] = sim_np.agent_features(self.state, book, self.time % self.knobs.episode_steps, p)
         ctx = QuoteContext(acct.inventory, self.knobs.quote_size, mid, int(book.bid_px[0]), int(book.ask_px[0]),
                            self.anchor, self.features.sigma_ticks_per_sqrt_s, self.baseline.as_horizon_s,
                            self.knobs.max_offset_bps)
@@ -257,7 +257,9 @@ class PaperTrader:
                 "drawdown": acct.pnl - self.stats.peak_pnl, "spread_z": float(raw[self._z_idx]),
                 "bid_quote": math.nan if live_bid is None else (live_bid + self.anchor) * tick,
                 "ask_quote": math.nan if live_ask is None else (live_ask + self.anchor) * tick,
-                "bid_state": bid_state, "ask_state": ask_state, "fills": float(self.stats.n_fills)}
+                "bid_state": bid_state, "ask_state": ask_state, "fills": float(self.stats.n_fills),
+                "bid_queue_ahead": queue_ahead_size(self.state.bid, p.lot),
+                "ask_queue_ahead": queue_ahead_size(self.state.ask, p.lot)}
 
     def _not_yet_shown(self, now: list[TradeEvent]) -> list[TradeEvent]:
         """The trades of ``now`` that no earlier row reflects (the exchange clock); the others are counted."""

@@ -17,6 +17,19 @@ class PolicyFileError(UserError):
     """The policy file is missing, corrupt, pickled, of another version or inconsistent."""
 
 
+def _spec_difference(names: tuple[str, ...]) -> str:
+    """What a policy's feature names lack or add against this version's observation (`mmjax.features.spec`)."""
+    from mmjax.features.spec import AGENT_FEATURES, MARKET_FEATURES
+
+    now = MARKET_FEATURES + AGENT_FEATURES
+    missing, extra = [n for n in now if n not in names], [n for n in names if n not in now]
+    if not missing and not extra:
+        return " (the same names: windows, clips or scales differ)"
+    listed = lambda ns: ", ".join(ns[:4]) + (f" and {len(ns) - 4} more" if len(ns) > 4 else "")  # noqa: E731
+    return (f" ({len(names)} features in the file, {len(now)} in this version's observation"
+            + (f"; it lacks {listed(missing)}" if missing else "") + (f"; it has {listed(extra)}" if extra else "") + ")")
+
+
 @dataclass(frozen=True)
 class _Layer:
     kernel: np.ndarray  # [in, out] float32
@@ -111,7 +124,8 @@ class NumpyPolicy:
         spec_hash = str(get("features/spec_hash", "U", 0))
         if expected_spec_hash is not None and spec_hash != expected_spec_hash:
             raise PolicyFileError(f"{path}: feature spec hash {spec_hash[:12]}... does not match the expected "
-                                  f"{expected_spec_hash[:12]}...: the policy was trained on different features")
+                                  f"{expected_spec_hash[:12]}...: the policy was trained on different features"
+                                  f"{_spec_difference(names)}; retrain it (mmjax train) and export it again")
         map_names = get("action_mapping/names", "U", 1)
         map_values = get("action_mapping/values", "f", 1)
         if map_names.shape != map_values.shape:

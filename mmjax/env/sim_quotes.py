@@ -1,0 +1,81 @@
+"""The NumPy twin's quoting rules: the action mapping, the inventory gate and the order messages of a decision.
+
+Part of `mmjax.env.sim_np` (which re-exports every name here; callers use ``sim_np.quote_prices`` and so
+on), split off to keep each file one job: a decision -> quotes -> messages. The JAX twins are
+`mmjax.env.actions` and `mmjax.env.steps` (docs/env.md's table). NumPy/stdlib only: the live path imports it.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from functools import lru_cache
+
+from mmjax.env.knobs import ACTION_NEAR_TICKS, ACTION_PULL_ABOVE, action_range_ticks
+from mmjax.env.sim_types import Quotes
+
+_F32_PACK, _F32_UNPACK = struct.Struct("f").pack, struct.Struct("f").unpack
+
+
+def f32(x: float) -> float:
+    """``x`` rounded to float32 (an exact float32 operation is the float64 one rounded: 53 >= 2*24 + 2)."""
+    return _F32_UNPACK(_F32_PACK(x))[0]
+
+
+# the mapping's constants, rounded to float32 once (the device env's literals)
+_F32_PULL_ABOVE = f32(ACTION_PULL_ABOVE)
+_F32_U_SCALE = f32(1.0 / (1.0 + ACTION_PULL_ABOVE))
+_F32_NEAR_BANDS = f32(2 * (ACTION_NEAR_TICKS + 1))
+
+
+def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_ticks: float, anchor_ticks: int,
+                 max_offset_bps: float) -> Quotes:
+    """The action mapping (`mmjax.env.actions`), its float32 operations one by one: (bid, ask) ticks, None = pulled."""
+    k = _k_max(max_offset_bps, mid_ticks, anchor_ticks)
+    a_bid, a_ask = f32(action[0]), f32(action[1])
+    d_bid, d_ask = _ticks_behind_f32(a_bid, k), _ticks_behind_f32(a_ask, k)
+    best_bid, best_ask = int(best_bid), int(best_ask)
+    # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)
+    bid = min(best_bid - d_bid, max(best_ask - 1, best_bid))
+    ask = max(best_ask + d_ask, min(best_bid + 1, best_ask))
+    bid_on, ask_on = a_bid <= _F32_PULL_ABOVE, a_ask <= _F32_PULL_ABOVE
+    if bid_on:
+        ask = max(ask, bid + 1)  # both improving into a two-tick spread: the bid takes the free tick
+    return (bid if bid_on else None), (ask if ask_on else None)
+
+
+@lru_cache(maxsize=1024)
+def _k_max(max_offset_bps: float, mid_ticks: float, anchor_ticks: int) -> int:
+    """K (`mmjax.env.knobs.action_range_ticks`, its one home) as an int, cached: the mid repeats from row to
+    row, and the live trader maps an action every row."""
+    return int(action_range_ticks(mid_ticks, anchor_ticks, max_offset_bps))
+
+
+def ticks_behind(action: float, k_max: int) -> int:
+    """Ticks behind the touch for one side's action in [-1, 1] (-1 improves), ignoring the pull; <= k_max."""
+    return _ticks_behind_f32(f32(action), k_max)
+
+
+def _ticks_behind_f32(a: float, k_max: int) -> int:
+    """`ticks_behind` of an action already rounded to float32."""
+    a = min(max(a, -1.0), 1.0)
+    u = f32(f32(a + 1.0) * _F32_U_SCALE)
+    if u < 0.5:  # near the touch: one band per tick
+        d = math.floor(f32(u * _F32_NEAR_BANDS)) - 1
+    else:  # far: linear up to k_max
+        span = f32(max(k_max - ACTION_NEAR_TICKS, 0) + 1)
+        d = max(ACTION_NEAR_TICKS + math.floor(f32(f32(f32(u - 0.5) * 2.0) * span)), ACTION_NEAR_TICKS)
+    return min(d, k_max)
+
+
+def gate_quotes(quotes: Quotes, inventory_lots: int, max_lots: int) -> Quotes:
+    """The inventory limit at decision time, in whole lots: no bid at q >= max, no ask at q <= -max."""
+    return (quotes[0] if inventory_lots < max_lots else None, quotes[1] if inventory_lots > -max_lots else None)
+
+
+def order_messages(known: Quotes, quotes: Quotes) -> tuple[bool, bool]:
+    """Which sides send a message: the known order's price sends nothing, anything else a cancel/replace."""
+    return (quotes[0] != known[0], quotes[1] != known[1])
+
+
