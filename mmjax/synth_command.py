@@ -52,11 +52,12 @@ def load_any(path: str | Path, tmp: Path) -> tuple[loader.RawRecording, Path]:
 
 def all_facts(raw: loader.RawRecording, path: Path) -> dict[str, float]:
     """The recording's facts plus the fixed quoter's fill counts per hour (a backtest per distance)."""
-    from mmjax.evaluation import fill_facts
+    from mmjax.evaluation import fill_facts, queue_fill_facts
 
     out = facts.recording_facts(raw)
     out.update(fill_facts.fills_per_hour(str(path), raw.report.lot_size or raw.meta.tick_size, raw.meta.grid_ms,
                                          raw.meta.product))
+    out.update(queue_fill_facts.back_of_touch_fills(str(path), raw.meta.product))
     return out
 
 

@@ -47,13 +47,23 @@ def _cancel_decay(p: SynthParams, dt_s: float, rows_in_segment):
     return np.exp(-p.touch_cancel_per_s * dt_s * rows_in_segment)
 
 
+def _touch_queues(cfg: SynthParams, Qb, Qa, x, keep, sold, bought):
+    """Displayed touch sizes (bid, ask): the drawn queues leaned by ``x`` (fair price in band units, [-1, 1]),
+    decayed by cancellation (``keep``) and depleted by the volume traded at them since the segment began."""
+    lean = cfg.imbalance_lean
+    if cfg.queue_depletion_mid:  # makers on the side the fair price approaches cancel; at the band the queue is gone
+        f_ask, f_bid = (1 - np.clip(x, 0, 1)) ** lean, (1 - np.clip(-x, 0, 1)) ** lean
+    else:
+        f_ask, f_bid = np.exp(-lean * x), np.exp(lean * x)
+    return np.maximum(Qb * f_bid * keep - sold, 1e-8), np.maximum(Qa * f_ask * keep - bought, 1e-8)
+
+
 def _run_segments(F, F_lean, buy_vol, sell_vol, band_ticks, cfg, levels, dt_s, rng):
     """The event loop: split rows into constant-quote segments; returns per-segment arrays."""
     T, d = len(F), levels - 1
     prof = _Profiles(rng, cfg, levels, max(1024, T // 4))
     cum_buy = np.concatenate([[0.0], np.cumsum(buy_vol)])  # cum_buy[t] = buy volume in intervals < t
     cum_sell = np.concatenate([[0.0], np.cumsum(sell_vol)])
-    lean = cfg.imbalance_lean
     p_wide, wide_rows, wide_ticks = cfg.wide_prob, cfg.wide_mean_rows, cfg.wide_mean_ticks
     segs = []  # (start, center, offset, Qb, Qa, bid_gap, bid_sz, ask_gap, ask_sz, wide_side, wide_ticks, wide_rows)
 
@@ -78,13 +88,13 @@ def _run_segments(F, F_lean, buy_vol, sell_vol, band_ticks, cfg, levels, dt_s, r
             exit_rows = np.flatnonzero((np.abs(x) >= 1) & (np.arange(lo, hi) > s))
             xc = np.clip((F_lean[lo:hi] + off - center) / band_ticks, -1, 1)
             keep = _cancel_decay(cfg, dt_s, np.arange(lo, hi) - s)
-            q_ask = np.maximum(Qa * np.exp(-lean * xc) * keep - (cum_buy[lo:hi] - cum_buy[s]), 1e-8)
-            q_bid = np.maximum(Qb * np.exp(lean * xc) * keep - (cum_sell[lo:hi] - cum_sell[s]), 1e-8)
+            q_bid, q_ask = _touch_queues(cfg, Qb, Qa, xc, keep, cum_sell[lo:hi] - cum_sell[s], cum_buy[lo:hi] - cum_buy[s])
             sw_a = np.flatnonzero(buy_vol[lo:hi] >= q_ask)
             sw_b = np.flatnonzero(sell_vol[lo:hi] >= q_bid)
             cands = []
-            if len(exit_rows):
-                cands.append((lo + exit_rows[0], 0, 0.0))
+            if len(exit_rows):  # a re-quote; in the large-tick mode the approached touch departs, nothing left
+                side = int(np.sign(x[exit_rows[0]])) if cfg.queue_depletion_mid else 0
+                cands.append((lo + exit_rows[0], side, 0.0))
             if len(sw_a):
                 cands.append((lo + sw_a[0] + 1, 1, buy_vol[lo + sw_a[0]] - q_ask[sw_a[0]]))
             if len(sw_b):
@@ -162,8 +172,7 @@ def _assemble_book(segs, F_lean, cum_buy, cum_sell, band_ticks, cfg, dt_s, T):
     x = np.clip((F_lean + off - center) / band_ticks, -1, 1)
     s0 = starts[seg_id]
     keep = _cancel_decay(cfg, dt_s, row_in_seg)
-    q_ask = np.maximum(Qa * np.exp(-cfg.imbalance_lean * x) * keep - (cum_buy[:T] - cum_buy[s0]), 1e-8)
-    q_bid = np.maximum(Qb * np.exp(cfg.imbalance_lean * x) * keep - (cum_sell[:T] - cum_sell[s0]), 1e-8)
+    q_bid, q_ask = _touch_queues(cfg, Qb, Qa, x, keep, cum_sell[:T] - cum_sell[s0], cum_buy[:T] - cum_buy[s0])
     ask0 = center + 0.5 + np.where(in_wide & (w_side > 0), w_ticks, 0)
     bid0 = center - 0.5 - np.where(in_wide & (w_side < 0), w_ticks, 0)
     ask_px = ask0[:, None] + np.concatenate([np.zeros((T, 1)), np.cumsum(ask_gap, 1)], 1)
