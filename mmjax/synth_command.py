@@ -95,7 +95,11 @@ def _bound_note(name: str, p: sp.SynthParams) -> str:
     return ""
 
 
-def _fill_note(history: list[dict], real_hours: float) -> str:
+def _fill_note(history: list[dict], real_hours: float, large_tick: bool) -> str:
+    from mmjax.evaluation.fill_fit import LARGE_TICK_SKIP
+
+    if large_tick:
+        return f"not fitted: {LARGE_TICK_SKIP}"
     if not history:
         return f"not fitted: the {real_hours * 60:.1f}-minute recording has too few fills at a target distance"
     last = history[-1]
@@ -119,7 +123,7 @@ def annotate(cmp: dict[str, dict], raw: loader.RawRecording, fitted: sp.SynthPar
         if not c["within"]:
             d["within"] = fact_ci.in_ci(ci, c["synth"])
             d["explain"] = fact_ci.explain(name, c["real"], c["synth"], ci, raw, _bound_note(name, fitted),
-                                           _fill_note(fill_history, real_hours))
+                                           _fill_note(fill_history, real_hours, fitted.queue_depletion_mid))
         out[name] = d
     return out
 
