@@ -133,3 +133,11 @@ def test_real_600961_back_of_a_deep_queue_fills_later_and_worse(real_600961):
     out = QF.back_of_touch_fills(str(real_600961))
     assert out["backq_wait_s_back"] > out["backq_wait_s_front"]
     assert out["backq_markout_bps_10s_back"] < out["backq_markout_bps_10s_front"]
+
+
+def test_calibration_recognises_a_large_tick_book():
+    lt = calibrate.initial_params(_market(sp.load_preset("large-tick"), hours=0.25))
+    assert lt.queue_depletion_mid and lt.size_lot == 1.0
+    assert lt.new_touch_frac == calibrate.LARGE_TICK_START["new_touch_frac"]
+    btc = calibrate.initial_params(_market(SynthParams(), hours=0.02))
+    assert not btc.queue_depletion_mid and btc.size_lot == 0.0

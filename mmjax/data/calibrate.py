@@ -23,7 +23,7 @@ import numpy as np
 
 from mmjax import schema
 from mmjax.data import facts as F
-from mmjax.data import synth
+from mmjax.data import fill_inputs, synth
 from mmjax.data.loader import LoadReport, RawRecording
 from mmjax.data.synth_params import SynthParams
 
@@ -105,8 +105,7 @@ def initial_params(raw: RawRecording) -> SynthParams:
     # process, with sizes in the recording's lot (docs/synth.md, "A large-tick market")
     tick_bps = tick / float(np.median(mid)) * 1e4
     large = tick_bps >= LARGE_TICK_BPS and float(np.mean(spread == 1)) >= LARGE_TICK_ONE_TICK_SHARE
-    meta_lot = float(getattr(raw.meta, "lot_size", None) or 0.0)
-    lot = meta_lot if large and meta_lot >= 1 else 0.0
+    lot = fill_inputs.resolve_lot(raw) if large else 0.0  # the recording's lot (metadata, else inferred)
     p = dataclasses.replace(
         default,
         queue_depletion_mid=bool(large), size_lot=lot,
