@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.backtest import recording  # noqa: F401 (fixture)
+from tests.helpers.features import real_dirs, synth_dir  # noqa: F401 (fixtures)
+
 SHARED_DATA = Path(os.environ.get("MMJAX_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 

@@ -196,9 +196,8 @@ def test_missing_data_or_replay_is_one_line(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def policy_files(tmp_path_factory) -> dict[str, np.ndarray]:
     """The arrays of a good exported policy (made once: it imports flax)."""
-    from test_policy_export import EXTRA, make_params
-
     from mmjax.policy.export import export_policy
+    from tests.helpers.policy import EXTRA, make_params
 
     path = export_policy(make_params(seed=1)[1], tmp_path_factory.mktemp("pol") / "good.npz", EXTRA)
     with np.load(path, allow_pickle=False) as z:

@@ -7,12 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from gymnax.environments import environment
-from test_fills import random_market
 
 from mmjax.data.splits import Split
 from mmjax.env.market_env import MarketMakingEnv, make_params
 from mmjax.env.reset_bits import reset_key_bits as _reset_key_bits
 from mmjax.features.spec import NUM_MARKET_FEATURES
+from tests.helpers.markets import random_market
 
 ENV = MarketMakingEnv()
 F_M = NUM_MARKET_FEATURES

@@ -14,12 +14,12 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_features_batch import real_dirs, toy_recording  # noqa: F401 (fixture)
 
 from mmjax.data.loader import load_market, to_market_data
 from mmjax.features import spec
 from mmjax.features.batch import compute_market_features, fit_norm, normalize
 from mmjax.features.spec import MARKET_FEATURES
+from tests.helpers.features import toy_recording
 
 F = spec.FEATURE_INDEX
 MAX_AT_CLIP = 0.05
@@ -47,7 +47,8 @@ def assert_no_feature_at_clip(md, what: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def vol_regime_change(tmp_path_factory):
     """One hour of the built-in market whose variance and taker-order rate rise 9x half-way through."""
-    synth = pytest.importorskip("mmjax.market.synth")
+    from mmjax.market import synth
+
     out = tmp_path_factory.mktemp("regime")
     synth.run(synth.SynthConfig(out=str(out), hours=1.0, seed=1,
                                  model=synth.SynthParams(regime_shift_at_frac=0.5, regime_shift_factor=9.0)))

@@ -7,45 +7,14 @@ import sys
 
 import numpy as np
 import pytest
-from test_features_batch import SMALL, real_dirs, synth_dir, toy_recording  # noqa: F401 (fixtures)
 
-from mmjax.data.loader import RawRecording, load_market, to_market_data
+from mmjax.data.loader import load_market, to_market_data
+from mmjax.data.ticks import RowTicks
 from mmjax.features import spec
 from mmjax.features.spec import MARKET_FEATURES, FeatureConfig, FeatureNorm
 from mmjax.features.stream import StreamingFeatures, normalize
-
-# |stream - batch| <= REL_TOL * max(|batch|, 1): relative error, with the features being O(1) by design
-REL_TOL = 1e-5
-
-
-def replay(raw: RawRecording, md, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Feed the recording event by event: each row's trades of (t-1, t], then the book row."""
-    sf = StreamingFeatures(cfg, md.tick_size, md.px_anchor_ticks, md.levels, md.grid_ms)
-    step = raw.trade_step()  # trade j lies in (step, step + 1]
-    order = np.argsort(step, kind="stable")
-    start = np.searchsorted(step[order], np.arange(-1, raw.num_steps))  # trades of (t-1, t] from start[t]
-    values = np.zeros((raw.num_steps, len(MARKET_FEATURES)), np.float32)
-    sigma = np.zeros(raw.num_steps)
-    for t in range(raw.num_steps):
-        for j in order[start[t]: start[t + 1]]:  # t = 0: trades before the first row (the loader drops them)
-            sf.on_trade(raw.trade_px[j], raw.trade_sz[j], int(raw.trade_side[j]))
-        values[t] = sf.on_book(raw.bid_px[t], raw.bid_sz[t], raw.ask_px[t], raw.ask_sz[t], bool(raw.after_gap[t]))
-        sigma[t] = sf.sigma_ticks_per_sqrt_s
-    return values, sigma
-
-
-def assert_twins_agree(raw: RawRecording, md, cfg: FeatureConfig, what: str) -> None:
-    from mmjax.features.batch import compute_market_features
-
-    batch = compute_market_features(md, cfg)
-    b = np.asarray(batch.values, np.float64)
-    s, sigma = replay(raw, md, cfg)
-    err = np.abs(s - b) / np.maximum(np.abs(b), 1.0)
-    for j, name in enumerate(MARKET_FEATURES):
-        r = int(err[:, j].argmax())
-        assert err[r, j] <= REL_TOL, f"{what}: {name} row {r}: stream {s[r, j]} vs batch {b[r, j]}"
-    b_sig = np.asarray(batch.sigma, np.float64)
-    assert (np.abs(sigma - b_sig) <= REL_TOL * np.maximum(b_sig, 1.0)).all(), f"{what}: sigma differs"
+from tests.helpers.feature_twins import assert_twins_agree, replay
+from tests.helpers.features import SMALL, toy_recording
 
 
 def test_stream_imports_no_jax():
@@ -101,13 +70,25 @@ def test_bad_events_raise_clear_errors():
         StreamingFeatures(FeatureConfig(), 0.0, 0, 3)
 
 
-def test_empty_levels_are_extrapolated_and_zero_sizes_stay_finite():
-    sf = StreamingFeatures(FeatureConfig(), 0.01, 6_000_000, 4)
-    bid = np.array([60000.0, 59999.99, np.nan, np.nan])
-    ask = np.array([60000.01, np.nan, np.nan, np.nan])
+def test_empty_levels_are_extrapolated_one_tick_out_with_zero_size_and_features_stay_finite():
+    """An empty level (NaN price) becomes one tick beyond the level before it, with size 0, whatever size came
+    with it: the features of a row with empty levels equal those of the same row with those levels written out."""
+    nan, tick, anchor, L = np.nan, 0.01, 6_000_000, 4
+    bid, ask = np.array([60000.0, 59999.99, nan, nan]), np.array([60000.01, nan, nan, nan])
+    bid_out = np.array([60000.0, 59999.99, 59999.98, 59999.97])  # extrapolated by hand
+    ask_out = np.array([60000.01, 60000.02, 60000.03, 60000.04])
+    bt, bs, at, az = RowTicks(tick, anchor, L).book(bid, [1.0, 2.0, 7.0, 7.0], ask, [3.0, 7.0, 7.0, 7.0])
+    assert (bt, at) == ([0, -1, -2, -3], [1, 2, 3, 4])
+    assert (bs, az) == ([1.0, 2.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0])  # sizes sent with an empty price are dropped
+
+    empty, written = (StreamingFeatures(FeatureConfig(), tick, anchor, L) for _ in range(2))
+    rng = np.random.default_rng(0)
     for t in range(50):
-        v = sf.on_book(bid, np.array([0.0, 1.0, 0.0, 0.0]), ask, np.zeros(4), t == 0)
+        b0, a0 = (0.0, 0.0) if t < 3 else rng.uniform(0.1, 2.0, 2)  # zero touch sizes first: no division by zero
+        v = empty.on_book(bid, np.array([b0, 1.0, 5.0, 5.0]), ask, np.array([a0, 5.0, 5.0, 5.0]), t == 0)
+        w = written.on_book(bid_out, np.array([b0, 1.0, 0.0, 0.0]), ask_out, np.array([a0, 0.0, 0.0, 0.0]), t == 0)
         assert np.isfinite(v).all() and v.dtype == np.float32 and v.shape == (spec.NUM_MARKET_FEATURES,)
+        np.testing.assert_array_equal(v, w, err_msg=f"row {t}")
 
 
 def test_numpy_normalize_matches_the_batch_normalize():

@@ -11,12 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_loader import GRID_NS, T0_NS, book_arrays, trades_arrays, write
 
 from mmjax.data import fill_inputs as fi
 from mmjax.data.layout import NO_PRICE
 from mmjax.data.loader import read_recording, to_market_data
 from mmjax.env import depth, fills
+from tests.helpers.loader import GRID_NS, T0_NS, book_arrays, trades_arrays, write
 
 REAL = ("binance-spot-btcusdt-2024-08-08", "binance-coinm-btcusd-perp-2024-08-08")
 LEVELS = 200  # stored book levels per side in these imports (the default import keeps 20)
@@ -26,7 +26,8 @@ RANGE_BPS = 10.0  # the default action range
 @pytest.fixture(scope="module", params=REAL)
 def real(request, shared_data, tmp_path_factory):
     """One Tardis capture imported with LEVELS levels: (raw recording, MarketData)."""
-    tardis = pytest.importorskip("mmjax.data.tardis")
+    from mmjax.data import tardis
+
     src = shared_data / request.param
     if not src.is_dir():
         pytest.skip(f"{src} absent")

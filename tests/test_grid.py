@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from test_backtest import recording  # noqa: F401 (the fixture: 400 rows, a gap at row 250)
 
 from mmjax.cli import main as cli_main
 from mmjax.evaluation import grid, grid_report, grid_spec

@@ -147,7 +147,7 @@ def foreign_imports(root: str) -> dict[str, set[str]]:
 def command_modules() -> frozenset[str]:
     """Modules that are commands (named in the CLI's table), except the data tools at the pipeline's head.
 
-    `synth`, `load`, `import-tardis` and `features` are conversions whose `run` is a thin shell over
+    `load`, `import-tardis` and `features` are conversions whose `run` is a thin shell over
     the library functions in the same module, which the rest of the pipeline uses.
     """
     from mmjax.cli import COMMANDS
@@ -274,3 +274,15 @@ def test_the_cycle_finder_finds_a_circle_through_a_function_level_import():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert import_cycles(graph) == [frozenset({"a", "b", "c"})]
     assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_test_files_import_shared_helpers_from_tests_helpers_not_from_each_other():
+    """A test module's helpers live in tests/helpers/; importing another test_*.py would run its tests' module."""
+    bad = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            bad += [f"{path.relative_to(ROOT)}:{node.lineno} imports {n}" for n in names
+                    if n.split(".")[-1].startswith("test_")]
+    assert not bad, "\n".join(bad)

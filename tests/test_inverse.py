@@ -12,9 +12,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_fills import make_market, random_market
-from test_market_env import F_M, rollout
-from test_tardis import BOOK_HEADER, SNAPSHOT, TRADE_HEADER, _import, _write, brow, trow
 
 from mmjax import schema
 from mmjax.cli import main
@@ -24,6 +21,17 @@ from mmjax.env import sim_np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import make_params
 from mmjax.env.reference import ReferenceMarketEnv, ReplayData
+from tests.helpers.env import F_M, rollout
+from tests.helpers.markets import make_market, random_market
+from tests.helpers.tardis import (
+    BOOK_HEADER,
+    SNAPSHOT,
+    TRADE_HEADER,
+    brow,
+    import_csv,
+    trow,
+    write_csv,
+)
 
 TICK, ANCHOR = 0.01, 20_000  # make_market's: tick 0 is $200
 V = 2000.0  # $ per contract: 0.1 contract at $200 is 1 coin, so $ figures are O(1) as on the linear fixtures
@@ -181,7 +189,7 @@ BOOK = SNAPSHOT + [brow(500, "bid", 99.9, 1)]
 
 
 def test_the_tardis_import_knows_coinm_is_inverse_and_the_loader_carries_it(tmp_path):
-    report, rec = _import(tmp_path, coinm(BOOK), coinm([trow(60, 1, "buy", 100.1, 1)]))
+    report, rec = import_csv(tmp_path, coinm(BOOK), coinm([trow(60, 1, "buy", 100.1, 1)]))
     assert (report.contract_type, report.contract_value, report.contract_source) == ("inverse", 100.0, "venue table")
     md, raw = load_market(rec)
     assert raw.meta.size_unit == "contracts_100usd" and raw.meta.contract_value == 100.0
@@ -193,7 +201,7 @@ def test_an_unknown_venue_imports_as_linear_with_a_warning_and_the_flags_overrid
     book = [r.replace("BTCUSDT", "XYZUSD") for r in BOOK]
     trades = [trow(60, 1, "buy", 100.1, 1).replace("BTCUSDT", "XYZUSD")]
     logs: list[str] = []
-    b, t = _write(tmp_path / "b.csv", BOOK_HEADER, book), _write(tmp_path / "t.csv", TRADE_HEADER, trades)
+    b, t = write_csv(tmp_path / "b.csv", BOOK_HEADER, book), write_csv(tmp_path / "t.csv", TRADE_HEADER, trades)
     report = import_tardis(TardisImportConfig(book=str(b), trades=str(t), out=str(tmp_path / "lin"), levels=3), logs.append)
     assert report.contract_type == "linear" and report.contract_source == "default (venue unknown)"
     assert any("contract type of binance XYZUSD unknown" in m and "--contract-type inverse" in m for m in logs)
@@ -202,14 +210,14 @@ def test_an_unknown_venue_imports_as_linear_with_a_warning_and_the_flags_overrid
     meta = read_recording(tmp_path / "inv").meta
     assert (meta.contract_type, meta.contract_value, meta.size_unit) == ("inverse", 10.0, "contracts_10usd")
     with pytest.raises(ValueError, match=r"binance XYZUSD \(--contract-type/--contract-value\).*needs contract_value"):
-        _import(tmp_path / "x", book, trades, contract_type="inverse")
+        import_csv(tmp_path / "x", book, trades, contract_type="inverse")
     with pytest.raises(ValueError, match="only meaningful for contract_type 'inverse'"):
-        _import(tmp_path / "y", BOOK, contract_value=100.0)  # binance BTCUSDT is linear
+        import_csv(tmp_path / "y", BOOK, contract_value=100.0)  # binance BTCUSDT is linear
     assert not (tmp_path / "x" / "rec").exists() and not (tmp_path / "y" / "rec").exists()  # nothing written
 
 
 def test_the_loader_refuses_files_of_different_contracts(tmp_path):
-    _, rec = _import(tmp_path, coinm(BOOK), coinm([trow(60, 1, "buy", 100.1, 1)]))
+    _, rec = import_csv(tmp_path, coinm(BOOK), coinm([trow(60, 1, "buy", 100.1, 1)]))
     first = sorted((rec / "book").rglob("*.parquet"))[0]
     table = pq.read_table(first)
     kv = dict(table.schema.metadata)
@@ -265,7 +273,7 @@ def test_fills_on_the_coinm_recording_earn_the_inverse_formula_in_both_twins(coi
 
 def test_the_paper_trader_accounts_the_coinm_replay_as_the_twin_does(coinm_market):
     """The live path (PaperTrader over sim_np) takes the contract from the recording's metadata."""
-    from test_live import ConstQuoter, replay
+    from tests.helpers.live import ConstQuoter, replay
 
     md, raw = coinm_market
     knobs = EnvKnobs(quote_size=1.0, max_inventory=10.0, maker_fee_bps=1.0, max_offset_bps=2.0)

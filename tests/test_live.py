@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from mmjax.data.layout import DEFAULT_LOT_SIZE
-from mmjax.data.loader import read_recording
-from mmjax.env.knobs import EnvKnobs, knobs_from_mapping
+from mmjax.env.knobs import knobs_from_mapping
 from mmjax.live import (
     BaselineParams,
     BaselineQuoter,
@@ -22,50 +21,17 @@ from mmjax.live import (
     TradeEvent,
 )
 from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED
-from mmjax.market.synth import SynthConfig
-from mmjax.market.synth import run as synth_run
-
-PARAMS = EnvKnobs(quote_size=0.01, max_inventory=0.05, max_offset_bps=2.0, maker_fee_bps=-0.5,
-                  latency_steps=1, episode_steps=500)
-
-
-def synth_recording(tmp_path_factory):
-    """The test recording: 600 rows of 100 ms of the built-in market, seed 3."""
-    out = tmp_path_factory.mktemp("synth")
-    synth_run(SynthConfig(out=str(out), hours=600 / 36_000, seed=3))
-    return read_recording(out)
-
-
-SWEEP_PRICES = 12  # distinct prices of each injected sweep (the old loader kept 8 per interval)
-SWEEP_STEP_TICKS = 25  # between them: the 8th price is 175 ticks from the touch, the 12th 275
-
-
-def with_sweeps(raw, every: int = 40, first: int = 20):
-    """The recording plus, every ``every`` rows, a taker sweep through SWEEP_PRICES prices of one side of row t.
-
-    Each sweep trades in (t, t+1] on both clocks (exchange stamps after every row up to t), so both
-    paths put it in the same interval. The quotes of ACTION rest ~250 ticks from the touch: only
-    prices past the 8th reach them (an 8-slot fold would miss these fills).
-    """
-    tick = raw.meta.tick_size
-    shown = np.maximum.accumulate(raw.ts_exchange_ns)
-    recv, ex, px, sz, side = [], [], [], [], []
-    for n, t in enumerate(range(first, raw.num_steps - 2, every)):
-        taker = 1 if n % 2 else -1  # alternately lift the asks and hit the bids
-        touch = raw.ask_px[t, 0] if taker == 1 else raw.bid_px[t, 0]
-        for k in range(SWEEP_PRICES):
-            recv.append(raw.ts_recv_ns[t] + 1 + k)
-            ex.append(shown[t] + 1 + k)
-            px.append(touch + taker * k * SWEEP_STEP_TICKS * tick)
-            sz.append(0.003)
-            side.append(taker)
-    cat = lambda a, b, dt: np.concatenate([a, np.asarray(b, dt)])  # noqa: E731
-    t_recv = cat(raw.trade_ts_recv_ns, recv, np.int64)
-    order = np.argsort(t_recv, kind="stable")
-    return dataclasses.replace(
-        raw, trade_ts_recv_ns=t_recv[order], trade_ts_exchange_ns=cat(raw.trade_ts_exchange_ns, ex, np.int64)[order],
-        trade_px=cat(raw.trade_px, px, np.float64)[order], trade_sz=cat(raw.trade_sz, sz, np.float64)[order],
-        trade_side=cat(raw.trade_side, side, np.int8)[order])
+from tests.helpers.live import (
+    ACTION,
+    PARAMS,
+    ConstQuoter,
+    perturbed_after,
+    replay,
+    replay_events,
+    synth_recording,
+    with_sweeps,
+    write_policy,
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,31 +40,12 @@ def raw(tmp_path_factory):
     return with_sweeps(synth_recording(tmp_path_factory))
 
 
-class ConstQuoter:
-    """A stand-in policy: the same action every step (tests only)."""
-
-    mode, name = "model", "model: const"
-
-    def __init__(self, action):
-        self.action = np.asarray(action, np.float64)
-
-    def act(self, obs, ctx):
-        return self.action
-
-
-def replay(raw, quoter, params=PARAMS, record=True, **kw) -> PaperTrader:
-    tr = PaperTrader(raw.meta, quoter, params, record_steps=record, **kw)
-    for ev in ReplayFeed(raw, speed=0).events():
-        (tr.on_book if isinstance(ev, BookEvent) else tr.on_trade)(ev)
-    return tr
-
-
 def test_replay_matches_the_reference_env_fill_for_fill(raw):
     """The live engine and ReferenceMarketEnv, same window and policy: same fills, fees and PnL."""
-    from mmjax.env.reference import ReferenceMarketEnv, ReplayData
+    import jax  # MarketData is built with jax; the live engine itself is jax-free
 
-    jax = pytest.importorskip("jax")  # MarketData is built with jax; the live engine itself is jax-free
     from mmjax.data.loader import to_market_data
+    from mmjax.env.reference import ReferenceMarketEnv, ReplayData
 
     action = np.array([-0.6, -0.3])
     tr = replay(raw, ConstQuoter(action))
@@ -128,13 +75,10 @@ def test_replay_matches_the_reference_env_fill_for_fill(raw):
 DEVICE_PNL_ATOL = 1e-5
 
 
-ACTION = np.array([-0.6, -0.3])
-
-
 @pytest.fixture(scope="module")
 def device_run(raw):
     """The gymnax env over the whole replay with ACTION every step: (fills bid, fills ask, pnl) [E] each."""
-    jax = pytest.importorskip("jax")
+    import jax
     import jax.numpy as jnp
 
     from mmjax.data.loader import to_market_data
@@ -182,28 +126,12 @@ def test_a_half_tick_marking_error_fails_the_device_comparison(raw, device_run, 
         _assert_live_matches_device(raw, device_run)
 
 
-def _perturbed_after(raw, t_ns: int):
-    """A copy of the recording whose book and trades after ``t_ns`` are scrambled."""
-    rng = np.random.default_rng(0)
-    r = dataclasses.replace(raw, bid_sz=raw.bid_sz.copy(), ask_sz=raw.ask_sz.copy(), trade_sz=raw.trade_sz.copy(),
-                            trade_px=raw.trade_px.copy(), bid_px=raw.bid_px.copy(), ask_px=raw.ask_px.copy())
-    later = raw.ts_recv_ns > t_ns
-    r.bid_sz[later] *= rng.uniform(0.1, 3.0, r.bid_sz[later].shape)
-    shift = np.round(rng.normal(0, 20, later.sum()))[:, None] * raw.meta.tick_size
-    r.bid_px[later] += shift
-    r.ask_px[later] += shift
-    lt = raw.trade_ts_recv_ns > t_ns
-    r.trade_sz[lt] *= rng.uniform(0.1, 5.0, lt.sum())
-    r.trade_px[lt] += np.round(rng.normal(0, 10, lt.sum())) * raw.meta.tick_size
-    return r
-
-
 def test_decisions_and_fills_never_use_the_future(raw):
     """Scrambling everything after row k leaves every decision up to k and every fill up to k unchanged."""
     k = 300
     quoter = BaselineQuoter("avellaneda_stoikov", BaselineParams(as_gamma_per_tick_lot=1e-5, as_k_per_tick=0.3, as_horizon_s=1.0))
     a = replay(raw, quoter)
-    b = replay(_perturbed_after(raw, int(raw.ts_recv_ns[k])), quoter)
+    b = replay(perturbed_after(raw, int(raw.ts_recv_ns[k])), quoter)
     for ra, rb in zip(a.records[:k + 1], b.records[:k + 1], strict=True):
         assert dataclasses.astuple(ra)[:-1] == dataclasses.astuple(rb)[:-1]
         np.testing.assert_array_equal(ra.action, rb.action)
@@ -253,12 +181,8 @@ def test_inventory_limit_stops_the_side_that_would_exceed_it(raw):
     assert inv.max() == pytest.approx(PARAMS.max_inventory) and inv.max() <= PARAMS.max_inventory + 1e-12
 
 
-def _events(raw):
-    return list(ReplayFeed(raw, speed=0).events())
-
-
 def test_late_trades_and_gaps(raw):
-    evs = _events(raw)[:400]
+    evs = replay_events(raw)[:400]
     books = [i for i, e in enumerate(evs) if isinstance(e, BookEvent)]
     # a trade stamped before the last row but delivered after it: too late to fill anything
     late = TradeEvent(evs[books[5]].ts_recv_ns - 1, 62_000.0, 1.0, 1)
@@ -275,7 +199,7 @@ def test_late_trades_and_gaps(raw):
 
 
 def test_crossed_row_is_dropped_and_starts_a_segment(raw):
-    evs = [e for e in _events(raw) if isinstance(e, BookEvent)][:5]
+    evs = [e for e in replay_events(raw) if isinstance(e, BookEvent)][:5]
     tr = PaperTrader(raw.meta, ConstQuoter([0, 0]), PARAMS)
     tr.on_book(evs[0])
     crossed = dataclasses.replace(evs[1], bid_px=evs[1].ask_px + 1.0)
@@ -290,28 +214,8 @@ def test_bad_trade_is_refused(raw):
         tr.on_trade(TradeEvent(1, 100.0, 1.0, 0))
 
 
-def _write_policy(path, norm, mapping, seed=0, hidden=16, weight_sd=0.5, bias=-0.5):
-    """A small random actor exported with the real exporter (weights random, format real)."""
-    from types import SimpleNamespace
-
-    from mmjax.features import spec
-    from mmjax.policy.export import export_policy
-
-    rng = np.random.default_rng(seed)
-    D = spec.NUM_FEATURES
-    torso = {"dense_0": {"kernel": rng.normal(0, 0.5, (D, hidden)), "bias": np.zeros(hidden)},
-             "ln_0": {"scale": np.ones(hidden), "bias": np.zeros(hidden)}}
-    params = {"actor": {"params": {"torso": torso,
-                                   "mean_head": {"kernel": rng.normal(0, weight_sd, (hidden, 2)), "bias": np.full(2, bias)},
-                                   "log_std": np.zeros(2)}},
-              "obs_norm": SimpleNamespace(mean=np.zeros(D), var=np.ones(D), count=np.asarray(1.0))}
-    extra = {"feature_mean": np.asarray(norm.mean), "feature_std": np.asarray(norm.std), "action_mapping": mapping}
-    return export_policy(params, path, extra)
-
-
 def test_model_replay_matches_the_env_evaluating_the_same_policy(raw, tmp_path):
     """An exported policy quoting live (streaming features) and in the env (batch features): same fills and PnL."""
-    pytest.importorskip("jax")
     from mmjax.data.loader import to_market_data
     from mmjax.env.reference import ReferenceMarketEnv, ReplayData
     from mmjax.features.batch import compute_market_features, fit_norm, normalize
@@ -330,7 +234,7 @@ def test_model_replay_matches_the_env_evaluating_the_same_policy(raw, tmp_path):
     # rounding (live streaming vs batch) then never moves a quote by a tick (far from the touch a band is
     # ~1e-3 wide, and at the touch a print the book showed first fills a batch interval earlier, which a
     # live trader cannot do: docs/live.md, the exchange clock)
-    path = _write_policy(tmp_path / "policy.npz", norm, mapping, weight_sd=0.15, bias=-0.5)
+    path = write_policy(tmp_path / "policy.npz", norm, mapping, weight_sd=0.15, bias=-0.5)
     quoter = ModelQuoter(str(path))
     tp, notes = knobs_from_mapping(quoter.mapping, PARAMS)
     assert tp.max_offset_bps == 3.0 and tp.episode_steps == E and any("max_offset_bps" in n for n in notes)
@@ -360,7 +264,7 @@ def test_policy_file_without_feature_normalization_is_refused(raw, tmp_path):
     from mmjax.live import ModelQuoter
     from mmjax.policy.numpy_policy import PolicyFileError
 
-    path = _write_policy(tmp_path / "p.npz", FeatureNorm(np.zeros(0), np.zeros(0)), {"max_offset_bps": 10.0})
+    path = write_policy(tmp_path / "p.npz", FeatureNorm(np.zeros(0), np.zeros(0)), {"max_offset_bps": 10.0})
     with pytest.raises(PolicyFileError, match="norm_mean"):
         ModelQuoter(str(path))
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_live import PARAMS, ConstQuoter, _perturbed_after, synth_recording, with_sweeps
 
 from mmjax.env.sim_np import NO_FILL, Fill, Settlement
 from mmjax.evaluation.metrics import Traces, pnl_attribution
 from mmjax.live import BookEvent, PaperTrader, ReplayFeed
 from mmjax.live.attribution import LiveAttribution
+from tests.helpers.live import PARAMS, ConstQuoter, perturbed_after, synth_recording, with_sweeps
 
 KEYS = ("spread_usd", "fees_usd", "adverse_1s_usd", "adverse_10s_usd", "carry_usd", "pnl_usd")
 ACTION = (-0.85, -0.85)  # quotes near the touch: many fills on both sides, a few open markouts at any row
@@ -74,7 +74,7 @@ def test_the_attribution_at_row_t_never_uses_a_later_row(raw):
     """Scrambling the book and trades after row k leaves the attribution reported at every row <= k unchanged."""
     k = 300
     _, a = run(raw)
-    _, b = run(_perturbed_after(raw, int(raw.ts_recv_ns[k])))
+    _, b = run(perturbed_after(raw, int(raw.ts_recv_ns[k])))
     for t in range(k + 1):
         assert {x: a[t][x] for x in KEYS} == {x: b[t][x] for x in KEYS}, f"row {t}"
     # ... while the scrambled future does change what follows (the test can fail)

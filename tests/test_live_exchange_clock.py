@@ -11,9 +11,17 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_live import ACTION, PARAMS, ConstQuoter, _events, replay, synth_recording, with_sweeps
 
 from mmjax.live import BookEvent, PaperTrader, TradeEvent
+from tests.helpers.live import (
+    ACTION,
+    PARAMS,
+    ConstQuoter,
+    replay,
+    replay_events,
+    synth_recording,
+    with_sweeps,
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +70,7 @@ def test_a_trade_the_book_already_showed_fills_nothing(raw):
 
 def test_a_trade_delivered_ahead_of_its_row_is_checked_against_the_rows_before_it(raw):
     """A trade received in (k+1, k+2] but delivered before row k+1 waits; row k+1 already reflects it: no fill."""
-    evs = _events(raw)
+    evs = replay_events(raw)
     books = [i for i, e in enumerate(evs) if isinstance(e, BookEvent)]
     k = 150
     row = evs[books[k + 1]]

@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 import pytest
-from test_live import PARAMS, synth_recording
 
 from mmjax import schema
 from mmjax.live import (
@@ -21,6 +20,7 @@ from mmjax.live import (
     TradeEvent,
     merge_events,
 )
+from tests.helpers.live import PARAMS, synth_recording
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +98,8 @@ def test_recorder_feed_drives_the_trader_from_a_mock_coinbase(tmp_path):
     from pathlib import Path
 
     from mmjax.live import RecorderFeed
+    from tests import mock_coinbase as mock_mod
 
-    mock_mod = pytest.importorskip("tests.mock_coinbase")
     capture = mock_mod.load_capture(Path(__file__).parent / "fixtures" / "coinbase_small.jsonl.gz")
     with mock_mod.MockInThread(capture, speed=4.0) as mock:
         feed = RecorderFeed("BTC-USD", 0.01, grid_ms=100, url=mock.url)

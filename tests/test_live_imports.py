@@ -44,17 +44,15 @@ def test_no_live_path_file_imports_jax(path):
 
 def test_a_replay_session_imports_no_jax(tmp_path):
     """build_runner + run_sync with a policy and with each baseline; then no forbidden module is loaded."""
-    pytest.importorskip("jax")  # only to export the test policy, in this process
-    from test_live import _write_policy
-
     from mmjax.features.spec import NUM_MARKET_FEATURES, FeatureNorm
     from mmjax.market.synth import SynthConfig
     from mmjax.market.synth import run as synth_run
+    from tests.helpers.live import write_policy
 
     rec = tmp_path / "rec"
     synth_run(SynthConfig(out=str(rec), hours=200 / 36_000, seed=4))
     norm = FeatureNorm(np.zeros(NUM_MARKET_FEATURES, np.float32), np.ones(NUM_MARKET_FEATURES, np.float32))
-    policy = _write_policy(tmp_path / "p.npz", norm, {"max_offset_bps": 5.0})
+    policy = write_policy(tmp_path / "p.npz", norm, {"max_offset_bps": 5.0})
     code = f"""
 import sys
 import mmjax.live, mmjax.live.command, mmjax.env.sim_np, mmjax.policy.numpy_policy, mmjax.features.stream

@@ -6,7 +6,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_live import PARAMS, _write_policy, synth_recording
 
 from mmjax.live import (
     BaselineParams,
@@ -18,6 +17,7 @@ from mmjax.live import (
 )
 from mmjax.market.synth import SynthConfig
 from mmjax.market.synth import run as synth_run
+from tests.helpers.live import PARAMS, synth_recording, write_policy
 
 
 @pytest.fixture(scope="module")
@@ -104,14 +104,13 @@ def test_the_fee_regime_reaches_the_state_and_the_status_line(raw, tmp_path, cap
 
 
 def test_runner_with_a_policy_is_in_model_mode(raw, tmp_path):
-    pytest.importorskip("jax")  # only to export the test policy
     from mmjax.features.spec import NUM_MARKET_FEATURES, FeatureNorm
     from mmjax.live import EngineConfig, build_runner
 
     rec = tmp_path / "rec"
     synth_run(SynthConfig(out=str(rec), hours=100 / 36_000, seed=2))
     norm = FeatureNorm(np.zeros(NUM_MARKET_FEATURES, np.float32), np.ones(NUM_MARKET_FEATURES, np.float32))
-    path = _write_policy(tmp_path / "p.npz", norm, {"max_offset_bps": 5.0})
+    path = write_policy(tmp_path / "p.npz", norm, {"max_offset_bps": 5.0})
     runner, source = build_runner(EngineConfig(replay=str(rec), speed=0, policy=str(path)))
     runner.run_sync()
     snap = runner.state.snapshot()

@@ -9,47 +9,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_fills import make_market, random_market
 
 from mmjax.data.splits import Split
-from mmjax.env.knobs import EnvKnobs, episode_span
-from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
+from mmjax.env.knobs import EnvKnobs
+from mmjax.env.market_env import EnvParams, make_params
 from mmjax.env.reference import ReferenceMarketEnv, ReplayData
-from mmjax.features.spec import AGENT_FEATURES, NUM_MARKET_FEATURES, ORDER_FEATURES
-
-ENV = MarketMakingEnv()
-F_M = NUM_MARKET_FEATURES
-KEY = jax.random.PRNGKey(0)
+from mmjax.features.spec import AGENT_FEATURES, ORDER_FEATURES
+from tests.helpers.env import ENV, F_M, KEY, rollout, start_at
+from tests.helpers.markets import make_market, random_market
 
 
 def params_for(market, **kw) -> EnvParams:
     T = market.num_steps
     return make_params(market, np.zeros((T, F_M), np.float32), np.full(T, 5.0, np.float32), **kw)
-
-
-def start_at(params: EnvParams, t0: int) -> EnvParams:
-    """Pin the episode start by narrowing the split to exactly one start row."""
-    return params.replace(start_lo=jnp.int32(t0), start_hi=jnp.int32(t0 + episode_span(params.episode_steps,
-                                                                                     params.latency_steps)))
-
-
-@jax.jit
-def _rollout(params, state, actions):
-    def body(s, a):
-        obs, s, r, term, info = ENV.step_env(KEY, s, a, params)
-        # the episode-end flags travel in info, so twin tests compare them with the NumPy env's
-        return s, (obs, r, {**info, "terminated": term, "truncated": ENV.is_truncated(s, params)})
-
-    return jax.lax.scan(body, state, actions)
-
-
-def rollout(params, actions, t0=None, key=KEY):
-    """Reset (at t0 if given) then step_env through ``actions`` [N, 2]: (obs0, obs [N], rewards [N], infos)."""
-    if t0 is not None:
-        params = start_at(params, t0)
-    obs0, state = ENV.reset(key, params)
-    final, (obs, r, info) = _rollout(params, state, jnp.asarray(actions, jnp.float32))
-    return obs0, np.asarray(obs), np.asarray(r), {k: np.asarray(v) for k, v in info.items()}, final
 
 
 def touch_actions(n):

@@ -119,9 +119,8 @@ def test_eth_from_the_coinbase_capture_end_to_end(eth, tmp_path, capsys):
     assert_reports_name_the_product(eth, "ETH-USD", 0.01, "ETH", tmp_path, capsys)
 
     # FEATURES: finite, and the streaming twin (live trading) agrees on this product too
-    from test_features_stream import assert_twins_agree
-
     from mmjax.features.spec import FeatureConfig
+    from tests.helpers.feature_twins import assert_twins_agree
 
     assert np.isfinite(np.asarray(compute_market_features(md).values)).all()
     assert_twins_agree(raw, md, FeatureConfig(), "ETH-USD")

@@ -9,12 +9,12 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_policy_export import EXTRA, D, make_params
 
 from mmjax.features import spec
 from mmjax.policy.export import export_policy
 from mmjax.policy.numpy_policy import NumpyPolicy, PolicyFileError
 from mmjax.ppo import deterministic_action
+from tests.helpers.policy import EXTRA, D, make_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -133,7 +133,7 @@ def test_both_venues_on_an_imported_dbn_day(tmp_path):
     from mmjax.env.knobs import EnvKnobs
     from mmjax.env.reference import ReplayData
     from mmjax.evaluation.queue_truth import ModelVenue
-    from tests.test_dbn import rec, write_dbn
+    from tests.helpers.dbn import rec, write_dbn
 
     day = [rec(0, "A", "B", 100, 5, 1, SNAP), rec(0, "A", "B", 99, 5, 2, SNAP), rec(0, "A", "A", 101, 5, 3, SNAP),
            rec(0, "A", "A", 102, 5, 4, SNAP | LAST),

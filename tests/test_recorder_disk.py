@@ -11,11 +11,11 @@ import pytest
 
 from mmjax import schema
 from recorder.client import main
+from tests.helpers.recorder_process import parquet_files, spawn_recorder, wait_for
 from tests.mock_coinbase import MockInThread, load_capture
 from tests.recorder_fakes import FaultDisk
 from tests.recorder_harness import FIXTURE, config, read_back_with_pandas
 from tests.recorder_reference import read_dataset
-from tests.test_recorder_process import _parquet, _spawn, _wait_for
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +40,9 @@ def test_a_status_file_that_cannot_be_written_never_stops_recording(capture, tmp
 def test_sigterm_with_a_broken_status_file_flushes_and_exits_0(capture, tmp_path):
     out = tmp_path / "rec"
     with MockInThread(capture, speed=4.0) as mock:
-        proc = _spawn(out, mock.url, flush_s=600.0, status_file=tmp_path / "missing" / "status.json")
+        proc = spawn_recorder(out, mock.url, flush_s=600.0, status_file=tmp_path / "missing" / "status.json")
         try:
-            _wait_for(lambda: mock.position > 100, 30)
+            wait_for(lambda: mock.position > 100, 30)
             time.sleep(0.6)  # a few failed status writes
             proc.send_signal(signal.SIGTERM)
             log, _ = proc.communicate(timeout=30)
@@ -50,7 +50,7 @@ def test_sigterm_with_a_broken_status_file_flushes_and_exits_0(capture, tmp_path
             proc.kill()
     assert proc.returncode == 0, log
     assert "cannot write the status file" in log
-    assert {f.parent.parent.parent.name for f in _parquet(out)} == {"book", "trades"}
+    assert {f.parent.parent.parent.name for f in parquet_files(out)} == {"book", "trades"}
 
 
 def test_a_full_disk_stops_at_once_cleans_up_and_counts_what_was_lost(capture, tmp_path, monkeypatch, caplog):

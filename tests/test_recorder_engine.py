@@ -22,6 +22,12 @@ from recorder.protocol import (
     subscribe_message,
 )
 from recorder.status import Counters
+from tests.helpers.coinbase_frames import (
+    cfg,
+    heartbeat_frame,
+    l2_frame,
+    one_product_engine,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "coinbase_small.jsonl.gz"
 CAPTURE = "coinbase-advanced-trade-2026-08-09/frames.jsonl.gz"
@@ -39,10 +45,6 @@ def frames():
     return _recv_frames(FIXTURE)
 
 
-def cfg(**kw) -> RecordConfig:
-    return RecordConfig(out="", **kw)
-
-
 def run_engine(frames, grid_ms=100, levels=5, **kw):
     rows, trades, c = [], [], Counters()
     eng = Engine(PRODUCTS, lambda *r: rows.append(r), lambda *t: trades.append(t), c,
@@ -51,42 +53,6 @@ def run_engine(frames, grid_ms=100, levels=5, **kw):
     for t, f in frames:
         eng.on_frame(t, f)
     return rows, trades, c, eng
-
-
-def _l2(seq, product, kind, updates, ts="2026-08-09T21:05:48.5Z"):
-    return json.dumps({"channel": "l2_data", "timestamp": ts, "sequence_num": seq, "events": [
-        {"type": kind, "product_id": product, "updates": [
-            {"side": s, "event_time": ts, "price_level": p, "new_quantity": q} for s, p, q in updates]}]})
-
-
-def _hb(seq):
-    return json.dumps({"channel": "heartbeats", "timestamp": "2026-08-09T21:05:49Z", "sequence_num": seq,
-                       "events": [{"current_time": "x", "heartbeat_counter": seq}]})
-
-
-def _ack(seq, products=("BTC-USD",), channels=("market_trades", "level2")):
-    return json.dumps({"channel": "subscriptions", "timestamp": "2026-08-09T21:05:48Z", "sequence_num": seq,
-                       "events": [{"subscriptions": {ch: list(products) for ch in channels}}]})
-
-
-def one_product_engine(**kw):
-    """A BTC-USD engine whose subscriptions are confirmed (frame 0 at t=0), and what it emits."""
-    c, rows, trades = Counters(), [], []
-    eng = Engine(["BTC-USD"], lambda *r: rows.append(r), lambda *t: trades.append(t), c,
-                 cfg(levels=2, grid_ms=100, **kw))
-    eng.on_connect(0)
-    sent = drain(eng, 0)
-    assert [r[1] for r in sent] == ["market_trades", "heartbeats", "level2"]  # trades before the book
-    eng.on_frame(0, _ack(0))
-    return eng, c, rows, trades
-
-
-def drain(eng, now_ns):
-    """Do what the client does: send the engine's requests (now), and return them."""
-    sent, eng.requests = eng.requests, []
-    for r in sent:
-        eng.on_sent(r, now_ns)
-    return sent
 
 
 # ---- protocol ---------------------------------------------------------------------------------
@@ -247,11 +213,11 @@ def test_engine_is_deterministic_and_reconciles(frames):
 
 def test_row_holds_the_book_after_messages_received_up_to_its_grid_time():
     eng, c, rows, _ = one_product_engine()
-    eng.on_frame(1_000_000_000, _l2(1, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
-    eng.on_frame(1_100_000_000, _l2(2, "BTC-USD", "update", [("bid", "10.5", "2")]))  # exactly at grid time 1.1 s
-    eng.on_frame(1_150_000_000, _hb(3))
+    eng.on_frame(1_000_000_000, l2_frame(1, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
+    eng.on_frame(1_100_000_000, l2_frame(2, "BTC-USD", "update", [("bid", "10.5", "2")]))  # exactly at grid time 1.1 s
+    eng.on_frame(1_150_000_000, heartbeat_frame(3))
     assert [r[2] for r in rows] == [1_000_000_000]  # a heartbeat proves nothing about BTC-USD's stream
-    eng.on_frame(1_250_000_000, _l2(4, "BTC-USD", "update", [("bid", "10.5", "3")]))
+    eng.on_frame(1_250_000_000, l2_frame(4, "BTC-USD", "update", [("bid", "10.5", "3")]))
     assert [r[2] for r in rows] == [1_000_000_000, 1_100_000_000, 1_200_000_000]
     assert rows[0][4][0] == 10 and rows[1][4][0] == 10.5  # the 1.1 s row includes the message received at 1.1 s
     assert rows[0][3] and not rows[1][3] and rows[2][5][0] == 2
@@ -259,18 +225,18 @@ def test_row_holds_the_book_after_messages_received_up_to_its_grid_time():
 
 def test_sequence_gap_invalidates_until_a_fresh_snapshot():
     eng, c, rows, _ = one_product_engine()
-    eng.on_frame(1_000_000_000, _l2(1, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
-    eng.on_frame(1_250_000_000, _l2(2, "BTC-USD", "update", [("bid", "10", "2")]))
+    eng.on_frame(1_000_000_000, l2_frame(1, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
+    eng.on_frame(1_250_000_000, l2_frame(2, "BTC-USD", "update", [("bid", "10", "2")]))
     n_before = len(rows)
-    eng.on_frame(1_550_000_000, _l2(4, "BTC-USD", "update", [("bid", "10", "3")]))  # 3 is missing
+    eng.on_frame(1_550_000_000, l2_frame(4, "BTC-USD", "update", [("bid", "10", "3")]))  # 3 is missing
     assert len(rows) == n_before == 3  # no row for 1.3..1.5 s: they might miss message 3
     assert c.seq_gaps == 1 and c.l2_updates_in_gap == 1
     assert eng.requests == [("unsubscribe", "level2", ("BTC-USD",)), ("subscribe", "level2", ("BTC-USD",))]
     eng.requests.clear()
-    eng.on_frame(1_600_000_000, _l2(5, "BTC-USD", "update", [("bid", "10", "4")]))
+    eng.on_frame(1_600_000_000, l2_frame(5, "BTC-USD", "update", [("bid", "10", "4")]))
     assert not eng.requests  # asked once per gap
-    eng.on_frame(1_620_000_000, _l2(6, "BTC-USD", "snapshot", [("bid", "9", "5"), ("offer", "11", "1")]))
-    eng.on_frame(1_900_000_000, _l2(7, "BTC-USD", "update", [("offer", "12", "1")]))
+    eng.on_frame(1_620_000_000, l2_frame(6, "BTC-USD", "snapshot", [("bid", "9", "5"), ("offer", "11", "1")]))
+    eng.on_frame(1_900_000_000, l2_frame(7, "BTC-USD", "update", [("offer", "12", "1")]))
     assert [r[2] for r in rows[3:]] == [1_700_000_000, 1_800_000_000]
     assert rows[3][3] and not rows[4][3] and rows[3][4][0] == 9
     assert c.l2_updates_received == c.l2_updates_applied + c.l2_updates_in_gap == 4
@@ -278,9 +244,9 @@ def test_sequence_gap_invalidates_until_a_fresh_snapshot():
 
 def test_update_before_snapshot_and_malformed_frames():
     eng, c, rows, _ = one_product_engine()
-    eng.on_frame(1, _l2(1, "BTC-USD", "update", [("bid", "10", "2")]))
+    eng.on_frame(1, l2_frame(1, "BTC-USD", "update", [("bid", "10", "2")]))
     assert c.l2_updates_in_gap == 1 and not eng.requests  # the initial subscribe brings the snapshot
-    eng.on_frame(2, _l2(2, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
+    eng.on_frame(2, l2_frame(2, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
     eng.on_frame(3, '{"channel":"l2_data","sequence_num":3,"ev')
     assert c.malformed == 1 and eng.state["BTC-USD"].book is None
     assert ("subscribe", "level2", ("BTC-USD",)) in eng.requests
@@ -288,10 +254,10 @@ def test_update_before_snapshot_and_malformed_frames():
 
 def test_persistently_crossed_book_is_never_written_and_resynced():
     eng, c, rows, _ = one_product_engine(crossed_max_msgs=3, crossed_max_ms=10_000)
-    eng.on_frame(1_000_000_000, _l2(1, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
-    eng.on_frame(1_050_000_000, _l2(2, "BTC-USD", "update", [("bid", "12", "1")]))  # crossed
+    eng.on_frame(1_000_000_000, l2_frame(1, "BTC-USD", "snapshot", [("bid", "10", "1"), ("offer", "11", "1")]))
+    eng.on_frame(1_050_000_000, l2_frame(2, "BTC-USD", "update", [("bid", "12", "1")]))  # crossed
     for i in range(3, 7):
-        eng.on_frame(1_050_000_000 + i * 100_000_000, _l2(i, "BTC-USD", "update", [("bid", "9", str(i))]))
+        eng.on_frame(1_050_000_000 + i * 100_000_000, l2_frame(i, "BTC-USD", "update", [("bid", "9", str(i))]))
     assert c.crossed_resyncs == 1 and ("subscribe", "level2", ("BTC-USD",)) in eng.requests
     assert all(r[4][0] < r[6][0] for r in rows) and len(rows) == 1  # only the 1.0 s row
 

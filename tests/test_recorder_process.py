@@ -3,41 +3,18 @@ the command lines the README gives."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from tests.helpers.recorder_process import ROOT, _env, parquet_files, spawn_recorder, wait_for
 from tests.mock_coinbase import MockInThread, load_capture
 
-ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "coinbase_small.jsonl.gz"
-
-
-def _spawn(out: Path, url: str, flush_s: float, status_file: Path | None = None) -> subprocess.Popen:
-    env = _env()
-    cmd = [sys.executable, "-m", "recorder", str(out), "--url", url, "--products", "BTC-USD,ETH-USD",
-           "--tick-size", "0.01", "--lot-size", "0.00000001", "--grid-ms", "50", "--flush-s", str(flush_s),
-           "--send-interval-s", "0.01", "--status-s", "0.5", "--status-file", str(status_file or out.parent / "status.json")]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _parquet(out: Path) -> list[Path]:
-    return sorted(out.rglob("*.parquet"))
-
-
-def _wait_for(pred, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +25,16 @@ def capture():
 def test_sigterm_flushes_everything_and_exits_0(capture, tmp_path):
     out = tmp_path / "rec"
     with MockInThread(capture, speed=4.0) as mock:
-        proc = _spawn(out, mock.url, flush_s=600.0)  # no periodic flush: only the shutdown flush writes
+        proc = spawn_recorder(out, mock.url, flush_s=600.0)  # no periodic flush: only the shutdown flush writes
         try:
-            _wait_for(lambda: (tmp_path / "status.json").exists() and mock.position > 100, 30)
-            assert _parquet(out) == []
+            wait_for(lambda: (tmp_path / "status.json").exists() and mock.position > 100, 30)
+            assert parquet_files(out) == []
             proc.send_signal(signal.SIGTERM)
             log, _ = proc.communicate(timeout=30)
         finally:
             proc.kill()
     assert proc.returncode == 0, log
-    files = _parquet(out)
+    files = parquet_files(out)
     assert {f.parent.parent.parent.name for f in files} == {"book", "trades"}
     rows = sum(pq.read_table(f).num_rows for f in files if "book" in f.parts)
     assert rows > 10
@@ -69,26 +46,19 @@ def test_sigkill_leaves_only_readable_files(capture, tmp_path):
 
     out = tmp_path / "rec"
     with MockInThread(capture, speed=4.0) as mock:
-        proc = _spawn(out, mock.url, flush_s=0.1)
+        proc = spawn_recorder(out, mock.url, flush_s=0.1)
         try:
-            _wait_for(lambda: len([f for f in _parquet(out) if "book" in f.parts]) >= 6, 30)
+            wait_for(lambda: len([f for f in parquet_files(out) if "book" in f.parts]) >= 6, 30)
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=30)
         finally:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
-    for f in _parquet(out):  # every file under a .parquet name is complete
+    for f in parquet_files(out):  # every file under a .parquet name is complete
         assert pq.read_table(f).num_rows > 0
     assert all(p.name.startswith(".") for p in out.rglob("*.tmp"))  # leftovers are hidden temp files
     raw = read_recording(out, "BTC-USD")
     assert raw.num_steps > 5 and raw.after_gap[0]
-
-
-def _env() -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    env.pop("COINBASE_API_KEY_NAME", None)
-    env.pop("COINBASE_API_PRIVATE_KEY", None)
-    return env
 
 
 def test_recorder_never_imports_jax():
@@ -131,7 +101,7 @@ def test_the_readme_command_records(capture, tmp_path, command):
             "--send-interval-s", "0.01", "--duration-s", "1.5", "--status-s", "0"]
         res = subprocess.run([sys.executable, *args], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    files = _parquet(out)
+    files = parquet_files(out)
     assert {f.parent.parent.parent.name for f in files} == {"book", "trades"}
 
 

@@ -14,8 +14,6 @@ import sys
 
 import numpy as np
 import pytest
-from test_fills import random_market
-from test_market_env import F_M, rollout
 
 from mmjax.data.layout import FILL_THROUGH
 from mmjax.env import sim_np
@@ -23,6 +21,8 @@ from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import make_params
 from mmjax.env.reference import ReferenceMarketEnv, ReplayData
 from mmjax.features.spec import AGENT_FEATURES
+from tests.helpers.env import F_M, rollout
+from tests.helpers.markets import random_market
 
 
 def test_reference_imports_no_jax():
@@ -120,7 +120,7 @@ def test_reference_env_follows_the_gymnasium_api():
 
 
 def test_twin_ten_fills_of_001_make_exactly_01():
-    from test_fills import make_market
+    from tests.helpers.markets import make_market
 
     T, t0 = 120, 10
     m = make_market(np.full(T, 100), depth=0.0, trades=[(t, "sell", 100, 5.0) for t in range(t0, T)])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -20,50 +19,17 @@ from mmjax.data.tardis import (
     tick_fits,
 )
 from mmjax.outputs import UserError
-
-BOOK_HEADER = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount"
-TRADE_HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
-T0 = 1_700_000_000_000_000  # us, on the 100 ms grid
-MS = 1000  # us
-
-
-def _write(path: Path, header: str, rows: list[str]) -> Path:
-    text = "\n".join([header, *rows]) + "\n"
-    if path.suffix == ".gz":
-        with gzip.open(path, "wt") as fh:
-            fh.write(text)
-    else:
-        path.write_text(text)
-    return path
-
-
-def brow(lt_ms: float, side: str, px: float, amt: float, snap: bool = False, sym: str = "BTCUSDT",
-         ex_ms: float | None = None) -> str:
-    """One book CSV row; exchange clock ``ex_ms`` (default 1 ms before the receive clock)."""
-    lt = T0 + int(lt_ms * MS)
-    ex = lt - MS if ex_ms is None else T0 + int(ex_ms * MS)
-    return f"binance,{sym},{ex},{lt},{'true' if snap else 'false'},{side},{px},{amt}"
-
-
-def trow(lt_ms: float, tid: int, side: str, px: float, amt: float) -> str:
-    lt = T0 + int(lt_ms * MS)
-    return f"binance,BTCUSDT,{lt - MS},{lt},{tid},{side},{px},{amt}"
-
-
-SNAPSHOT = [  # at 50 ms
-    brow(50, "bid", 100.0, 1, True), brow(50, "bid", 99.9, 2, True), brow(50, "bid", 99.5, 3, True),
-    brow(50, "ask", 100.1, 1, True), brow(50, "ask", 100.3, 2, True),
-]
-
-
-def _import(tmp_path: Path, book: list[str], trades: list[str] | None = None, gz: bool = False, **kw):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    ext = ".csv.gz" if gz else ".csv"
-    b = _write(tmp_path / f"book{ext}", BOOK_HEADER, book)
-    t = _write(tmp_path / f"trades{ext}", TRADE_HEADER, trades if trades is not None else [trow(60, 1, "buy", 100.1, 0.5)])
-    cfg = TardisImportConfig(book=str(b), trades=str(t), out=str(tmp_path / "rec"), **{"levels": 3, **kw})
-    report = import_tardis(cfg)
-    return report, tmp_path / "rec"
+from tests.helpers.tardis import (
+    BOOK_HEADER,
+    MS,
+    SNAPSHOT,
+    T0,
+    TRADE_HEADER,
+    brow,
+    import_csv,
+    trow,
+    write_csv,
+)
 
 
 def _rows(rec: Path) -> dict[str, np.ndarray]:
@@ -80,7 +46,7 @@ def test_book_rebuild_is_exact_at_message_boundaries(tmp_path):
         brow(350, "ask", 100.2, 0), brow(350, "ask", 100.4, 1), brow(350, "bid", 99.4, 0),  # 99.4 absent: no-op
         brow(1000, "bid", 99.8, 1),
     ]
-    report, rec = _import(tmp_path, book, gz=True)
+    report, rec = import_csv(tmp_path, book, gz=True)
     r = _rows(rec)
     nan = np.nan
     np.testing.assert_array_equal(r["t_ms"], [100, 200, 300, 400, 500, 600, 700, 800, 900])
@@ -102,7 +68,7 @@ def test_book_rebuild_is_exact_at_message_boundaries(tmp_path):
 
 def test_rows_before_first_snapshot_are_not_applied_or_written(tmp_path):
     book = [brow(10, "bid", 150.0, 9), brow(20, "ask", 50.0, 9)] + SNAPSHOT + [brow(250, "bid", 99.9, 4)]
-    report, rec = _import(tmp_path, book)
+    report, rec = import_csv(tmp_path, book)
     r = _rows(rec)
     assert report.rows_before_first_snapshot == 2
     np.testing.assert_array_equal(r["t_ms"], [100, 200])
@@ -117,7 +83,7 @@ def test_new_snapshot_resets_the_book_and_marks_a_gap(tmp_path):
         brow(520, "ask", 101.5, 3),
         brow(700, "bid", 100.9, 1),
     ]
-    report, rec = _import(tmp_path, book)
+    report, rec = import_csv(tmp_path, book)
     r = _rows(rec)
     # 100, 200 old book; 300, 400 inside the snapshot block (not written); 500.. the new book
     np.testing.assert_array_equal(r["t_ms"], [100, 200, 500, 600])
@@ -136,7 +102,7 @@ def test_snapshot_only_feed_replaces_the_book_at_each_new_timestamp(tmp_path):
                 brow(t_ms, "ask", ask, size, True)]
 
     book = snap(50, 100.0, 100.1, 1) + snap(250, 100.2, 100.4, 2) + snap(330, 99.9, 100.0, 3) + snap(640, 99.8, 99.9, 4)
-    report, rec = _import(tmp_path, book)
+    report, rec = import_csv(tmp_path, book)
     r = _rows(rec)
     # grid rows 100, 200 from the first snapshot; 300 from the second; 400 .. 600 from the third;
     # nothing after the last message
@@ -156,24 +122,24 @@ def test_an_import_that_would_write_no_book_row_fails_and_writes_nothing(tmp_pat
                     brow(60, "bid", 99.9, 1, True, ex_ms=49)]  # a single block spread over two messages
     with pytest.raises(TardisFormatError, match=r"book.csv: no book row to write: 3 CSV rows in 2 messages and "
                                                 r"1 snapshot block\(s\)"):
-        _import(tmp_path, one_snapshot)
+        import_csv(tmp_path, one_snapshot)
     assert not (tmp_path / "rec").exists()
     crossed = SNAPSHOT + [brow(70, "bid", 100.2, 1), brow(400, "bid", 100.3, 1)]  # crossed from 70 ms on: grid rows 100, 200, 300
     with pytest.raises(TardisFormatError, match="skipped: crossed_rows_skipped 3"):
-        _import(tmp_path / "x", crossed)
+        import_csv(tmp_path / "x", crossed)
     # an existing import of the product is kept, even with --overwrite
-    _import(tmp_path / "keep", SNAPSHOT + [brow(500, "bid", 99.9, 1)])
+    import_csv(tmp_path / "keep", SNAPSHOT + [brow(500, "bid", 99.9, 1)])
     before = sorted(p.read_bytes() for p in (tmp_path / "keep" / "rec").rglob("*.parquet"))
     with pytest.raises(TardisFormatError, match="no book row"):
-        _import(tmp_path / "keep", one_snapshot, overwrite=True)
+        import_csv(tmp_path / "keep", one_snapshot, overwrite=True)
     assert sorted(p.read_bytes() for p in (tmp_path / "keep" / "rec").rglob("*.parquet")) == before
 
 
 def test_cli_exits_non_zero_when_nothing_would_be_written(tmp_path, capsys):
     from mmjax.cli import main
 
-    b = _write(tmp_path / "book.csv", BOOK_HEADER, [brow(50, "bid", 100.0, 1, True), brow(50, "ask", 100.1, 1, True)])
-    t = _write(tmp_path / "trades.csv", TRADE_HEADER, [trow(60, 1, "buy", 100.1, 0.5)])
+    b = write_csv(tmp_path / "book.csv", BOOK_HEADER, [brow(50, "bid", 100.0, 1, True), brow(50, "ask", 100.1, 1, True)])
+    t = write_csv(tmp_path / "trades.csv", TRADE_HEADER, [trow(60, 1, "buy", 100.1, 0.5)])
     assert main(["import-tardis", "--book", str(b), "--trades", str(t), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "no book row to write" in err and "book.csv" in err
@@ -188,7 +154,7 @@ def test_crossed_book_at_a_boundary_is_skipped_and_counted(tmp_path):
         brow(460, "bid", 100.3, 0),
         brow(700, "bid", 99.0, 1),
     ]
-    report, rec = _import(tmp_path, book)
+    report, rec = import_csv(tmp_path, book)
     r = _rows(rec)
     np.testing.assert_array_equal(r["t_ms"], [100, 200, 500, 600])
     assert r["gap"].tolist() == [True, False, True, False]
@@ -199,7 +165,7 @@ def test_crossed_book_at_a_boundary_is_skipped_and_counted(tmp_path):
 def test_one_sided_book_is_skipped(tmp_path):
     book = SNAPSHOT + [brow(140, "ask", 100.1, 0), brow(140, "ask", 100.3, 0), brow(260, "ask", 100.5, 1),
                        brow(400, "bid", 99.0, 1)]
-    report, rec = _import(tmp_path, book)
+    report, rec = import_csv(tmp_path, book)
     r = _rows(rec)
     np.testing.assert_array_equal(r["t_ms"], [100, 300])
     assert report.one_sided_rows_skipped == 1 and r["gap"].tolist() == [True, True]
@@ -207,18 +173,18 @@ def test_one_sided_book_is_skipped(tmp_path):
 
 def test_silence_longer_than_threshold_is_a_gap(tmp_path):
     book = SNAPSHOT + [brow(250, "bid", 99.9, 4), brow(250 + 6000, "bid", 99.9, 5), brow(6500, "bid", 99.9, 6)]
-    report, rec = _import(tmp_path, book)
+    report, rec = import_csv(tmp_path, book)
     r = _rows(rec)
     # rows 300 .. 6200 lie in a 6 s silence: not written; 6300, 6400 after it
     np.testing.assert_array_equal(r["t_ms"], [100, 200, 6300, 6400])
     assert r["gap"].tolist() == [True, False, True, False]
     assert report.silences == 1 and report.silent_rows_skipped == 60
-    _, rec2 = _import(tmp_path / "x", book, max_silence_s=10.0)
+    _, rec2 = import_csv(tmp_path / "x", book, max_silence_s=10.0)
     assert len(_rows(rec2)["t_ms"]) == 64
 
 
 def test_header_only_trades_file_is_a_quiet_market(tmp_path):
-    report, rec = _import(tmp_path, SNAPSHOT + [brow(500, "bid", 99.9, 1)], trades=[], gz=True)
+    report, rec = import_csv(tmp_path, SNAPSHOT + [brow(500, "bid", 99.9, 1)], trades=[], gz=True)
     raw = read_recording(rec)
     assert report.trades_read == 0 and raw.report.trades == 0 and raw.num_steps == 4
 
@@ -226,7 +192,7 @@ def test_header_only_trades_file_is_a_quiet_market(tmp_path):
 def test_trades_taker_side_and_unknown_counted(tmp_path):
     trades = [trow(60, 1, "buy", 100.1, 0.5), trow(70, 2, "unknown", 100.0, 0.2), trow(80, 3, "sell", 100.0, 0.25),
               trow(180, 4, "buy", 100.2, 1.0)]
-    report, rec = _import(tmp_path, SNAPSHOT + [brow(500, "bid", 99.9, 1)], trades)
+    report, rec = import_csv(tmp_path, SNAPSHOT + [brow(500, "bid", 99.9, 1)], trades)
     raw = read_recording(rec)
     assert report.trades_read == 4 and report.trades_unknown_side == 1 and report.trades_written == 3
     assert raw.trade_side.tolist() == [1, -1, 1]
@@ -251,17 +217,17 @@ def test_trades_taker_side_and_unknown_counted(tmp_path):
 )
 def test_bad_book_rows_name_file_line_and_field(tmp_path, book, needle):
     with pytest.raises(TardisFormatError, match=needle) as exc:
-        _import(tmp_path, book)
+        import_csv(tmp_path, book)
     assert "book.csv" in str(exc.value)
 
 
 def test_missing_column_and_bad_trade_side(tmp_path):
-    b = _write(tmp_path / "book.csv", BOOK_HEADER.replace(",amount", ""), ["binance,BTCUSDT,1,1,true,bid,100.0"])
-    t = _write(tmp_path / "trades.csv", TRADE_HEADER, [trow(60, 1, "buy", 100.1, 0.5)])
+    b = write_csv(tmp_path / "book.csv", BOOK_HEADER.replace(",amount", ""), ["binance,BTCUSDT,1,1,true,bid,100.0"])
+    t = write_csv(tmp_path / "trades.csv", TRADE_HEADER, [trow(60, 1, "buy", 100.1, 0.5)])
     with pytest.raises(TardisFormatError, match=r"book.csv: line 1 \(header\): missing column\(s\) \['amount'\]"):
         import_tardis(TardisImportConfig(book=str(b), trades=str(t), out=str(tmp_path / "o")))
     with pytest.raises(TardisFormatError, match=r"trades.csv: line 3, field 'side': 'BUY'"):
-        _import(tmp_path, SNAPSHOT + [brow(500, "bid", 99.9, 1)], [trow(60, 1, "buy", 100.1, 0.5), trow(61, 2, "BUY", 1, 1)])
+        import_csv(tmp_path, SNAPSHOT + [brow(500, "bid", 99.9, 1)], [trow(60, 1, "buy", 100.1, 0.5), trow(61, 2, "BUY", 1, 1)])
 
 
 def test_tick_inference_is_robust_and_checked():
@@ -284,10 +250,10 @@ def test_tick_inference_is_robust_and_checked():
 
 def test_given_tick_must_fit_and_unknown_venue_is_inferred(tmp_path):
     with pytest.raises(TardisFormatError, match="--tick-size 0.5 does not fit"):
-        _import(tmp_path, SNAPSHOT + [brow(500, "bid", 99.9, 1)], tick_size=0.5)
+        import_csv(tmp_path, SNAPSHOT + [brow(500, "bid", 99.9, 1)], tick_size=0.5)
     book = [r.replace("BTCUSDT", "XYZ") for r in SNAPSHOT + [brow(500, "bid", 99.9, 1)]]
     trades = [trow(60, 1, "buy", 100.1, 0.5).replace("BTCUSDT", "XYZ")]
-    report, rec = _import(tmp_path / "u", book, trades)
+    report, rec = import_csv(tmp_path / "u", book, trades)
     meta = read_recording(rec).meta
     assert meta.tick_size == pytest.approx(0.1) and meta.size_unit == "unknown" and meta.product == "binance-XYZ"
     assert report.tick_source.startswith("inferred")
@@ -296,17 +262,17 @@ def test_given_tick_must_fit_and_unknown_venue_is_inferred(tmp_path):
 def test_output_rotates_hourly_and_is_deterministic(tmp_path):
     # messages every 2 s across an hour boundary (T0 is 22:13:20 UTC, the hour turns 2800 s later)
     book = SNAPSHOT + [brow(50 + 2000 * k, "bid", 99.9, 1 + k % 3) for k in range(1, 1420)]
-    report, rec = _import(tmp_path, book)
+    report, rec = import_csv(tmp_path, book)
     files = sorted((rec / "book").rglob("*.parquet"))
     assert len(files) == 2 and report.book_files == 2
     raw = read_recording(rec)
     assert np.all(np.diff(raw.ts_recv_ns) == 100_000_000) and raw.after_gap.sum() == 1
     first = [f.read_bytes() for f in files]
     with pytest.raises(UserError, match="--overwrite"):
-        _import(tmp_path, book)  # never mixes a new import with an old one
-    _import(tmp_path, book[:-1000], overwrite=True)  # a shorter import replaces the old files
+        import_csv(tmp_path, book)  # never mixes a new import with an old one
+    import_csv(tmp_path, book[:-1000], overwrite=True)  # a shorter import replaces the old files
     assert len(list((rec / "book").rglob("*.parquet"))) == 1
-    _, rec2 = _import(tmp_path / "again", book)  # same input: same files, same bytes
+    _, rec2 = import_csv(tmp_path / "again", book)  # same input: same files, same bytes
     assert [f.read_bytes() for f in sorted((rec2 / "book").rglob("*.parquet"))] == first
 
 
@@ -373,8 +339,8 @@ def test_real_binance_import_matches_direct_rebuild(shared_data, tmp_path, name,
 def test_cli_import_then_load_summary(tmp_path, capsys):
     from mmjax.cli import main
 
-    b = _write(tmp_path / "book.csv", BOOK_HEADER, SNAPSHOT + [brow(120, "ask", 100.1, 0), brow(440, "bid", 99.9, 1)])
-    t = _write(tmp_path / "trades.csv", TRADE_HEADER, [trow(150, 1, "buy", 100.3, 0.5), trow(250, 2, "sell", 100.0, 0.25),
+    b = write_csv(tmp_path / "book.csv", BOOK_HEADER, SNAPSHOT + [brow(120, "ask", 100.1, 0), brow(440, "bid", 99.9, 1)])
+    t = write_csv(tmp_path / "trades.csv", TRADE_HEADER, [trow(150, 1, "buy", 100.3, 0.5), trow(250, 2, "sell", 100.0, 0.25),
                                                        trow(260, 3, "unknown", 100.0, 9)])
     out = tmp_path / "rec"
     assert main(["import-tardis", "--book", str(b), "--trades", str(t), "--out", str(out), "--levels", "2", "--quiet"]) == 0
@@ -393,8 +359,8 @@ def test_cli_import_then_load_summary(tmp_path, capsys):
 def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     from mmjax.cli import main
 
-    b = _write(tmp_path / "book.csv", BOOK_HEADER, [brow(50, "bid", 100.0, 1, True), brow(60, "up", 100.0, 1)])
-    t = _write(tmp_path / "trades.csv", TRADE_HEADER, [])
+    b = write_csv(tmp_path / "book.csv", BOOK_HEADER, [brow(50, "bid", 100.0, 1, True), brow(60, "up", 100.0, 1)])
+    t = write_csv(tmp_path / "trades.csv", TRADE_HEADER, [])
     assert main(["import-tardis", "--book", str(b), "--trades", str(t), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "book.csv: line 3, field 'side'" in capsys.readouterr().err
     assert main(["load", "--data", str(tmp_path / "o")]) == 2
