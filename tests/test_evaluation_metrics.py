@@ -96,7 +96,7 @@ def test_pooled_paired_difference_uses_every_seed_and_states_its_power():
 
 
 def test_reports_count_fills_by_kind_rejections_and_quotes_beyond_the_depth():
-    from mmjax.data.layout import FILL_CROSSED, FILL_QUEUE, FILL_THROUGH
+    from mmjax.env.fill_kinds import FILL_CROSSED, FILL_QUEUE, FILL_THROUGH
 
     bid_kind = np.zeros((4, 5), np.int8)
     ask_kind = np.zeros((4, 5), np.int8)

@@ -39,7 +39,7 @@ JAX_LIBS = ("jax", "jaxlib", "flax", "optax", "chex", "gymnax")
 # What the live path runs: paper trading must start without jax, and without the gymnasium interface.
 JAX_FREE_ROOTS = ("recorder", "mmjax.outputs", "mmjax.live", "mmjax.dashboard", "mmjax.policy.numpy_policy",
                   "mmjax.env.sim_np", "mmjax.env.sim_types", "mmjax.env.sim_quotes", "mmjax.env.attribution",
-                  "mmjax.env.kpis", "mmjax.env.knobs", "mmjax.features.stream", "mmjax.baselines", "mmjax.data.ticks",
+                  "mmjax.env.kpis", "mmjax.env.knobs", "mmjax.env.fill_kinds", "mmjax.features.stream", "mmjax.baselines", "mmjax.data.ticks",
                   "mmjax.data.raw")
 NO_GYMNASIUM_ROOTS = ("mmjax.live", "mmjax.env.sim_np", "mmjax.env.sim_types", "mmjax.env.sim_quotes",
                       "mmjax.policy.numpy_policy")

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mmjax.data.layout import FILL_CROSSED, FILL_KINDS, FILL_QUEUE, FILL_THROUGH
 from mmjax.env import kpis
+from mmjax.env.fill_kinds import FILL_CROSSED, FILL_KINDS, FILL_QUEUE, FILL_THROUGH
 from mmjax.env.sim_types import NO_KIND
 
 

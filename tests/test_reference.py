@@ -15,8 +15,8 @@ import sys
 import numpy as np
 import pytest
 
-from mmjax.data.layout import FILL_THROUGH
 from mmjax.env import sim_np
+from mmjax.env.fill_kinds import FILL_THROUGH
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import make_params
 from mmjax.env.reference import ReferenceMarketEnv, ReplayData

@@ -17,13 +17,6 @@ DEFAULT_LOT_SIZE = 1e-8
 LOT_CAP = 2**30 - 1
 
 
-# How a fill happened (info["bid_fill_kind"], the same codes in the JAX rules and the NumPy twin):
-# taker volume at the order's price beyond the queue ahead, taker flow through its price (the level
-# had to empty first), or the book's opposite touch reaching its price.
-NO_FILL, FILL_QUEUE, FILL_THROUGH, FILL_CROSSED = 0, 1, 2, 3
-FILL_KINDS = {FILL_QUEUE: "behind_queue", FILL_THROUGH: "traded_through", FILL_CROSSED: "crossed"}
-
-
 def to_lots(sizes, lot_size: float) -> np.ndarray:
     """Sizes (venue units) -> int32 whole lots, nearest lot, capped at LOT_CAP."""
     return np.clip(np.rint(np.asarray(sizes, np.float64) / lot_size), 0, LOT_CAP).astype(np.int32)

@@ -14,8 +14,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mmjax.data.layout import FILL_CROSSED, FILL_QUEUE, FILL_THROUGH, LOT_CAP, NO_FILL  # noqa: F401 (re-exported)
+from mmjax.data.layout import LOT_CAP
 from mmjax.data.market import NO_PRICE
+from mmjax.env.fill_kinds import FILL_CROSSED, FILL_QUEUE, FILL_THROUGH, NO_FILL  # noqa: F401 (re-exported)
 
 BID, ASK = 0, 1
 SIDE_SIGN = (1, -1)  # oriented = sign * price; +1 bid, -1 ask

@@ -5,7 +5,7 @@ Python scalars (the live trader, one fill at a time), NumPy arrays (the report) 
 backtest's jitted totals) alike. The PnL attribution's definitions are `mmjax.env.attribution`'s.
 
 - **fill rate** = fills / quote sides: a (side, step) pair with a live order is one chance to fill;
-- **fills by kind** (keys ``fills_<kind>``, codes `mmjax.data.layout.FILL_KINDS`): behind the queue,
+- **fills by kind** (keys ``fills_<kind>``, codes `mmjax.env.fill_kinds.FILL_KINDS`): behind the queue,
   traded through, or crossed by the opposite touch;
 - **edge** of a fill, bps of the mid when its interval began: mid - price for a bid, price - mid for
   an ask (positive = earned against the mid); spread captured is its size-weighted mean;
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmjax.data.layout import FILL_KINDS
+from mmjax.env.fill_kinds import FILL_KINDS
 
 FILL_KIND_KEYS = {code: f"fills_{name}" for code, name in FILL_KINDS.items()}  # kind code -> KPI key
 

@@ -51,13 +51,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from mmjax.data.layout import (  # noqa: F401 - DEFAULT_LOT_SIZE re-exported for the live trader
-    DEFAULT_LOT_SIZE,
-    FILL_CROSSED,
-    FILL_QUEUE,
-    FILL_THROUGH,
-    LOT_CAP,
-)
+from mmjax.data.layout import DEFAULT_LOT_SIZE, LOT_CAP  # noqa: F401 - DEFAULT_LOT_SIZE re-exported for the live trader
+from mmjax.env.fill_kinds import FILL_CROSSED, FILL_QUEUE, FILL_THROUGH
 from mmjax.env.sim_quotes import f32, gate_quotes, order_messages, quote_prices, ticks_behind  # noqa: F401 - re-exported
 from mmjax.env.sim_types import (  # noqa: F401 - the simulator's values, re-exported
     ASK,
@@ -149,7 +144,7 @@ def fill_lots(remaining: int, queue_ahead: int, at_lots: int, through: bool, cro
 
 
 def fill_kind(n: int, through: bool, crossed: bool) -> int:
-    """How a fill of ``n`` lots happened (mmjax.data.layout codes; NO_KIND without a fill)."""
+    """How a fill of ``n`` lots happened (mmjax.env.fill_kinds codes; NO_KIND without a fill)."""
     if n == 0:
         return NO_KIND
     return FILL_CROSSED if crossed else FILL_THROUGH if through else FILL_QUEUE

@@ -18,7 +18,7 @@ from mmjax.env.knobs import EnvKnobs
 from mmjax.features.spec import COUNT_CAP_STEPS
 
 BID, ASK = "bid", "ask"
-NO_KIND = 0  # fill kind of "no fill" (mmjax.data.layout.FILL_KINDS has the others)
+NO_KIND = 0  # fill kind of "no fill" (mmjax.env.fill_kinds.FILL_KINDS has the others)
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class Fill(NamedTuple):
     size: float  # venue size units: lots * lot
     price: int  # the order's own price, ticks
     crossed: bool  # filled because the opposite touch moved through it
-    kind: int = NO_KIND  # FILL_QUEUE, FILL_THROUGH or FILL_CROSSED (mmjax.data.layout)
+    kind: int = NO_KIND  # FILL_QUEUE, FILL_THROUGH or FILL_CROSSED (mmjax.env.fill_kinds)
     lots: int = 0
     beyond: bool = False  # the order rested over the interval with an unknown queue (beyond the depth)
 

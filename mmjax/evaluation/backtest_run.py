@@ -21,10 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import baselines as bl
-from mmjax.data.layout import FILL_KINDS
 from mmjax.data.loader import RecordingError, load_market
 from mmjax.data.market import identity
 from mmjax.env import kpis
+from mmjax.env.fill_kinds import FILL_KINDS
 from mmjax.env.knobs import EnvKnobs, episode_span, parse_fee_bps
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.evaluation import harness as H

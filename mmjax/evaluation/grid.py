@@ -26,9 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmjax.data.layout import FILL_KINDS, sim_lot
+from mmjax.data.layout import sim_lot
 from mmjax.data.loader import RecordingError, load_market
 from mmjax.env import attribution
+from mmjax.env.fill_kinds import FILL_KINDS
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.evaluation.backtest_run import SUMS, segments, step_sums, zero_sums
