@@ -6,6 +6,9 @@ docs/env.md is pinned on small cases (the action mapping's twin test is tests/te
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from mmjax.env import sim_np
@@ -153,3 +156,27 @@ def test_agent_features_and_reward():
     r, risk, damp = sim_np.reward(1.0, 0.05, 20.0, 0.5, 2.5, p)
     assert risk == pytest.approx(0.5 * 0.05**2 * 0.2**2 * 0.1) and damp == pytest.approx(2.0 * 0.05 * 2.0 * 0.01)
     assert r == pytest.approx(1.0 - risk - damp)
+
+
+def test_the_near_touch_float64_shortcut_is_the_float32_chains_answer():
+    """`_ticks_behind_f32` answers from float64 away from a band edge: equal to the float32 chain everywhere,
+    on random actions and on every float32 within 64 ulps of each near-touch band edge."""
+    from mmjax.env.knobs import ACTION_NEAR_TICKS
+
+    f32, C, K = sim_np.f32, sim_np._F32_U_SCALE, sim_np._F32_NEAR_BANDS
+
+    def chain(a, k):  # the mapping's float32 operations one by one, no shortcut
+        u = f32(f32(min(max(a, -1.0), 1.0) + 1.0) * C)
+        if u < 0.5:
+            return min(math.floor(f32(u * K)) - 1, k)
+        span = f32(max(k - ACTION_NEAR_TICKS, 0) + 1)
+        return min(max(ACTION_NEAR_TICKS + math.floor(f32(f32(f32(u - 0.5) * 2.0) * span)), ACTION_NEAR_TICKS), k)
+
+    rng = np.random.default_rng(0)
+    acts = rng.uniform(-1.1, 1.1, 20_000).astype(np.float32).tolist()
+    for j in range(ACTION_NEAR_TICKS + 2):
+        edge = np.float32(j / K / C - 1.0)
+        step = np.spacing(np.abs(edge) if edge != 0 else np.float32(1e-7))
+        acts += [float(np.float32(edge + i * step)) for i in range(-64, 65)]
+    for k in (1, 5, 9, 6_200):
+        assert [sim_np._ticks_behind_f32(a, k) for a in acts] == [chain(a, k) for a in acts], k

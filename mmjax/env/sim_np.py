@@ -127,6 +127,15 @@ def ticks_behind(action: float, k_max: int) -> int:
 def _ticks_behind_f32(a: float, k_max: int) -> int:
     """`ticks_behind` of an action already rounded to float32."""
     a = min(max(a, -1.0), 1.0)
+    # Near the touch (most decisions) float64 gives the float32 chain's answer where no integer is
+    # close: the chain's u is within 6e-8 of v, its u * bands within 2e-6 of v * bands (bands = 18).
+    # Near a band edge, and on the far half, the float32 chain below decides (test_actions pins both).
+    v = (a + 1.0) * _F32_U_SCALE
+    if v < 0.5 - 1e-6:
+        y = v * _F32_NEAR_BANDS
+        f = math.floor(y)
+        if 1e-5 < y - f < 1.0 - 1e-5:
+            return min(f - 1, k_max)
     u = f32(f32(a + 1.0) * _F32_U_SCALE)
     if u < 0.5:  # near the touch: one band per tick
         d = math.floor(f32(u * _F32_NEAR_BANDS)) - 1
