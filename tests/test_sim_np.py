@@ -159,7 +159,7 @@ def test_agent_features_and_reward():
 
 
 def test_the_near_touch_float64_shortcut_is_the_float32_chains_answer():
-    """`_ticks_behind_f32` answers from float64 away from a band edge: equal to the float32 chain everywhere,
+    """`ticks_behind` answers from float64 away from a band edge: equal to the float32 chain everywhere,
     on random actions and on every float32 within 64 ulps of each near-touch band edge."""
     from mmjax.env.knobs import ACTION_NEAR_TICKS
 
@@ -179,4 +179,4 @@ def test_the_near_touch_float64_shortcut_is_the_float32_chains_answer():
         step = np.spacing(np.abs(edge) if edge != 0 else np.float32(1e-7))
         acts += [float(np.float32(edge + i * step)) for i in range(-64, 65)]
     for k in (1, 5, 9, 6_200):
-        assert [sim_np._ticks_behind_f32(a, k) for a in acts] == [chain(a, k) for a in acts], k
+        assert [sim_np.ticks_behind(a, k) for a in acts] == [chain(a, k) for a in acts], k

@@ -88,7 +88,7 @@ def f32(x: float) -> float:
     return _F32_UNPACK(_F32_PACK(x))[0]
 
 
-# the mapping's constants, rounded to float32 once (the device env's literals)
+# the mapping's constants rounded to float32 once (the device env's literals)
 _F32_PULL_ABOVE = f32(ACTION_PULL_ABOVE)
 _F32_U_SCALE = f32(1.0 / (1.0 + ACTION_PULL_ABOVE))
 _F32_NEAR_BANDS = f32(2 * (ACTION_NEAR_TICKS + 1))
@@ -99,7 +99,7 @@ def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_tick
     """The action mapping (`mmjax.env.actions`), its float32 operations one by one: (bid, ask) ticks, None = pulled."""
     k = _k_max(max_offset_bps, mid_ticks, anchor_ticks)
     a_bid, a_ask = f32(action[0]), f32(action[1])
-    d_bid, d_ask = _ticks_behind_f32(a_bid, k), _ticks_behind_f32(a_ask, k)
+    d_bid, d_ask = ticks_behind(a_bid, k), ticks_behind(a_ask, k)
     best_bid, best_ask = int(best_bid), int(best_ask)
     # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)
     bid = min(best_bid - d_bid, max(best_ask - 1, best_bid))
@@ -110,26 +110,17 @@ def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_tick
     return (bid if bid_on else None), (ask if ask_on else None)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=1024)  # the mid repeats from row to row, and the live trader maps an action every row
 def _k_max(max_offset_bps: float, mid_ticks: float, anchor_ticks: int) -> int:
-    """The action range: the most ticks behind the touch, max_offset_bps of the mid (float32), >= 1.
-
-    Cached: the mid repeats from row to row, and the live trader maps an action every row.
-    """
+    """The action range: the most ticks behind the touch, max_offset_bps of the mid (float32), >= 1."""
     return max(math.floor(f32(f32(f32(max_offset_bps) * f32(f32(mid_ticks) + f32(anchor_ticks))) * f32(1e-4))), 1)
 
 
 def ticks_behind(action: float, k_max: int) -> int:
     """Ticks behind the touch for one side's action in [-1, 1] (-1 improves), ignoring the pull; <= k_max."""
-    return _ticks_behind_f32(f32(action), k_max)
-
-
-def _ticks_behind_f32(a: float, k_max: int) -> int:
-    """`ticks_behind` of an action already rounded to float32."""
-    a = min(max(a, -1.0), 1.0)
-    # Near the touch (most decisions) float64 gives the float32 chain's answer where no integer is
-    # close: the chain's u is within 6e-8 of v, its u * bands within 2e-6 of v * bands (bands = 18).
-    # Near a band edge, and on the far half, the float32 chain below decides (test_actions pins both).
+    a = min(max(f32(action), -1.0), 1.0)
+    # near the touch, float64 gives the float32 chain's answer unless a band edge is within 1e-5 (the chain's
+    # u * bands lies within 2e-6 of it); near an edge and on the far half the chain decides (test_sim_np)
     v = (a + 1.0) * _F32_U_SCALE
     if v < 0.5 - 1e-6:
         y = v * _F32_NEAR_BANDS
