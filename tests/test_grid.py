@@ -136,3 +136,11 @@ def test_edge_flags_name_the_axes_whose_best_value_is_at_an_end():
     assert grid_report.best_configs(rows)["fixed"][0]["at_grid_edge"] == []
     rows[2]["pnl"] = 5.0
     assert grid_report.best_configs(rows)["fixed"][0]["at_grid_edge"] == ["half_spread_bps"]
+
+
+def test_the_documented_example_grid_parses():
+    from pathlib import Path
+
+    plan = grid_spec.read_grid(Path(__file__).resolve().parents[1] / "docs" / "grid_example.toml")
+    sizes = {q: len(next(iter(c.values()))) for q, c in plan.items()}
+    assert sizes == {"fixed": 30 * 6, "avellaneda_stoikov": 9 * 2 * 6, "glft": 9 * 6, "signal_aware": 5 * 3 * 6}
