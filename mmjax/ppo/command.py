@@ -95,6 +95,7 @@ def config_diff(old: TrainConfig, new: TrainConfig) -> list[str]:
                 if not dataclasses.is_dataclass(getattr(sub, f.name)) and f.name not in _RESUME_FREE}
 
     a, b = flat(old), flat(new)
+    a["data"], b["data"] = os.path.realpath(a["data"]), os.path.realpath(b["data"])  # "rec" and "./rec" are one
     return [f"--{k.replace('_', '-')}: {a[k]!r} -> {b[k]!r}" for k in a if k in b and a[k] != b[k]]
 
 
