@@ -124,5 +124,9 @@ def _export(ppo_params, cfg: TrainConfig, market: build.Market, path: Path) -> N
 
 
 def run(cfg: TrainConfig) -> int:
-    train(cfg)
+    from mmjax.ppo.watchdog import watching
+
+    hint = f"the last checkpoint in {cfg.out} is kept: rerun the same command with --resume to continue from it"
+    with watching(cfg.out, "train", hint) as wd:
+        train(cfg, progress=wd.wrap(print))
     return 0

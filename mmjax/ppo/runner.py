@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from mmjax.ppo import watchdog
 from mmjax.ppo.checkpoint import load_checkpoint, save_checkpoint
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.distributed import is_main, to_host
@@ -179,6 +180,7 @@ def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = Fal
                 t0 = time.perf_counter()
                 chunk_fns[n] = jax.jit(ppo.run, static_argnums=3).lower(state, hp, env_params, n).compile()
                 progress(f"compiled a {n}-update chunk in {time.perf_counter() - t0:.1f} s")
+                watchdog.beat(f"compiled a {n}-update chunk")
             # An AOT-compiled chunk insists on its input shardings (multi-device, or a freshly loaded state).
             state = jax.device_put(state, chunk_fns[n].input_shardings[0][0])
             t0 = time.perf_counter()
@@ -208,6 +210,7 @@ def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = Fal
                 save_checkpoint(ckpt_path, host_state, {"config": config.to_json(), "update": str(int(host_state.update))})
                 plot_learning_curve(rows, out / CURVE, (EPISODIC_RETURN, *extra))
             progress(_progress_line(shown_row(chunk_rows, ppo.episode_metrics), sps, total, config.batch_size, extra))
+            watchdog.beat(f"update {int(host_state.update)}/{total}")
     finally:
         if board is not None:
             board.close()

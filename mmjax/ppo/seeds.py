@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mmjax.ppo import watchdog
 from mmjax.ppo.checkpoint import load_checkpoint, save_checkpoint
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.runner import (
@@ -172,6 +173,7 @@ def run_seeds(config: PPOConfig, env, env_params, out_dirs: Sequence[str | Path]
             run_n = jax.vmap(lambda s, h, p, n=n: ppo.run(s, h, p, n), in_axes=(0, None, None))
             chunk_fns[n] = jax.jit(run_n).lower(state, hp, env_params).compile()
             progress(f"compiled a {n}-update chunk of {num} seeds in {time.perf_counter() - t0:.1f} s")
+            watchdog.beat(f"compiled a {n}-update chunk")
         state = jax.device_put(state, chunk_fns[n].input_shardings[0][0])
         t0 = time.perf_counter()
         state, metrics = chunk_fns[n](state, hp, env_params)
@@ -231,6 +233,7 @@ def run_seeds(config: PPOConfig, env, env_params, out_dirs: Sequence[str | Path]
             line += (f" | {vk} {_fmt(r[vk] for r in shown)} best {_fmt(b.score for b in bests)} "
                      f"at updates {[b.update for b in bests]}")
         progress(line)
+        watchdog.beat(f"update {end}/{total}")
 
     host = jax.device_get(state)
     results = []
