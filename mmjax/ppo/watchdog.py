@@ -39,7 +39,7 @@ from typing import Any
 from mmjax import xla_cpu
 
 IDLE_S = 30.0  # CPU quiet for this long (and no heartbeat within the limit): wedged
-IDLE_CPU_FRACTION = 0.05  # "quiet": less than this fraction of one core between two looks
+IDLE_CPU_FRACTION = 0.01  # "quiet": under 1 % of one core between two looks (a starved but working process gets more)
 EXIT_CODE = 75  # EX_TEMPFAIL: a temporary failure; rerun (with --resume where the command has it)
 STACKS = "watchdog-stacks.txt"
 
