@@ -53,6 +53,14 @@ class DemoConfig:
 
 
 def run(cfg: DemoConfig) -> int:
+    from mmjax.ppo.watchdog import watching
+
+    hint = f"rerun the same command: the market in {cfg.out}/market is reused (training starts over)"
+    with watching(cfg.out, "demo", hint) as wd:
+        return _demo(cfg, wd.wrap(print))
+
+
+def _demo(cfg: DemoConfig, progress) -> int:
     from mmjax.env.build import DataConfig
     from mmjax.env.knobs import fee_preset_name, parse_fee_bps
     from mmjax.evaluation.command import EvaluateConfig, evaluate
@@ -91,10 +99,10 @@ def run(cfg: DemoConfig) -> int:
         # one seed: --seeds 1 writes OUT itself, so point OUT at seed<k>/ to keep the layout run/<preset>/seed<k>/
         # the demo owns OUT: a rerun replaces its runs and reports (each only once the new one is complete)
         train(TrainConfig(data=data_cfg, env=knobs, ppo=ppo, seeds=cfg.seeds, select_on_val=True, val_every_updates=20,
-                          out=str(runs if cfg.seeds > 1 else runs / f"seed{cfg.seed}"), overwrite=True))
+                          out=str(runs if cfg.seeds > 1 else runs / f"seed{cfg.seed}"), overwrite=True), progress=progress)
         print(f"[3/3] regime {name}: out-of-sample evaluation on the test split, baselines tuned at {fee:g} bps", flush=True)
         payload = evaluate(EvaluateConfig(data=str(data), policy=str(runs), out=str(out / "report" / name),
-                                          episodes=cfg.episodes, maker_fee_bps=fee, overwrite=True))
+                                          episodes=cfg.episodes, maker_fee_bps=fee, overwrite=True), progress=progress)
         summaries.append((name, fee, payload))
     print("\n" + verdicts(summaries))
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; reports: "

@@ -270,8 +270,11 @@ def describe(ident: dict) -> str:
 
 
 def run(cfg: EvaluateConfig) -> int:
+    from mmjax.ppo.watchdog import watching
+
     try:
-        evaluate(cfg)
+        with watching(cfg.out, "evaluate", "evaluation does not resume: rerun the same command") as wd:
+            evaluate(cfg, progress=wd.wrap(print))
     except (RecordingError, ValueError, FileNotFoundError) as exc:
         print(f"mmjax evaluate: error: {exc}", file=sys.stderr)
         return 2
