@@ -23,7 +23,7 @@ class DemoConfig:
     hours: float = field(default=6.0, metadata={"help": "length of the built-in market, hours (--full: 24)"})
     seed: int = field(default=0, metadata={"help": "seed of the market and of the first training seed"})
     preset: str = field(default="", metadata={
-        "help": "built-in market regime preset (mmjax/data/presets: builtin-btc, large-tick-eth, vol-burst-btc, ...); empty: the default"})
+        "help": "built-in market regime preset (mmjax/data/presets: builtin-btc, multi-tick-eth, vol-burst-btc, ...); empty: the default"})
     seeds: int = field(default=1, metadata={"help": "training seeds per regime, seed, seed+1, ... (--full: 5)"})
     train_steps: int = field(default=5_000_000, metadata={"help": "PPO environment steps per seed (about 1-2 minutes on 2 CPU cores)"})
     num_envs: int = field(default=256, metadata={"help": "parallel environments"})

@@ -52,11 +52,12 @@ def load_any(path: str | Path, tmp: Path) -> tuple[loader.RawRecording, Path]:
 
 def all_facts(raw: loader.RawRecording, path: Path) -> dict[str, float]:
     """The recording's facts plus the fixed quoter's fill counts per hour (a backtest per distance)."""
-    from mmjax.evaluation import fill_facts
+    from mmjax.evaluation import fill_facts, queue_fill_facts
 
     out = facts.recording_facts(raw)
     out.update(fill_facts.fills_per_hour(str(path), raw.report.lot_size or raw.meta.tick_size, raw.meta.grid_ms,
                                          raw.meta.product))
+    out.update(queue_fill_facts.back_of_touch_fills(str(path), raw.meta.product))
     return out
 
 
@@ -94,7 +95,11 @@ def _bound_note(name: str, p: sp.SynthParams) -> str:
     return ""
 
 
-def _fill_note(history: list[dict], real_hours: float) -> str:
+def _fill_note(history: list[dict], real_hours: float, large_tick: bool) -> str:
+    from mmjax.evaluation.fill_fit import LARGE_TICK_SKIP
+
+    if large_tick:
+        return f"not fitted: {LARGE_TICK_SKIP}"
     if not history:
         return f"not fitted: the {real_hours * 60:.1f}-minute recording has too few fills at a target distance"
     last = history[-1]
@@ -118,7 +123,7 @@ def annotate(cmp: dict[str, dict], raw: loader.RawRecording, fitted: sp.SynthPar
         if not c["within"]:
             d["within"] = fact_ci.in_ci(ci, c["synth"])
             d["explain"] = fact_ci.explain(name, c["real"], c["synth"], ci, raw, _bound_note(name, fitted),
-                                           _fill_note(fill_history, real_hours))
+                                           _fill_note(fill_history, real_hours, fitted.queue_depletion_mid))
         out[name] = d
     return out
 

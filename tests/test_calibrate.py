@@ -80,15 +80,15 @@ def test_params_file_and_calibration_json_reproduce_the_market(tmp_path):
 
 def test_presets_load_and_the_builtin_one_is_the_default():
     names = sp.preset_names()
-    assert {"builtin-btc", "large-tick-eth", "vol-burst-btc"} <= set(names)
+    assert {"builtin-btc", "multi-tick-eth", "vol-burst-btc"} <= set(names)
     assert sp.load_preset("builtin-btc") == SynthParams()
     for name in names:
         p = sp.load_preset(name)
         mk = synth.generate(synth.SynthConfig(out="-", hours=0.01, seed=0, preset=name))
         assert np.isfinite(mk.bid_px).all() and p.tick_size > 0
-    eth = synth.generate(synth.SynthConfig(out="-", hours=0.05, seed=0, preset="large-tick-eth"))
+    eth = synth.generate(synth.SynthConfig(out="-", hours=0.05, seed=0, preset="multi-tick-eth"))
     spread = np.rint((eth.ask_px[:, 0] - eth.bid_px[:, 0]) / 0.01)
-    assert np.median(spread) >= 3, "the large-tick preset is a multi-tick book"
+    assert np.median(spread) >= 3, "the multi-tick preset is a multi-tick book"
 
 
 def test_bad_input_is_a_clear_error(tmp_path, capsys):

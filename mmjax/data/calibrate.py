@@ -29,6 +29,15 @@ from mmjax.data.synth_params import SynthParams
 
 ROUNDS = 12
 DAMPING = 0.7  # share of each round's correction applied (noise in short samples)
+LARGE_TICK_BPS = 3.0  # a tick of at least this many bps of the price ...
+LARGE_TICK_ONE_TICK_SHARE = 0.8  # ... and a one-tick spread on this share of rows: a large-tick book
+# the queue process of a large-tick book (docs/synth.md): where the fit starts, in the recording's own tick. The
+# band is wide (the fair price never re-quotes the book: the mid moves on used-up queues), the drawn touch
+# is cut to new_touch_frac at a new level and grows, makers join and cancel. Tuned on sse-600961 (docs/synth.md)
+LARGE_TICK_START = {"band_ticks": 5.0, "imbalance_lean": 0.0, "new_touch_frac": 0.2, "queue_growth_s": 5.0,
+                    "touch_join_per_s": 0.05, "touch_cancel_per_s": 0.05, "wide_prob": 0.8}
+# parameters the moment fit leaves at that start for a large-tick book (they set the queue process, not one fact)
+LARGE_TICK_FIXED = ("band_bps", "touch_cancel_per_s")
 BUILTIN_FRAC_MID_MOVES = 0.132  # share of rows where the built-in market's mid moves (docs/synth.md): scales the band
 
 # parameter -> (fact it drives, update, gain, lo, hi). "mult": p *= (real / synth) ** (gain * DAMPING);
@@ -91,8 +100,15 @@ def initial_params(raw: RawRecording) -> SynthParams:
         wide_prob, wide_rows = float(np.mean(wide)), max(wide_rows, 10 * seg_rows)
     else:  # an episode starts at a price event and lasts ~wide_rows rows
         wide_prob = float(np.clip(np.mean(wide) * seg_rows / max(wide_rows, 1e-9), 0.0, 1.0))
-    return dataclasses.replace(
+    # a large-tick book (the tick is wide against the price and the spread one tick): the queue-depletion mid
+    # process, with sizes in the recording's lot (docs/synth.md, "A large-tick market")
+    tick_bps = tick / float(np.median(mid)) * 1e4
+    large = tick_bps >= LARGE_TICK_BPS and float(np.mean(spread == 1)) >= LARGE_TICK_ONE_TICK_SHARE
+    meta_lot = float(getattr(raw.meta, "lot_size", None) or 0.0)
+    lot = meta_lot if large and meta_lot >= 1 else 0.0
+    p = dataclasses.replace(
         default,
+        queue_depletion_mid=bool(large), size_lot=lot,
         tick_size=float(tick), start_price_usd=float(mid[0]), size_unit=raw.meta.size_unit,
         orders_per_s=max(len(o_sz) / duration_s, 0.01),
         order_size_median_btc=float(np.exp(np.median(log_o))) if len(log_o) else default.order_size_median_btc,
@@ -111,6 +127,10 @@ def initial_params(raw: RawRecording) -> SynthParams:
         wide_mean_rows=wide_rows, wide_prob=wide_prob,
         band_bps=float(np.clip(default.band_bps * BUILTIN_FRAC_MID_MOVES / moves, 0.05, 20.0)),
     )
+    if not large:
+        return p
+    start = {k: v for k, v in LARGE_TICK_START.items() if k != "band_ticks"}
+    return dataclasses.replace(p, band_bps=LARGE_TICK_START["band_ticks"] * tick_bps, **start)
 
 
 def market_to_raw(mk: synth.SynthMarket, meta: schema.RecordingMeta) -> RawRecording:
@@ -135,10 +155,13 @@ def _step(p: SynthParams, real: dict[str, float], got: dict[str, float]) -> Synt
     new = {}
     for name, (fact, kind, gain, lo, hi) in TARGETS.items():
         r, s, v = real.get(fact, math.nan), got.get(fact, math.nan), getattr(p, name)
-        if not (math.isfinite(r) and math.isfinite(s)):
+        if not (math.isfinite(r) and math.isfinite(s)) or (p.queue_depletion_mid and name in LARGE_TICK_FIXED):
             continue
         if kind == "mult":
-            if r * s <= 0:  # opposite signs or a zero (a markout with no adverse selection): shrink or grow |fact|
+            if fact.startswith("markout") and r > 0 and s > 0:
+                # a large-tick book: a fill's markout keeps most of the half spread, and more impact *lowers* it
+                ratio = (s / r) ** (gain * DAMPING)
+            elif r * s <= 0:  # opposite signs or a zero (a markout with no adverse selection): shrink or grow |fact|
                 ratio = 2.0 if (abs(r) > abs(s)) == (gain > 0) else 0.5
             else:
                 ratio = (r / s) ** (gain * DAMPING)
@@ -157,7 +180,8 @@ def _step(p: SynthParams, real: dict[str, float], got: dict[str, float]) -> Synt
     if all(math.isfinite(x) for x in (r1, r10, s1, s10)) and r10 < 0 and s10 < 0:
         new["impact_delayed_frac"] = float(np.clip(p.impact_delayed_frac - DAMPING * (r1 / r10 - s1 / s10), 0.0, 1.0))
     rc, sc = real.get("touch_cancel_per_s", math.nan), got.get("touch_cancel_per_s", math.nan)
-    if math.isfinite(rc) and math.isfinite(sc) and sc > rc and p.touch_cancel_per_s <= 0:
+    # (in the large-tick mode the lean is how a queue empties before the mid moves: it stays)
+    if math.isfinite(rc) and math.isfinite(sc) and sc > rc and p.touch_cancel_per_s <= 0 and not p.queue_depletion_mid:
         new["imbalance_lean"] = float(np.clip(p.imbalance_lean * (rc / sc) ** DAMPING, 0.0, 3.0))
     # the wide-spread share is matched through its probability (a share of events, not of rows)
     r_w, s_w = 1 - real.get("spread_frac_1tick", math.nan), 1 - got.get("spread_frac_1tick", math.nan)

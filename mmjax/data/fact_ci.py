@@ -135,6 +135,9 @@ def explain(name: str, real: float | None, synth: float | None, ci: tuple[float,
                      f"{_top_share(x):.0%} of it")
     if name.startswith("fills_per_hour"):
         parts.append(fill_note or "not a target of the fit")
+    if name.startswith("backq_"):
+        parts.append("the back-of-touch quote's fills through the env (one backtest per market, so no CI); not a "
+                     "target of the fit")
     if bound:
         parts.append(bound)
     if name in MODEL_LIMITS:

@@ -8,7 +8,9 @@ volatility and its clustering, prints beyond the touch) plus
   fill there; its markout after h is ``maker_side * (mid(t + h) - price) / mid`` in bps;
 * **queue** facts of the touch: its turnover time (mean queue / mean outflow per second) and the
   cancellation rate (the part of a shrinking touch no print explains, as a fraction per second);
-* the **mid-move distribution** at 100 ms and 1 s: std, p99 of |move| and excess kurtosis.
+* the **mid-move distribution** at 100 ms and 1 s: std, p99 of |move| and excess kurtosis;
+* the **queue facts** of a large-tick book (`mmjax.data.queue_facts`): time between mid changes, how
+  the touch empties (trades vs cancels), whether the mid moves only on a used-up queue, print / touch.
 
 The fill counts per hour of the fixed quoter (d ticks behind the touch) are measured through the
 backtest and live in `mmjax.data.fill_facts` (they need jax). `compare` applies the fit criterion:
@@ -24,6 +26,7 @@ import math
 
 import numpy as np
 
+from mmjax.data import queue_facts as Q
 from mmjax.data import stylized
 from mmjax.data.loader import RawRecording, RecordingError
 
@@ -62,6 +65,7 @@ FACTS: dict[str, tuple[str, str]] = {
     "mid_move_kurtosis_100ms": ("rel", "excess kurtosis of 100 ms mid moves"),
     "mid_move_p99_bps_1s": ("rel", "99th percentile of |1 s mid move|, bps"),
     "mid_move_kurtosis_1s": ("rel", "excess kurtosis of 1 s mid moves"),
+    **Q.QUEUE_FACTS,  # the queue facts of a large-tick book (mmjax.data.queue_facts)
 }
 
 
@@ -173,6 +177,7 @@ def recording_facts(raw: RawRecording) -> dict[str, float]:
     f.update(markouts(raw))
     f.update(queue_facts(raw))
     f.update(mid_moves(raw))
+    f.update(Q.queue_facts(raw))
     return {k: float(v) for k, v in f.items()}
 
 

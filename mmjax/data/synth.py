@@ -103,6 +103,11 @@ def _validate(cfg: SynthConfig, p: SynthParams) -> None:
     sp.validate(p)
 
 
+def _in_lots(x: np.ndarray, lot: float) -> np.ndarray:
+    """Sizes rounded to whole lots, at least one."""
+    return np.maximum(np.round(x / lot), 1.0) * lot
+
+
 def generate(cfg: SynthConfig) -> SynthMarket:
     """Generate the synthetic market as arrays (deterministic given ``cfg``)."""
     p = resolved_params(cfg)
@@ -123,7 +128,7 @@ def generate(cfg: SynthConfig) -> SynthMarket:
     o_t, o_side = _hawkes_orders(rng, duration_s, m_sec, p_buy_sec, p)  # [K]
     o_vol = np.minimum(p.order_size_median_btc * np.exp(p.order_size_log_std * rng.standard_normal(len(o_t))),
                        p.order_size_max_btc)
-    o_vol = np.maximum(np.round(o_vol, 5), 1e-5)
+    o_vol = np.maximum(np.round(o_vol, 5), 1e-5) if p.size_lot <= 0 else _in_lots(o_vol, p.size_lot)
     grid_ns = cfg.grid_ms * 1_000_000
     o_ns = np.rint(o_t * 1e9).astype(np.int64)
     o_row = (o_ns - 1) // grid_ns  # order lies in (row, row + 1]
@@ -153,6 +158,8 @@ def generate(cfg: SynthConfig) -> SynthMarket:
     cum_buy = np.concatenate([[0.0], np.cumsum(buy_vol)])
     cum_sell = np.concatenate([[0.0], np.cumsum(sell_vol)])
     bid_t, bid_sz, ask_t, ask_sz = _assemble_book(segs, F_lean, cum_buy, cum_sell, band_ticks, p, dt_s, T)
+    if p.size_lot > 0:
+        bid_sz, ask_sz = _in_lots(bid_sz, p.size_lot), _in_lots(ask_sz, p.size_lot)
 
     # TRADES: orders walk the book of the row before them; with late_walk_frac, a later row's book
     # (the book moved inside the interval: a real feed's snapshots lag its trades)
@@ -168,6 +175,10 @@ def generate(cfg: SynthConfig) -> SynthMarket:
     p_side = np.concatenate([np.ones(len(b_px), np.int8), -np.ones(len(s_px), np.int8)])
     order = np.lexsort((np.arange(len(p_ord)), p_ord))  # by order, prints in walk order
     p_ord, p_px, p_sz, p_side = p_ord[order], p_px[order], p_sz[order], p_side[order]
+    if p.size_lot > 0:  # prints in whole lots; a split smaller than half a lot is no print
+        p_sz = np.round(p_sz / p.size_lot) * p.size_lot
+        keep = p_sz > 0
+        p_ord, p_px, p_sz, p_side = p_ord[keep], p_px[keep], p_sz[keep], p_side[keep]
 
     anchor_ticks = np.rint(p.start_price_usd / p.tick_size)
     decimals = max(2, int(np.ceil(-np.log10(p.tick_size) - 1e-9)))  # 2 for cents: the built-in market as it was

@@ -47,15 +47,31 @@ def _cancel_decay(p: SynthParams, dt_s: float, rows_in_segment):
     return np.exp(-p.touch_cancel_per_s * dt_s * rows_in_segment)
 
 
+def _touch_queues(cfg: SynthParams, Qb, Qa, x, keep, sold, bought, new_side, age_s):
+    """Displayed touch sizes (bid, ask): the drawn queues leaned by ``x`` (fair price in band units, [-1, 1]),
+    decayed by cancellation (``keep``) and depleted by the volume traded at them since the segment began.
+    In the large-tick mode the level opened by the last departure (``new_side``: -1 bid, +1 ask, 0 none)
+    grows from ``new_touch_frac`` of its size with the segment's age ``age_s``, and makers join the back
+    of both queues at ``touch_join_per_s`` of their size per second."""
+    lean = cfg.imbalance_lean
+    if cfg.queue_depletion_mid:  # makers on the side the fair price approaches cancel; at the band the queue is gone
+        grow = 1 - (1 - cfg.new_touch_frac) * np.exp(-age_s / cfg.queue_growth_s)
+        joined = cfg.touch_join_per_s * age_s  # makers joining the back, a share of the drawn queue
+        f_ask = (1 - np.clip(x, 0, 1)) ** lean * (np.where(new_side > 0, grow, 1.0) + joined)
+        f_bid = (1 - np.clip(-x, 0, 1)) ** lean * (np.where(new_side < 0, grow, 1.0) + joined)
+    else:
+        f_ask, f_bid = np.exp(-lean * x), np.exp(lean * x)
+    return np.maximum(Qb * f_bid * keep - sold, 1e-8), np.maximum(Qa * f_ask * keep - bought, 1e-8)
+
+
 def _run_segments(F, F_lean, buy_vol, sell_vol, band_ticks, cfg, levels, dt_s, rng):
     """The event loop: split rows into constant-quote segments; returns per-segment arrays."""
     T, d = len(F), levels - 1
     prof = _Profiles(rng, cfg, levels, max(1024, T // 4))
     cum_buy = np.concatenate([[0.0], np.cumsum(buy_vol)])  # cum_buy[t] = buy volume in intervals < t
     cum_sell = np.concatenate([[0.0], np.cumsum(sell_vol)])
-    lean = cfg.imbalance_lean
     p_wide, wide_rows, wide_ticks = cfg.wide_prob, cfg.wide_mean_rows, cfg.wide_mean_ticks
-    segs = []  # (start, center, offset, Qb, Qa, bid_gap, bid_sz, ask_gap, ask_sz, wide_side, wide_ticks, wide_rows)
+    segs = []  # (start, center, offset, Qb, Qa, bid_gap, bid_sz, ask_gap, ask_sz, wide_side, wide_ticks, wide_rows, new_side)
 
     def fresh(j):
         return prof.gap[j].copy(), prof.sz[j].copy()
@@ -66,9 +82,9 @@ def _run_segments(F, F_lean, buy_vol, sell_vol, band_ticks, cfg, levels, dt_s, r
     k2 = prof.take()
     ag, az = fresh(k2)
     Qb, Qa = prof.touch[j], prof.touch[k2]
-    w_side, w_ticks, w_rows = 0, 0, 0
+    w_side, w_ticks, w_rows, new_side = 0, 0, 0, 0
     while s < T:
-        segs.append((s, center, off, Qb, Qa, bg, bs, ag, az, w_side, w_ticks, w_rows))
+        segs.append((s, center, off, Qb, Qa, bg, bs, ag, az, w_side, w_ticks, w_rows, new_side))
         end = T
         swept = 0
         lo = s
@@ -78,13 +94,14 @@ def _run_segments(F, F_lean, buy_vol, sell_vol, band_ticks, cfg, levels, dt_s, r
             exit_rows = np.flatnonzero((np.abs(x) >= 1) & (np.arange(lo, hi) > s))
             xc = np.clip((F_lean[lo:hi] + off - center) / band_ticks, -1, 1)
             keep = _cancel_decay(cfg, dt_s, np.arange(lo, hi) - s)
-            q_ask = np.maximum(Qa * np.exp(-lean * xc) * keep - (cum_buy[lo:hi] - cum_buy[s]), 1e-8)
-            q_bid = np.maximum(Qb * np.exp(lean * xc) * keep - (cum_sell[lo:hi] - cum_sell[s]), 1e-8)
+            q_bid, q_ask = _touch_queues(cfg, Qb, Qa, xc, keep, cum_sell[lo:hi] - cum_sell[s], cum_buy[lo:hi] - cum_buy[s],
+                                         new_side, (np.arange(lo, hi) - s) * dt_s)
             sw_a = np.flatnonzero(buy_vol[lo:hi] >= q_ask)
             sw_b = np.flatnonzero(sell_vol[lo:hi] >= q_bid)
             cands = []
-            if len(exit_rows):
-                cands.append((lo + exit_rows[0], 0, 0.0))
+            if len(exit_rows):  # a re-quote; in the large-tick mode the approached touch departs, nothing left
+                side = int(np.sign(x[exit_rows[0]])) if cfg.queue_depletion_mid else 0
+                cands.append((lo + exit_rows[0], side, 0.0))
             if len(sw_a):
                 cands.append((lo + sw_a[0] + 1, 1, buy_vol[lo + sw_a[0]] - q_ask[sw_a[0]]))
             if len(sw_b):
@@ -124,6 +141,7 @@ def _run_segments(F, F_lean, buy_vol, sell_vol, band_ticks, cfg, levels, dt_s, r
             else:
                 bg, bs, Qb, ag, az, Qa = g_keep, s_keep, new_q, og, os_, prof.touch[j2]
             off = center - F[end]  # a sweep's impact is permanent: the fair price jumps with it
+            new_side = -swept  # the opposite side opened a level at the old touch
             u = prof.u[j2]
         else:
             new_center = np.floor(F[end] + off) + 0.5
@@ -133,8 +151,11 @@ def _run_segments(F, F_lean, buy_vol, sell_vol, band_ticks, cfg, levels, dt_s, r
             ag, az = fresh(k2)
             Qb, Qa = prof.touch[j], prof.touch[k2]
             u = prof.u[k2]
+            new_side = 0
         if u[0] < p_wide:
             w_side = 1 if u[1] < 0.5 else -1  # +1: the ask stays away, -1: the bid does
+            if cfg.queue_depletion_mid and new_side:  # large tick: the level opened by a departure appears late
+                w_side = new_side
             w_ticks = int(1 + np.floor(-np.log(max(u[2], 1e-12)) * wide_ticks))
             w_rows = int(1 + np.floor(-np.log(max(u[3], 1e-12)) * wide_rows))
         else:
@@ -162,8 +183,9 @@ def _assemble_book(segs, F_lean, cum_buy, cum_sell, band_ticks, cfg, dt_s, T):
     x = np.clip((F_lean + off - center) / band_ticks, -1, 1)
     s0 = starts[seg_id]
     keep = _cancel_decay(cfg, dt_s, row_in_seg)
-    q_ask = np.maximum(Qa * np.exp(-cfg.imbalance_lean * x) * keep - (cum_buy[:T] - cum_buy[s0]), 1e-8)
-    q_bid = np.maximum(Qb * np.exp(cfg.imbalance_lean * x) * keep - (cum_sell[:T] - cum_sell[s0]), 1e-8)
+    new_side = np.array([g[12] for g in segs])[seg_id]
+    q_bid, q_ask = _touch_queues(cfg, Qb, Qa, x, keep, cum_sell[:T] - cum_sell[s0], cum_buy[:T] - cum_buy[s0],
+                                 new_side, row_in_seg * dt_s)
     ask0 = center + 0.5 + np.where(in_wide & (w_side > 0), w_ticks, 0)
     bid0 = center - 0.5 - np.where(in_wide & (w_side < 0), w_ticks, 0)
     ask_px = ask0[:, None] + np.concatenate([np.zeros((T, 1)), np.cumsum(ask_gap, 1)], 1)

@@ -63,6 +63,22 @@ class SynthParams:
         "help": "how far the trades lead the book snapshots, intervals in [0, 2]: an order at fraction u of "
                 "interval (t, t+1] walks the book of row t + floor(u + this), so its prints can lie beyond row t's "
                 "touch, as in a real feed whose book lags its trades (0 = off: every order walks row t)"})
+    queue_depletion_mid: bool = field(default=False, metadata={
+        "help": "large-tick mode: the mid moves only when a touch queue is used up. Makers on the side the fair price "
+                "approaches cancel (touch size x (1 - x)^imbalance_lean, x = (F - center) / band in [0, 1]), and the "
+                "fair price leaving the band empties that touch: it departs one level, as a sweep with nothing left "
+                "(off: the book re-quotes around the fair price with fresh queues)"})
+    new_touch_frac: float = field(default=1.0, metadata={
+        "help": "large-tick mode: the level that opens at the old opposite touch after a departure starts at this "
+                "share of its drawn size and grows towards it (makers join a new level over time; 1 = full at once)"})
+    queue_growth_s: float = field(default=5.0, metadata={
+        "help": "large-tick mode: time constant of that growth, seconds"})
+    touch_join_per_s: float = field(default=0.0, metadata={
+        "help": "large-tick mode: makers join the back of each touch queue at this share of its drawn size per second "
+                "(leaned like the queue; 0 = none: a queue only shrinks)"})
+    size_lot: float = field(default=0.0, metadata={
+        "help": "sizes are whole multiples of this lot (orders, prints and book sizes; at least one lot), size unit "
+                "(0 = off: continuous sizes)"})
 
 
 def validate(p: SynthParams) -> None:
@@ -77,6 +93,9 @@ def validate(p: SynthParams) -> None:
          "regime_shift_at_frac must be in [0, 1] and regime_shift_factor > 0"),
         (p.touch_cancel_per_s >= 0, "touch_cancel_per_s must be >= 0"),
         (0 <= p.late_walk_frac <= 2, "late_walk_frac must be in [0, 2]"),
+        (p.size_lot >= 0, "size_lot must be >= 0"),
+        (p.touch_join_per_s >= 0, "touch_join_per_s must be >= 0"),
+        (0 < p.new_touch_frac <= 1 and p.queue_growth_s > 0, "new_touch_frac must be in (0, 1] and queue_growth_s > 0"),
     ]
     for ok, msg in checks:
         if not ok:

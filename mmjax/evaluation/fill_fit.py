@@ -18,7 +18,8 @@ norm) with Broyden's rank-one update; a step that does not lower the score (squa
 return std is a third target, so the round cannot buy fills with a wrong volatility. Every market
 uses the same seed and length (common random numbers); the best is kept. One market = ``hours`` of
 generation and two backtests. A recording with too few fills at a target distance (a 24 s capture)
-leaves the parameters alone.
+leaves the parameters alone, and so does a large-tick book (``queue_depletion_mid``: its knobs do not
+drive its mid).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ GOOD_LOG_ERR = math.log(1.1)  # stop once every target is within 10 %
 # weights of the squared log errors in the score a market is kept by: the 1 bp rate is the check of #20
 WEIGHTS = np.array([1.0, 2.0, 1.0])
 ROUNDS = 5
+LARGE_TICK_SKIP = ("a large-tick book's mid moves on used-up queues, which the round's knobs (the fair price's "
+                   "diffusion, band and impact) do not drive")
 MIN_REAL_FILLS = 20  # fewer fills in the recording than this: its rate is noise, not a target
 
 
@@ -82,6 +85,9 @@ def fit_fills(p: SynthParams, real: dict[str, float], real_hours: float, hours: 
     """(parameters with the best match, one record per evaluated market: knobs and targets)."""
     history: list[dict] = []
     say = progress or (lambda _m: None)
+    if p.queue_depletion_mid:
+        say(f"calibrate: fill round skipped: {LARGE_TICK_SKIP}")
+        return p, history
     if any(real.get(n, 0.0) * real_hours < MIN_REAL_FILLS for n in TARGET_FACTS[:2]) or not real.get(TARGET_FACTS[2], 0) > 0:
         say(f"calibrate: fill round skipped: the recording has under {MIN_REAL_FILLS} fills at a target distance")
         return p, history
