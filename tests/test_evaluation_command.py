@@ -102,7 +102,8 @@ def test_abstain_never_quotes_and_is_the_zero_line(baseline_report):
     m = payload["policies"]["abstain"]
     assert m["fills"] == 0 and m["mean_pnl"] == 0.0 and m["map"] == 0.0
     assert "abstain" not in payload["tuning"]  # nothing to tune
-    assert {"signal_aware", "abstain", "fixed"} <= set(payload["policies"])
+    assert {"signal_aware", "queue_aware", "abstain", "fixed"} <= set(payload["policies"])
+    assert payload["tuning"]["queue_aware"]["param"] == "run_over_threshold"
 
 
 def test_tuning_flags_a_value_at_its_grids_edge(baseline_report):

@@ -32,6 +32,9 @@ from mmjax.features.batch import fit_norm
 from mmjax.features.spec import FeatureNorm
 from mmjax.ppo import run_dir
 
+# the name of each baseline's tuned parameter in metrics.json and report.md (the closed forms: gamma)
+TUNED_PARAM = {"fixed": "ticks_behind_touch", "queue_aware": "run_over_threshold"}
+
 
 @dataclass(frozen=True)
 class EvaluateConfig:
@@ -123,7 +126,7 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
             continue  # nothing to tune: the zero line
         best, table = H.tune_baseline(env, p_tune, tune_starts, name, calib)
         edge = bool(table) and best in (table[0]["value"], table[-1]["value"])
-        tuning[name] = {"param": "ticks_behind_touch" if name == "fixed" else "gamma_per_tick_per_lot", "value": best,
+        tuning[name] = {"param": TUNED_PARAM.get(name, "gamma_per_tick_per_lot"), "value": best,
                         "at_grid_edge": edge, "grid": table}
         policies[name] = H.baseline_policy(name, jnp.float32(best), calib)
         progress(f"tuned {name}: {tuning[name]['param']} = {best:.4g}" + ("  (at the grid's edge)" if edge else ""))
