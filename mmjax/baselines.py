@@ -167,7 +167,7 @@ def queue_aware_action(touch_lots, queue_frac, at_touch, inventory_frac, thresho
 
     It joins the touch on both sides, and a constant action re-quotes the same price, so a resting order
     keeps its place in the queue. A side is pulled when its run-over score exceeds ``threshold`` (the one
-    tuned parameter, in [0, 2]):
+    tuned parameter; its score lies in [0, 2]):
 
         score = P(own level empties first) * queue position + QUEUE_INVENTORY_SKEW * inventory that side would grow
 

@@ -48,7 +48,7 @@ class BacktestConfig:
     baseline_gamma: float = field(default=0.0, metadata={
         "help": "avellaneda_stoikov/glft: risk aversion per tick per lot (0: the middle of mmjax evaluate's grid)"})
     queue_threshold: float = field(default=0.0, metadata={
-        "help": "queue_aware: run-over threshold, 0.3-2 (0: the middle of mmjax evaluate's grid; 2 never pulls)"})
+        "help": "queue_aware: run-over threshold, 0.1-2 (0: the middle of mmjax evaluate's grid; 2 never pulls)"})
     quote_size: float | None = field(default=None, metadata={"help": "quote size, venue size unit (default: EnvKnobs, or the run's)"})
     max_inventory: float | None = field(default=None, metadata={"help": "inventory limit, venue size unit (default: EnvKnobs, or the run's)"})
     latency_steps: int | None = field(default=None, metadata={"help": "grid steps from a decision to the venue (default: EnvKnobs, or the run's)"})
@@ -97,10 +97,11 @@ def _baseline_setup(cfg: BacktestConfig):
 
     def factory(env, params):
         T = params.market.num_steps
+        if cfg.policy == "queue_aware":  # reads the book and its own orders: nothing to calibrate
+            return H.baseline_policy(cfg.policy, jnp.float32(cfg.queue_threshold or np.median(H.QUEUE_THRESHOLDS)), None)
         calib = H.calibrate(params, 0, T)  # in-sample: a backtest tunes nothing out of sample
-        given = cfg.queue_threshold if cfg.policy == "queue_aware" else cfg.baseline_gamma
-        value = given or float(np.median(H.default_grid(cfg.policy, params, calib)))
-        return H.baseline_policy(cfg.policy, jnp.float32(value), calib)
+        gamma = cfg.baseline_gamma or float(np.median(H.default_grid(cfg.policy, params, calib)))
+        return H.baseline_policy(cfg.policy, jnp.float32(gamma), calib)
 
     return factory
 

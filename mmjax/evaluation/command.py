@@ -57,6 +57,9 @@ class EvaluateConfig:
     retail_fee_bps: float = field(default=40.0, metadata={
         "help": "second evaluation at this fee, bps or a preset (Coinbase entry tier: 40 bps)", "parse": parse_fee_bps})
     seed: int = field(default=0, metadata={"help": "bootstrap seed"})
+    market_preset: str = field(default="", metadata={
+        "help": "the synth preset the market was generated from (builtin-btc, large-tick, ...), recorded in metrics.json "
+                "beside maker_fee_bps (empty: not a preset's market, or unknown)"})
 
 
 def _windows(cfg: EvaluateConfig, market: build.Market) -> tuple[Split, Split]:
@@ -164,8 +167,8 @@ def evaluate(cfg: EvaluateConfig, progress=print) -> dict:
 
     payload = {
         "n_episodes": int(len(starts)), "n_seeds": len(ppo_names), "episode_steps": int(E), "latency_steps": int(L),
-        "maker_fee_bps": float(mcfg.maker_fee_bps), "retail_fee_bps": float(cfg.retail_fee_bps),
-        "data": cfg.data, "split": cfg.split, "policy": cfg.policy, "market": ident,
+        "maker_fee_bps": float(mcfg.maker_fee_bps), "market_preset": cfg.market_preset or None,
+        "retail_fee_bps": float(cfg.retail_fee_bps), "data": cfg.data, "split": cfg.split, "policy": cfg.policy, "market": ident,
         "windows": {"evaluation_rows": [eval_win.start, eval_win.stop], "tuning_rows": [tune_win.start, tune_win.stop],
                     "episode_starts": starts.tolist()},
         "calibration": dataclasses.asdict(calib), "tuning": tuning,

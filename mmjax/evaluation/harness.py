@@ -25,7 +25,7 @@ from mmjax.evaluation.metrics import Traces
 
 Policy = Callable[[jax.Array, EnvState, EnvParams], jax.Array]
 # the queue-aware quoter's threshold grid (mmjax.baselines.queue_aware_action: its score lies in [0, 2])
-QUEUE_THRESHOLDS = np.array([0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 2.0], np.float32)
+QUEUE_THRESHOLDS = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 2.0], np.float32)
 
 
 def rollout(env: MarketMakingEnv, params: EnvParams, starts: jax.Array, policy: Policy) -> dict[str, jax.Array]:
@@ -235,7 +235,7 @@ def default_grid(name: str, params: EnvParams, calib: BaselineCalibration) -> np
         ticks_per_bp = (float(np.median(np.asarray(mkt.mid))) + mkt.px_anchor_ticks) * 1e-4
         bps = np.arange(1, int(float(params.max_offset_bps)) + 1) * ticks_per_bp
         return np.unique(np.concatenate([[-1, 0, 1, 2, 3, 5, 8], np.floor(bps)])).astype(np.float32)
-    if name == "queue_aware":  # run-over threshold: 0.3 pulls at the slightest pressure, 2 never pulls
+    if name == "queue_aware":  # run-over threshold: 0.1 joins only a touch 9x the opposite one, 2 never pulls
         return QUEUE_THRESHOLDS.copy()
     # gamma per tick per lot: from "risk neutral" (gamma << k) to strongly inventory-averse, wide enough
     # that the tuned value is interior (tune_baseline flags an edge)

@@ -41,7 +41,7 @@ class EngineConfig:
     as_k_per_tick: float = field(default=0.1, metadata={"help": "Avellaneda-Stoikov fill-intensity decay, per tick"})
     as_horizon_s: float = field(default=10.0, metadata={"help": "Avellaneda-Stoikov rolling horizon, s"})
     queue_threshold: float = field(default=BaselineParams.queue_threshold, metadata={
-        "help": "queue-aware run-over threshold, 0.3-2 (the value `mmjax evaluate` tuned; 2 never pulls)"})
+        "help": "queue-aware run-over threshold, 0.1-2 (the value `mmjax evaluate` tuned; 2 never pulls)"})
     history_s: float = field(default=3600.0, metadata={"help": "history kept for the dashboard, s of grid time"})
     cache_dir: str | None = field(default=None, metadata={"help": "where the built-in market is cached (default: $XDG_CACHE_HOME/mmjax or ~/.cache/mmjax)"})
     builtin_hours: float = field(default=0.25, metadata={"help": "length of the built-in market, hours"})
