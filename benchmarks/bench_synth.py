@@ -20,7 +20,7 @@ from pathlib import Path
 from mmjax import schema
 from mmjax.data import synth
 
-MARKETS = ("", "binance-spot-btc", "multi-tick-eth", "vol-burst-btc")  # "" = the default built-in market
+MARKETS = ("", "binance-spot-btc", "multi-tick-eth", "vol-burst-btc", "large-tick")  # "" = the default built-in market
 BAR_S = 60.0
 
 

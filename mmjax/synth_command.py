@@ -89,6 +89,8 @@ def _bound_note(name: str, p: sp.SynthParams) -> str:
     from mmjax.data import calibrate
 
     for param, (fact, _kind, _gain, lo, hi) in calibrate.TARGETS.items():
+        if p.queue_depletion_mid and param in calibrate.LARGE_TICK_FIXED:
+            continue  # not fitted for a large-tick book: its bound did not stop anything
         v = getattr(p, param)
         if fact == name and (v <= lo * (1 + 1e-9) or v >= hi * (1 - 1e-9)):
             return f"its parameter {param} = {v:.3g} is at its range bound [{lo:g}, {hi:g}]"

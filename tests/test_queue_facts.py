@@ -108,13 +108,36 @@ def test_back_of_touch_fills_on_the_large_tick_market(tmp_path):
     assert out["backq_wait_s_back"] > out["backq_wait_s_front"]
 
 
-def test_real_600961_queue_facts(shared_data, tmp_path):
-    from mmjax.data import loader, tardis
+@pytest.fixture(scope="module")
+def real_600961(shared_data, tmp_path_factory):
+    """The real large-tick day, imported as its README says (the lunch break one gap)."""
+    from mmjax.data import tardis
 
-    d = shared_data / "sse-600961-2023-07-11"
+    d, out = shared_data / "sse-600961-2023-07-11", tmp_path_factory.mktemp("sse") / "r"
     tardis.import_tardis(tardis.TardisImportConfig(
-        book=str(d / "incremental_book_L2.csv.gz"), trades=str(d / "trades.csv.gz"), out=str(tmp_path / "r"),
+        book=str(d / "incremental_book_L2.csv.gz"), trades=str(d / "trades.csv.gz"), out=str(out),
         tick_size=0.01, size_unit="shares", max_silence_s=60.0, quiet=True))
-    f = Q.queue_facts(loader.read_recording(tmp_path / "r"))
+    return out
+
+
+def test_real_600961_queue_facts(real_600961):
+    from mmjax.data import loader
+
+    f = Q.queue_facts(loader.read_recording(real_600961))
     assert f["departure_depleted_frac"] > 0.95  # a real touch departs only once its queue is gone
     assert 4 < f["mid_change_interval_s"] < 9
+
+
+@pytest.mark.slow  # ~30 s: the env over 4 h of 100 ms rows; the fast suite pins the same rule on the preset above
+def test_real_600961_back_of_a_deep_queue_fills_later_and_worse(real_600961):
+    out = QF.back_of_touch_fills(str(real_600961))
+    assert out["backq_wait_s_back"] > out["backq_wait_s_front"]
+    assert out["backq_markout_bps_10s_back"] < out["backq_markout_bps_10s_front"]
+
+
+def test_calibration_recognises_a_large_tick_book():
+    lt = calibrate.initial_params(_market(sp.load_preset("large-tick"), hours=0.25))
+    assert lt.queue_depletion_mid and lt.size_lot == 1.0
+    assert lt.new_touch_frac == calibrate.LARGE_TICK_START["new_touch_frac"]
+    btc = calibrate.initial_params(_market(SynthParams(), hours=0.02))
+    assert not btc.queue_depletion_mid and btc.size_lot == 0.0

@@ -23,7 +23,7 @@ import numpy as np
 
 from mmjax import schema
 from mmjax.data import facts as F
-from mmjax.data import synth
+from mmjax.data import fill_inputs, synth
 from mmjax.data.loader import LoadReport, RawRecording
 from mmjax.data.synth_params import SynthParams
 
@@ -33,9 +33,10 @@ LARGE_TICK_BPS = 3.0  # a tick of at least this many bps of the price ...
 LARGE_TICK_ONE_TICK_SHARE = 0.8  # ... and a one-tick spread on this share of rows: a large-tick book
 # the queue process of a large-tick book (docs/synth.md): where the fit starts, in the recording's own tick. The
 # band is wide (the fair price never re-quotes the book: the mid moves on used-up queues), the drawn touch
-# is cut to new_touch_frac at a new level and grows, makers join and cancel. Tuned on sse-600961 (docs/synth.md)
-LARGE_TICK_START = {"band_ticks": 5.0, "imbalance_lean": 0.0, "new_touch_frac": 0.2, "queue_growth_s": 5.0,
-                    "touch_join_per_s": 0.05, "touch_cancel_per_s": 0.05, "wide_prob": 0.8}
+# is cut to new_touch_frac at a new level and grows, makers join and cancel. Tuned on sse-600961 by a random search
+# over these knobs against its queue and back-of-touch facts (docs/synth.md)
+LARGE_TICK_START = {"band_ticks": 5.5, "imbalance_lean": 0.2, "new_touch_frac": 0.2, "queue_growth_s": 11.5,
+                    "touch_join_per_s": 0.033, "touch_cancel_per_s": 0.016, "wide_prob": 1.0, "touch_size_log_std": 1.1}
 # parameters the moment fit leaves at that start for a large-tick book (they set the queue process, not one fact)
 LARGE_TICK_FIXED = ("band_bps", "touch_cancel_per_s")
 BUILTIN_FRAC_MID_MOVES = 0.132  # share of rows where the built-in market's mid moves (docs/synth.md): scales the band
@@ -104,8 +105,7 @@ def initial_params(raw: RawRecording) -> SynthParams:
     # process, with sizes in the recording's lot (docs/synth.md, "A large-tick market")
     tick_bps = tick / float(np.median(mid)) * 1e4
     large = tick_bps >= LARGE_TICK_BPS and float(np.mean(spread == 1)) >= LARGE_TICK_ONE_TICK_SHARE
-    meta_lot = float(getattr(raw.meta, "lot_size", None) or 0.0)
-    lot = meta_lot if large and meta_lot >= 1 else 0.0
+    lot = fill_inputs.resolve_lot(raw) if large else 0.0  # the recording's lot (metadata, else inferred)
     p = dataclasses.replace(
         default,
         queue_depletion_mid=bool(large), size_lot=lot,

@@ -219,7 +219,8 @@ def meta_for(cfg: SynthConfig) -> schema.RecordingMeta:
     """Recording metadata of a synthetic market."""
     p = resolved_params(cfg)
     return schema.RecordingMeta(product=cfg.product, tick_size=p.tick_size, size_unit=p.size_unit,
-                                grid_ms=cfg.grid_ms, levels=cfg.levels, source=f"mmjax.synth seed={cfg.seed}")
+                                grid_ms=cfg.grid_ms, levels=cfg.levels, source=f"mmjax.synth seed={cfg.seed}",
+                                lot_size=p.size_lot if p.size_lot > 0 else None)  # sizes in whole lots: say so
 
 
 def run(cfg: SynthConfig) -> int:
