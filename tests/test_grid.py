@@ -61,6 +61,13 @@ def test_ticks_and_a_closed_form_equal_single_backtests(rec, recording):  # noqa
     assert rows[1]["fills"] > 0
 
 
+def test_the_queue_aware_quoter_equals_single_backtests(rec, recording):  # noqa: F811
+    rows = grid.run_quoter(rec, grid.QUOTERS["queue_aware"], {"threshold": np.array([0.3, 2.0])}, progress=None)
+    for row, th in zip(rows, (0.3, 2.0), strict=True):
+        _assert_same(row, _single(recording, policy="queue_aware", queue_threshold=th))
+    assert rows[1]["fills"] > 0
+
+
 def test_drawdown_and_markouts_are_what_the_steps_say(rec):
     """Max drawdown and the 1 s markout against a NumPy pass over the env's per-step infos of one segment."""
     import jax
