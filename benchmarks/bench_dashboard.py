@@ -150,9 +150,9 @@ def time_engine(rows: int = 3000) -> dict[str, list[float]]:
     import tempfile
 
     from mmjax.data.loader import read_recording
-    from mmjax.data.synth import SynthConfig
-    from mmjax.data.synth import run as synth_run
     from mmjax.live import BaselineParams, BaselineQuoter, PaperTrader, ReplayFeed
+    from mmjax.market.synth import SynthConfig
+    from mmjax.market.synth import run as synth_run
 
     with tempfile.TemporaryDirectory() as tmp:
         synth_run(SynthConfig(out=tmp, hours=rows / 36_000, seed=0))

@@ -8,7 +8,7 @@ actions and per-env step keys are drawn before the clock starts, as the NumPy si
 actions, so both columns time the env alone; ``jax_steps_per_s_rng_in_loop`` also times drawing
 them inside the scan (XLA:CPU's rolled threefry loop costs about a fifth of a step there).
 NumPy: one `ReferenceMarketEnv` stepping with random actions. Market: the built-in synthetic
-market (``mmjax.data.synth``) of about 100k rows, or a random-walk fallback if synth is missing.
+market (``mmjax.market.synth``) of about 100k rows, or a random-walk fallback if synth is missing.
 Writes the JSON, prints a table, and plots the scaling curve to PNG next to the JSON.
 """
 
@@ -36,7 +36,8 @@ F_M = NUM_MARKET_FEATURES
 def synthetic_market(rows: int, seed: int = 0):
     """The built-in synthetic market (~rows rows) through the real loader; falls back to a random walk."""
     try:
-        from mmjax.data import loader, synth
+        from mmjax.data import loader
+        from mmjax.market import synth
 
         with tempfile.TemporaryDirectory() as d:
             cfg = synth.SynthConfig(out=d, hours=rows * 0.1 / 3600, seed=seed)
@@ -48,7 +49,7 @@ def synthetic_market(rows: int, seed: int = 0):
             schema.write_dataset(book, d, schema.BOOK_DIR, meta, "bench")
             schema.write_dataset(trades, d, schema.TRADES_DIR, meta, "bench")
             market, _ = loader.load_market(d)
-            return market, "mmjax.data.synth"
+            return market, "mmjax.market.synth"
     except ImportError:
         pass
     return _random_walk_market(rows, seed), "random walk"

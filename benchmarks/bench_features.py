@@ -12,7 +12,7 @@ also counts the time other processes hold the core.
 from ``git show HEAD~1:mmjax/features/stream.py > /tmp/old_stream.py``) against this one in the
 same process, alternating runs, so a change is measured side by side rather than across runs.
 
-The market is the built-in synthetic one (``mmjax.data.synth``, generated in memory) when it is
+The market is the built-in synthetic one (``mmjax.market.synth``, generated in memory) when it is
 importable, else a random walk written here.
 """
 
@@ -38,7 +38,7 @@ STREAM_TARGET_US = 20.0
 def synth_recording(hours: float, seed: int = 0) -> tuple[RawRecording, str]:
     """The built-in synthetic market in memory (no Parquet round trip), or a random walk without it."""
     try:
-        from mmjax.data import synth
+        from mmjax.market import synth
     except ImportError:
         return walk_recording(hours, seed), "random walk"
     cfg = synth.SynthConfig(out="-", hours=hours, seed=seed)

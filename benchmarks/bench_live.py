@@ -29,8 +29,8 @@ WARMUP_ROWS = 200
 
 def synth_raw(rows: int, seed: int = 0):
     """The built-in synthetic market as a `RawRecording`, in memory (no Parquet round trip)."""
-    from mmjax.data import synth
     from mmjax.data.loader import LoadReport, RawRecording
+    from mmjax.market import synth
 
     cfg = synth.SynthConfig(out="-", hours=rows / 36_000, seed=seed)
     mk = synth.generate(cfg)

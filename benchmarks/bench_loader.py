@@ -5,7 +5,7 @@ Measures ``read_recording`` (Parquet -> validated NumPy) and ``to_market_data`` 
 
     python benchmarks/bench_loader.py --json benchmarks/results/loader.json [--quick] [--source walk]
 
-The recording comes from the built-in synthetic market (``mmjax.data.synth``) when it is importable,
+The recording comes from the built-in synthetic market (``mmjax.market.synth``) when it is importable,
 else from a simple random walk written here; ``--data DIR`` loads an existing recording instead.
 """
 
@@ -62,9 +62,9 @@ def write_random_walk(out: Path, hours: float, levels: int = 20, seed: int = 0, 
 
 
 def write_synth(out: Path, hours: float) -> bool:
-    """Write the built-in synthetic market; False if `mmjax.data.synth` is not available."""
+    """Write the built-in synthetic market; False if `mmjax.market.synth` is not available."""
     try:
-        from mmjax.data import synth
+        from mmjax.market import synth
     except ImportError:
         return False
     synth.run(synth.SynthConfig(out=str(out), hours=hours, seed=0))
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.source in ("auto", "synth") and write_synth(root, hours):
                 source = "synth"
             elif args.source == "synth":
-                raise SystemExit("mmjax.data.synth is not available")
+                raise SystemExit("mmjax.market.synth is not available")
             else:
                 write_random_walk(root, hours)
             gen_s = time.perf_counter() - t0

@@ -44,9 +44,9 @@ def main(argv=None) -> dict:
 
     import jax
 
-    from mmjax.data.synth import SynthConfig
-    from mmjax.data.synth import run as synth_run
     from mmjax.env import build
+    from mmjax.market.synth import SynthConfig
+    from mmjax.market.synth import run as synth_run
     from mmjax.ppo.config import PPOConfig
     from mmjax.ppo.runner import run_training
     from mmjax.ppo.seeds import run_seeds

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from mmjax import schema
-from mmjax.data import synth
+from mmjax.market import synth
 
 MARKETS = ("", "binance-spot-btc", "multi-tick-eth", "vol-burst-btc", "large-tick")  # "" = the default built-in market
 BAR_S = 60.0

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mmjax import synth_command
-from mmjax.data import facts, loader, stylized
+from mmjax.data import loader
+from mmjax.market import command as synth_command
+from mmjax.market import facts, stylized
 
 
 def _label(path: str, used: set[str]) -> str:

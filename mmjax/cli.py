@@ -18,7 +18,7 @@ import warnings
 # name -> (module, config class, run function, summary)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "demo": ("mmjax.demo", "DemoConfig", "run", "built-in market end to end: generate, train, evaluate, report"),
-    "synth": ("mmjax.synth_command", "SynthConfig", "run",
+    "synth": ("mmjax.market.command", "SynthConfig", "run",
               "write the built-in synthetic market as a recording (a preset, a params file, or calibrated to a recording)"),
     "load": ("mmjax.data.summary", "LoadConfig", "run", "load a recording, validate it and print its summary"),
     "features": ("mmjax.features.report", "FeaturesConfig", "run", "per-feature statistics of a recording and the fraction at the clip"),

@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mmjax.data import synth
 from mmjax.env.knobs import EnvKnobs
+from mmjax.market import synth
 
-# The markets the demo compares (synth presets, mmjax/data/presets): the one-tick BTC book, where a tick is worth
+# The markets the demo compares (synth presets, mmjax/market/presets): the one-tick BTC book, where a tick is worth
 # 0.002 bps and nobody is expected to earn, and the large-tick book calibrated to SSE 600961 (a tick of ~11 bps).
 DEMO_MARKETS = ("builtin-btc", "large-tick")
 # The fee regimes: no fee (Coinbase's best tier) and a maker rebate.
@@ -31,7 +31,7 @@ class DemoConfig:
     hours: float = field(default=6.0, metadata={"help": "length of each built-in market, hours (--full: 24)"})
     seed: int = field(default=0, metadata={"help": "seed of the markets and of the first training seed"})
     markets: str = field(default=",".join(DEMO_MARKETS), metadata={
-        "help": "comma-separated market presets (mmjax/data/presets: builtin-btc, large-tick, multi-tick-eth, "
+        "help": "comma-separated market presets (mmjax/market/presets: builtin-btc, large-tick, multi-tick-eth, "
                 "vol-burst-btc, ...); each brings its own env knobs (its \"_env\": quote size, inventory limit, range)"})
     seeds: int = field(default=1, metadata={"help": "training seeds per regime, seed, seed+1, ... (--full: 5)"})
     train_steps: int = field(default=5_000_000, metadata={"help": "PPO environment steps per seed (about 1-2 minutes on 2 CPU cores)"})
@@ -85,7 +85,7 @@ def plan(cfg: DemoConfig) -> tuple[list[tuple[str, float]], list[tuple[str, floa
 
 def market_knobs(market: str, fee_bps: float, cfg: DemoConfig) -> EnvKnobs:
     """The env knobs of one (market, fee): the market preset's own ("_env"), then the demo's reward and episode."""
-    from mmjax.data.synth_params import PRESETS_DIR, preset_env
+    from mmjax.market.params import PRESETS_DIR, preset_env
 
     env = preset_env(market)
     known = {f.name for f in dataclasses.fields(EnvKnobs)}

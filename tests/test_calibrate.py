@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from mmjax import cli
-from mmjax.data import calibrate, facts, synth
-from mmjax.data import synth_params as sp
-from mmjax.data.synth_params import SynthParams
+from mmjax.market import calibrate, facts, synth
+from mmjax.market import params as sp
+from mmjax.market.params import SynthParams
 
 # a market unlike the default one: busier, smaller orders, a thinner touch, a book that lags its trades. Its
 # activity regime is mild (std 0.15): 15 minutes of the default one (0.45, half-life 5 min) realise a rate
@@ -114,7 +114,7 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
 
 def test_touch_quoter_quotes_d_ticks_behind_the_touch():
     from mmjax.env import actions
-    from mmjax.evaluation.fill_facts import _action_behind_touch
+    from mmjax.market.fill_facts import _action_behind_touch
 
     rng = np.random.default_rng(0)
     bid = rng.integers(-500, 500, 64).astype(np.int32)

@@ -19,10 +19,10 @@ import pytest
 
 from mmjax import outputs, schema
 from mmjax.cli import main as cli_main
-from mmjax.data.synth import SynthConfig
-from mmjax.data.synth import run as synth_run
 from mmjax.env.build import DataConfig
 from mmjax.env.knobs import EnvKnobs
+from mmjax.market.synth import SynthConfig
+from mmjax.market.synth import run as synth_run
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.run_dir import TrainConfig
 

@@ -68,7 +68,7 @@ def test_each_market_brings_its_env_knobs_from_its_preset():
 
 
 def test_a_preset_with_a_bad_env_knob_is_named_with_its_file_and_field(tmp_path, monkeypatch):
-    from mmjax.data import synth_params
+    from mmjax.market import params as synth_params
 
     (tmp_path / "odd.json").write_text(json.dumps({"_env": {"quote_sz": 1.0}}))
     monkeypatch.setattr(synth_params, "PRESETS_DIR", tmp_path)

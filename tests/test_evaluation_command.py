@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from mmjax.data.synth import SynthConfig
-from mmjax.data.synth import run as synth_run
 from mmjax.evaluation import harness as H
+from mmjax.market.synth import SynthConfig
+from mmjax.market.synth import run as synth_run
 
 EPISODE = 100
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmjax.data import calibrate, fact_ci, synth
-from mmjax.data import facts as F
-from mmjax.data.synth_params import SynthParams
+from mmjax.market import calibrate, fact_ci, synth
+from mmjax.market import facts as F
+from mmjax.market.params import SynthParams
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,7 @@ def toy():
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory):
     """Half an hour of the built-in synthetic market, written as a recording."""
-    synth = pytest.importorskip("mmjax.data.synth")
+    synth = pytest.importorskip("mmjax.market.synth")
     out = tmp_path_factory.mktemp("synth")
     synth.run(synth.SynthConfig(out=str(out), hours=0.5, seed=3))
     return out

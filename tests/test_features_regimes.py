@@ -47,7 +47,7 @@ def assert_no_feature_at_clip(md, what: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def vol_regime_change(tmp_path_factory):
     """One hour of the built-in market whose variance and taker-order rate rise 9x half-way through."""
-    synth = pytest.importorskip("mmjax.data.synth")
+    synth = pytest.importorskip("mmjax.market.synth")
     out = tmp_path_factory.mktemp("regime")
     synth.run(synth.SynthConfig(out=str(out), hours=1.0, seed=1,
                                  model=synth.SynthParams(regime_shift_at_frac=0.5, regime_shift_factor=9.0)))

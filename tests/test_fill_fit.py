@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from mmjax.data.synth_params import SynthParams
-from mmjax.evaluation import fill_fit
+from mmjax.market import fill_fit
+from mmjax.market.params import SynthParams
 
 # a market whose targets respond log-linearly to the knobs, with couplings unlike the probe's first guess
 RESPONSE = np.array([[0.9, -1.1, 0.1, 0.7], [1.6, 0.4, 0.4, 0.7], [1.0, 0.1, 0.3, 0.2]])  # [targets, knobs]

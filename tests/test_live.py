@@ -12,8 +12,6 @@ import pytest
 
 from mmjax.data.layout import DEFAULT_LOT_SIZE
 from mmjax.data.loader import read_recording
-from mmjax.data.synth import SynthConfig
-from mmjax.data.synth import run as synth_run
 from mmjax.env.knobs import EnvKnobs, knobs_from_mapping
 from mmjax.live import (
     BaselineParams,
@@ -24,6 +22,8 @@ from mmjax.live import (
     TradeEvent,
 )
 from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED
+from mmjax.market.synth import SynthConfig
+from mmjax.market.synth import run as synth_run
 
 PARAMS = EnvKnobs(quote_size=0.01, max_inventory=0.05, max_offset_bps=2.0, maker_fee_bps=-0.5,
                   latency_steps=1, episode_steps=500)

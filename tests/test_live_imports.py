@@ -47,9 +47,9 @@ def test_a_replay_session_imports_no_jax(tmp_path):
     pytest.importorskip("jax")  # only to export the test policy, in this process
     from test_live import _write_policy
 
-    from mmjax.data.synth import SynthConfig
-    from mmjax.data.synth import run as synth_run
     from mmjax.features.spec import NUM_MARKET_FEATURES, FeatureNorm
+    from mmjax.market.synth import SynthConfig
+    from mmjax.market.synth import run as synth_run
 
     rec = tmp_path / "rec"
     synth_run(SynthConfig(out=str(rec), hours=200 / 36_000, seed=4))

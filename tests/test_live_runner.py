@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 from test_live import PARAMS, _write_policy, synth_recording
 
-from mmjax.data.synth import SynthConfig
-from mmjax.data.synth import run as synth_run
 from mmjax.live import (
     BaselineParams,
     BaselineQuoter,
@@ -18,6 +16,8 @@ from mmjax.live import (
     PaperTrader,
     ReplayFeed,
 )
+from mmjax.market.synth import SynthConfig
+from mmjax.market.synth import run as synth_run
 
 
 @pytest.fixture(scope="module")

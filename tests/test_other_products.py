@@ -149,8 +149,8 @@ def write_tardis_csvs(out_dir: Path, hours: float = 0.25, seed: int = 5):
 
     Returns the two paths and the generated market (prices $, sizes rounded to whole lots).
     """
-    from mmjax.data import synth
-    from mmjax.data.synth_params import SynthParams
+    from mmjax.market import synth
+    from mmjax.market.params import SynthParams
 
     model = SynthParams(start_price_usd=150.0, tick_size=0.01,
                         order_size_median_btc=1.5, order_size_max_btc=5_000.0, touch_size_median_btc=600.0,

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from mmjax.data.synth import SynthConfig
-from mmjax.data.synth import run as synth_run
+from mmjax.market.synth import SynthConfig
+from mmjax.market.synth import run as synth_run
 
 
 @pytest.fixture(scope="module")

@@ -110,8 +110,8 @@ def test_checkpoint_of_one_process_resumes_in_two(tmp_path):
 
 def test_mmjax_train_cli_runs_as_two_processes(tmp_path):
     """`mmjax train --coordinator-address ...` joins the run before gymnax starts a JAX backend."""
-    from mmjax.data.synth import SynthConfig
-    from mmjax.data.synth import run as synth_run
+    from mmjax.market.synth import SynthConfig
+    from mmjax.market.synth import run as synth_run
 
     synth_run(SynthConfig(out=str(tmp_path / "market"), hours=0.25, seed=5))
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu",

@@ -126,8 +126,8 @@ def _market_cfgs(root):
 
 @pytest.fixture(scope="module")
 def market_runs(tmp_path_factory):
-    from mmjax.data.synth import SynthConfig
-    from mmjax.data.synth import run as synth_run
+    from mmjax.market.synth import SynthConfig
+    from mmjax.market.synth import run as synth_run
     from mmjax.ppo.command import train
 
     root = tmp_path_factory.mktemp("seeds")

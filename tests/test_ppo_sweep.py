@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from mmjax.data.synth import SynthConfig
-from mmjax.data.synth import run as synth_run
 from mmjax.env.build import DataConfig
 from mmjax.env.knobs import EnvKnobs
+from mmjax.market.synth import SynthConfig
+from mmjax.market.synth import run as synth_run
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.sweep import SweepConfig, run
 

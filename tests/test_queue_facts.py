@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from mmjax import schema
-from mmjax.data import calibrate, synth
-from mmjax.data import queue_facts as Q
-from mmjax.data import synth_params as sp
-from mmjax.data.synth_params import SynthParams
-from mmjax.evaluation import queue_fill_facts as QF
+from mmjax.market import calibrate, synth
+from mmjax.market import params as sp
+from mmjax.market import queue_facts as Q
+from mmjax.market import queue_fill_facts as QF
+from mmjax.market.params import SynthParams
 
 
 def _raw(bid_px, bid_sz, ask_px, ask_sz, trades):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from mmjax import schema
-from mmjax.data import stylized
 from mmjax.data.loader import RawRecording
+from mmjax.market import stylized
 
 GRID_NS = 100_000_000
 

@@ -9,8 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mmjax import cli, schema
-from mmjax.data import loader, synth
-from mmjax.data.synth_params import SynthParams
+from mmjax.data import loader
+from mmjax.market import synth
+from mmjax.market.params import SynthParams
 
 HOURS = 0.2  # 7,200 rows: enough for the statistics below, well under a second to generate
 

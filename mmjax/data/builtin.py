@@ -19,7 +19,7 @@ def cache_root(cache_dir: str | None = None) -> Path:
 
 def builtin_market(cache_dir: str | None = None, hours: float = 0.25, seed: int = 0, preset: str = "") -> str:
     """Path of the built-in market recording (``hours`` long, ``seed``, regime ``preset``), generated on first use."""
-    from mmjax.data import synth
+    from mmjax.market import synth
 
     base = cache_root(cache_dir)
     path = base / (f"builtin-seed{seed}-{hours:g}h" + (f"-{preset}" if preset else ""))

@@ -30,7 +30,7 @@ from mmjax.data.dbn_read import (
 )
 from mmjax.data.dbn_stream import DbnStream
 from mmjax.data.tardis_book import skipped_counts
-from mmjax.data.tardis_csv import _Progress, infer_lot_size, infer_tick_size, tick_fits
+from mmjax.data.tardis_csv import Progress, infer_lot_size, infer_tick_size, tick_fits
 
 # Databento dataset -> the unit of its sizes (a dataset not listed imports as 'unknown', with a warning).
 DATASET_UNITS = {"GLBX.MDP3": "contracts", "SSE.L3": "shares", "XNAS.ITCH": "shares", "XNYS.PILLAR": "shares",
@@ -173,7 +173,7 @@ def import_dbn(cfg: DbnImportConfig, log: Callable[[str], None] | None = None) -
     fix = _Meta(cfg, report, stream_ref, log)
     stream = DbnStream(Path(cfg.out), cfg.levels, cfg.grid_ms, cfg.max_silence_s, cfg.orders, report, fix)
     stream_ref.append(stream)
-    progress = _Progress("records", log)
+    progress = Progress("records", log)
     for p in paths:
         report.files += 1
         for r in records(p):

@@ -25,7 +25,7 @@ import numpy as np
 from mmjax import schema
 from mmjax.data.dbn_book import ASK, BID, BookError, L3Book
 from mmjax.data.dbn_read import PRICE_SCALE, DbnFormatError, Mbo
-from mmjax.data.tardis_book import _Writer
+from mmjax.data.tardis_book import BookWriter
 from mmjax.data.tardis_csv import HOUR_US
 
 HOUR_NS = HOUR_US * 1000
@@ -82,7 +82,7 @@ class DbnStream:
             raise ValueError(f"levels must be >= 1 and grid_ms must divide an hour; got {levels}, {grid_ms}")
         self.L, self.grid_ns, self.silence_ns = levels, grid_us * 1000, int(max_silence_s * 1e9)
         self.report, self.book = report, L3Book()
-        self.writer = _Writer(out, levels, grid_us, meta)
+        self.writer = BookWriter(out, levels, grid_us, meta)
         has_rows = lambda: report.grid_rows_written > 0  # noqa: E731 - nothing is written before a book row is
         self.trades = _Hourly(out, schema.TRADES_DIR, ("ts_exchange_ns", "ts_recv_ns", "trade_id", "price", "size",
                                                        "taker_side"), _trades_table, meta, has_rows)

@@ -18,22 +18,22 @@ from mmjax.data.tardis_csv import (
     BOOK_COLUMNS,
     HOUR_US,
     KNOWN_VENUES,
+    Progress,
     TardisFormatError,
-    _batches,
-    _check_batch,
-    _open_csv,
-    _Progress,
+    batches,
+    check_batch,
     infer_lot_size,
     infer_tick_size,
+    open_csv,
     tick_fits,
     venue_contract,
 )
 from mmjax.outputs import UserError
 
 if TYPE_CHECKING:
-    from mmjax.data.tardis import TardisImportConfig, TardisReport
+    from mmjax.data.tardis_types import TardisImportConfig, TardisReport
 
-class _Writer:
+class BookWriter:
     """Buffers grid rows of one UTC hour and writes them with `schema.write_dataset`."""
 
     def __init__(self, out: Path, levels: int, grid_us: int, fix_meta: Callable[[], schema.RecordingMeta]):
@@ -125,10 +125,10 @@ def product_dirs(root: Path, product: str) -> list[Path]:
     return [schema.partition_dir(root, d, product, "x").parent for d in (schema.BOOK_DIR, schema.TRADES_DIR)]
 
 
-def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisReport,
+def import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisReport,
                  log: Callable[[str], None] | None) -> schema.RecordingMeta:
     """Stream the book CSV, rebuild the book, write grid rows; returns the recording metadata."""
-    reader = _open_csv(path, BOOK_COLUMNS)
+    reader = open_csv(path, BOOK_COLUMNS)
     L, grid_us = cfg.levels, cfg.grid_ms * 1000
     if L < 1 or grid_us <= 0 or HOUR_US % grid_us:
         raise ValueError(f"levels must be >= 1 and grid_ms must divide an hour; got {L}, {cfg.grid_ms}")
@@ -174,7 +174,7 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
                                 f"{cfg.out} (it is replaced only when the new import succeeds)")
         return m
 
-    writer = _Writer(out, L, grid_us, fix_meta_and_clear)
+    writer = BookWriter(out, L, grid_us, fix_meta_and_clear)
     # Book: key -> size per side; keys sorted ascending with the touch at the END (cheap list edits
     # near the touch). Bid key = price, ask key = -price.
     bid_sz: dict[float, float] = {}
@@ -187,7 +187,7 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
     pending_gap = True
     cur_lt = None  # local_timestamp (us) of the message being applied
     cur_ts = 0  # exchange timestamp (us) of its last row
-    progress = _Progress("book", log)
+    progress = Progress("book", log)
     line = 2  # first data line of the CSV (line 1 is the header)
 
     def boundary(next_lt: int, next_is_snap: bool, next_ts: int) -> None:
@@ -222,8 +222,8 @@ def _import_book(path: Path, out: Path, cfg: TardisImportConfig, report: TardisR
         report.after_gap_rows += int(pending_gap)
         pending_gap = False
 
-    for batch in _batches(reader, path):
-        _check_batch(batch, path, line, cur_lt, ident)
+    for batch in batches(reader, path):
+        check_batch(batch, path, line, cur_lt, ident)
         side = batch.column("side")
         is_bid = pc.equal(side, "bid").to_numpy(zero_copy_only=False)
         bad = ~is_bid & ~pc.equal(side, "ask").to_numpy(zero_copy_only=False)

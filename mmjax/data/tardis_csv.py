@@ -22,7 +22,7 @@ from mmjax import schema
 from mmjax.outputs import UserError
 
 if TYPE_CHECKING:
-    from mmjax.data.tardis import TardisReport
+    from mmjax.data.tardis_types import TardisReport
 
 BOOK_COLUMNS = ("exchange", "symbol", "timestamp", "local_timestamp", "is_snapshot", "side", "price", "amount")
 TRADE_COLUMNS = ("exchange", "symbol", "timestamp", "local_timestamp", "id", "side", "price", "amount")
@@ -77,7 +77,7 @@ class TardisFormatError(UserError):
     """Bad Tardis CSV input: the message names the file, and the line and field where known."""
 
 
-def _open_csv(path: Path, columns: tuple[str, ...]) -> pcsv.CSVStreamingReader:
+def open_csv(path: Path, columns: tuple[str, ...]) -> pcsv.CSVStreamingReader:
     """Streaming reader with fixed column types (type inference on the first block could be wrong later)."""
     if not path.is_file():
         raise TardisFormatError(f"{path}: no such file")
@@ -99,7 +99,7 @@ def _open_csv(path: Path, columns: tuple[str, ...]) -> pcsv.CSVStreamingReader:
         raise TardisFormatError(f"{path}: cannot parse CSV: {exc}") from exc
 
 
-def _batches(reader: pcsv.CSVStreamingReader, path: Path):
+def batches(reader: pcsv.CSVStreamingReader, path: Path):
     while True:
         try:
             batch = reader.read_next_batch()
@@ -110,7 +110,7 @@ def _batches(reader: pcsv.CSVStreamingReader, path: Path):
         yield batch
 
 
-def _check_batch(batch: pa.RecordBatch, path: Path, first_line: int, prev_lt: int | None, ident: list,
+def check_batch(batch: pa.RecordBatch, path: Path, first_line: int, prev_lt: int | None, ident: list,
                  zero_amount_ok: bool = True) -> None:
     """Nulls, symbols and receive-clock order; ``ident`` holds the first (exchange, symbol) seen."""
     if batch.num_rows == 0:
@@ -179,7 +179,7 @@ def tick_fits(tick: float, prices: np.ndarray) -> bool:
     return bool(np.mean(np.abs(q - np.rint(q)) <= 1e-6 + np.abs(q) * 1e-12) >= TICK_FIT_MIN)
 
 
-class _Progress:
+class Progress:
     def __init__(self, what: str, log: Callable[[str], None] | None, every_s: float = 5.0):
         self.what, self.log, self.every_s = what, log, every_s
         self.t0 = self.last = time.perf_counter()
@@ -193,14 +193,14 @@ class _Progress:
         self.log(f"{self.what}: {rows:,} rows, {rate:,.0f} rows/s{' (done)' if final else ''}")
 
 
-def _import_trades(path: Path, out: Path, meta: schema.RecordingMeta, symbol: tuple[str, str],
+def import_trades(path: Path, out: Path, meta: schema.RecordingMeta, symbol: tuple[str, str],
                    report: TardisReport, log: Callable[[str], None] | None) -> None:
     """Stream the trades CSV: taker side buy/sell -> +1/-1, unknown counted and dropped, hourly files."""
-    reader = _open_csv(path, TRADE_COLUMNS)
+    reader = open_csv(path, TRADE_COLUMNS)
     ident = list(symbol)
     line, prev_lt = 2, None
     pending: list[dict[str, np.ndarray]] = []
-    progress = _Progress("trades", log)
+    progress = Progress("trades", log)
 
     def write(cols: dict[str, np.ndarray]) -> None:
         table = schema.trades_table_from_arrays(cols["ts_ex"] * 1000, cols["ts_recv"] * 1000, cols["id"],
@@ -222,8 +222,8 @@ def _import_trades(path: Path, out: Path, meta: schema.RecordingMeta, symbol: tu
             elif sel.any():
                 write({k: v[sel] for k, v in cols.items()})
 
-    for batch in _batches(reader, path):
-        _check_batch(batch, path, line, prev_lt, ident, zero_amount_ok=False)
+    for batch in batches(reader, path):
+        check_batch(batch, path, line, prev_lt, ident, zero_amount_ok=False)
         side = batch.column("side")
         taker = np.zeros(batch.num_rows, np.int8)
         taker[pc.equal(side, "buy").to_numpy(zero_copy_only=False)] = schema.TAKER_BUY

@@ -1,6 +1,6 @@
 """Order flow of the synthetic market: the activity regime, Hawkes taker orders and their prints.
 
-Used by `mmjax.data.synth.generate`; the model is described there and in docs/synth.md.
+Used by `mmjax.market.synth.generate`; the model is described there and in docs/synth.md.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from mmjax.data.synth_params import SynthParams
+    from mmjax.market.params import SynthParams
 
 def _ar1(rng, n: int, std: float, halflife: float) -> np.ndarray:
     """[n] stationary Gaussian AR(1) with the given std and half-life (in steps)."""

@@ -1,6 +1,6 @@
 """Quotes of the synthetic market: level profiles, the price-event loop and the [T, L] book arrays.
 
-Used by `mmjax.data.synth.generate`; the model is described there and in docs/synth.md.
+Used by `mmjax.market.synth.generate`; the model is described there and in docs/synth.md.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from mmjax.data.synth_params import SynthParams
+    from mmjax.market.params import SynthParams
 
 _WINDOW_ROWS = 128  # rows scanned per vectorised look-ahead inside the event loop
 

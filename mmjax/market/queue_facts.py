@@ -6,14 +6,14 @@ maker's fill depends on its place in that queue. `queue_facts(raw)` measures, bo
 * ``mid_change_interval_s``: mean time between mid changes, seconds of gap-free recording per change;
 * ``touch_outflow_trade_share``: the share of the touch queue's outflow that trades at the touch explain
   (the rest is cancellations); the outflow of a step is the queue's decrease while its price stays, all
-  of it when the price level leaves the touch (the convention of `mmjax.data.facts.queue_facts`);
+  of it when the price level leaves the touch (the convention of `mmjax.market.facts.queue_facts`);
 * ``departure_depleted_frac``: of the touch departures (a best bid falling or best ask rising, inside a
   segment), the share whose departing queue was used up: what the interval's trades at it left is under
   ``DEPLETED_FRAC`` of the median touch size. A book that re-quotes around a fair price moves full
   queues away; a queue-driven book moves only empty ones;
 * ``trade_to_touch_median``: median size of a print at the touch over the touch size it hit (row t).
 
-Conventions as in `mmjax.data.stylized`: the prints of interval (t, t+1] follow row t; nothing spans
+Conventions as in `mmjax.market.stylized`: the prints of interval (t, t+1] follow row t; nothing spans
 a gap (``after_gap``).
 """
 
@@ -25,7 +25,7 @@ from mmjax.data.loader import RawRecording
 
 DEPLETED_FRAC = 0.25  # a departing queue with less than this share of the median touch left was used up
 
-# name -> (kind, meaning), merged into `mmjax.data.facts.FACTS`
+# name -> (kind, meaning), merged into `mmjax.market.facts.FACTS`
 QUEUE_FACTS: dict[str, tuple[str, str]] = {
     "mid_change_interval_s": ("rel", "mean time between mid changes, s"),
     "touch_outflow_trade_share": ("rel", "share of the touch queue's outflow that trades explain (rest: cancels)"),

@@ -29,10 +29,10 @@ import numpy as np
 import pyarrow as pa
 
 from mmjax import outputs, schema
-from mmjax.data import synth_params as sp
-from mmjax.data.synth_book import _assemble_book, _run_segments
-from mmjax.data.synth_flow import _ar1, _hawkes_orders, _regime, _walk
-from mmjax.data.synth_params import SynthParams
+from mmjax.market import params as sp
+from mmjax.market.book import _assemble_book, _run_segments
+from mmjax.market.flow import _ar1, _hawkes_orders, _regime, _walk
+from mmjax.market.params import SynthParams
 from mmjax.outputs import UserError
 
 DEFAULT_START = "2026-01-05T00:00:00"
@@ -45,7 +45,7 @@ class SynthConfig:
     The generator's parameters are `SynthParams` (their flags below). ``--preset NAME`` or ``--params FILE``
     replaces the defaults with a stored set; a parameter flag given as well (a value other than its
     default) applies on top. ``--calibrate-from DIR`` fits the parameters to a recording first
-    (mmjax/data/calibrate.py) and writes ``OUT/calibration.json`` next to the synthetic recording.
+    (mmjax/market/calibrate.py) and writes ``OUT/calibration.json`` next to the synthetic recording.
     """
 
     out: str = field(metadata={"help": "output recording directory (book/ and trades/ are written below it)"})
@@ -56,7 +56,7 @@ class SynthConfig:
     product: str = field(default="BTC-USD", metadata={"help": "product name written to the partition path"})
     start: str = field(default=DEFAULT_START, metadata={"help": "UTC start time, ISO 8601"})
     model: SynthParams = field(default_factory=SynthParams)
-    preset: str = field(default="", metadata={"help": "named parameter preset (mmjax/data/presets/NAME.json); empty: the built-in defaults"})
+    preset: str = field(default="", metadata={"help": "named parameter preset (mmjax/market/presets/NAME.json); empty: the built-in defaults"})
     params: str = field(default="", metadata={"help": "parameter file to reuse: a params JSON or a calibration.json (its \"params\")"})
     calibrate_from: str = field(default="", metadata={
         "help": "fit the parameters to this recording (or Tardis CSV directory) first, with its number of levels; "
@@ -248,7 +248,8 @@ def run(cfg: SynthConfig) -> int:
     print(f"  generated in {t_gen:.1f} s, written in {time.perf_counter() - t0 - t_gen:.1f} s: "
           f"{len(paths)} files under {Path(cfg.out)}")
     if cfg.report:
-        from mmjax.data import loader, stylized
+        from mmjax.data import loader
+        from mmjax.market import stylized
 
         facts = stylized.compute(loader.read_recording(cfg.out, cfg.product))
         print(stylized.format_table({"synth": facts}))

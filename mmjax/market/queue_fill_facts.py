@@ -1,11 +1,11 @@
 """Fills of a quote joined at the back of the touch, through the env's own fill rules: rate, markouts, queue place.
 
-The touch quoter of `mmjax.evaluation.fill_facts` (one lot per side at each touch, d = 0) runs over every
+The touch quoter of `mmjax.market.fill_facts` (one lot per side at each touch, d = 0) runs over every
 gap-free segment of a recording, and every step's fills and orders are kept: a new order joins at the
 back of the queue displayed at its price (the env's rule, `mmjax.env.fills.arrive`), so its queue ahead
 at arrival is where it joined. Per fill: the wait from the order's arrival to the fill, the queue it joined
 behind (lots), and its markout after h, ``maker_side * (mid(t + 1 + h) - price) / price`` in bps (the
-convention of `mmjax.data.facts.markouts`; fill in (t, t+1]). Fills are split at the median queue
+convention of `mmjax.market.facts.markouts`; fill in (t, t+1]). Fills are split at the median queue
 joined behind: "front" (joined behind a short queue, near its front) and "back" (the back of a deep
 queue). On a queue-true large-tick book the back fills come later and are adversely selected more.
 """
@@ -16,15 +16,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmjax.data.facts import MARKOUT_HORIZONS_S
 from mmjax.data.loader import load_market
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import MarketMakingEnv, make_params
 from mmjax.evaluation.backtest_run import segments
-from mmjax.evaluation.fill_facts import fill_knobs, touch_quoter
 from mmjax.features.batch import compute_market_features
+from mmjax.market.facts import MARKOUT_HORIZONS_S
+from mmjax.market.fill_facts import fill_knobs, touch_quoter
 
-# name -> (kind, meaning), compared like `mmjax.data.facts.FACTS`
+# name -> (kind, meaning), compared like `mmjax.market.facts.FACTS`
 BACKQ_FACTS: dict[str, tuple[str, str]] = {
     "backq_fills_per_hour": ("rel", "fills per hour of a one-lot quote joined at the back of each touch"),
     **{f"backq_markout_bps_{h}s": ("rel", f"mean markout of those fills after {h} s, bps") for h in MARKOUT_HORIZONS_S},

@@ -5,13 +5,13 @@
    level; the deeper levels' sizes and gaps; the spread's wide episodes (share of rows, extra ticks,
    run length).
 2. **Moment matching.** `ROUNDS` times: generate ``fit_hours`` of market with the current parameters
-   (a fixed seed, so every round sees the same draws), compute its facts (`mmjax.data.facts`) and move
+   (a fixed seed, so every round sees the same draws), compute its facts (`mmjax.market.facts`) and move
    each parameter towards the real value of the one fact it drives most (`TARGETS`), damped and
    clipped to its range. Facts the recording cannot define (NaN: too few trades for a lag-100 sign
    ACF, say) leave their parameter alone.
 
 NumPy only. The fill counts per hour (a backtest, so jax) are matched after this fit by the outer fill
-round, `mmjax.evaluation.fill_fit`, which `mmjax synth --calibrate-from` runs next.
+round, `mmjax.market.fill_fit`, which `mmjax synth --calibrate-from` runs next.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import math
 import numpy as np
 
 from mmjax import schema
-from mmjax.data import facts as F
-from mmjax.data import fill_inputs, synth
+from mmjax.data import fill_inputs
 from mmjax.data.loader import LoadReport, RawRecording
-from mmjax.data.synth_params import SynthParams
+from mmjax.market import facts as F
+from mmjax.market import synth
+from mmjax.market.params import SynthParams
 
 ROUNDS = 12
 DAMPING = 0.7  # share of each round's correction applied (noise in short samples)

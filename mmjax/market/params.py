@@ -4,7 +4,7 @@
 output must stay byte-identical, so every mechanism added later defaults to "off" and draws nothing
 then. Sizes are in the venue's size unit (``size_unit``; BTC for the built-in market, whence the
 ``_btc`` names). Parameters travel as JSON (`to_json_dict` / `load_params`): a params file, a
-``calibration.json`` (its ``"params"``) or a named preset (``mmjax/data/presets/NAME.json``).
+``calibration.json`` (its ``"params"``) or a named preset (``mmjax/market/presets/NAME.json``).
 """
 
 from __future__ import annotations

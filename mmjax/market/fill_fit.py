@@ -1,6 +1,6 @@
 """The calibration's outer round: match the fixed quoter's fills per hour at the touch and at 1 bp (short backtests).
 
-The moment fit (`mmjax.data.calibrate.fit`) matches the book, flow and volatility facts, but the fills of
+The moment fit (`mmjax.market.calibrate.fit`) matches the book, flow and volatility facts, but the fills of
 a quote d ticks behind the touch also depend on *how* the price moves: many small re-quotes fill a
 touch quote often and a 1 bp quote rarely; fewer, larger jumps do the opposite. Four parameters set
 that mix (log-log elasticities measured on 30 min of the Binance spot / COIN-M fits, touch; 1 bp):
@@ -34,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mmjax.data import facts as F
-from mmjax.data import loader, synth
-from mmjax.data.synth_params import SynthParams
-from mmjax.evaluation import fill_facts
+from mmjax.data import loader
+from mmjax.market import facts as F
+from mmjax.market import fill_facts, synth
+from mmjax.market.params import SynthParams
 
 KNOBS = ("sigma_bps_per_sqrt_s", "band_bps", "impact_ticks_per_sqrt_btc", "order_size_log_std")
 # the two fill rates, and the 1 s volatility the moment fit matched, which the knobs must not lose

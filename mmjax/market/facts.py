@@ -1,7 +1,7 @@
 """The facts a market maker's PnL depends on, as pure functions of a loaded recording (NumPy only).
 
 `recording_facts(raw)` gives a flat ``{NAME: float}`` of everything the calibration targets: the
-stylized facts of `mmjax.data.stylized` (spread, depth, trade rate and sizes, sign memory,
+stylized facts of `mmjax.market.stylized` (spread, depth, trade rate and sizes, sign memory,
 volatility and its clustering, prints beyond the touch) plus
 
 * **markouts** of a passive fill at the touch: every print at the previous row's touch is a maker's
@@ -9,14 +9,14 @@ volatility and its clustering, prints beyond the touch) plus
 * **queue** facts of the touch: its turnover time (mean queue / mean outflow per second) and the
   cancellation rate (the part of a shrinking touch no print explains, as a fraction per second);
 * the **mid-move distribution** at 100 ms and 1 s: std, p99 of |move| and excess kurtosis;
-* the **queue facts** of a large-tick book (`mmjax.data.queue_facts`): time between mid changes, how
+* the **queue facts** of a large-tick book (`mmjax.market.queue_facts`): time between mid changes, how
   the touch empties (trades vs cancels), whether the mid moves only on a used-up queue, print / touch.
 
 The fill counts per hour of the fixed quoter (d ticks behind the touch) are measured through the
 backtest and live in `mmjax.data.fill_facts` (they need jax). `compare` applies the fit criterion:
 within 25 % of the real value, or 0.1 absolute for correlations (`FACTS` says which is which).
 
-Conventions as in `mmjax.data.stylized`: the prints of interval (t, t+1] follow row t; nothing
+Conventions as in `mmjax.market.stylized`: the prints of interval (t, t+1] follow row t; nothing
 spans a gap (``after_gap``).
 """
 
@@ -26,9 +26,9 @@ import math
 
 import numpy as np
 
-from mmjax.data import queue_facts as Q
-from mmjax.data import stylized
 from mmjax.data.loader import RawRecording, RecordingError
+from mmjax.market import queue_facts as Q
+from mmjax.market import stylized
 
 REL_TOLERANCE = 0.25  # a fact is "within" when |synth - real| <= 25 % of |real| ...
 CORR_TOLERANCE = 0.1  # ... or, for a correlation, when |synth - real| <= 0.1
@@ -65,7 +65,7 @@ FACTS: dict[str, tuple[str, str]] = {
     "mid_move_kurtosis_100ms": ("rel", "excess kurtosis of 100 ms mid moves"),
     "mid_move_p99_bps_1s": ("rel", "99th percentile of |1 s mid move|, bps"),
     "mid_move_kurtosis_1s": ("rel", "excess kurtosis of 1 s mid moves"),
-    **Q.QUEUE_FACTS,  # the queue facts of a large-tick book (mmjax.data.queue_facts)
+    **Q.QUEUE_FACTS,  # the queue facts of a large-tick book (mmjax.market.queue_facts)
 }
 
 

@@ -1,10 +1,10 @@
 """`mmjax synth`: write the built-in market, from its defaults, a preset, a params file, or fitted to a recording.
 
 ``--calibrate-from DIR`` (a recording, or a directory of Tardis CSVs) fits `SynthParams` to it
-(`mmjax.data.calibrate`, then the fill round `mmjax.evaluation.fill_fit`), writes ``--hours`` of synthetic market to ``--out`` and, next to it,
+(`mmjax.market.calibrate`, then the fill round `mmjax.market.fill_fit`), writes ``--hours`` of synthetic market to ``--out`` and, next to it,
 ``calibration.json`` = ``{"facts": {NAME: {"real", "synth", "within"}}, "params": {...}}`` and
 ``calibration.png``; the side-by-side table is printed. The facts include the fixed quoter's fill
-counts per hour (`mmjax.evaluation.fill_facts`, through the backtest), so this is a command (it
+counts per hour (`mmjax.market.fill_facts`, through the backtest), so this is a command (it
 composes data and evaluation), not a data tool.
 """
 
@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 from mmjax import outputs
-from mmjax.data import facts, loader, synth
-from mmjax.data import synth_params as sp
+from mmjax.data import loader
 from mmjax.data.loader import RecordingError
-from mmjax.data.synth import SynthConfig
+from mmjax.market import facts, synth
+from mmjax.market import params as sp
+from mmjax.market.synth import SynthConfig
 
 __all__ = ["SynthConfig", "load_any", "run"]
 
@@ -52,7 +53,7 @@ def load_any(path: str | Path, tmp: Path) -> tuple[loader.RawRecording, Path]:
 
 def all_facts(raw: loader.RawRecording, path: Path) -> dict[str, float]:
     """The recording's facts plus the fixed quoter's fill counts per hour (a backtest per distance)."""
-    from mmjax.evaluation import fill_facts, queue_fill_facts
+    from mmjax.market import fill_facts, queue_fill_facts
 
     out = facts.recording_facts(raw)
     out.update(fill_facts.fills_per_hour(str(path), raw.report.lot_size or raw.meta.tick_size, raw.meta.grid_ms,
@@ -86,7 +87,7 @@ def plot_comparison(cmp: dict[str, dict], path: Path, title: str) -> None:
 
 def _bound_note(name: str, p: sp.SynthParams) -> str:
     """"its parameter X is at its range bound" for the parameter the moment fit drives fact ``name`` with, if so."""
-    from mmjax.data import calibrate
+    from mmjax.market import calibrate
 
     for param, (fact, _kind, _gain, lo, hi) in calibrate.TARGETS.items():
         if p.queue_depletion_mid and param in calibrate.LARGE_TICK_FIXED:
@@ -98,7 +99,7 @@ def _bound_note(name: str, p: sp.SynthParams) -> str:
 
 
 def _fill_note(history: list[dict], real_hours: float, large_tick: bool) -> str:
-    from mmjax.evaluation.fill_fit import LARGE_TICK_SKIP
+    from mmjax.market.fill_fit import LARGE_TICK_SKIP
 
     if large_tick:
         return f"not fitted: {LARGE_TICK_SKIP}"
@@ -114,7 +115,7 @@ def annotate(cmp: dict[str, dict], raw: loader.RawRecording, fitted: sp.SynthPar
              cis: dict[str, tuple[float, float]]) -> dict[str, dict]:
     """Each fact gets ``within_tolerance`` (the 25 % / 0.1 criterion), ``ci`` (the real value's 95 % block-bootstrap
     CI, where one exists), ``within`` (tolerance, or synth inside that CI) and, if outside the tolerance, ``explain``."""
-    from mmjax.data import fact_ci
+    from mmjax.market import fact_ci
 
     real_hours = raw.num_steps * raw.meta.grid_ms / 3.6e6
     out = {}
@@ -132,8 +133,7 @@ def annotate(cmp: dict[str, dict], raw: loader.RawRecording, fitted: sp.SynthPar
 
 def calibrate_and_write(cfg: SynthConfig, progress=print) -> dict:
     """Fit, write the synthetic recording and OUT/calibration.json (+ .png); returns the JSON payload."""
-    from mmjax.data import calibrate, fact_ci
-    from mmjax.evaluation import fill_fit
+    from mmjax.market import calibrate, fact_ci, fill_fit
 
     t0 = time.perf_counter()
     outputs.refuse_existing(cfg.out, cfg.overwrite, "a recording")  # before the fit, not after it

@@ -3,7 +3,7 @@
 A fact of an 11-minute recording is one draw of a noisy statistic: a kurtosis of 100 ms moves is
 set by a handful of jumps, a lag-100 sign ACF by a few dozen sign runs. `bootstrap_cis` resamples
 the recording in blocks of ``block_s`` seconds (with replacement, as many blocks as it holds) and
-recomputes every fact of `mmjax.data.facts.recording_facts` on each resample; the 2.5 and 97.5 %
+recomputes every fact of `mmjax.market.facts.recording_facts` on each resample; the 2.5 and 97.5 %
 quantiles are the fact's 95 % CI. Blocks are joined with a gap flag (``after_gap``) at each seam,
 so no return, markout or queue step spans two blocks; only the trade-sign and count ACFs see the
 seams (a few lags in ~10 minutes).
@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
-from mmjax.data import facts as F
 from mmjax.data.loader import RawRecording
+from mmjax.market import facts as F
 
 BLOCK_S = 60.0  # bootstrap block, seconds: longer than every horizon of the facts (10 s), short enough for ~10 blocks
 N_BOOT = 200
