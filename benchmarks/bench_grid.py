@@ -17,7 +17,10 @@ start, loading, writing the Parquet file and the heatmaps too) is ``command_s`` 
 hftbacktest: its own venv runs ``--hbt-configs`` configurations evenly spread over the N = 1024
 grid, one at a time, each through `peer_hftbacktest._hbt_run` (risk-averse queue, partial-fill
 exchange) after one warm-up run that is not counted; ``s_per_config_hftbacktest`` is the median
-run. ``ratio`` = mmjax / hftbacktest per configuration, at N = 1024.
+run. ``ratio`` = mmjax / hftbacktest per configuration, at N = 1024. On a shared machine wall times
+wander with the load, so the same figures in CPU seconds (user + system: the engine's in-process,
+each hftbacktest run's) are there too: ``cpu_s_per_config_mmjax``, ``cpu_s_per_config_hftbacktest``,
+``ratio_cpu``.
 Fills are compared configuration by configuration where hftbacktest counts >= 20
 (``fills_max_rel_diff_vs_hftbacktest``, bar 10 %). Both run side by side in one invocation.
 """
@@ -66,17 +69,27 @@ def run_mmjax(rec: Path, n: int, work: Path) -> dict:
     g, out = work / f"grid_{n}.json", work / f"out_{n}"
     grid_file(g, configs(n))
     cmd = [sys.executable, "-m", "mmjax", "backtest", "--data", str(rec), "--grid", str(g), "--out", str(out), "--quiet"]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _children_cpu()
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _children_cpu() - c0
     if done.returncode:
         raise RuntimeError(f"mmjax backtest --grid failed ({done.returncode}): {done.stderr[-2000:]}")
     rows = pq.read_table(out / "grid.parquet").to_pylist()
-    engine = json.loads((out / "best.json").read_text())["seconds"]  # building the programs, compiling, running
+    meta = json.loads((out / "best.json").read_text())
+    engine, engine_cpu = meta["seconds"], meta["cpu_seconds"]  # building the programs, compiling, running
     print(f"mmjax: {n:>5} configurations: command {wall:7.1f} s ({wall / n * 1e3:8.2f} ms each), "
           f"grid engine {engine:6.1f} s ({engine / n * 1e3:7.2f} ms each)", flush=True)
     return {"n_configs": n, "command_s": round(wall, 3), "s_per_config_command": wall / n, "engine_s": engine,
-            "s_per_config": engine / n, "rows": rows}
+            "s_per_config": engine / n, "command_cpu_s": round(cpu, 3), "engine_cpu_s": engine_cpu,
+            "cpu_s_per_config": engine_cpu / n, "rows": rows}
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def run_hbt(python: str, src: Path, cfgs: list[tuple[float, float]], work: Path) -> list[dict] | str:
@@ -105,9 +118,10 @@ def worker(args) -> int:
     _hbt_run(data, TICK, LOT, SIZE, 0.1, 1.0, "risk_averse", "partial")  # warm-up (its first run costs ~50x more)
     print(f"hftbacktest warm-up run: {time.perf_counter() - t0:.2f} s (not counted)", flush=True)
     for h, m in json.loads(args.configs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = _hbt_run(data, TICK, LOT, SIZE, m, h, "risk_averse", "partial")
-        results.append({"half_spread_bps": h, "max_inventory": m, "seconds": time.perf_counter() - t0, **r})
+        results.append({"half_spread_bps": h, "max_inventory": m, "seconds": time.perf_counter() - t0,
+                        "cpu_seconds": time.process_time() - c0, **r})
         print(f"hftbacktest {h:>8} bp, limit {m}: {r['fills']} fills in {results[-1]['seconds']:.2f} s", flush=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     return 0
@@ -174,15 +188,20 @@ def main(argv=None) -> int:
     else:
         s_hbt = float(np.median([x["seconds"] for x in hbt]))
         worst, table = compare(runs[ref_n]["rows"], hbt)
+        c_hbt = float(np.median([x["cpu_seconds"] for x in hbt]))
+        out.update(cpu_s_per_config_hftbacktest=c_hbt, cpu_s_per_config_mmjax=runs[ref_n]["cpu_s_per_config"],
+                   ratio_cpu=runs[ref_n]["cpu_s_per_config"] / c_hbt)
         out.update(s_per_config_hftbacktest=s_hbt, ratio=runs[ref_n]["s_per_config"] / s_hbt,
                    ratio_command=runs[ref_n]["s_per_config_command"] / s_hbt,
                    fills_max_rel_diff_vs_hftbacktest=worst, hftbacktest_configs=len(hbt), fills=table)
-    print(f"{'N':>6}{'command s':>11}{'ms/config':>11}{'vs hbt':>9}{'engine s':>10}{'ms/config':>11}{'vs hbt':>9}")
-    s_hbt = out["s_per_config_hftbacktest"]
-    vs = lambda x: "" if not s_hbt else f"1/{s_hbt / x:.0f}"  # noqa: E731
+    print(f"{'N':>6}{'command s':>11}{'ms/config':>11}{'vs hbt':>9}{'engine s':>10}{'ms/config':>11}{'vs hbt':>9}"
+          f"{'engine CPU ms/config':>22}{'vs hbt CPU':>12}")
+    s_hbt, c_hbt = out["s_per_config_hftbacktest"], out.get("cpu_s_per_config_hftbacktest")
+    vs = lambda x, ref: "" if not ref else f"1/{ref / x:.0f}"  # noqa: E731
     for r in out["mmjax"]:
         print(f"{r['n_configs']:>6}{r['command_s']:>11.1f}{r['s_per_config_command'] * 1e3:>11.2f}"
-              f"{vs(r['s_per_config_command']):>9}{r['engine_s']:>10.1f}{r['s_per_config'] * 1e3:>11.2f}{vs(r['s_per_config']):>9}")
+              f"{vs(r['s_per_config_command'], s_hbt):>9}{r['engine_s']:>10.1f}{r['s_per_config'] * 1e3:>11.2f}"
+              f"{vs(r['s_per_config'], s_hbt):>9}{r['cpu_s_per_config'] * 1e3:>22.2f}{vs(r['cpu_s_per_config'], c_hbt):>12}")
     if out["s_per_config_hftbacktest"]:
         print(f"hftbacktest: {out['s_per_config_hftbacktest']:.2f} s per configuration ({len(hbt)} runs); fills max rel. diff "
               f"{out['fills_max_rel_diff_vs_hftbacktest']} where hftbacktest counts >= {MIN_FILLS}")

@@ -1,4 +1,4 @@
-"""Closed-form market-making baselines as pure functions: fixed, Avellaneda-Stoikov, GLFT, signal-aware.
+"""Closed-form market-making baselines as pure functions: fixed, Avellaneda-Stoikov, GLFT, signal-aware, queue-aware.
 
 Everything here works on NumPy and JAX arrays alike (``xp`` is the array module), so the same
 quoters run vmapped inside the JAX evaluation harness and one step at a time in the NumPy live engine.
@@ -18,11 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BASELINES = ("abstain", "fixed", "avellaneda_stoikov", "glft", "signal_aware")
+BASELINES = ("abstain", "fixed", "avellaneda_stoikov", "glft", "signal_aware", "queue_aware")
 
 # Signal-aware quoter: horizon of the mid forecast, grid rows, and the ridge penalty per training row.
 FORECAST_HORIZON_STEPS = 10  # 1 s at 100 ms: the horizon over which a passive fill's adverse selection shows
 RIDGE_PENALTY_PER_ROW = 1e-3  # lambda = this * n_rows on standardized (z-scored) features
+# Queue-aware quoter: how much the inventory fraction on the side that would grow |inventory| adds to that
+# side's run-over score (1: a side pulls whenever |inventory| / max_inventory alone exceeds the threshold).
+QUEUE_INVENTORY_SKEW = 1.0
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,42 @@ def signal_aware_offsets(q_lots, sigma_ticks, time_left_s, mid_abs_ticks, gamma,
     half_spread_bps = 0.5 * (b + a)
     pull = xp.stack([-shift_bps >= half_spread_bps, shift_bps >= half_spread_bps], axis=-1)
     return b - shift_bps, a + shift_bps, pull
+
+
+def queue_aware_action(touch_lots, queue_frac, at_touch, inventory_frac, threshold, k_max_ticks, xp=np):
+    """The queue-aware quoter (hftbacktest's queue-position and book-pressure examples): the action [..., 2].
+
+    It joins the touch on both sides, and a constant action re-quotes the same price, so a resting order
+    keeps its place in the queue. A side is pulled when its run-over score exceeds ``threshold`` (the one
+    tuned parameter; its score lies in [0, 2]):
+
+        score = P(own level empties first) * queue position + QUEUE_INVENTORY_SKEW * inventory that side would grow
+
+    * P(own level empties first) = opposite touch / (own touch + opposite touch), the gambler's-ruin odds
+      that the thinner touch queue is used up first under balanced flow (0.5 on an empty book);
+    * queue position = ``queue_frac`` (the queue ahead as a fraction of the size shown at the order's price,
+      the observation's ``queue_frac``) for an order resting at the touch, 1 otherwise (a new order joins the
+      back): a fill at the back of the queue comes only as the level is run over, so it is the one that is
+      adversely selected, while an order near the front is filled with a queue still behind it;
+    * inventory that side would grow: max(inventory_frac, 0) on the bid, max(-inventory_frac, 0) on the ask.
+
+    Inputs, all known at the decision (book row t and the agent's own order state): ``touch_lots`` [..., 2]
+    the sizes shown at the best bid and best ask (any one unit), ``queue_frac`` [..., 2] in [0, 1],
+    ``at_touch`` [..., 2] bool (a live order rests at its side's best price), ``inventory_frac`` [...]
+    inventory / max_inventory; ``k_max_ticks`` the env's action range K.
+    """
+    from mmjax.env.knobs import ACTION_PULL
+
+    touch = xp.asarray(touch_lots, dtype=xp.float32)
+    own, opp = touch, touch[..., ::-1]
+    total = own + opp
+    p_first = xp.where(total > 0, opp / xp.where(total > 0, total, 1.0), 0.5)
+    position = xp.where(xp.asarray(at_touch), xp.clip(xp.asarray(queue_frac, dtype=xp.float32), 0.0, 1.0), 1.0)
+    inv = xp.asarray(inventory_frac, dtype=xp.float32)
+    grow = xp.stack([xp.maximum(inv, 0.0), xp.maximum(-inv, 0.0)], axis=-1)
+    score = p_first * position + QUEUE_INVENTORY_SKEW * grow
+    join = ticks_to_action(xp.zeros_like(score), k_max_ticks, xp=xp)
+    return xp.where(score > threshold, xp.float32(ACTION_PULL), join).astype(xp.float32)
 
 
 def calibrate_fill_intensity(

@@ -52,3 +52,13 @@ def test_an_exported_policy_backtests_with_the_knobs_it_was_exported_with(record
     r = backtest(BacktestConfig(data=str(recording), policy=str(path), chunk_steps=128, quiet=True), progress=None)
     assert r["steps"] == 249 + 149 and r["knobs"]["quote_size"] == EXTRA["action_mapping"]["quote_size"]
     assert r["knobs"]["max_offset_bps"] == EXTRA["action_mapping"]["max_offset_bps"]
+
+
+def test_the_queue_aware_baseline_backtests_through_the_command(recording, tmp_path):
+    out = tmp_path / "q.json"
+    assert cli_main(["backtest", "--data", str(recording), "--policy", "queue_aware", "--queue-threshold", "2",
+                     "--quote-size", "0.01", "--max-inventory", "0.05", "--chunk-steps", "128", "--json", str(out),
+                     "--quiet"]) == 0
+    r = json.loads(out.read_text())
+    # 2 never pulls: it joins both touches whenever the inventory allows, and it trades
+    assert r["fills"] > 0 and r["quote_steps"] > r["steps"]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from mmjax.demo import FULL, DemoConfig, verdicts
+import dataclasses
+import json
+
+import pytest
+
+from mmjax import demo
+from mmjax.demo import FULL, DemoConfig, market_knobs, plan, verdicts
+from mmjax.env.knobs import EnvKnobs
 
 
 def _payload(means_ci: dict[str, tuple[float, float, float]], paired: dict[str, tuple[float, float]]) -> dict:
@@ -13,7 +20,7 @@ def _payload(means_ci: dict[str, tuple[float, float, float]], paired: dict[str, 
 
 def test_a_regime_where_nobody_profits_is_said_plainly():
     p = _payload({"ppo": (-0.1, -0.3, 0.05), "fixed": (-0.8, -1.2, -0.4)}, {"fixed": (0.2, 1.0)})
-    text = verdicts([("coinbase-top", 0.0, p)])
+    text = verdicts([("builtin-btc", "coinbase-top", 0.0, p)])
     assert "no quoter earns a significantly positive PnL" in text and "least bad is ppo" in text
     assert "PPO beats fixed" in text and "loses to none" in text
     assert "MAP: PPO 0.0200 vs fixed 0.0300" in text
@@ -22,12 +29,12 @@ def test_a_regime_where_nobody_profits_is_said_plainly():
 
 def test_a_profitable_regime_names_who_profits_and_who_ppo_loses_to():
     p = _payload({"ppo": (0.3, 0.1, 0.5), "glft": (0.5, 0.2, 0.8)}, {"glft": (-0.4, -0.01)})
-    text = verdicts([("rebate", -0.5, p)])
+    text = verdicts([("builtin-btc", "rebate", -0.5, p)])
     assert "significantly profitable: ppo +0.300 $, glft +0.500 $" in text
     assert "PPO beats none; loses to glft" in text
     assert "Bar (beat every baseline, lower MAP than fixed): NOT met" in text
     p = _payload({"ppo": (0.3, 0.1, 0.5), "fixed": (0.1, 0.0, 0.2)}, {"fixed": (0.05, 0.3), "abstain": (0.1, 0.5)})
-    assert "Bar (beat every baseline, lower MAP than fixed): met" in verdicts([("rebate", -0.5, p)])
+    assert "Bar (beat every baseline, lower MAP than fixed): met" in verdicts([("builtin-btc", "rebate", -0.5, p)])
 
 
 def test_full_runs_the_bars_configuration_and_never_shrinks_a_request():
@@ -36,3 +43,45 @@ def test_full_runs_the_bars_configuration_and_never_shrinks_a_request():
     assert DemoConfig(full=True, episodes=1000).resolved().episodes == 1000
     assert DemoConfig().resolved() == DemoConfig()
     assert set(DemoConfig().regimes.split(",")) == {"coinbase-top", "rebate"}
+    assert set(DemoConfig().markets.split(",")) == {"builtin-btc", "large-tick"}
+
+
+def test_the_quick_pass_leaves_out_btc_at_zero_fee_and_says_so_while_full_runs_every_pair():
+    pairs, left = plan(DemoConfig())
+    assert pairs == [("builtin-btc", -0.5), ("large-tick", 0.0), ("large-tick", -0.5)]
+    assert left == [("builtin-btc", 0.0)]
+    pairs, left = plan(DemoConfig(full=True).resolved())
+    assert len(pairs) == 4 and left == []
+    assert plan(DemoConfig(regimes="coinbase-top"))[0] == [("builtin-btc", 0.0), ("large-tick", 0.0)]  # as asked
+    with pytest.raises(ValueError, match="--markets is empty"):
+        plan(DemoConfig(markets=" "))
+
+
+def test_each_market_brings_its_env_knobs_from_its_preset():
+    btc = market_knobs("builtin-btc", -0.5, DemoConfig())
+    # the BTC market keeps the demo's earlier knobs: default sizes, a 2 bps range
+    assert btc == dataclasses.replace(EnvKnobs(), episode_steps=600, max_offset_bps=2.0, maker_fee_bps=-0.5, eta=0.5)
+    lt = market_knobs("large-tick", 0.0, DemoConfig())
+    # a few ticks of ~11 bps, quotes in shares (the preset's size unit) far below the ~17k-share touch
+    assert 20 <= lt.max_offset_bps <= 60 and lt.quote_size >= 100 and lt.max_inventory >= 5 * lt.quote_size
+    assert market_knobs("large-tick", 0.0, DemoConfig(max_offset_bps=50.0)).max_offset_bps == 50.0
+
+
+def test_a_preset_with_a_bad_env_knob_is_named_with_its_file_and_field(tmp_path, monkeypatch):
+    from mmjax.market import params as synth_params
+
+    (tmp_path / "odd.json").write_text(json.dumps({"_env": {"quote_sz": 1.0}}))
+    monkeypatch.setattr(synth_params, "PRESETS_DIR", tmp_path)
+    with pytest.raises(ValueError, match=r"odd\.json: field '_env\.quote_sz' is not an env knob"):
+        market_knobs("odd", 0.0, DemoConfig())
+    (tmp_path / "odd.json").write_text(json.dumps({"_env": {"quote_size": "big"}}))
+    with pytest.raises(ValueError, match=r"odd\.json: field '_env' must be an object of numbers"):
+        market_knobs("odd", 0.0, DemoConfig())
+
+
+def test_on_the_large_tick_market_the_bar_is_to_beat_every_baseline_at_zero_fee_too():
+    p = _payload({"ppo": (0.3, 0.1, 0.5), "fixed": (0.1, 0.0, 0.2)}, {"fixed": (0.05, 0.3), "abstain": (-0.1, 0.5)})
+    assert "Bar (beat every baseline, lower MAP than fixed): NOT met" in verdicts([("large-tick", "coinbase-top", 0.0, p)])
+    assert "Bar (not significantly worse than any baseline): met" in verdicts([("builtin-btc", "coinbase-top", 0.0, p)])
+    assert "market large-tick, regime coinbase-top (0 bps)" in verdicts([("large-tick", "coinbase-top", 0.0, p)])
+    assert demo.BEAT_ALL_MARKETS == ("large-tick",)

@@ -41,7 +41,7 @@ def baseline_report(recording, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("report")
     payload = evaluate(EvaluateConfig(data=str(recording), out=str(out), episode_steps=EPISODE, episodes=12,
-                                      tune_episodes=8), progress=lambda *_: None)
+                                      tune_episodes=8, market_preset="builtin-btc"), progress=lambda *_: None)
     return payload, out
 
 
@@ -68,6 +68,7 @@ def test_report_has_every_policy_with_confidence_intervals_and_the_retail_fee(ba
         assert lo <= m["mean_pnl"] <= hi
         assert saved["retail_fee_policies"][name]["fees"] >= m["fees"]
     assert saved["retail_fee_bps"] == 40.0 and saved["maker_fee_bps"] == 0.0
+    assert saved["market_preset"] == "builtin-btc"  # the market axis beside the fee axis (mmjax demo)
     assert (out / "report.md").read_text().count("|") > 20
     for png in ("pnl_distribution.png", "equity_curves.png", "inventory_distribution.png", "quote_skew.png", "markouts.png"):
         assert (out / png).stat().st_size > 1000
@@ -102,7 +103,8 @@ def test_abstain_never_quotes_and_is_the_zero_line(baseline_report):
     m = payload["policies"]["abstain"]
     assert m["fills"] == 0 and m["mean_pnl"] == 0.0 and m["map"] == 0.0
     assert "abstain" not in payload["tuning"]  # nothing to tune
-    assert {"signal_aware", "abstain", "fixed"} <= set(payload["policies"])
+    assert {"signal_aware", "queue_aware", "abstain", "fixed"} <= set(payload["policies"])
+    assert payload["tuning"]["queue_aware"]["param"] == "run_over_threshold"
 
 
 def test_tuning_flags_a_value_at_its_grids_edge(baseline_report):

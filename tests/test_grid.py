@@ -60,6 +60,13 @@ def test_ticks_and_a_closed_form_equal_single_backtests(rec, recording):  # noqa
     assert rows[1]["fills"] > 0
 
 
+def test_the_queue_aware_quoter_equals_single_backtests(rec, recording):  # noqa: F811
+    rows = grid.run_quoter(rec, grid.QUOTERS["queue_aware"], {"threshold": np.array([0.3, 2.0])}, progress=None)
+    for row, th in zip(rows, (0.3, 2.0), strict=True):
+        _assert_same(row, _single(recording, policy="queue_aware", queue_threshold=th))
+    assert rows[1]["fills"] > 0
+
+
 def test_drawdown_and_markouts_are_what_the_steps_say(rec):
     """Max drawdown and the 1 s markout against a NumPy pass over the env's per-step infos of one segment."""
     import jax
@@ -135,3 +142,11 @@ def test_edge_flags_name_the_axes_whose_best_value_is_at_an_end():
     assert grid_report.best_configs(rows)["fixed"][0]["at_grid_edge"] == []
     rows[2]["pnl"] = 5.0
     assert grid_report.best_configs(rows)["fixed"][0]["at_grid_edge"] == ["half_spread_bps"]
+
+
+def test_the_documented_example_grid_parses():
+    from pathlib import Path
+
+    plan = grid_spec.read_grid(Path(__file__).resolve().parents[1] / "docs" / "grid_example.toml")
+    sizes = {q: len(next(iter(c.values()))) for q, c in plan.items()}
+    assert sizes == {"fixed": 30 * 6, "avellaneda_stoikov": 9 * 2 * 6, "glft": 9 * 6, "signal_aware": 5 * 3 * 6}

@@ -57,7 +57,7 @@ def test_a_replay_session_imports_no_jax(tmp_path):
 import sys
 import mmjax.live, mmjax.live.command, mmjax.env.sim_np, mmjax.policy.numpy_policy, mmjax.features.stream
 from mmjax.live import EngineConfig, build_runner
-for policy, baseline in (({str(policy)!r}, "fixed"), (None, "fixed"), (None, "avellaneda_stoikov")):
+for policy, baseline in (({str(policy)!r}, "fixed"), (None, "fixed"), (None, "avellaneda_stoikov"), (None, "queue_aware")):
     runner, _ = build_runner(EngineConfig(replay={str(rec)!r}, speed=0, policy=policy, baseline=baseline))
     runner.run_sync()
     assert runner.trader.steps == 200 and runner.state.snapshot().mode == ("model" if policy else "baseline")

@@ -116,7 +116,7 @@ def test_runner_with_a_policy_is_in_model_mode(raw, tmp_path):
     snap = runner.state.snapshot()
     assert snap.mode == "model" and snap.quoter == "model: p.npz" and snap.version == 100
     assert runner.trader.knobs.max_offset_bps == 5.0
-    assert [o["value"] for o in runner.quoter_options()] == ["model", "fixed", "avellaneda_stoikov"]
+    assert [o["value"] for o in runner.quoter_options()] == ["model", "fixed", "avellaneda_stoikov", "queue_aware"]
     from mmjax.dashboard.callbacks import banner_messages
 
     assert not any("BASELINE" in t for _, t in banner_messages(snap))

@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import mmjax.ppo.run_log
 import mmjax.ppo.runner
+import mmjax.ppo.seeds
 import mmjax.ppo.train
 from mmjax.ppo import PPOConfig, make_train
 from mmjax.ppo.envs import ProbeEnv, ProbeParams
@@ -60,6 +62,6 @@ def test_missing_info_key_is_a_clear_error():
 
 
 def test_trainer_and_runner_hold_no_market_code():
-    for module in (mmjax.ppo.train, mmjax.ppo.runner):
+    for module in (mmjax.ppo.train, mmjax.ppo.runner, mmjax.ppo.seeds, mmjax.ppo.run_log):  # the one loop too
         src = inspect.getsource(module)
         assert "pnl" not in src and "mm/" not in src, module.__name__

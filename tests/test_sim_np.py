@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from mmjax.data.layout import LOT_CAP
-from mmjax.env import sim_np
+from mmjax.env import sim_np, sim_quotes
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.sim_np import ASK, BID, Book, Order, Trades
 from mmjax.features.spec import (
@@ -183,3 +184,27 @@ def test_order_features_by_hand():
     assert flat[3 + 7:] == pytest.approx((0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0))
     assert flat[4] == pytest.approx(-ln(1) / ln(ORDER_DIST_SCALE_TICKS)) and flat[6] == 0.0  # between levels: 0 shown
     assert all(-1.0 <= x <= 1.0 for x in got + flat)
+
+
+def test_the_near_touch_float64_shortcut_is_the_float32_chains_answer():
+    """`ticks_behind` answers from float64 away from a band edge: equal to the float32 chain everywhere,
+    on random actions and on every float32 within 64 ulps of each near-touch band edge."""
+    from mmjax.env.knobs import ACTION_NEAR_TICKS
+
+    f32, C, K = sim_np.f32, sim_quotes._F32_U_SCALE, sim_quotes._F32_NEAR_BANDS
+
+    def chain(a, k):  # the mapping's float32 operations one by one, no shortcut
+        u = f32(f32(min(max(a, -1.0), 1.0) + 1.0) * C)
+        if u < 0.5:
+            return min(math.floor(f32(u * K)) - 1, k)
+        span = f32(max(k - ACTION_NEAR_TICKS, 0) + 1)
+        return min(max(ACTION_NEAR_TICKS + math.floor(f32(f32(f32(u - 0.5) * 2.0) * span)), ACTION_NEAR_TICKS), k)
+
+    rng = np.random.default_rng(0)
+    acts = rng.uniform(-1.1, 1.1, 20_000).astype(np.float32).tolist()
+    for j in range(ACTION_NEAR_TICKS + 2):
+        edge = np.float32(j / K / C - 1.0)
+        step = np.spacing(np.abs(edge) if edge != 0 else np.float32(1e-7))
+        acts += [float(np.float32(edge + i * step)) for i in range(-64, 65)]
+    for k in (1, 5, 9, 6_200):
+        assert [sim_np.ticks_behind(a, k) for a in acts] == [chain(a, k) for a in acts], k

@@ -34,7 +34,7 @@ def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_tick
     """The action mapping (`mmjax.env.actions`), its float32 operations one by one: (bid, ask) ticks, None = pulled."""
     k = _k_max(max_offset_bps, mid_ticks, anchor_ticks)
     a_bid, a_ask = f32(action[0]), f32(action[1])
-    d_bid, d_ask = _ticks_behind_f32(a_bid, k), _ticks_behind_f32(a_ask, k)
+    d_bid, d_ask = ticks_behind(a_bid, k), ticks_behind(a_ask, k)
     best_bid, best_ask = int(best_bid), int(best_ask)
     # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)
     bid = min(best_bid - d_bid, max(best_ask - 1, best_bid))
@@ -45,21 +45,23 @@ def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_tick
     return (bid if bid_on else None), (ask if ask_on else None)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=1024)  # the mid repeats from row to row, and the live trader maps an action every row
 def _k_max(max_offset_bps: float, mid_ticks: float, anchor_ticks: int) -> int:
-    """K (`mmjax.env.knobs.action_range_ticks`, its one home) as an int, cached: the mid repeats from row to
-    row, and the live trader maps an action every row."""
+    """K (`mmjax.env.knobs.action_range_ticks`, its one home) as an int."""
     return int(action_range_ticks(mid_ticks, anchor_ticks, max_offset_bps))
 
 
 def ticks_behind(action: float, k_max: int) -> int:
     """Ticks behind the touch for one side's action in [-1, 1] (-1 improves), ignoring the pull; <= k_max."""
-    return _ticks_behind_f32(f32(action), k_max)
-
-
-def _ticks_behind_f32(a: float, k_max: int) -> int:
-    """`ticks_behind` of an action already rounded to float32."""
-    a = min(max(a, -1.0), 1.0)
+    a = min(max(f32(action), -1.0), 1.0)
+    # near the touch, float64 gives the float32 chain's answer unless a band edge is within 1e-5 (the chain's
+    # u * bands lies within 2e-6 of it); near an edge and on the far half the chain decides (test_sim_np)
+    v = (a + 1.0) * _F32_U_SCALE
+    if v < 0.5 - 1e-6:
+        y = v * _F32_NEAR_BANDS
+        f = math.floor(y)
+        if 1e-5 < y - f < 1.0 - 1e-5:
+            return min(f - 1, k_max)
     u = f32(f32(a + 1.0) * _F32_U_SCALE)
     if u < 0.5:  # near the touch: one band per tick
         d = math.floor(f32(u * _F32_NEAR_BANDS)) - 1

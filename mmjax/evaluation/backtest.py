@@ -70,11 +70,12 @@ def run_grid(cfg: BacktestConfig) -> int:
     if say:
         say(f"grid: {n:,} configurations ({', '.join(f'{q} {len(next(iter(c.values())))}' for q, c in plan.items())}) "
             f"over {len(rec.segs)} segment(s), {sum(b - a - 1 for a, b in rec.segs):,} steps each")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     rows = grid.run_plan(rec, plan, chunk_configs=cfg.chunk_configs, chunk_steps=cfg.chunk_steps, knobs=knobs,
                          progress=say)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     meta = {"data": cfg.data, "grid": cfg.grid, "configurations": n, "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu_seconds, 2),
             "market": identity(rec.market, rec.raw.meta), "knobs": dataclasses.asdict(knobs)}
     paths = grid_report.write_all(rows, Path(cfg.out), meta)
     print(grid_report.summary(grid_report.best_configs(rows)))

@@ -41,13 +41,15 @@ class BacktestConfig:
 
     data: str = field(default="", metadata={"help": "recording directory (book/ and trades/ below it)"})
     policy: str = field(default="fixed", metadata={
-        "help": "abstain, fixed, avellaneda_stoikov, glft, signal_aware, a `mmjax train` run directory, or a policy.npz"})
+        "help": "abstain, fixed, avellaneda_stoikov, glft, signal_aware, queue_aware, a `mmjax train` run directory, or a policy.npz"})
     half_spread_bps: float = field(default=1.0, metadata={
         "help": "fixed: quote at least this far from the mid on each side, bps (the nearest tick at or beyond it)"})
     fixed_ticks: int | None = field(default=None, metadata={
         "help": "fixed: quote this many ticks behind each touch instead (0 joins, -1 improves by one tick)"})
     baseline_gamma: float = field(default=0.0, metadata={
         "help": "avellaneda_stoikov/glft: risk aversion per tick per lot (0: the middle of mmjax evaluate's grid)"})
+    queue_threshold: float = field(default=0.0, metadata={
+        "help": "queue_aware: run-over threshold, 0.1-2 (0: the middle of mmjax evaluate's grid; 2 never pulls)"})
     quote_size: float | None = field(default=None, metadata={"help": "quote size, venue size unit (default: EnvKnobs, or the run's)"})
     max_inventory: float | None = field(default=None, metadata={"help": "inventory limit, venue size unit (default: EnvKnobs, or the run's)"})
     latency_steps: int | None = field(default=None, metadata={"help": "grid steps from a decision to the venue (default: EnvKnobs, or the run's)"})
@@ -100,6 +102,8 @@ def _baseline_setup(cfg: BacktestConfig):
 
     def factory(env, params):
         T = params.market.num_steps
+        if cfg.policy == "queue_aware":  # reads the book and its own orders: nothing to calibrate
+            return H.baseline_policy(cfg.policy, jnp.float32(cfg.queue_threshold or np.median(H.QUEUE_THRESHOLDS)), None)
         calib = H.calibrate(params, 0, T)  # in-sample: a backtest tunes nothing out of sample
         gamma = cfg.baseline_gamma or float(np.median(H.default_grid(cfg.policy, params, calib)))
         return H.baseline_policy(cfg.policy, jnp.float32(gamma), calib)

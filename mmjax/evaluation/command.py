@@ -34,6 +34,9 @@ from mmjax.features.spec import FeatureNorm
 from mmjax.outputs import UserError, check_range
 from mmjax.ppo import run_dir
 
+# the name of each baseline's tuned parameter in metrics.json and report.md (the closed forms: gamma)
+TUNED_PARAM = {"fixed": "ticks_behind_touch", "queue_aware": "run_over_threshold"}
+
 
 @dataclass(frozen=True)
 class EvaluateConfig:
@@ -56,6 +59,9 @@ class EvaluateConfig:
     retail_fee_bps: float = field(default=40.0, metadata={
         "help": "second evaluation at this fee, bps or a preset (Coinbase entry tier: 40 bps)", "parse": parse_fee_bps})
     seed: int = field(default=0, metadata={"help": "bootstrap seed"})
+    market_preset: str = field(default="", metadata={
+        "help": "the synth preset the market was generated from (builtin-btc, large-tick, ...), recorded in metrics.json "
+                "beside maker_fee_bps (empty: not a preset's market, or unknown)"})
     overwrite: bool = field(default=False, metadata={
         "help": "replace an existing report in --out (only once the new one is complete); else an error"})
 
@@ -145,7 +151,7 @@ def _evaluate(cfg: EvaluateConfig, progress, runs: list[Path], out: Path) -> dic
             continue  # nothing to tune: the zero line
         best, table = H.tune_baseline(env, p_tune, tune_starts, name, calib)
         edge = bool(table) and best in (table[0]["value"], table[-1]["value"])
-        tuning[name] = {"param": "ticks_behind_touch" if name == "fixed" else "gamma_per_tick_per_lot", "value": best,
+        tuning[name] = {"param": TUNED_PARAM.get(name, "gamma_per_tick_per_lot"), "value": best,
                         "at_grid_edge": edge, "grid": table}
         policies[name] = H.baseline_policy(name, jnp.float32(best), calib)
         progress(f"tuned {name}: {tuning[name]['param']} = {best:.4g}" + ("  (at the grid's edge)" if edge else ""))
@@ -183,8 +189,8 @@ def _evaluate(cfg: EvaluateConfig, progress, runs: list[Path], out: Path) -> dic
 
     payload = {
         "n_episodes": int(len(starts)), "n_seeds": len(ppo_names), "episode_steps": int(E), "latency_steps": int(L),
-        "maker_fee_bps": float(mcfg.maker_fee_bps), "retail_fee_bps": float(cfg.retail_fee_bps),
-        "data": cfg.data, "split": cfg.split, "policy": cfg.policy, "market": ident,
+        "maker_fee_bps": float(mcfg.maker_fee_bps), "market_preset": cfg.market_preset or None,
+        "retail_fee_bps": float(cfg.retail_fee_bps), "data": cfg.data, "split": cfg.split, "policy": cfg.policy, "market": ident,
         "windows": {"evaluation_rows": [eval_win.start, eval_win.stop], "tuning_rows": [tune_win.start, tune_win.stop],
                     "episode_starts": starts.tolist()},
         "calibration": dataclasses.asdict(calib), "tuning": tuning,
@@ -270,8 +276,11 @@ def describe(ident: dict) -> str:
 
 
 def run(cfg: EvaluateConfig) -> int:
+    from mmjax.ppo.watchdog import watching
+
     try:
-        evaluate(cfg)
+        with watching(cfg.out, "evaluate", "evaluation does not resume: rerun the same command") as wd:
+            evaluate(cfg, progress=wd.wrap(print))
     except (RecordingError, ValueError, FileNotFoundError) as exc:
         print(f"mmjax evaluate: error: {exc}", file=sys.stderr)
         return 2

@@ -138,7 +138,8 @@ def _knobs_of(cols: Columns, i: int, base: EnvKnobs) -> EnvKnobs:
 
 
 def run_quoter(rec: Recording, quoter: Quoter, cols: Columns, *, chunk_configs: int = 1024, chunk_steps: int = 20_000,
-               knobs: EnvKnobs | None = None, progress: Callable[[str], None] | None = print) -> list[dict]:
+               knobs: EnvKnobs | None = None, progress: Callable[[str], None] | None = print,
+               clock: dict | None = None) -> list[dict]:
     """Run ``quoter`` at every configuration of ``cols`` ([N] per axis); one result row per configuration, in order."""
     if chunk_configs < 1 or chunk_steps < 1:
         raise ValueError(f"grid: chunk_configs and chunk_steps must be >= 1, got {chunk_configs}, {chunk_steps}")
@@ -156,7 +157,7 @@ def run_quoter(rec: Recording, quoter: Quoter, cols: Columns, *, chunk_configs: 
     groups: dict[tuple[int, float], list[int]] = {}
     for i, k in enumerate(all_knobs):
         groups.setdefault((k.latency_steps, sim_lot(rec.market.lot_size, k.quote_size)[0]), []).append(i)
-    clock = {"done": 0, "total": sum(b - a - 1 for a, b in rec.segs) * n, "t0": time.perf_counter(), "last": 0.0}
+    clock = clock or new_clock(sum(b - a - 1 for a, b in rec.segs) * n)
     rows: list[dict | None] = [None] * n
     for idx in groups.values():
         params = _params(rec, all_knobs[idx[0]])
@@ -189,7 +190,7 @@ def run_lanes(params: EnvParams, quoter: Quoter, inputs: dict[str, np.ndarray], 
     horizons = attribution.markout_steps(params.market.grid_ms)
     # no longer than the longest pass: a scan past its end steps masked lanes for nothing
     chunk_steps = min(chunk_steps, max(k for _, k in passes))
-    clock = clock or {"done": 0, "total": sum(k for _, k in passes) * n, "t0": time.perf_counter(), "last": 0.0}
+    clock = clock or new_clock(sum(k for _, k in passes) * n)
     reset, run = _programs(quoter, chunk_steps, (horizons["1s"], horizons["10s"]))
     C = min(n, chunk_configs)
     cols: dict[str, list] = {}
@@ -245,6 +246,11 @@ def _run_chunk(reset, run, params, vals, passes, chunk_steps, clock, progress) -
     return {k: [v.item() for v in np.asarray(arr)] for k, arr in out.items()}
 
 
+def new_clock(total: int) -> dict:
+    """Progress of ``total`` configuration-steps, shared by every program of a grid (one ETA for the whole run)."""
+    return {"done": 0, "total": max(int(total), 1), "t0": time.perf_counter(), "last": 0.0}
+
+
 def _tick(clock: dict, n: int, progress) -> None:
     """Count ``n`` configuration-steps; print progress with an ETA at most every 2 s (and at the end)."""
     clock["done"] += n
@@ -259,9 +265,12 @@ def _tick(clock: dict, n: int, progress) -> None:
 
 def run_plan(rec: Recording, plan: dict[str, Columns], **kw) -> list[dict]:
     """Every quoter of ``plan`` (name -> its columns); rows in plan order."""
+    unknown = sorted(set(plan) - set(QUOTERS))
+    if unknown:
+        raise ValueError(f"grid: unknown quoter(s) {unknown}; choose from {sorted(QUOTERS)}")
+    steps = sum(b - a - 1 for a, b in rec.segs)
+    clock = new_clock(steps * sum(len(next(iter(c.values()))) for c in plan.values()))
     rows = []
     for name, cols in plan.items():
-        if name not in QUOTERS:
-            raise ValueError(f"grid: unknown quoter {name!r}; choose from {sorted(QUOTERS)}")
-        rows += run_quoter(rec, QUOTERS[name], cols, **kw)
+        rows += run_quoter(rec, QUOTERS[name], cols, clock=clock, **kw)
     return rows

@@ -63,6 +63,19 @@ def _fixed_policy(v: dict[str, jax.Array]) -> H.Policy:
     return H.offset_policy(v["half_spread_bps"])
 
 
+def _queue_inputs(params: EnvParams, cols: Columns) -> dict[str, np.ndarray]:
+    n = len(next(iter(cols.values())))
+    th = _given(cols.get("threshold"), n)
+    th = np.where(np.isfinite(th), th, float(np.median(H.QUEUE_THRESHOLDS)))
+    if (th <= 0).any():
+        raise ValueError(f"grid: queue_aware threshold must be > 0, got {th.min()}")
+    return {"threshold": th.astype(np.float32)}
+
+
+def _queue_policy(v: dict[str, jax.Array]) -> H.Policy:
+    return H.baseline_policy("queue_aware", v["threshold"], None)
+
+
 def fit_rows(params: EnvParams, fit_window_s: float) -> int:
     """Rows [0, n) a closed form is fitted on: the first ``fit_window_s`` seconds (0: the whole recording)."""
     T = params.market.num_steps
@@ -111,6 +124,8 @@ def tuning_inputs(name: str, values: np.ndarray, calib: H.BaselineCalibration) -
     v = np.asarray(values, np.float32)
     if name == "fixed":
         return {"ticks": v}
+    if name == "queue_aware":
+        return {"threshold": v}
     n = len(v)
     return {"gamma": v, "A_per_s": np.full(n, calib.A_per_s, np.float32), "k_per_tick": np.full(n, calib.k_per_tick, np.float32),
             "forecast_weights": np.tile(np.asarray(calib.forecast_weights, np.float32).reshape(1, -1), (n, 1)),
@@ -121,4 +136,6 @@ QUOTERS: dict[str, Quoter] = {
     "fixed": Quoter("fixed", ("ticks", "half_spread_bps"), _fixed_inputs, _fixed_policy,
                     doc="fixed: ticks behind each touch, or at least half_spread_bps from the mid"),
     **{n: _closed_form(n) for n in ("avellaneda_stoikov", "glft", "signal_aware")},
+    "queue_aware": Quoter("queue_aware", ("threshold",), _queue_inputs, _queue_policy,
+                          doc="queue_aware: joins the touch; pulls a side whose run-over score passes threshold"),
 }

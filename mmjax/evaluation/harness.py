@@ -16,13 +16,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import baselines as bl
-from mmjax.env import actions, attribution, kpis
+from mmjax.env import actions, attribution, depth, kpis
 from mmjax.env.episodes import non_overlapping_starts, pin_start  # noqa: F401 (part of the harness API)
 from mmjax.env.knobs import ACTION_PULL
 from mmjax.env.market_env import EnvParams, EnvState, MarketMakingEnv
+from mmjax.env.rows import read_row
 from mmjax.evaluation.metrics import Traces
 
 Policy = Callable[[jax.Array, EnvState, EnvParams], jax.Array]
+# the queue-aware quoter's threshold grid (mmjax.baselines.queue_aware_action: its score lies in [0, 2])
+QUEUE_THRESHOLDS = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 2.0], np.float32)
 
 
 def rollout(env: MarketMakingEnv, params: EnvParams, starts: jax.Array, policy: Policy) -> dict[str, jax.Array]:
@@ -145,9 +148,23 @@ class BaselineCalibration:
     forecast_r2: float = 0.0  # in-sample R^2 of the forecast on the calibration window
 
 
+def queue_view(state: EnvState, params: EnvParams) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(touch lots [2], queue_frac [2], at_touch [2]) at the decision on row ``state.t``: what the queue-aware
+    quoter reads. The lots shown at each best price of row t, the own order's queue ahead as a fraction of
+    the lots shown at its price (the observation's ``queue_frac``; the order is at the touch wherever it is
+    used), and whether a live order rests at its side's best price."""
+    row = read_row(params.rows, state.t, params.features.shape[1], params.book_blocks.shape[2])
+    touch, _ = depth.lookup(params.book_blocks, state.t, row.fences, row.limit, state.best)  # [2] lots
+    o = state.orders
+    at_touch = (o.remaining > 0) & (o.px == state.best)
+    frac = jnp.minimum(o.queue_ahead.astype(jnp.float32) / jnp.maximum(touch, 1).astype(jnp.float32), 1.0)
+    return touch, jnp.where(at_touch, frac, 0.0), at_touch
+
+
 def baseline_policy(name: str, value: jax.Array, calib: BaselineCalibration | None) -> Policy:
     """A baseline as a policy through the env's action mapping. ``value`` is its tuned free parameter:
-    ticks behind the touch (fixed), gamma (the closed forms); abstain has none."""
+    ticks behind the touch (fixed), gamma (the closed forms), the run-over threshold (queue_aware);
+    abstain has none."""
 
     def policy(obs, state: EnvState, params: EnvParams):
         mkt = params.market
@@ -158,6 +175,11 @@ def baseline_policy(name: str, value: jax.Array, calib: BaselineCalibration | No
         if name == "fixed":
             k_max = actions.max_ticks(mid_t, mkt.px_anchor_ticks, params.max_offset_bps)
             return bl.ticks_to_action(jnp.stack([value, value]), k_max, xp=jnp)
+        if name == "queue_aware":
+            k_max = actions.max_ticks(mid_t, mkt.px_anchor_ticks, params.max_offset_bps)
+            touch, frac, at_touch = queue_view(state, params)
+            return bl.queue_aware_action(touch, frac, at_touch, state.inventory / params.max_inventory, value, k_max,
+                                         xp=jnp)
         mid_abs = mid_t + jnp.float32(mkt.px_anchor_ticks)
         q_lots = state.inventory / params.quote_size
         time_left_s = (params.episode_steps - state.time).astype(jnp.float32) * jnp.float32(mkt.dt_s)
@@ -216,6 +238,8 @@ def default_grid(name: str, params: EnvParams, calib: BaselineCalibration) -> np
         ticks_per_bp = (float(np.median(np.asarray(mkt.mid))) + mkt.px_anchor_ticks) * 1e-4
         bps = np.arange(1, 2 * int(float(params.max_offset_bps)) + 1) * 0.5 * ticks_per_bp
         return np.unique(np.concatenate([np.arange(-1, 9), np.floor(bps)])).astype(np.float32)
+    if name == "queue_aware":  # run-over threshold: 0.1 joins only a touch 9x the opposite one, 2 never pulls
+        return QUEUE_THRESHOLDS.copy()
     # gamma per tick per lot: from "risk neutral" (gamma << k) to strongly inventory-averse, four values a
     # decade, wide enough that the tuned value is interior (tune_baseline flags an edge); the middle value,
     # k / sqrt(10), is `mmjax backtest`'s default

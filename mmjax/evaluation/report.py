@@ -10,7 +10,7 @@ from mmjax import outputs
 from mmjax.evaluation.metrics import Traces
 
 LABELS = {"ppo": "PPO", "fixed": "Fixed (TWAP)", "avellaneda_stoikov": "Avellaneda-Stoikov", "glft": "GLFT",
-          "signal_aware": "Signal-aware A-S", "abstain": "Abstain"}
+          "signal_aware": "Signal-aware A-S", "queue_aware": "Queue-aware", "abstain": "Abstain"}
 
 COLUMNS = [
     ("mean_pnl", "mean PnL $", "{:.2f}"),

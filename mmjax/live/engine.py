@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from mmjax.env.knobs import EnvKnobs, knobs_from_mapping
 from mmjax.live.feeds import RecorderFeed, ReplayFeed
-from mmjax.live.quoters import BaselineParams, BaselineQuoter, ModelQuoter
+from mmjax.live.quoters import LIVE_BASELINES, BaselineParams, BaselineQuoter, ModelQuoter
 from mmjax.live.runner import LiveRunner
 from mmjax.live.state import LiveState
 from mmjax.live.trader import PaperTrader
@@ -33,7 +33,7 @@ class EngineConfig:
     tick_size: float = field(default=0.01, metadata={"help": "tick size of the --live product, quote currency"})
     policy: str | None = field(default=None, metadata={"help": "exported policy .npz (mmjax export); without it a baseline quotes"})
     baseline: str = field(default="fixed", metadata={"help": "baseline quoter used without --policy (and offered as a switch)",
-                                                     "choices": ["fixed", "avellaneda_stoikov"]})
+                                                     "choices": list(LIVE_BASELINES)})
     env: EnvKnobs = field(default_factory=EnvKnobs, metadata={
         "help": "the environment's knobs (quote size, inventory limit, latency, fee, action mapping, episode length); "
                 "a --policy file's stored knobs win over these"})
@@ -41,6 +41,8 @@ class EngineConfig:
     as_gamma: float = field(default=1e-5, metadata={"help": "Avellaneda-Stoikov risk aversion, per tick per lot"})
     as_k_per_tick: float = field(default=0.1, metadata={"help": "Avellaneda-Stoikov fill-intensity decay, per tick"})
     as_horizon_s: float = field(default=10.0, metadata={"help": "Avellaneda-Stoikov rolling horizon, s"})
+    queue_threshold: float = field(default=BaselineParams.queue_threshold, metadata={
+        "help": "queue-aware run-over threshold, 0.1-2 (the value `mmjax evaluate` tuned; 2 never pulls)"})
     history_s: float = field(default=3600.0, metadata={"help": "history kept for the dashboard, s of grid time"})
     cache_dir: str | None = field(default=None, metadata={"help": "where the built-in market is cached (default: $XDG_CACHE_HOME/mmjax or ~/.cache/mmjax)"})
     builtin_hours: float = field(default=0.25, metadata={"help": "length of the built-in market, hours"})
@@ -57,7 +59,8 @@ class EngineConfig:
         check_range(own, "builtin_hours", self.builtin_hours, 0, 24 * 366, lo_open=True)
 
     def baseline_params(self) -> BaselineParams:
-        return BaselineParams(self.fixed_offset_bps, self.as_gamma, self.as_k_per_tick, self.as_horizon_s)
+        return BaselineParams(self.fixed_offset_bps, self.as_gamma, self.as_k_per_tick, self.as_horizon_s,
+                              self.queue_threshold)
 
 
 def build_runner(cfg: EngineConfig, max_steps: int = 0) -> tuple[LiveRunner, str]:
@@ -88,7 +91,7 @@ def build_runner(cfg: EngineConfig, max_steps: int = 0) -> tuple[LiveRunner, str
         norm = model.norm
         # the knobs stored with a policy win over flags: its actions mean nothing under others
         knobs, notes = knobs_from_mapping(model.mapping, knobs)
-    for kind in ("fixed", "avellaneda_stoikov"):
+    for kind in LIVE_BASELINES:
         quoters[kind] = BaselineQuoter(kind, bp)
     start = "model" if cfg.policy else cfg.baseline
     capacity = max(1, int(cfg.history_s * 1000 / feed.meta.grid_ms))

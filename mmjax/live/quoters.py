@@ -24,11 +24,32 @@ class QuoteContext(NamedTuple):
     sigma_ticks_per_sqrt_s: float  # running volatility estimate of mid
     time_left_s: float  # horizon left for finite-horizon quoters (Avellaneda-Stoikov)
     max_offset_bps: float  # the env's action range (mmjax/env/actions.py)
+    # the queue-aware quoter's inputs (`queue_view`): book row t's touch and the agent's own orders
+    touch_lots: tuple[int, int] = (0, 0)  # lots shown at the best bid and best ask
+    queue_frac: tuple[float, float] = (0.0, 0.0)  # own order's queue ahead / lots shown at its price (0: none)
+    at_touch: tuple[bool, bool] = (False, False)  # a live order rests at its side's best price
+    inventory_frac: float = 0.0  # inventory / max_inventory
 
     @property
     def mid_abs_ticks(self) -> float:
         """Mid price in ticks (absolute, anchor included)."""
         return self.mid_ticks + self.anchor_ticks
+
+
+def queue_view(state, book, p) -> tuple[tuple[int, int], tuple[float, float], tuple[bool, bool]]:
+    """(touch lots, queue_frac, at_touch), each (bid, ask), of a `sim_np.SimState` at the decision on ``book``
+    (row t): the NumPy twin of `mmjax.evaluation.harness.queue_view` (tests/test_queue_aware.py pins them)."""
+    from mmjax.env import sim_np
+
+    touch = (p.lots(book.bid_sz[0]), p.lots(book.ask_sz[0]))
+    best = (book.bid_px[0], book.ask_px[0])
+    frac, at = [0.0, 0.0], [False, False]
+    for i, order in enumerate((state.bid, state.ask)):
+        if order is not None and order.remaining > 0 and order.price == best[i]:
+            at[i] = True
+            # float32 like the device twin
+            frac[i] = min(float(sim_np.f32(sim_np.f32(order.queue_ahead) / sim_np.f32(max(touch[i], 1)))), 1.0)
+    return touch, (frac[0], frac[1]), (at[0], at[1])
 
 
 class Quoter(Protocol):
@@ -48,6 +69,11 @@ class BaselineParams:
     as_gamma_per_tick_lot: float = 1e-5  # risk aversion; BTC-USD sigma is ~400 ticks/sqrt(s) at $0.01 ticks
     as_k_per_tick: float = 0.1  # fill-intensity decay: half spread ~ 1/k ticks when gamma -> 0
     as_horizon_s: float = 10.0  # rolling horizon T - t, s (a live session has no end)
+    queue_threshold: float = 0.7  # queue-aware run-over threshold (`mmjax.baselines.queue_aware_action`; tune it
+    # with `mmjax evaluate`, whose report prints the tuned value)
+
+
+LIVE_BASELINES = ("fixed", "avellaneda_stoikov", "queue_aware")
 
 
 class BaselineQuoter:
@@ -58,13 +84,19 @@ class BaselineQuoter:
     def __init__(self, kind: str, params: BaselineParams):
         from mmjax import baselines
 
-        if kind not in ("fixed", "avellaneda_stoikov"):
-            raise ValueError(f"baseline must be 'fixed' or 'avellaneda_stoikov', got {kind!r}")
+        if kind not in LIVE_BASELINES:
+            raise ValueError(f"baseline must be one of {', '.join(LIVE_BASELINES)}, got {kind!r}")
         self.kind, self.params, self._bl = kind, params, baselines
         self.name = f"baseline: {kind}"
 
     def act(self, obs: np.ndarray, ctx: QuoteContext) -> np.ndarray:
         p, bl = self.params, self._bl
+        if self.kind == "queue_aware":
+            from mmjax.env.knobs import action_range_ticks
+
+            k_max = action_range_ticks(ctx.mid_ticks, ctx.anchor_ticks, ctx.max_offset_bps)
+            return np.asarray(bl.queue_aware_action(ctx.touch_lots, ctx.queue_frac, ctx.at_touch, ctx.inventory_frac,
+                                                    np.float32(p.queue_threshold), k_max), np.float64)
         if self.kind == "fixed":
             b, a = bl.fixed_offsets(p.fixed_offset_bps, np.float32(0.0))
         else:

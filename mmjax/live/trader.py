@@ -34,7 +34,7 @@ from mmjax.features import spec
 from mmjax.features.stream import Normalizer, StreamingFeatures
 from mmjax.live.attribution import LiveAttribution
 from mmjax.live.feeds import BookEvent, TradeEvent
-from mmjax.live.quoters import BaselineParams, QuoteContext
+from mmjax.live.quoters import BaselineParams, QuoteContext, queue_view
 from mmjax.live.rows import TickRows
 from mmjax.live.state import SIDE_AT_LIMIT, SIDE_PULLED, SIDE_QUOTED, queue_ahead_size
 
@@ -237,7 +237,8 @@ class PaperTrader:
         obs[F:] = sim_np.agent_features(self.state, book, self.time % self.knobs.episode_steps, p)
         ctx = QuoteContext(acct.inventory, self.knobs.quote_size, mid, int(book.bid_px[0]), int(book.ask_px[0]),
                            self.anchor, self.features.sigma_ticks_per_sqrt_s, self.baseline.as_horizon_s,
-                           self.knobs.max_offset_bps)
+                           self.knobs.max_offset_bps, *queue_view(self.state, book, p),
+                           acct.inventory / self.knobs.max_inventory)
         action = self.quoter.act(obs, ctx)
         self.state = sim_np.decide(self.state, action, book, p)
         sides = side_states(self.state.pipeline[-1], acct.inventory_lots, p.max_lots)

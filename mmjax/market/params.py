@@ -161,6 +161,20 @@ def load_preset(name: str) -> SynthParams:
     return load_params(path)
 
 
+def preset_env(name: str) -> dict[str, float | int]:
+    """The environment knobs a market of preset ``name`` is traded with (its ``"_env"`` object: quote size,
+    inventory limit, action range, ... by `mmjax.env.knobs.EnvKnobs` field name); {} when it names none.
+
+    They live with the preset because they depend on the market (a tick is ~0.002 bps of BTC and ~11 bps of
+    a large-tick stock); `mmjax demo` applies them, the caller checks the names against `EnvKnobs`."""
+    path = PRESETS_DIR / f"{name}.json"
+    load_preset(name)  # an unknown or broken preset fails here, with its message
+    env = json.loads(path.read_text()).get("_env", {})
+    if not isinstance(env, dict) or not all(isinstance(v, (int, float)) for v in env.values()):
+        raise ValueError(f"{path}: field '_env' must be an object of numbers (EnvKnobs field -> value), got {env!r}")
+    return dict(env)
+
+
 def overrides(base: SynthParams, given: SynthParams) -> SynthParams:
     """``base`` with every field of ``given`` that differs from the default (an explicit flag) applied on top."""
     default = SynthParams()

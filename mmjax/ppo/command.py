@@ -95,6 +95,7 @@ def config_diff(old: TrainConfig, new: TrainConfig) -> list[str]:
                 if not dataclasses.is_dataclass(getattr(sub, f.name)) and f.name not in _RESUME_FREE}
 
     a, b = flat(old), flat(new)
+    a["data"], b["data"] = os.path.realpath(a["data"]), os.path.realpath(b["data"])  # "rec" and "./rec" are one
     return [f"--{k.replace('_', '-')}: {a[k]!r} -> {b[k]!r}" for k in a if k in b and a[k] != b[k]]
 
 
@@ -187,9 +188,13 @@ def _export(ppo_params, cfg: TrainConfig, market: build.Market, path: Path) -> N
 
 
 def run(cfg: TrainConfig) -> int:
-    """CLI entry point; Ctrl-C stops with one line saying what was kept."""
+    """CLI entry point: a watchdog over the run; Ctrl-C stops with one line saying what was kept."""
+    from mmjax.ppo.watchdog import watching
+
+    hint = f"the last checkpoint in {cfg.out} is kept: rerun the same command with --resume to continue from it"
     try:
-        train(cfg)
+        with watching(cfg.out, "train", hint) as wd:
+            train(cfg, progress=wd.wrap(print))
     except KeyboardInterrupt:
         kept = ("the run being replaced is untouched (the new one was discarded)" if cfg.overwrite else
                 f"{cfg.out} holds the last checkpoint: continue with `mmjax train --resume` and the same flags")

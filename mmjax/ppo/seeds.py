@@ -1,4 +1,9 @@
-"""`run_seeds`: K seeds of one PPO config trained as one jitted, vmapped program, each written as its own run.
+"""`run_seeds`, the one training loop: K seeds of one PPO config trained as one jitted, vmapped program, each
+written as its own run; ``vmap=False`` is the plain one-seed program (`mmjax.ppo.runner.run_training`).
+
+The loop owns the compile cache (one compiled chunk per chunk length), the metric rows, the NaN guard, and
+the order of writes after each chunk: metrics.jsonl first, then the checkpoint(s), then the learning curve
+(a crash between the two writes leaves rows that a resume drops: `run_log._read_metrics`).
 
 Seed k's key is ``PRNGKey(config.seed + k)``, the key a plain `run_training` with ``seed = config.seed + k``
 uses, so run k is that single run (to float rounding: see docs/ppo.md). The chunk program is `PPO.run`
@@ -24,9 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mmjax.ppo import watchdog
 from mmjax.ppo.checkpoint import load_checkpoint, save_checkpoint
 from mmjax.ppo.config import PPOConfig
-from mmjax.ppo.runner import (
+from mmjax.ppo.distributed import is_main, to_host
+from mmjax.ppo.run_log import (
     CHECKPOINT,
     CURVE,
     METRICS,
@@ -37,7 +44,8 @@ from mmjax.ppo.runner import (
     shown_row,
 )
 from mmjax.ppo.selection import Validation, make_validator, summarize, val_name
-from mmjax.ppo.train import HParams, make_ppo
+from mmjax.ppo.tensorboard import TensorBoardWriter
+from mmjax.ppo.train import HParams, TrainState, make_ppo
 from mmjax.ppo.wrappers import EPISODIC_LENGTH, EPISODIC_RETURN
 
 SELECTION = "selection.json"  # per run: the selected update, its validation score, the validation curve
@@ -98,7 +106,7 @@ def _resume(dirs, configs, template, validation, progress):
     name = LAST_CHECKPOINT if validation else CHECKPOINT
     have = [(d / name).exists() for d in dirs]
     if not any(have):
-        progress(f"no {name} in {dirs[0].parent}/...; starting fresh")
+        progress(f"no {name} in {dirs[0] if len(dirs) == 1 else f'{dirs[0].parent}/...'}; starting fresh")
         return None
     if not all(have):
         raise FileNotFoundError(f"resume: {name} missing in {[str(d) for d, h in zip(dirs, have, strict=True) if not h]}")
@@ -106,7 +114,8 @@ def _resume(dirs, configs, template, validation, progress):
     for d, c in zip(dirs, configs, strict=True):
         state, meta = load_checkpoint(d / name, template)
         if meta.get("config") != c.to_json():
-            raise ValueError(f"{d / name}: written by a different config; refusing to resume")
+            raise ValueError(f"{d / name}: written by a different config; refusing to resume "
+                             f"(checkpoint {meta.get('config')}, now {c.to_json()})")
         states.append(state)
         best = _Best()
         if validation and (d / SELECTION).exists():  # absent: stopped before its first validation
@@ -118,44 +127,79 @@ def _resume(dirs, configs, template, validation, progress):
     updates = {int(s.update) for s in states}
     if len(updates) != 1:
         raise ValueError(f"resume: the seeds' checkpoints are at different updates {sorted(updates)}")
-    progress(f"resumed {len(dirs)} seeds at update {updates.pop()}")
+    u = updates.pop()
+    progress(f"resumed from {dirs[0] / name} at update {u}" if len(dirs) == 1 else f"resumed {len(dirs)} seeds at update {u}")
     return states, bests
 
 
+def _place(host_state: TrainState, init, key, hp, env_params) -> TrainState:
+    """Put a loaded (NumPy) one-seed state on the devices, laid out as `init` lays out a fresh one."""
+    if jax.process_count() == 1:
+        return jax.device_put(host_state)
+    # Across processes: build each global array from the (identical) host copy every process loaded.
+    shardings = init.lower(key, hp, env_params).compile().output_shardings
+    return jax.tree.map(lambda x, sh: jax.make_array_from_callback(np.shape(x), sh, lambda idx: np.asarray(x)[idx]),
+                        host_state, shardings)
+
+
 def run_seeds(config: PPOConfig, env, env_params, out_dirs: Sequence[str | Path], validation: Validation | None = None,
-              resume: bool = False, progress: Callable[[str], Any] = print) -> list[dict]:
+              resume: bool = False, progress: Callable[[str], Any] = print, tensorboard_dir: str | None = None,
+              vmap: bool = True) -> list[dict]:
     """Train seeds ``config.seed + k`` for k < len(out_dirs) at once, seed k into ``out_dirs[k]``.
 
-    Returns one dict per seed, as `run_training`'s ({"params", "metrics", "out_dir", "updates", "state"}) with
-    "selection" (the selection.json record, or None); "params" and "state" are the selected checkpoint's."""
+    Returns one dict per seed, {"params", "metrics", "out_dir", "updates", "state", "selection"} ("selection":
+    the selection.json record, or None); "params" and "state" are the selected checkpoint's.
+
+    ``vmap=False``: one directory, the plain program (no seed axis), the numbers of a single run; it alone runs
+    across processes and writes TensorBoard scalars (`tensorboard_dir`), and it takes no `validation`."""
     config.validate()
-    if jax.process_count() > 1:
-        raise ValueError("run_seeds: several seeds or validation selection in a multi-process run are not supported; "
-                         "run one seed per process group")
     dirs = [Path(d) for d in out_dirs]
+    num = len(dirs)
+    if not vmap and (num != 1 or validation is not None):
+        raise ValueError("run_seeds(vmap=False): one run directory and no validation (run_training)")
+    if vmap and (jax.process_count() > 1 or tensorboard_dir):
+        raise ValueError("run_seeds: several seeds or validation selection in a multi-process run, or with TensorBoard, "
+                         "are not supported; run one seed per process group")
+    main = is_main()
+    if not main:
+        progress = lambda *_: None  # noqa: E731 - process 0 speaks for the run
     for d in dirs:
         d.mkdir(parents=True, exist_ok=True)
-    num = len(dirs)
     configs = [dataclasses.replace(config, seed=config.seed + k) for k in range(num)]
     ppo = make_ppo(config, env, env_params)
-    extra = tuple(k for k in ppo.episode_metrics if k not in (EPISODIC_RETURN, EPISODIC_LENGTH))
+    extra = tuple(k for k in ppo.episode_metrics if k not in (EPISODIC_RETURN, EPISODIC_LENGTH))  # final_info ones
     hp = HParams.from_config(config)
-    keys = seed_keys(config.seed, num)
-    init = jax.jit(jax.vmap(ppo.init, in_axes=(0, None, None)))
+    if vmap:
+        keys = seed_keys(config.seed, num)
+        init = jax.jit(jax.vmap(ppo.init, in_axes=(0, None, None)))
+        template_key = keys[0]
+    else:
+        keys = template_key = jax.random.PRNGKey(config.seed)
+        init = jax.jit(ppo.init)
+    # the host view of the device state and metrics: a leading seed axis, also without vmap
+    seeded = (lambda tree: tree) if vmap else (lambda tree: jax.tree.map(lambda x: np.asarray(x)[None], tree))
+    updated = (lambda st: int(st.update[0])) if vmap else (lambda st: int(st.update))
 
     loaded = None
     if resume:
-        template = jax.eval_shape(ppo.init, keys[0], hp, env_params)
+        template = jax.eval_shape(ppo.init, template_key, hp, env_params)
         loaded = _resume(dirs, configs, template, validation, progress)
+    elif any((d / CHECKPOINT).exists() for d in dirs):
+        progress(f"starting fresh in {dirs[0]} (existing checkpoint will be overwritten; `mmjax train --resume` continues it instead)")
     if loaded is None:
         state, bests = init(keys, hp, env_params), [_Best() for _ in dirs]
         rows = [[] for _ in dirs]
     else:
         host_states, bests = loaded
-        state = jax.device_put(jax.tree.map(lambda *xs: np.stack(xs), *host_states))
+        state = (jax.device_put(jax.tree.map(lambda *xs: np.stack(xs), *host_states)) if vmap
+                 else _place(host_states[0], init, keys, hp, env_params))
         rows = [_read_metrics(d / METRICS, int(host_states[0].update)) for d in dirs]
-    for d, r in zip(dirs, rows, strict=True):
-        (d / METRICS).write_text("".join(json.dumps(x) + "\n" for x in r))
+    board = None
+    if main:
+        for d, r in zip(dirs, rows, strict=True):
+            (d / METRICS).write_text("".join(json.dumps(x) + "\n" for x in r))
+        if tensorboard_dir:  # events past the checkpoint (or all, starting fresh) are purged: they are redone
+            board = TensorBoardWriter(tensorboard_dir, resume_after_step=updated(state) * config.batch_size)
 
     validate = None
     if validation is not None:
@@ -164,74 +208,58 @@ def run_seeds(config: PPOConfig, env, env_params, out_dirs: Sequence[str | Path]
     curve_keys = (EPISODIC_RETURN, *extra, *((val_name(validation.metric),) if validation else ()))
     total, bs = config.num_updates, config.batch_size
     chunk_fns: dict[int, Callable] = {}
-    while int(state.update[0]) < total:
-        start = int(state.update[0])
-        n = _chunk_end(start, total, config.updates_per_chunk, validation.every_updates if validation else 0) - start
-        if n not in chunk_fns:  # compile once per chunk length
+    try:
+        while (start := updated(state)) < total:
+            n = _chunk_end(start, total, config.updates_per_chunk, validation.every_updates if validation else 0) - start
+            if n not in chunk_fns:  # compile once per chunk length (at most two without validation: full and last)
+                t0 = time.perf_counter()
+                if vmap:
+                    run_n = jax.vmap(lambda s, h, p, n=n: ppo.run(s, h, p, n), in_axes=(0, None, None))
+                    chunk_fns[n] = jax.jit(run_n).lower(state, hp, env_params).compile()
+                else:
+                    chunk_fns[n] = jax.jit(ppo.run, static_argnums=3).lower(state, hp, env_params, n).compile()
+                progress(f"compiled a {n}-update chunk{f' of {num} seeds' if vmap else ''} in "
+                         f"{time.perf_counter() - t0:.1f} s")
+                watchdog.beat(f"compiled a {n}-update chunk")
+            # An AOT-compiled chunk insists on its input shardings (multi-device, or a freshly loaded state).
+            state = jax.device_put(state, chunk_fns[n].input_shardings[0][0])
             t0 = time.perf_counter()
-            run_n = jax.vmap(lambda s, h, p, n=n: ppo.run(s, h, p, n), in_axes=(0, None, None))
-            chunk_fns[n] = jax.jit(run_n).lower(state, hp, env_params).compile()
-            progress(f"compiled a {n}-update chunk of {num} seeds in {time.perf_counter() - t0:.1f} s")
-        state = jax.device_put(state, chunk_fns[n].input_shardings[0][0])
-        t0 = time.perf_counter()
-        state, metrics = chunk_fns[n](state, hp, env_params)
-        metrics = jax.device_get(metrics)  # {name: [K, n]}
-        sps = n * bs / (time.perf_counter() - t0)  # per seed; all K seeds ran in that wall time
-        host = jax.device_get(state)
-        for k in range(num):
-            try:
-                _finite_or_raise({name: v[k] for name, v in metrics.items()}, _seed(host, k), start)
-            except FloatingPointError as e:
-                raise FloatingPointError(f"seed {configs[k].seed}: {e}") from None
-
-        chunk_rows = [[] for _ in dirs]
-        for k in range(num):
-            for i in range(n):
-                u = start + i + 1
-                row = {"update": u, "global_step": u * bs, "charts/SPS": sps}
-                row.update({name: float(v[k, i]) for name, v in metrics.items()})
-                if row["charts/episodes"] == 0:  # no episode ended in this rollout: no return to report
-                    row.update({name: None for name in ppo.episode_metrics})
-                chunk_rows[k].append(row)
-        end = start + n
-        val_due = validation is not None and (not validation.every_updates or end % validation.every_updates == 0
-                                              or end == total)
-        improved = [False] * num
-        if val_due:
-            per_episode = jax.device_get(validate(ppo.params_out(state), validation.env_params, starts))
+            state, metrics = chunk_fns[n](state, hp, env_params)
+            metrics = seeded(to_host(metrics))  # {name: [K, n]}
+            sps = n * bs / (time.perf_counter() - t0)  # per seed; all K seeds ran in that wall time
+            host = seeded(to_host(state))  # a collective across processes; a plain device_get in one
             for k in range(num):
-                summary = summarize(_seed(per_episode, k), validation.metric)
-                chunk_rows[k][-1].update(summary)
-                improved[k] = bests[k].offer(end, summary[val_name(validation.metric)], _seed(host, k))
+                try:
+                    _finite_or_raise({name: v[k] for name, v in metrics.items()}, _seed(host, k), start)
+                except FloatingPointError as e:
+                    raise FloatingPointError(f"seed {configs[k].seed}: {e}" if vmap else str(e)) from None
+            end = start + n
+            chunk_rows = [_rows(metrics, k, start, n, bs, sps, ppo.episode_metrics) for k in range(num)]
+            val_due = validation is not None and (not validation.every_updates or end % validation.every_updates == 0
+                                                  or end == total)
+            improved = [False] * num
+            if val_due:
+                per_episode = jax.device_get(validate(ppo.params_out(state), validation.env_params, starts))
+                for k in range(num):
+                    summary = summarize(_seed(per_episode, k), validation.metric)
+                    chunk_rows[k][-1].update(summary)
+                    improved[k] = bests[k].offer(end, summary[val_name(validation.metric)], _seed(host, k))
+            for k in range(num):
+                rows[k] += chunk_rows[k]
+            if main:
+                _write_chunk(dirs, configs, chunk_rows, rows, host, bests, improved, validation, val_due, end, bs,
+                             curve_keys, board)
+            progress(_chunk_line(chunk_rows, ppo.episode_metrics, sps, total, bs, extra, configs, bests, validation,
+                                 val_due, vmap))
+            watchdog.beat(f"update {end}/{total}")
+    finally:
+        if board is not None:
+            board.close()
 
-        for k, d in enumerate(dirs):
-            rows[k] += chunk_rows[k]
-            with (d / METRICS).open("a") as f:  # metrics first, then the checkpoints (see runner._read_metrics)
-                f.writelines(json.dumps(r) + "\n" for r in chunk_rows[k])
-            meta = {"config": configs[k].to_json(), "update": str(end)}
-            if validation is None:
-                save_checkpoint(d / CHECKPOINT, _seed(host, k), meta)
-            else:
-                if improved[k]:
-                    save_checkpoint(d / CHECKPOINT, bests[k].state, {**meta, "update": str(bests[k].update),
-                                                                     "selected_on": validation.metric,
-                                                                     "val_score": repr(bests[k].score)})
-                save_checkpoint(d / LAST_CHECKPOINT, _seed(host, k), meta)
-                if val_due:
-                    (d / SELECTION).write_text(json.dumps(bests[k].record(validation, bs), indent=2))
-            plot_learning_curve(rows[k], d / CURVE, curve_keys,
-                                selected_step=bests[k].update * bs if bests[k].state is not None else None)
-
-        shown = [shown_row(r, ppo.episode_metrics) for r in chunk_rows]
-        line = _progress_line(_mean_row(shown), sps * num, total, bs * num, extra)
-        line += f" | seeds {[c.seed for c in configs]} return {_fmt(r.get(EPISODIC_RETURN) for r in shown)}"
-        line += "".join(f" {m.rsplit('/', 1)[-1]} {_fmt(r.get(m) for r in shown)}" for m in extra)
-        if val_due:
-            vk = val_name(validation.metric)
-            line += (f" | {vk} {_fmt(r[vk] for r in shown)} best {_fmt(b.score for b in bests)} "
-                     f"at updates {[b.update for b in bests]}")
-        progress(line)
-
+    if not vmap:  # the device state itself, as a single run returns it (global arrays gathered across processes)
+        chosen = state if jax.process_count() == 1 else to_host(state)
+        return [{"params": ppo.params_out(chosen), "metrics": rows[0][-1] if rows[0] else {}, "out_dir": str(dirs[0]),
+                 "updates": int(chosen.update), "state": chosen, "selection": None}]
     host = jax.device_get(state)
     results = []
     for k, d in enumerate(dirs):
@@ -240,3 +268,54 @@ def run_seeds(config: PPOConfig, env, env_params, out_dirs: Sequence[str | Path]
                         "updates": int(host.update[k]), "state": chosen,
                         "selection": bests[k].record(validation, bs) if validation is not None else None})
     return results
+
+
+def _rows(metrics: dict, k: int, start: int, n: int, bs: int, sps: float, episode_metrics) -> list[dict]:
+    """Seed k's metric rows of a chunk of `n` updates from update `start` (episode metrics None where none ended)."""
+    out = []
+    for i in range(n):
+        u = start + i + 1
+        row = {"update": u, "global_step": u * bs, "charts/SPS": sps}
+        row.update({name: float(v[k, i]) for name, v in metrics.items()})
+        if row["charts/episodes"] == 0:  # no episode ended in this rollout: no return to report
+            row.update({name: None for name in episode_metrics})
+        out.append(row)
+    return out
+
+
+def _write_chunk(dirs, configs, chunk_rows, rows, host, bests, improved, validation, val_due, end, bs, curve_keys,
+                 board) -> None:
+    """Each run's files after a chunk: metrics first, then the checkpoint(s) (see run_log._read_metrics), the curve."""
+    for k, d in enumerate(dirs):
+        with (d / METRICS).open("a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in chunk_rows[k])
+        if board is not None:
+            board.write(chunk_rows[k])
+        meta = {"config": configs[k].to_json(), "update": str(end)}
+        if validation is None:
+            save_checkpoint(d / CHECKPOINT, _seed(host, k), meta)
+        else:
+            if improved[k]:
+                save_checkpoint(d / CHECKPOINT, bests[k].state, {**meta, "update": str(bests[k].update),
+                                                                 "selected_on": validation.metric,
+                                                                 "val_score": repr(bests[k].score)})
+            save_checkpoint(d / LAST_CHECKPOINT, _seed(host, k), meta)
+            if val_due:
+                (d / SELECTION).write_text(json.dumps(bests[k].record(validation, bs), indent=2))
+        plot_learning_curve(rows[k], d / CURVE, curve_keys,
+                            selected_step=bests[k].update * bs if bests[k].state is not None else None)
+
+
+def _chunk_line(chunk_rows, episode_metrics, sps, total, bs, extra, configs, bests, validation, val_due, vmap) -> str:
+    """The progress line of a chunk: the plain one of a single run; with vmap, the seed mean and each seed's values."""
+    shown = [shown_row(r, episode_metrics) for r in chunk_rows]
+    if not vmap:
+        return _progress_line(shown[0], sps, total, bs, extra)
+    line = _progress_line(_mean_row(shown), sps * len(configs), total, bs * len(configs), extra)
+    line += f" | seeds {[c.seed for c in configs]} return {_fmt(r.get(EPISODIC_RETURN) for r in shown)}"
+    line += "".join(f" {m.rsplit('/', 1)[-1]} {_fmt(r.get(m) for r in shown)}" for m in extra)
+    if val_due:
+        vk = val_name(validation.metric)
+        line += (f" | {vk} {_fmt(r[vk] for r in shown)} best {_fmt(b.score for b in bests)} "
+                 f"at updates {[b.update for b in bests]}")
+    return line

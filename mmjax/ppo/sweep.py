@@ -155,7 +155,15 @@ def _plot(rows: list[dict], key: str, best: int, path: Path) -> None:
 
 
 def run(cfg: SweepConfig, progress=print) -> int:
-    """Load the recording, run the grid program, write the outputs."""
+    """Load the recording, run the grid program, write the outputs (under the watchdog: `mmjax.ppo.watchdog`)."""
+    from mmjax.ppo.watchdog import watching
+
+    with watching(cfg.out, "sweep", "a sweep is one program and does not resume: rerun the same command",
+                  progress=progress) as wd:
+        return _sweep(cfg, wd.wrap(progress))
+
+
+def _sweep(cfg: SweepConfig, progress) -> int:
     if not cfg.data.data:
         raise ValueError("sweep: --data DIR is required (a recording; `mmjax synth` makes one)")
     if cfg.seeds < 1 or cfg.val_episodes < 1:

@@ -96,16 +96,18 @@ class PPO(NamedTuple):
     mesh: Mesh | None
     episode_metrics: tuple[str, ...]  # names in info["episode"], averaged over the episodes ending in a rollout
 
-    def optimizer(self, hp: HParams) -> optax.GradientTransformation:
-        """Global-norm clip then Adam with (optionally) linearly decaying learning rate."""
+    def lr_at(self, hp: HParams, count) -> jax.Array:
+        """The learning-rate schedule: the rate of gradient step `count` (0-based), linearly decayed to 0 over
+        all steps when anneal_lr; the one place it is written (the optimizer and the logged rate use it)."""
         c = self.config
         total = c.num_updates * c.update_epochs * c.num_minibatches
+        frac = 1.0 - count / total if c.anneal_lr else 1.0
+        return hp.lr * jnp.maximum(frac, 0.0)
 
-        def schedule(count):
-            frac = 1.0 - count / total if c.anneal_lr else 1.0
-            return hp.lr * jnp.maximum(frac, 0.0)
-
-        return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(schedule, eps=1e-5))
+    def optimizer(self, hp: HParams) -> optax.GradientTransformation:
+        """Global-norm clip then Adam with (optionally) linearly decaying learning rate (`lr_at`)."""
+        return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm),
+                           optax.adam(lambda count: self.lr_at(hp, count), eps=1e-5))
 
     def _shard(self, tree, env_axis: int = 0):
         # Pin the env-batch axis to the device mesh; a no-op on one device.
@@ -258,10 +260,7 @@ class PPO(NamedTuple):
 
     def optimizer_lr(self, hp: HParams, opt_state) -> jax.Array:
         """Learning rate the next gradient step will use."""
-        c = self.config
-        count = opt_state[1][0].count  # adam's ScaleByAdamState step counter
-        total = c.num_updates * c.update_epochs * c.num_minibatches
-        return hp.lr * (jnp.maximum(1.0 - count / total, 0.0) if c.anneal_lr else 1.0)
+        return self.lr_at(hp, opt_state[1][0].count)  # adam's ScaleByAdamState step counter
 
     def run(self, state: TrainState, hp: HParams, env_params: Any, num_updates: int) -> tuple[TrainState, dict]:
         """`num_updates` updates in one `lax.scan`; metrics stacked [num_updates]."""
