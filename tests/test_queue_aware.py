@@ -7,7 +7,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_fills import make_market, random_market
 
 from mmjax import baselines as bl
 from mmjax.env.knobs import ACTION_PULL, EnvKnobs
@@ -15,6 +14,7 @@ from mmjax.env.market_env import MarketMakingEnv, make_params
 from mmjax.env.reference import ReferenceMarketEnv, ReplayData
 from mmjax.evaluation import harness as H
 from mmjax.live.quoters import BaselineParams, BaselineQuoter, QuoteContext, queue_view
+from tests.helpers.markets import make_market, random_market
 
 F_M = 17
 ENV = MarketMakingEnv()
