@@ -46,10 +46,10 @@ def test_full_runs_the_bars_configuration_and_never_shrinks_a_request():
     assert set(DemoConfig().markets.split(",")) == {"builtin-btc", "large-tick"}
 
 
-def test_the_quick_pass_leaves_out_btc_at_zero_fee_and_says_so_while_full_runs_every_pair():
+def test_the_quick_pass_runs_each_market_at_the_rebate_and_says_so_while_full_runs_every_pair():
     pairs, left = plan(DemoConfig())
-    assert pairs == [("builtin-btc", -0.5), ("large-tick", 0.0), ("large-tick", -0.5)]
-    assert left == [("builtin-btc", 0.0)]
+    assert pairs == [("builtin-btc", -0.5), ("large-tick", -0.5)]
+    assert left == [("builtin-btc", 0.0), ("large-tick", 0.0)]
     pairs, left = plan(DemoConfig(full=True).resolved())
     assert len(pairs) == 4 and left == []
     assert plan(DemoConfig(regimes="coinbase-top"))[0] == [("builtin-btc", 0.0), ("large-tick", 0.0)]  # as asked
