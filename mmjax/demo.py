@@ -60,12 +60,27 @@ def run(cfg: DemoConfig) -> int:
         return _demo(cfg, wd.wrap(print))
 
 
-def _demo(cfg: DemoConfig, progress) -> int:
+def train_config(cfg: DemoConfig, data: str, fee_bps: float, out: str):
+    """The `mmjax train` config the demo runs for one fee regime (bench_ppo times this market and these knobs)."""
     from mmjax.env.build import DataConfig
+    from mmjax.ppo.command import TrainConfig
+    from mmjax.ppo.config import PPOConfig
+
+    # splits 60/10/30 so the test split holds >= 100 one-minute episodes (>= 400 on the 24 h market)
+    data_cfg = DataConfig(data=data, split_fractions="0.6,0.1,0.3", split_gap_steps=600)
+    knobs = EnvKnobs(episode_steps=cfg.episode_steps, max_offset_bps=cfg.max_offset_bps, maker_fee_bps=fee_bps,
+                     risk_aversion=cfg.risk_aversion, eta=cfg.eta)
+    # all seeds in one vmapped program; each keeps its best checkpoint on the validation split (never test)
+    ppo = PPOConfig(total_timesteps=cfg.train_steps, num_envs=cfg.num_envs, num_steps=64, updates_per_chunk=5,
+                    seed=cfg.seed, reward_scale=cfg.reward_scale, ent_coef=cfg.ent_coef)
+    return TrainConfig(data=data_cfg, env=knobs, ppo=ppo, seeds=cfg.seeds, select_on_val=True, val_every_updates=20,
+                       out=out)
+
+
+def _demo(cfg: DemoConfig, progress) -> int:
     from mmjax.env.knobs import fee_preset_name, parse_fee_bps
     from mmjax.evaluation.command import EvaluateConfig, evaluate
-    from mmjax.ppo.command import TrainConfig, train
-    from mmjax.ppo.config import PPOConfig
+    from mmjax.ppo.command import train
 
     cfg = cfg.resolved()
     t0 = time.perf_counter()
@@ -82,23 +97,16 @@ def _demo(cfg: DemoConfig, progress) -> int:
         synth.run(synth.SynthConfig(out=str(data), hours=cfg.hours, seed=cfg.seed, preset=cfg.preset))
     else:
         print(f"      reusing {data}")
-    # splits 60/10/30 so the test split holds >= 100 one-minute episodes (>= 400 on the 24 h market)
-    data_cfg = DataConfig(data=str(data), split_fractions="0.6,0.1,0.3", split_gap_steps=600)
     summaries = []
     for fee in fees:
         name = fee_preset_name(fee)
-        knobs = EnvKnobs(episode_steps=cfg.episode_steps, max_offset_bps=cfg.max_offset_bps, maker_fee_bps=fee,
-                         risk_aversion=cfg.risk_aversion, eta=cfg.eta)
         runs = out / "run" / name
-        # all seeds in one vmapped program; each keeps its best checkpoint on the validation split (never test)
-        ppo = PPOConfig(total_timesteps=cfg.train_steps, num_envs=cfg.num_envs, num_steps=64, updates_per_chunk=5,
-                        seed=cfg.seed, reward_scale=cfg.reward_scale, ent_coef=cfg.ent_coef)
         print(f"[2/3] regime {name} ({fee:g} bps), seeds {cfg.seed}..{cfg.seed + cfg.seeds - 1}: training PPO for "
               f"{cfg.train_steps:,} steps each on {cfg.num_envs} envs, checkpoint selected on the validation split",
               flush=True)
         # one seed: --seeds 1 writes OUT itself, so point OUT at seed<k>/ to keep the layout run/<preset>/seed<k>/
-        train(TrainConfig(data=data_cfg, env=knobs, ppo=ppo, seeds=cfg.seeds, select_on_val=True, val_every_updates=20,
-                          out=str(runs if cfg.seeds > 1 else runs / f"seed{cfg.seed}")), progress=progress)
+        train(train_config(cfg, str(data), fee, str(runs if cfg.seeds > 1 else runs / f"seed{cfg.seed}")),
+              progress=progress)
         print(f"[3/3] regime {name}: out-of-sample evaluation on the test split, baselines tuned at {fee:g} bps", flush=True)
         payload = evaluate(EvaluateConfig(data=str(data), policy=str(runs), out=str(out / "report" / name),
                                           episodes=cfg.episodes, maker_fee_bps=fee), progress=progress)
