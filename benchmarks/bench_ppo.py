@@ -2,6 +2,9 @@
 
     python benchmarks/bench_ppo.py --json benchmarks/results/ppo.json [--quick]
 
+Rows: Pendulum-v1 (gymnax), and the built-in market the demo trains on (the demo's 6 h market, env knobs and
+PPO shapes: `demo_market`), which is what `mmjax demo` and `mmjax train` on it run.
+
 FLOPs per env step are counted from the network shapes (2*in*out per Dense per sample; LayerNorm,
 activations, Adam and the env are not counted, so the roofline fraction is a lower bound on MLP
 efficiency): rollout actor forward + post-rollout recompute (actor on obs, critic on obs and on the
@@ -22,12 +25,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+import mmjax  # noqa: F401 - mmjax's XLA default (mmjax.xla_cpu) before any jax computation, as in `mmjax train`
 
 
 def matmul_flops_per_s(n: int, repeats: int, window_s: float = 0.0) -> float:
@@ -89,40 +94,22 @@ def measure(config, env, env_params, updates: int, repeats: int = 2) -> dict:
     return {"steps_per_s": steps_per_s, "flops_per_step": flops, "compile_s": compile_s, "obs_dim": ppo.obs_dim}
 
 
-def market_env():
-    """A MarketMakingEnv on a small synthetic book (throughput only), or (None, reason)."""
-    try:
-        from mmjax.data.market import NO_PRICE, MarketData, steps_to_gap
-        from mmjax.env.market_env import MarketMakingEnv, make_params
-        from mmjax.features.spec import NUM_MARKET_FEATURES
-    except Exception as e:  # the env is being written in parallel; report instead of failing
-        return None, f"mmjax.env not importable: {e!r}"
-    try:
-        rng = np.random.default_rng(0)
-        T, L, M = 20_000, 10, 8
-        mid = np.cumsum(rng.integers(-1, 2, T)).astype(np.int32) * 2
-        lv = np.arange(L, dtype=np.int32)
-        after_gap = np.zeros(T, bool)
-        after_gap[0] = True
-        buy_px = np.full((T, M), NO_PRICE, np.int32)
-        buy_px[:, 0] = mid + 1 + rng.integers(0, 3, T)
-        sell_px = np.full((T, M), -NO_PRICE, np.int32)
-        sell_px[:, 0] = mid - 1 - rng.integers(0, 3, T)
-        vol = rng.exponential(0.05, (T, 2)).astype(np.float32)
-        md = MarketData(
-            bid_px=jnp.asarray(mid[:, None] - 1 - lv), bid_sz=jnp.ones((T, L), jnp.float32),
-            ask_px=jnp.asarray(mid[:, None] + 1 + lv), ask_sz=jnp.ones((T, L), jnp.float32),
-            mid=jnp.asarray(mid, jnp.float32), t_s=jnp.arange(T, dtype=jnp.float32) * 0.1,
-            after_gap=jnp.asarray(after_gap), steps_to_gap=jnp.asarray(steps_to_gap(after_gap)),
-            buy_vol=jnp.asarray(vol[:, 0]), sell_vol=jnp.asarray(vol[:, 1]),
-            buy_px=jnp.asarray(buy_px), buy_px_vol=jnp.asarray(np.where(buy_px < NO_PRICE, vol[:, :1], 0.0), jnp.float32),
-            sell_px=jnp.asarray(sell_px), sell_px_vol=jnp.asarray(np.where(sell_px > -NO_PRICE, vol[:, 1:], 0.0), jnp.float32),
-            n_trades=jnp.ones(T, jnp.int32), tick_size=0.01, px_anchor_ticks=9_000_000, grid_ms=100)
-        params = make_params(md, np.zeros((T, NUM_MARKET_FEATURES), np.float32), np.ones(T, np.float32),
-                             episode_steps=1000)
-        return (MarketMakingEnv(), params), ""
-    except Exception as e:
-        return None, f"market env construction failed: {e!r}"
+def demo_market(hours: float):
+    """``(env, params)``: the built-in market the demo trains on (`mmjax.data.builtin`, ``hours`` long, seed 0), its
+    training split, the demo's env knobs for its first fee regime (`mmjax.demo.train_config`) and the env wrapper
+    `mmjax train` uses: what a user's `mmjax demo` / `mmjax train` runs."""
+    from mmjax.data.builtin import builtin_market
+    from mmjax.demo import DEMO_MARKETS, DEMO_REGIMES, DemoConfig, train_config
+    from mmjax.env import build
+    from mmjax.env.knobs import parse_fee_bps
+    from mmjax.ppo.wrappers import EpisodeStats
+
+    demo = DemoConfig(hours=hours)
+    tc = train_config(demo, builtin_market(hours=demo.hours, seed=demo.seed, preset=DEMO_MARKETS[0]),
+                      parse_fee_bps(DEMO_REGIMES[0]), out="unused")
+    market = build.load(tc.data, tc.env)
+    env = EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"})
+    return env, market.env_params(market.splits["train"]), tc.ppo
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,12 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--updates", type=int, default=None, help="updates per timed chunk (default 4)")
     ap.add_argument("--repeats", type=int, default=5, help="timed repeats per row; the best is kept (a shared CPU "
                     "only ever slows a repeat down, so the best is the least disturbed)")
+    ap.add_argument("--market-hours", type=float, default=None,
+                    help="length of the built-in market, hours (default: the demo's 6; --quick: 0.25)")
     ap.add_argument("--scale", default="", help="extra env counts to measure, comma-separated")
     ap.add_argument("--no-sweep", action="store_true", help="skip the network-width sweep")
     args = ap.parse_args(argv)
 
     import gymnax
 
+    from mmjax.demo import DemoConfig
     from mmjax.ppo import PPOConfig
 
     q = args.quick
@@ -177,14 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         sweep.append({"width": w, **measure(c, env, env_params, updates, repeats=1)})
         mm_samples.append(matmul_flops_per_s(mm_n, mm_rep, window_s))
 
-    market, why = market_env()
+    hours = args.market_hours or (0.25 if q else DemoConfig.hours)
+    *market, demo_ppo = demo_market(hours)
     scale = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []
     for n in [cfg.num_envs, *scale]:
         c = dataclasses.replace(cfg, num_envs=n)
-        if market is not None:
-            r = measure(c, *market, updates, repeats=args.repeats)
-            rows.append({"env": "MarketMakingEnv(synthetic book)", "num_envs": n, "hidden": c.hidden_sizes, **r})
-            mm_samples.append(matmul_flops_per_s(mm_n, mm_rep, window_s))
+        r = measure(c, *market, updates, repeats=args.repeats)
+        rows.append({"env": f"built-in market ({hours:g} h, the demo's)", "num_envs": n, "hidden": c.hidden_sizes, **r})
+        mm_samples.append(matmul_flops_per_s(mm_n, mm_rep, window_s))
         if n != cfg.num_envs:
             r = measure(c, env, env_params, updates, repeats=args.repeats)
             rows.append({"env": "Pendulum-v1", "num_envs": n, "hidden": c.hidden_sizes, **r})
@@ -198,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         "matmul_flops_per_s": mm, "matmul_samples": mm_samples, "matmul_window_s": window_s, "roofline_fraction": main_res["steps_per_s"] * main_res["flops_per_step"] / mm,
         "num_envs": cfg.num_envs, "backend": jax.default_backend(), "device_count": jax.local_device_count(),
         "device": jax.devices()[0].device_kind, "minibatch_rows": cfg.batch_size // cfg.num_minibatches,
-        "config": dataclasses.asdict(cfg), "envs": rows, "width_sweep": sweep, "market_env_note": why or "measured",
+        "config": dataclasses.asdict(cfg), "envs": rows, "width_sweep": sweep, "market_hours": hours,
+        "demo_ppo_shapes": {k: getattr(demo_ppo, k) for k in ("num_envs", "num_steps", "num_minibatches",
+                                                              "update_epochs", "hidden_sizes")},
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -215,8 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     for s in sweep:
         print(f"{'  width sweep (Pendulum)':<34}{cfg.num_envs:>8}{s['width']:>10}{s['steps_per_s']:>14,.0f}"
               f"{s['flops_per_step']:>12,}{s['steps_per_s'] * s['flops_per_step'] / 1e9:>10.1f}{s['roofline_fraction']:>10.2f}")
-    if why:
-        print(f"market env: {why}")
 
     if not sweep:
         print(f"wrote {out}")

@@ -110,12 +110,26 @@ def run(cfg: DemoConfig) -> int:
         return _demo(cfg, wd.wrap(print))
 
 
-def _demo(cfg: DemoConfig, progress) -> int:
+def train_config(cfg: DemoConfig, data: str, fee_bps: float, out: str, market: str = DEMO_MARKETS[0]):
+    """The `mmjax train` config the demo runs for one (market, fee) (bench_ppo times this market and these knobs)."""
     from mmjax.env.build import DataConfig
+    from mmjax.ppo.command import TrainConfig
+    from mmjax.ppo.config import PPOConfig
+
+    # splits 60/10/30 so the test split holds >= 100 one-minute episodes (>= 400 on the 24 h market)
+    data_cfg = DataConfig(data=data, split_fractions="0.6,0.1,0.3", split_gap_steps=600)
+    # all seeds in one vmapped program; each keeps its best checkpoint on the validation split (never test)
+    ppo = PPOConfig(total_timesteps=cfg.train_steps, num_envs=cfg.num_envs, num_steps=64, updates_per_chunk=5,
+                    seed=cfg.seed, reward_scale=cfg.reward_scale, ent_coef=cfg.ent_coef)
+    # the demo owns OUT: a rerun replaces its runs and reports (each only once the new one is complete)
+    return TrainConfig(data=data_cfg, env=market_knobs(market, fee_bps, cfg), ppo=ppo, seeds=cfg.seeds,
+                       select_on_val=True, val_every_updates=20, out=out, overwrite=True)
+
+
+def _demo(cfg: DemoConfig, progress) -> int:
     from mmjax.env.knobs import fee_preset_name
     from mmjax.evaluation.command import EvaluateConfig, evaluate
-    from mmjax.ppo.command import TrainConfig, train
-    from mmjax.ppo.config import PPOConfig
+    from mmjax.ppo.command import train
 
     cfg = cfg.resolved()
     t0 = time.perf_counter()
@@ -138,25 +152,18 @@ def _demo(cfg: DemoConfig, progress) -> int:
             synth.run(synth.SynthConfig(out=str(data), hours=cfg.hours, seed=cfg.seed, preset=market))
         else:
             print(f"      reusing {data}")
-        # splits 60/10/30 so the test split holds >= 100 one-minute episodes (>= 400 on the 24 h market)
-        data_cfg = DataConfig(data=str(data), split_fractions="0.6,0.1,0.3", split_gap_steps=600)
         for m, fee in pairs:
             if m != market:
                 continue
             name, knobs = fee_preset_name(fee), knobs_of[(m, fee)]
             runs = out / "run" / market / name
-            # all seeds in one vmapped program; each keeps its best checkpoint on the validation split (never test)
-            ppo = PPOConfig(total_timesteps=cfg.train_steps, num_envs=cfg.num_envs, num_steps=64, updates_per_chunk=5,
-                            seed=cfg.seed, reward_scale=cfg.reward_scale, ent_coef=cfg.ent_coef)
             print(f"[2/3] market {market}, regime {name} ({fee:g} bps), seeds {cfg.seed}..{cfg.seed + cfg.seeds - 1}: "
                   f"training PPO for {cfg.train_steps:,} steps each on {cfg.num_envs} envs (quote {knobs.quote_size:g}, "
                   f"limit {knobs.max_inventory:g}, range {knobs.max_offset_bps:g} bps), checkpoint selected on the "
                   "validation split", flush=True)
-            # the demo owns OUT: a rerun replaces its runs and reports (each only once the new one is complete)
             # one seed: --seeds 1 writes OUT itself, so point OUT at seed<k>/ to keep the layout run/<m>/<fee>/seed<k>/
-            train(TrainConfig(data=data_cfg, env=knobs, ppo=ppo, seeds=cfg.seeds, select_on_val=True,
-                              val_every_updates=20, out=str(runs if cfg.seeds > 1 else runs / f"seed{cfg.seed}"),
-                              overwrite=True), progress=progress)
+            train(train_config(cfg, str(data), fee, str(runs if cfg.seeds > 1 else runs / f"seed{cfg.seed}"), market),
+                  progress=progress)
             print(f"[3/3] market {market}, regime {name}: out-of-sample evaluation on the test split, baselines tuned "
                   f"at {fee:g} bps", flush=True)
             payload = evaluate(EvaluateConfig(data=str(data), policy=str(runs), out=str(out / "report" / market / name),

@@ -2,8 +2,9 @@
 
 XLA's CPU client runs its intra-op work on a multi-threaded Eigen pool. On vmapped programs (K seeds at once,
 `mmjax.ppo.seeds`) that pool can wedge: every worker parked, the host thread waiting forever in
-``BlockUntilReady``, no error (issue 30; PyAutoFit issue 1530 saw the same). With the Eigen pool off the wedge
-was not seen (benchmarks/hang_probe.py, docs/ppo.md "Hangs"), at a small speed cost on this 2-core machine.
+``BlockUntilReady``, no error (issue 30; PyAutoFit issue 1530 saw the same, and found this flag avoided it).
+Here the probe (benchmarks/hang_probe.py, docs/ppo.md "Hangs") still saw one wedge in 23 runs with the flag:
+it does not remove the wedge on this jax, so long commands also run under a watchdog (`mmjax.ppo.watchdog`).
 
 `apply_default` runs when the ``mmjax`` package is imported (mmjax/__init__.py), so it precedes the first jax
 computation of every command, benchmark and library user that imports mmjax before using jax. XLA reads

@@ -1,13 +1,11 @@
 """The watchdog of long commands (issue 30): an injected stall dumps stacks, says how to resume, exits non-zero,
 and the resumed run continues from the last checkpoint."""
 
-import _thread
 import json
 import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ import pytest
 from mmjax.ppo import PPOConfig, watchdog
 from mmjax.ppo.envs import ProbeEnv, ProbeParams
 from mmjax.ppo.runner import run_training
-from mmjax.ppo.watchdog import EXIT_CODE, STACKS, Limits, watching
+from mmjax.ppo.watchdog import EXIT_CODE, STACKS, Limits
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,32 +81,37 @@ def test_bad_knobs_are_refused_by_name(name, value):
         Limits.from_env({name: value})
 
 
-def test_training_stalled_after_a_chunk_stops_and_resumes_from_its_checkpoint(tmp_path):
-    """A real run_training whose progress stalls after the first 2-update chunk: the watchdog stops it (here by
-    interrupting the main thread instead of exiting pytest) with that chunk's checkpoint on disk, after
-    dumping the stalled stack; the resumed run continues from update 2 to the end."""
-    cfg = PPOConfig(total_timesteps=8 * 16 * 4, num_envs=8, num_steps=16, num_minibatches=2, update_epochs=2,
-                    hidden_sizes="16,16", updates_per_chunk=2)
-    env, params, out = ProbeEnv("obs_action"), ProbeParams(max_steps_in_episode=3), tmp_path / "run"
-    codes = []
-
-    def stop(code):
-        codes.append(code)
-        _thread.interrupt_main()
-
-    def stall_after_first_chunk(line):
-        if line.startswith("update 2/4"):
-            time.sleep(60)  # the injected stall
-
-    limits = Limits(factor=1, min_s=0.3, startup_s=120)
-    with pytest.raises(KeyboardInterrupt), watching(out, "train", "rerun with --resume", limits, exit_fn=stop) as wd:
-        run_training(cfg, env, params, out, progress=wd.wrap(stall_after_first_chunk))
-    assert codes == [EXIT_CODE]
+def test_training_stalled_after_a_chunk_exits_and_resumes_from_its_checkpoint(tmp_path):
+    """A real run_training (in a child process) whose progress stalls after the first 2-update chunk: the watchdog
+    dumps the stalled stack and exits with EXIT_CODE, that chunk's checkpoint on disk; the resumed run continues
+    from update 2 to the end."""
+    out = tmp_path / "run"
+    r = _run(f"""
+        import time
+        from mmjax.ppo import PPOConfig
+        from mmjax.ppo.envs import ProbeEnv, ProbeParams
+        from mmjax.ppo.runner import run_training
+        from mmjax.ppo.watchdog import Limits, watching
+        CFG = PPOConfig(total_timesteps=8 * 16 * 4, num_envs=8, num_steps=16, num_minibatches=2, update_epochs=2,
+                        hidden_sizes="16,16", updates_per_chunk=2)
+        def stall_after_first_chunk(line):
+            if line.startswith("update 2/4"):
+                time.sleep(600)  # the injected stall
+        limits = Limits(factor=1, min_s=30, startup_s=600, cpu_idle_s=None)  # a chunk here: well under 30 s
+        with watching({str(out)!r}, "train", "rerun with --resume", limits) as wd:
+            run_training(CFG, ProbeEnv("obs_action"), ProbeParams(max_steps_in_episode=3), {str(out)!r},
+                         progress=wd.wrap(stall_after_first_chunk))
+        """, tmp_path, timeout_s=900)
+    assert r.returncode == EXIT_CODE, r.stdout + r.stderr
+    assert "WATCHDOG" in r.stderr and "--resume" in r.stderr
     assert "stall_after_first_chunk" in (out / STACKS).read_text()
     assert [json.loads(x)["update"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
+    cfg = PPOConfig(total_timesteps=8 * 16 * 4, num_envs=8, num_steps=16, num_minibatches=2, update_epochs=2,
+                    hidden_sizes="16,16", updates_per_chunk=2)
     lines = []
-    res = run_training(cfg, env, params, out, resume=True, progress=lines.append)
+    res = run_training(cfg, ProbeEnv("obs_action"), ProbeParams(max_steps_in_episode=3), out, resume=True,
+                       progress=lines.append)
     assert any(x.startswith("resumed from") and x.endswith("at update 2") for x in lines)
     assert res["updates"] == 4
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
      "--xla_force_host_platform_device_count=4 --xla_cpu_multi_thread_eigen=false", "added"),
     ("--xla_cpu_multi_thread_eigen=true", "--xla_cpu_multi_thread_eigen=true", "user"),
 ])
-def test_the_flag_is_added_unless_the_user_chose_the_eigen_setting(given, want, outcome):
+def test_the_flag_is_added_unless_the_user_chose_the_eigen_setting(given, want, outcome, monkeypatch):
+    monkeypatch.setattr(xla_cpu, "_backend_started", lambda: False)  # as in a fresh process (pytest runs jax)
     environ = {} if given is None else {"XLA_FLAGS": given}
     assert xla_cpu.apply_default(environ) == outcome
     assert environ["XLA_FLAGS"] == want

@@ -39,7 +39,7 @@ from typing import Any
 from mmjax import xla_cpu
 
 IDLE_S = 30.0  # CPU quiet for this long (and no heartbeat within the limit): wedged
-IDLE_CPU_FRACTION = 0.01  # "quiet": under 1 % of one core between two looks (a starved but working process gets more)
+IDLE_CPU_FRACTION = 0.05  # "quiet": under 5 % of one core between two looks
 EXIT_CODE = 75  # EX_TEMPFAIL: a temporary failure; rerun (with --resume where the command has it)
 STACKS = "watchdog-stacks.txt"
 
@@ -52,6 +52,7 @@ class Limits:
     min_s: float = 600.0  # never less than this
     startup_s: float = 1800.0  # before the first heartbeat: data loading and the first compile
     enabled: bool = True
+    cpu_idle_s: float | None = IDLE_S  # also require this long of a quiet CPU; None: missing heartbeats alone
 
     @classmethod
     def from_env(cls, environ=os.environ) -> Limits:
@@ -120,7 +121,8 @@ class Watchdog:
             cpu = cpu_now
             with self._lock:
                 idle, limit, note = now - self._last, self.limit_s(), self._last_note
-            if idle > limit and now - busy_at > min(IDLE_S, limit):
+            quiet = self.limits.cpu_idle_s is None or now - busy_at > min(self.limits.cpu_idle_s, limit)
+            if idle > limit and quiet:
                 self._fire(idle, limit, note)
                 return
 
