@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args()
     module, cls_name, fn_name, _ = COMMANDS[ns.command]
     mod = importlib.import_module(module)
-    # a warning is one line that names the command, like an error (no source line, no module path)
+    # a warning is one line that names the command, like an error (no source line, no module path); the
+    # caller's formatter comes back afterwards (main runs in-process in tests and in `mmjax demo`'s callers)
+    caller_format = warnings.formatwarning
     warnings.formatwarning = lambda msg, cat, *_a, **_k: f"mmjax {ns.command}: warning: {' '.join(str(msg).split())}\n"
     try:
         config = config_from_args(getattr(mod, cls_name), ns)  # range checks run here, before any work
@@ -178,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             raise  # a bug: keep the traceback
         print(f"mmjax {ns.command}: error: {message}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = caller_format
     return int(result) if isinstance(result, int) else 0
 
 
