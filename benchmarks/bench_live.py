@@ -92,6 +92,7 @@ def time_trader(raw, quoter, passes: int) -> tuple[np.ndarray, dict]:
 
 def time_parts(raw, quoter) -> tuple[np.ndarray, np.ndarray]:
     """Per-row us of the streaming features alone (trades + book row) and of one policy decision alone."""
+    from mmjax.features import spec
     from mmjax.features.spec import FeatureConfig
     from mmjax.features.stream import StreamingFeatures
 
@@ -110,9 +111,8 @@ def time_parts(raw, quoter) -> tuple[np.ndarray, np.ndarray]:
         feat_us.append((clock() - t0) / 1e3)
         lo = bounds[i]
     pol_us = []
-    pad = np.zeros(3, np.float32)
-    for o in obs:
-        x = np.concatenate([o, pad])
+    for o in obs:  # the agent's own features (inventory, time, PnL, its orders) as zeros: the cost is the same
+        x = np.concatenate([o, np.zeros(spec.NUM_FEATURES - len(o), np.float32)])
         t0 = clock()
         quoter.policy.act(x)
         pol_us.append((clock() - t0) / 1e3)
