@@ -39,7 +39,7 @@ def _train_config(candidate: str, data: str):
     from mmjax.env.build import DataConfig
     from mmjax.env.knobs import EnvKnobs
     from mmjax.ppo.config import PPOConfig
-    from mmjax.ppo.run_dir import TrainConfig
+    from mmjax.runs.run_dir import TrainConfig
 
     if candidate == "builtin":  # the demo's market and PPO shapes (mmjax/demo.py), one 5-update chunk
         return TrainConfig(data=DataConfig(data=data, split_fractions="0.6,0.1,0.3", split_gap_steps=600),

@@ -150,7 +150,7 @@ def worker(args) -> int:
 
 def _mmjax_runs(src: Path, tick: float, size: float, max_inv: float, levels: int, cache: Path) -> list[dict]:
     from mmjax.data.tardis import TardisImportConfig, import_tardis
-    from mmjax.evaluation.backtest import BacktestConfig, backtest
+    from mmjax.evaluation.backtest_command import BacktestConfig, backtest
 
     rec = cache / src.name
     # a linear account on both sides (hftbacktest's linear_asset(1.0) above), so that the PnLs compare; mmjax

@@ -34,7 +34,7 @@ from mmjax.data.loader import load_market
 from mmjax.env import sim_np
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.reference import ReplayData
-from mmjax.evaluation.backtest_run import BacktestConfig, backtest
+from mmjax.evaluation.backtest import BacktestConfig, backtest
 from mmjax.evaluation.queue_truth import ModelVenue, TruthVenue, compare, read_orders, run_quoter
 
 # name: (MBO file under --data-root, quote size in the venue's unit, --max-silence-s of the import)

@@ -113,8 +113,8 @@ def run(cfg: DemoConfig) -> int:
 def train_config(cfg: DemoConfig, data: str, fee_bps: float, out: str, market: str = DEMO_MARKETS[0]):
     """The `mmjax train` config the demo runs for one (market, fee) (bench_ppo times this market and these knobs)."""
     from mmjax.env.build import DataConfig
-    from mmjax.ppo.command import TrainConfig
     from mmjax.ppo.config import PPOConfig
+    from mmjax.runs.train_command import TrainConfig
 
     # splits 60/10/30 so the test split holds >= 100 one-minute episodes (>= 400 on the 24 h market)
     data_cfg = DataConfig(data=data, split_fractions="0.6,0.1,0.3", split_gap_steps=600)
@@ -128,8 +128,8 @@ def train_config(cfg: DemoConfig, data: str, fee_bps: float, out: str, market: s
 
 def _demo(cfg: DemoConfig, progress) -> int:
     from mmjax.env.knobs import fee_preset_name
-    from mmjax.evaluation.command import EvaluateConfig, evaluate
-    from mmjax.ppo.command import train
+    from mmjax.evaluation.evaluate_command import EvaluateConfig, evaluate
+    from mmjax.runs.train_command import train
 
     cfg = cfg.resolved()
     t0 = time.perf_counter()

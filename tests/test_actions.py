@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mmjax import baselines as bl
 from mmjax.env import actions as A
+from mmjax.policy import baselines as bl
 
 MID, ANCHOR = 0.5, 6_200_000  # $62,000.005 at $0.01 ticks: 1 bp = 620 ticks
 

@@ -1,4 +1,4 @@
-"""`mmjax backtest` (mmjax/evaluation/backtest.py): whole recording, one episode per gap-free segment."""
+"""`mmjax backtest` (mmjax/evaluation/backtest_command.py): whole recording, one episode per gap-free segment."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mmjax.cli import main as cli_main
-from mmjax.evaluation.backtest import BacktestConfig, backtest, segments
+from mmjax.evaluation.backtest_command import BacktestConfig, backtest, segments
 
 KEYS = ("fills", "filled_size", "pnl", "mean_abs_position", "rejected_post_only", "steps", "segments")
 

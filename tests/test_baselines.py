@@ -1,9 +1,9 @@
-"""Specification of the closed-form baselines (mmjax/baselines.py)."""
+"""Specification of the closed-form baselines (mmjax/policy/baselines.py)."""
 
 import numpy as np
 import pytest
 
-from mmjax import baselines as bl
+from mmjax.policy import baselines as bl
 
 MID = 6_500_000.0  # $65,000 in ticks of $0.01
 

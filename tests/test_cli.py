@@ -47,8 +47,8 @@ def test_a_leaf_name_used_twice_is_a_clear_error():
 
 
 def test_train_flags_cover_data_env_and_ppo_knobs_once_each():
-    from mmjax.ppo.command import TrainConfig
     from mmjax.ppo.config import PPOConfig
+    from mmjax.runs.train_command import TrainConfig
 
     names = [f.name for f, _ in cli.flat_fields(TrainConfig)]
     assert len(names) == len(set(names))

@@ -24,7 +24,7 @@ from mmjax.env.knobs import EnvKnobs
 from mmjax.market.synth import SynthConfig
 from mmjax.market.synth import run as synth_run
 from mmjax.ppo.config import PPOConfig
-from mmjax.ppo.run_dir import TrainConfig
+from mmjax.runs.run_dir import TrainConfig
 
 TRAIN = ["--split-gap-steps", "50", "--episode-steps", "50", "--num-envs", "4", "--num-steps", "8",
          "--num-minibatches", "2", "--total-timesteps", "64", "--hidden-sizes", "8"]

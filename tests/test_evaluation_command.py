@@ -1,4 +1,4 @@
-"""Specification of the out-of-sample evaluation (mmjax/evaluation/command.py, mmjax/evaluation/harness.py)."""
+"""Specification of the out-of-sample evaluation (mmjax/evaluation/evaluate_command.py, mmjax/evaluation/harness.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mmjax.evaluation import harness as H
+from mmjax.evaluation.tuning import tune_baseline
 from mmjax.market.synth import SynthConfig
 from mmjax.market.synth import run as synth_run
 
@@ -37,7 +38,7 @@ def test_non_overlapping_starts_are_disjoint_inside_the_window_and_skip_gaps():
 
 @pytest.fixture(scope="module")
 def baseline_report(recording, tmp_path_factory):
-    from mmjax.evaluation.command import EvaluateConfig, evaluate
+    from mmjax.evaluation.evaluate_command import EvaluateConfig, evaluate
 
     out = tmp_path_factory.mktemp("report")
     payload = evaluate(EvaluateConfig(data=str(recording), out=str(out), episode_steps=EPISODE, episodes=12,
@@ -93,7 +94,7 @@ def test_fixed_baseline_fills_less_the_further_it_quotes(recording):
     starts = H.non_overlapping_starts(np.asarray(market.md.steps_to_gap), market.splits["train"].start,
                                       market.splits["train"].stop, EPISODE, 1, 10)
     calib = H.calibrate(params, market.splits["train"].start, market.splits["train"].stop)
-    _, table = H.tune_baseline(env, params, starts, "fixed", calib, grid=np.array([0.0, 1.0, 3.0, 10.0]))
+    _, table = tune_baseline(env, params, starts, "fixed", calib, grid=np.array([0.0, 1.0, 3.0, 10.0]))
     fills = [r["fills_per_episode"] for r in table]
     assert fills[0] > 0 and all(a >= b for a, b in zip(fills, fills[1:], strict=False))
 

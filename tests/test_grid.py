@@ -10,7 +10,7 @@ import pytest
 
 from mmjax.cli import main as cli_main
 from mmjax.evaluation import grid, grid_report, grid_spec
-from mmjax.evaluation.backtest import BacktestConfig, backtest
+from mmjax.evaluation.backtest_command import BacktestConfig, backtest
 
 SAME = ("fills", "bid_fills", "ask_fills", "rejected_post_only", "quote_steps", "beyond_depth_steps", "steps", "segments")
 

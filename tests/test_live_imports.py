@@ -17,7 +17,7 @@ FORBIDDEN = ("jax", "jaxlib", "flax", "gymnax", "gymnasium", "optax", "chex")
 # the live engine and everything it runs per row: paper trader, simulator, policy, streaming features
 LIVE_PATH = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "mmjax" / "live").glob("*.py")) + [
     "mmjax/env/sim_np.py", "mmjax/env/knobs.py", "mmjax/policy/numpy_policy.py", "mmjax/policy/format.py",
-    "mmjax/features/stream.py", "mmjax/features/spec.py", "mmjax/baselines.py", "mmjax/data/layout.py",
+    "mmjax/features/stream.py", "mmjax/features/spec.py", "mmjax/policy/baselines.py", "mmjax/data/layout.py",
     "mmjax/schema.py",
 ]
 

@@ -23,6 +23,7 @@ from mmjax.cli import main
 from mmjax.data.loader import load_market
 from mmjax.env import build
 from mmjax.evaluation import harness as H
+from mmjax.evaluation.tuning import tune_baseline
 from mmjax.features.batch import compute_market_features
 
 CAPTURE = "coinbase-advanced-trade-2026-08-09/frames.jsonl.gz"
@@ -67,7 +68,7 @@ def run_baselines(market: build.Market, episode_steps: int, episodes: int, names
     calib = H.calibrate(p_tune, tune.start, tune.stop)
     out = {}
     for name in names:
-        best, _ = H.tune_baseline(env, p_tune, tune_starts, name, calib)
+        best, _ = tune_baseline(env, p_tune, tune_starts, name, calib)
         raw = H.rollout(env, p_eval, np.asarray(starts), H.baseline_policy(name, np.float32(best), calib))
         tr = H.to_traces(raw, p_eval)
         out[name] = {"metrics": M.policy_metrics(tr), "traces": tr}
@@ -217,7 +218,7 @@ def test_a_non_btc_tardis_import_end_to_end(sol, tmp_path, capsys):
 
 def test_the_evaluate_command_on_the_sol_import(sol, tmp_path):
     """`mmjax evaluate --split all` with quotes of 1 SOL: the baselines trade, PnL in $ at SOL prices."""
-    from mmjax.evaluation.command import EvaluateConfig, evaluate
+    from mmjax.evaluation.evaluate_command import EvaluateConfig, evaluate
 
     rec, _, mk = sol
     out = tmp_path / "report"

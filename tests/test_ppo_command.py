@@ -1,4 +1,4 @@
-"""Specification of `mmjax train` -> `mmjax evaluate` wiring (mmjax/ppo/command.py, mmjax/evaluation/command.py)."""
+"""Specification of `mmjax train` -> `mmjax evaluate` wiring (mmjax/runs/train_command.py, mmjax/evaluation/evaluate_command.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from mmjax.market.synth import run as synth_run
 def run_dir(tmp_path_factory):
     from mmjax.env.build import DataConfig
     from mmjax.env.knobs import EnvKnobs
-    from mmjax.ppo.command import TrainConfig, train
     from mmjax.ppo.config import PPOConfig
+    from mmjax.runs.train_command import TrainConfig, train
 
     root = tmp_path_factory.mktemp("train")
     synth_run(SynthConfig(out=str(root / "market"), hours=0.25, seed=5))
@@ -45,11 +45,11 @@ def test_train_writes_checkpoint_metrics_curve_norm_and_a_loadable_policy(run_di
 
 
 def test_evaluate_compares_the_trained_policy_on_the_same_episodes(run_dir, tmp_path):
-    from mmjax.evaluation.command import EvaluateConfig, evaluate
+    from mmjax.evaluation.evaluate_command import EvaluateConfig, evaluate
 
     payload = evaluate(EvaluateConfig(data=str(run_dir / "market"), policy=str(run_dir / "run"), out=str(tmp_path),
                                       episodes=6, tune_episodes=4), progress=lambda *_: None)
-    from mmjax.baselines import BASELINES
+    from mmjax.policy.baselines import BASELINES
 
     assert set(payload["policies"]) == {"ppo", *BASELINES} and "signal_aware" in BASELINES
     assert set(payload["paired"]) == {f"ppo_vs_{b}" for b in BASELINES}

@@ -1,5 +1,5 @@
 """Several seeds in one vmapped program, and checkpoint selection on validation episodes (mmjax/ppo/seeds.py,
-mmjax/ppo/selection.py, `mmjax train --seeds K --select-on-val` in mmjax/ppo/command.py)."""
+mmjax/ppo/selection.py, `mmjax train --seeds K --select-on-val` in mmjax/runs/train_command.py)."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def test_seed_k_uses_the_key_of_a_single_run_with_seed_plus_k():
 def _market_cfgs(root):
     from mmjax.env.build import DataConfig
     from mmjax.env.knobs import EnvKnobs
-    from mmjax.ppo.command import TrainConfig
+    from mmjax.runs.train_command import TrainConfig
 
     # 1 bp of range: the deterministic policy quotes inside 0.5 bp and fills, so validation PnL is not all zero
     ppo = PPOConfig(total_timesteps=2 * 4 * 8, num_envs=4, num_steps=8, num_minibatches=1, update_epochs=1,
@@ -128,7 +128,7 @@ def _market_cfgs(root):
 def market_runs(tmp_path_factory):
     from mmjax.market.synth import SynthConfig
     from mmjax.market.synth import run as synth_run
-    from mmjax.ppo.command import train
+    from mmjax.runs.train_command import train
 
     root = tmp_path_factory.mktemp("seeds")
     synth_run(SynthConfig(out=str(root / "market"), hours=0.25, seed=5))
@@ -144,7 +144,7 @@ def test_two_seeds_give_two_runs_each_laid_out_and_loadable_like_a_single_run(ma
     from mmjax.evaluation import harness
     from mmjax.features import spec
     from mmjax.policy.numpy_policy import NumpyPolicy
-    from mmjax.ppo import run_dir
+    from mmjax.runs import run_dir
 
     root, multi, _, lines = market_runs
     runs = run_dir.find_runs(root / "multi")
@@ -221,7 +221,7 @@ def _perturb_rows(params, lo: int, hi: int):
 
 def test_validation_never_reads_test_split_rows_and_does_read_validation_rows(market_runs):
     from mmjax.env import build
-    from mmjax.ppo.command import validation_episodes
+    from mmjax.runs.train_command import validation_episodes
 
     root, multi, _, _ = market_runs
     market = multi["market"]
@@ -243,7 +243,7 @@ def test_validation_never_reads_test_split_rows_and_does_read_validation_rows(ma
 @pytest.mark.slow  # a third market training (~20-40 s on 2 loaded cores)
 def test_selected_checkpoint_is_unchanged_when_test_split_rows_change(market_runs):
     from mmjax.env import build
-    from mmjax.ppo.command import validation_episodes
+    from mmjax.runs.train_command import validation_episodes
 
     root, multi, _, _ = market_runs
     market = multi["market"]

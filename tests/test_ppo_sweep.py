@@ -10,7 +10,7 @@ from mmjax.env.knobs import EnvKnobs
 from mmjax.market.synth import SynthConfig
 from mmjax.market.synth import run as synth_run
 from mmjax.ppo.config import PPOConfig
-from mmjax.ppo.sweep import SweepConfig, run
+from mmjax.runs.sweep_command import SweepConfig, run
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The queue-aware baseline (mmjax.baselines.queue_aware_action): its rule, its place in the queue, its twins
+"""The queue-aware baseline (mmjax.policy.baselines.queue_aware_action): its rule, its place in the queue, its twins
 (the JAX harness and the NumPy live quoter) and its causality."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mmjax import baselines as bl
 from mmjax.env.knobs import ACTION_PULL, EnvKnobs
 from mmjax.env.market_env import MarketMakingEnv, make_params
 from mmjax.env.reference import ReferenceMarketEnv, ReplayData
 from mmjax.evaluation import harness as H
 from mmjax.live.quoters import BaselineParams, BaselineQuoter, QuoteContext, queue_view
+from mmjax.policy import baselines as bl
 from tests.helpers.markets import make_market, random_market
 
 F_M = 17

@@ -1,9 +1,9 @@
 """The grid engine behind `mmjax backtest --grid`: many quoter configurations over a whole recording in one program.
 
 Every configuration runs over every gap-free segment exactly as `mmjax backtest` runs one
-(`backtest_run`: one episode per segment, started flat at its first row, inventory marked at its last
+(`mmjax.evaluation.backtest`: one episode per segment, started flat at its first row, inventory marked at its last
 mid, the policy's clock restarting every ``episode_steps``): the same env step, the same totals
-(`backtest_run.step_sums`), vmapped over configurations. Configurations whose static knobs differ
+(`backtest.step_sums`), vmapped over configurations. Configurations whose static knobs differ
 (``latency_steps``, which sizes the order pipeline, and the fill rules' lot, which divides
 ``quote_size``) run as separate programs; everything else is traced. The grid is cut into chunks of
 ``chunk_configs`` configurations, each stepped through the recording in jitted chunks of
@@ -32,7 +32,7 @@ from mmjax.env import attribution
 from mmjax.env.fill_kinds import FILL_KINDS
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
-from mmjax.evaluation.backtest_run import SUMS, segments, step_sums, zero_sums
+from mmjax.evaluation.backtest import SUMS, segments, step_sums, zero_sums
 from mmjax.evaluation.grid_quoters import QUOTERS, Columns, Quoter, tuning_inputs  # noqa: F401 (tuning_inputs: harness)
 from mmjax.features.batch import compute_market_features
 
@@ -63,7 +63,7 @@ def load(data: str, product: str | None = None) -> Recording:
 
 
 def _params(rec: Recording, knobs: EnvKnobs) -> EnvParams:
-    """EnvParams of one static group, as `backtest_run.backtest` builds them (the episode: the longest segment)."""
+    """EnvParams of one static group, as `backtest.backtest` builds them (the episode: the longest segment)."""
     L = knobs.latency_steps
     longest = max(b - a for a, b in rec.segs)
     if longest <= L + 2:
@@ -183,7 +183,7 @@ def run_lanes(params: EnvParams, quoter: Quoter, inputs: dict[str, np.ndarray], 
     Each pass ``(start rows [N], steps)`` resets every lane at its own start row (flat, no orders) and
     steps it ``steps`` times; passes run in turn and their totals add up (the PnL too: a segment's PnL
     is marked at its last mid). A backtest's passes are its segments (every lane the same rows);
-    `harness.tune_baseline`'s single pass starts each lane at its own training episode. Returns the
+    `tuning.tune_baseline`'s single pass starts each lane at its own training episode. Returns the
     totals per lane ([N] lists: the columns of grid.parquet).
     """
     n = len(passes[0][0])

@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmjax import baselines as bl
 from mmjax.env.market_env import EnvParams
 from mmjax.evaluation import harness as H
+from mmjax.policy import baselines as bl
 
 Columns = dict[str, np.ndarray]  # axis -> [N] values (NaN: the default)
 
@@ -120,7 +120,7 @@ def _closed_form(name: str) -> Quoter:
 
 def tuning_inputs(name: str, values: np.ndarray, calib: H.BaselineCalibration) -> dict[str, np.ndarray]:
     """A baseline's inputs at ``values`` of its free parameter ([N]: ticks behind the touch, or gamma) with ``calib``
-    (`harness.tune_baseline`: one calibration on the tuning window for every value)."""
+    (`tuning.tune_baseline`: one calibration on the tuning window for every value)."""
     v = np.asarray(values, np.float32)
     if name == "fixed":
         return {"ticks": v}

@@ -15,16 +15,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmjax import baselines as bl
 from mmjax.env import actions, attribution, depth, kpis
 from mmjax.env.episodes import non_overlapping_starts, pin_start  # noqa: F401 (part of the harness API)
 from mmjax.env.knobs import ACTION_PULL
 from mmjax.env.market_env import EnvParams, EnvState, MarketMakingEnv
 from mmjax.env.rows import read_row
 from mmjax.evaluation.metrics import Traces
+from mmjax.policy import baselines as bl
 
 Policy = Callable[[jax.Array, EnvState, EnvParams], jax.Array]
-# the queue-aware quoter's threshold grid (mmjax.baselines.queue_aware_action: its score lies in [0, 2])
+# the queue-aware quoter's threshold grid (mmjax.policy.baselines.queue_aware_action: its score lies in [0, 2])
 QUEUE_THRESHOLDS = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 2.0], np.float32)
 
 
@@ -63,8 +63,9 @@ def rollout(env: MarketMakingEnv, params: EnvParams, starts: jax.Array, policy: 
 
 def ppo_policy(run: Path, env: MarketMakingEnv, params: EnvParams) -> Policy:
     """A `mmjax train` run's deterministic policy, loaded from its checkpoint."""
-    from mmjax.ppo import HParams, deterministic_action, make_ppo, run_dir
+    from mmjax.ppo import HParams, deterministic_action, make_ppo
     from mmjax.ppo.checkpoint import load_checkpoint
+    from mmjax.runs import run_dir
 
     pcfg = run_dir.load_train_config(run).ppo
     ppo = make_ppo(pcfg, env, params)
@@ -244,32 +245,3 @@ def default_grid(name: str, params: EnvParams, calib: BaselineCalibration) -> np
     # decade, wide enough that the tuned value is interior (tune_baseline flags an edge); the middle value,
     # k / sqrt(10), is `mmjax backtest`'s default
     return (calib.k_per_tick * np.logspace(-4, 3, 29)).astype(np.float32)
-
-
-def tune_baseline(env: MarketMakingEnv, params: EnvParams, starts: np.ndarray, name: str, calib: BaselineCalibration,
-                  grid: np.ndarray | None = None, min_fills_per_episode: float = 1.0) -> tuple[float, list[dict]]:
-    """Grid search of the free parameter by mean episode PnL on ``starts`` (training episodes only).
-
-    Every (value, episode) pair is one lane of the grid engine (`mmjax.evaluation.grid.run_lanes`, what
-    `mmjax backtest --grid` runs): all values in one program. Only values that trade (at least
-    ``min_fills_per_episode`` fills per episode on average) compete: not trading is the abstain
-    baseline's job. Returns (best value, one row per grid value); an empty grid (abstain) returns (0, []).
-    """
-    from mmjax.evaluation import grid as G  # the engine imports this module: import it when called
-
-    grid = default_grid(name, params, calib) if grid is None else np.asarray(grid, np.float32)
-    if len(grid) == 0:
-        return 0.0, []
-    starts = np.asarray(starts, np.int32)
-    S, V = len(starts), len(grid)
-    inputs = G.tuning_inputs(name, np.repeat(grid, S), calib)  # lane v * S + s: value v, episode s
-    inputs.update({k: np.full(V * S, float(getattr(params, k)), np.float32) for k in G.TRACED_AXES})
-    out = G.run_lanes(params, G.QUOTERS[name], inputs, [(np.tile(starts, V), params.episode_steps)],
-                      chunk_configs=4096)
-    per = {k: np.asarray(out[k], np.float64).reshape(V, S).mean(axis=1) for k in ("pnl", "mean_abs_position", "fills")}
-    table = [{"value": float(v), "mean_pnl": float(per["pnl"][i]), "map": float(per["mean_abs_position"][i]),
-              "fills_per_episode": float(per["fills"][i])} for i, v in enumerate(grid)]
-    # a quoter that never fills "wins" with PnL 0 and says nothing: the tuned opponent must trade
-    trading = [r for r in table if r["fills_per_episode"] >= min_fills_per_episode] or table
-    best = max(trading, key=lambda r: (r["mean_pnl"], -r["map"]))
-    return best["value"], table

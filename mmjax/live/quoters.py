@@ -69,7 +69,7 @@ class BaselineParams:
     as_gamma_per_tick_lot: float = 1e-5  # risk aversion; BTC-USD sigma is ~400 ticks/sqrt(s) at $0.01 ticks
     as_k_per_tick: float = 0.1  # fill-intensity decay: half spread ~ 1/k ticks when gamma -> 0
     as_horizon_s: float = 10.0  # rolling horizon T - t, s (a live session has no end)
-    queue_threshold: float = 0.7  # queue-aware run-over threshold (`mmjax.baselines.queue_aware_action`; tune it
+    queue_threshold: float = 0.7  # queue-aware run-over threshold (`mmjax.policy.baselines.queue_aware_action`; tune it
     # with `mmjax evaluate`, whose report prints the tuned value)
 
 
@@ -77,12 +77,12 @@ LIVE_BASELINES = ("fixed", "avellaneda_stoikov", "queue_aware")
 
 
 class BaselineQuoter:
-    """A closed-form quoter from `mmjax.baselines`, as used by the evaluation harness."""
+    """A closed-form quoter from `mmjax.policy.baselines`, as used by the evaluation harness."""
 
     mode = "baseline"
 
     def __init__(self, kind: str, params: BaselineParams):
-        from mmjax import baselines
+        from mmjax.policy import baselines
 
         if kind not in LIVE_BASELINES:
             raise ValueError(f"baseline must be one of {', '.join(LIVE_BASELINES)}, got {kind!r}")
@@ -103,7 +103,7 @@ class BaselineQuoter:
             q_lots = ctx.inventory / ctx.quote_size if ctx.quote_size > 0 else 0.0
             b, a = bl.avellaneda_stoikov_offsets(q_lots, ctx.sigma_ticks_per_sqrt_s, max(ctx.time_left_s, 0.0),
                                                  ctx.mid_abs_ticks, p.as_gamma_per_tick_lot, p.as_k_per_tick)
-        # the env's order semantics: the nearest ticks at or beyond the offsets (mmjax.baselines.quotes_to_action)
+        # the env's order semantics: the nearest ticks at or beyond the offsets (mmjax.policy.baselines.quotes_to_action)
         return np.asarray(bl.quotes_to_action(np.float64(b), np.float64(a), ctx.mid_ticks, ctx.best_bid, ctx.best_ask,
                                               ctx.anchor_ticks, ctx.max_offset_bps), np.float64)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from mmjax import baselines as bl
 from mmjax.env import actions
 from mmjax.env.knobs import EnvKnobs
-from mmjax.evaluation.backtest_run import BacktestConfig, backtest
+from mmjax.evaluation.backtest import BacktestConfig, backtest
+from mmjax.policy import baselines as bl
 
 # fact name -> (ticks behind the touch, extra bps of the mid behind the touch)
 FILL_DISTANCES: dict[str, tuple[int, float]] = {

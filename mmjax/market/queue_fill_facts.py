@@ -19,7 +19,7 @@ import numpy as np
 from mmjax.data.loader import load_market
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import MarketMakingEnv, make_params
-from mmjax.evaluation.backtest_run import segments
+from mmjax.evaluation.backtest import segments
 from mmjax.features.batch import compute_market_features
 from mmjax.market.facts import MARKOUT_HORIZONS_S
 from mmjax.market.fill_facts import fill_knobs, touch_quoter

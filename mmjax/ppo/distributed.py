@@ -38,7 +38,7 @@ def initialize(coordinator_address: str, num_processes: int, process_id: int) ->
     # No public "has a backend started?"; the private check only sharpens the message (absent: JAX's own error).
     if getattr(xla_bridge, "backends_are_initialized", lambda: False)():
         raise RuntimeError("distributed: a JAX backend already started in this process; join the run first, "
-                           "before importing gymnax, mmjax.env.build or mmjax.ppo.command (the `mmjax train` CLI does)")
+                           "before importing gymnax, mmjax.env.build or mmjax.runs.train_command (the `mmjax train` CLI does)")
     if coordinator_address == "auto":
         jax.distributed.initialize()
     else:

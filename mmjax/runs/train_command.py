@@ -1,6 +1,6 @@
 """`mmjax train`: PPO on the market-making environment of a recording's training split.
 
-Writes the run directory laid out in `mmjax.ppo.run_dir`: checkpoint (resumable), metrics, learning
+Writes the run directory laid out in `mmjax.runs.run_dir`: checkpoint (resumable), metrics, learning
 curve, the nested train config, the training-split feature normalization and the exported policy.
 `--seeds K` trains K seeds in one vmapped program into K such directories; `--select-on-val` keeps each
 seed's best checkpoint on fixed validation-split episodes (`mmjax.ppo.seeds`).
@@ -20,8 +20,8 @@ import numpy as np
 from mmjax import outputs
 from mmjax.env import build
 from mmjax.outputs import UserError
-from mmjax.ppo import run_dir
-from mmjax.ppo.run_dir import TrainConfig, load_train_config
+from mmjax.runs import run_dir
+from mmjax.runs.run_dir import TrainConfig, load_train_config
 
 __all__ = ["TrainConfig", "load_train_config", "run", "train"]
 

@@ -19,7 +19,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmjax import baselines as bl
 from mmjax import outputs
 from mmjax.data.loader import RecordingError
 from mmjax.data.market import identity
@@ -29,10 +28,12 @@ from mmjax.env.knobs import parse_fee_bps
 from mmjax.evaluation import harness as H
 from mmjax.evaluation import metrics as M
 from mmjax.evaluation import report as R
+from mmjax.evaluation.tuning import tune_baseline
 from mmjax.features.batch import fit_norm
 from mmjax.features.spec import FeatureNorm
 from mmjax.outputs import UserError, check_range
-from mmjax.ppo import run_dir
+from mmjax.policy import baselines as bl
+from mmjax.runs import run_dir
 
 # the name of each baseline's tuned parameter in metrics.json and report.md (the closed forms: gamma)
 TUNED_PARAM = {"fixed": "ticks_behind_touch", "queue_aware": "run_over_threshold"}
@@ -149,7 +150,7 @@ def _evaluate(cfg: EvaluateConfig, progress, runs: list[Path], out: Path) -> dic
         policies[name] = H.baseline_policy(name, jnp.float32(0.0), calib)
         if name == "abstain":
             continue  # nothing to tune: the zero line
-        best, table = H.tune_baseline(env, p_tune, tune_starts, name, calib)
+        best, table = tune_baseline(env, p_tune, tune_starts, name, calib)
         edge = bool(table) and best in (table[0]["value"], table[-1]["value"])
         tuning[name] = {"param": TUNED_PARAM.get(name, "gamma_per_tick_per_lot"), "value": best,
                         "at_grid_edge": edge, "grid": table}
