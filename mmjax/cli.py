@@ -11,9 +11,12 @@ import argparse
 import dataclasses
 import importlib
 import sys
-import types
 import typing
 import warnings
+
+import tyro
+
+from mmjax import cli_tyro
 
 # name -> (module, config class, run function, summary)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
@@ -35,106 +38,35 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+def _config_class(name: str):
+    module, cls_name, _, _ = COMMANDS[name]
+    return getattr(importlib.import_module(module), cls_name)
 
 
-def _base_type(tp):
-    """Unwrap ``X | None`` to X."""
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0] if len(args) == 1 else str
-    return tp
-
-
-def _is_config(tp) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
-
-def flat_fields(config_cls, _seen: dict | None = None) -> list[tuple[dataclasses.Field, type]]:
-    """The leaf fields of a (possibly nested) config dataclass, in order; nested configs add no prefix.
-
-    Flags stay flat (``--maker-fee-bps``, ``--lr``), so every leaf name must be unique across the
-    nesting: a clash is a programming error and raises here, naming both places.
-    """
-    seen = {} if _seen is None else _seen
-    hints = typing.get_type_hints(config_cls)
+def _command_types(chosen: str | None) -> list:
+    """One tyro subcommand per command. Only the chosen command's module is imported (so `mmjax record` never
+    imports jax); the others are empty stand-ins that carry their one-line summary for `mmjax --help`."""
     out = []
-    for f in dataclasses.fields(config_cls):
-        tp = _base_type(hints[f.name])
-        if _is_config(tp):
-            out += flat_fields(tp, seen)
-            continue
-        if f.name in seen:
-            raise TypeError(f"config field {f.name!r} of {config_cls.__name__} clashes with {seen[f.name]}'s")
-        seen[f.name] = config_cls.__name__
-        out.append((f, tp))
+    for name, (_, cls_name, _, summary) in COMMANDS.items():
+        if name == chosen:
+            cls = _config_class(name)
+            description = f"{summary}\n\n{cls.__doc__.strip()}" if cls.__doc__ else summary
+        else:
+            cls, description = dataclasses.make_dataclass(cls_name, [], frozen=True), summary
+        out.append(typing.Annotated[cls, tyro.conf.subcommand(name, description=description)])
     return out
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
-    """Add one flag per leaf field; positional fields are marked with metadata positional=True."""
-    for f, tp in flat_fields(config_cls):
-        help_text = f.metadata.get("help", "")
-        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        if has_default:
-            help_text = f"{help_text} (default: {default})"
-        if f.metadata.get("positional"):
-            parser.add_argument(f.name, type=tp, help=help_text, **({"nargs": "?", "default": default} if has_default else {}))
-        elif tp is bool:
-            parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=default, help=help_text)
-        else:
-            choices = f.metadata.get("choices")
-            nargs = f.metadata.get("nargs")  # a list field (e.g. several input files): its items' type
-            item = typing.get_args(tp)[0] if nargs else tp
-            parse = _named(f.metadata["parse"], f.name) if "parse" in f.metadata else item
-            parser.add_argument(_flag(f.name), dest=f.name, type=parse, default=default, required=not has_default,
-                                choices=choices, help=help_text, metavar=f.metadata.get("metavar"), nargs=nargs)
+def parse(argv: list[str]):
+    """(command name, its config) from ``argv`` (``["train", "--lr", "1e-3"]``); nothing is run.
 
-
-def _named(parse, name: str):
-    """A field's own parser (e.g. fee presets) whose ValueError message reaches the user through argparse."""
-
-    def convert(text: str):
-        try:
-            return parse(text)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
-    convert.__name__ = name
-    return convert
-
-
-def config_from_args(config_cls, ns: argparse.Namespace):
-    """Rebuild the (nested) config from the flat namespace."""
-    hints = typing.get_type_hints(config_cls)
-    values = {}
-    for f in dataclasses.fields(config_cls):
-        tp = _base_type(hints[f.name])
-        values[f.name] = config_from_args(tp, ns) if _is_config(tp) else getattr(ns, f.name)
-    return config_cls(**values)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mmjax", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module, cls_name, _, summary) in COMMANDS.items():
-        p = sub.add_parser(name, help=summary, description=summary)
-        config_cls = getattr(importlib.import_module(module), cls_name) if _wants(name) else None
-        if config_cls is not None:
-            if config_cls.__doc__:
-                p.description = f"{summary}\n\n{config_cls.__doc__.strip()}"
-                p.formatter_class = argparse.RawDescriptionHelpFormatter
-            add_config_arguments(p, config_cls)
-    return parser
-
-
-def _wants(name: str) -> bool:
-    """Import only the chosen subcommand's module (so `mmjax record` never imports jax)."""
-    argv = sys.argv[1:]
-    return bool(argv) and argv[0] == name
+    tyro parses (mmjax.cli_tyro: flat flags, help from each field's metadata, defaults shown). A bad flag
+    or value: tyro's message and SystemExit(2); ``--help``: SystemExit(0); a value the config's own
+    checks refuse: `cli_tyro.Rejected`."""
+    chosen = argv[0] if argv and argv[0] in COMMANDS else None
+    commands = typing.Union[tuple(_command_types(chosen))]  # noqa: UP007 - a Union built at run time
+    config = cli_tyro.cli(commands, argv, prog="mmjax", description=__doc__.splitlines()[0])
+    return chosen, config
 
 
 def _join_distributed_run(argv: list[str]) -> None:
@@ -156,29 +88,30 @@ def _join_distributed_run(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
-    _join_distributed_run(sys.argv[1:])
-    parser = build_parser()
-    ns = parser.parse_args()
-    module, cls_name, fn_name, _ = COMMANDS[ns.command]
-    mod = importlib.import_module(module)
+    """Run ``mmjax ARGV`` (default: this process's arguments); the exit status. Every user error ends here:
+    one line ``mmjax CMD: error: ...``, status 2 (a bad flag: tyro's message, status 2); Ctrl-C: status 130."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _join_distributed_run(argv)
+    who = f"mmjax {argv[0]}" if argv and argv[0] in COMMANDS else "mmjax"
     # a warning is one line that names the command, like an error (no source line, no module path); the
     # caller's formatter comes back afterwards (main runs in-process in tests and in `mmjax demo`'s callers)
     caller_format = warnings.formatwarning
-    warnings.formatwarning = lambda msg, cat, *_a, **_k: f"mmjax {ns.command}: warning: {' '.join(str(msg).split())}\n"
+    warnings.formatwarning = lambda msg, cat, *_a, **_k: f"{who}: warning: {' '.join(str(msg).split())}\n"
     try:
-        config = config_from_args(getattr(mod, cls_name), ns)  # range checks run here, before any work
-        result = getattr(mod, fn_name)(config)
+        name, config = parse(argv)  # range checks run here, before any work
+        _, _, fn_name, _ = COMMANDS[name]
+        result = getattr(importlib.import_module(COMMANDS[name][0]), fn_name)(config)
+    except SystemExit as exc:  # tyro: --help (0), or a bad flag, already explained (2)
+        return exc.code if isinstance(exc.code, int) else 2 if exc.code else 0
     except KeyboardInterrupt:
-        print(f"mmjax {ns.command}: interrupted (Ctrl-C); outputs are left as they were, or resumable "
+        print(f"{who}: interrupted (Ctrl-C); outputs are left as they were, or resumable "
               "where the command says so", file=sys.stderr)
         return 130
     except Exception as exc:
         message = user_error(exc)
         if message is None:
             raise  # a bug: keep the traceback
-        print(f"mmjax {ns.command}: error: {message}", file=sys.stderr)
+        print(f"{who}: error: {message}", file=sys.stderr)
         return 2
     finally:
         warnings.formatwarning = caller_format
@@ -192,6 +125,8 @@ def user_error(exc: BaseException) -> str | None:
     refusals on a named path (missing, unreadable, read-only, full disk)."""
     from mmjax.outputs import UserError
 
+    if isinstance(exc, cli_tyro.Rejected):
+        exc = exc.error
     if isinstance(exc, UserError):
         text = str(exc)
     elif isinstance(exc, OSError) and (exc.filename is not None or type(exc) is not OSError):
@@ -202,4 +137,4 @@ def user_error(exc: BaseException) -> str | None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

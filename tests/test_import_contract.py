@@ -43,7 +43,7 @@ JAX_LIBS = ("jax", "jaxlib", "flax", "optax", "chex", "gymnax")
 JAX_FREE_ROOTS = ("recorder", "mmjax.outputs", "mmjax.live", "mmjax.dashboard", "mmjax.policy.numpy_policy",
                   "mmjax.env.sim_np", "mmjax.env.sim_types", "mmjax.env.sim_quotes", "mmjax.env.attribution",
                   "mmjax.env.kpis", "mmjax.env.knobs", "mmjax.env.fill_kinds", "mmjax.features.stream", "mmjax.policy.baselines", "mmjax.data.ticks",
-                  "mmjax.data.raw")
+                  "mmjax.data.raw", "mmjax.cli_tyro")
 NO_GYMNASIUM_ROOTS = ("mmjax.live", "mmjax.env.sim_np", "mmjax.env.sim_types", "mmjax.env.sim_quotes",
                       "mmjax.policy.numpy_policy")
 

@@ -1,12 +1,15 @@
 """Every command line the README shows must work as written: its flags exist, with the spelling shown.
 
-`mmjax ...` lines are parsed by the real CLI (flag names checked, nothing run); benchmark scripts are
-asked for `--help` and must list every flag the README gives them. A README that drifts from the
-CLI (say, `mmjax record --out DIR` when the CLI took a positional) fails here, naming the line.
+`mmjax ...` lines: every flag must be one `mmjax COMMAND --help` lists, and each whole command line of a code
+block is parsed by the real CLI (`mmjax.cli.parse`, nothing run; placeholders such as DIR or H read as "1").
+Benchmark scripts are asked for `--help` and must list every flag the README gives them. A README that
+drifts from the CLI (say, `mmjax record --out DIR` when the CLI took a positional) fails here, naming the line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import shlex
 import subprocess
@@ -20,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
 
-def readme_commands() -> list[tuple[int, str]]:
-    """(line number, command) for every mmjax / python-script command in code blocks and inline code."""
+def readme_commands() -> list[tuple[int, str, bool]]:
+    """(line number, command, in a code block) for every mmjax / python-script command in code blocks and inline code."""
     lines = README.read_text().splitlines()
     out, in_block, pending = [], False, ""
     for no, line in enumerate(lines, 1):
@@ -41,7 +44,7 @@ def readme_commands() -> list[tuple[int, str]]:
             for part in re.split(r"&&|\|", cand):
                 part = part.strip()
                 if re.match(r"^(mmjax [a-z]|python (benchmarks/|-m recorder))", part):
-                    out.append((no, part))
+                    out.append((no, part, in_block))
     return out
 
 
@@ -54,17 +57,15 @@ def _flags(tokens: list[str]) -> list[str]:
 
 @cache
 def mmjax_options(command: str) -> frozenset[str]:
+    """The flags `mmjax COMMAND --help` lists (the option column of the real parser's help)."""
     from mmjax import cli
 
-    saved = sys.argv
-    sys.argv = ["mmjax", command]  # the CLI loads only the chosen command's config
-    try:
-        parser = cli.build_parser()
-    finally:
-        sys.argv = saved
-    sub = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse has no public accessor
-    assert command in sub, f"README shows `mmjax {command}`, which is not a command ({sorted(sub)})"
-    return frozenset(sub[command]._option_string_actions)  # noqa: SLF001
+    assert command in cli.COMMANDS, f"README shows `mmjax {command}`, which is not a command ({sorted(cli.COMMANDS)})"
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        assert cli.main([command, "--help"]) == 0
+    names = re.findall(r"(?m)^[ │|]{1,4}(--?[a-z][-a-z0-9]*(?:, --?[a-z][-a-z0-9]*)*)", text.getvalue())
+    return frozenset(n for group in names for n in group.split(", "))
 
 
 @cache
@@ -76,11 +77,11 @@ def script_help(script: str) -> str:
 
 
 def test_the_readme_shows_commands_at_all():
-    shown = {c.split()[1] for _, c in COMMANDS if c.startswith("mmjax ")}
+    shown = {c.split()[1] for _, c, _ in COMMANDS if c.startswith("mmjax ")}
     assert {"demo", "synth", "train", "evaluate", "record", "live", "dashboard"} <= shown
 
 
-@pytest.mark.parametrize(("line", "command"), COMMANDS, ids=[f"L{n}" for n, _ in COMMANDS])
+@pytest.mark.parametrize(("line", "command"), [(n, c) for n, c, _ in COMMANDS], ids=[f"L{n}" for n, _, _ in COMMANDS])
 def test_a_readme_command_line_uses_only_real_flags(line, command):
     tokens = shlex.split(command.replace("[", " ").replace("]", " "))
     if tokens[0] == "mmjax":
@@ -90,3 +91,27 @@ def test_a_readme_command_line_uses_only_real_flags(line, command):
         known = frozenset(re.findall(r"(--[a-z0-9][a-z0-9-]*)", script_help(script)))
     unknown = [f for f in _flags(tokens) if f not in known and f.removeprefix("--no-") not in {k.removeprefix("--") for k in known}]
     assert not unknown, f"README.md line {line}: `{command}` uses {unknown}, which the command does not take"
+
+
+# command lines with flags (a bare `mmjax live` names the command; `...` elides flags)
+WHOLE = [(n, c) for n, c, _ in COMMANDS if c.startswith("mmjax ") and " --" in c and "..." not in c]
+
+
+def test_the_readme_shows_whole_command_lines():
+    assert len(WHOLE) >= 15, WHOLE
+
+
+@pytest.mark.parametrize(("line", "command"), WHOLE, ids=[f"L{n}" for n, _ in WHOLE])
+def test_a_readme_code_block_command_parses(line, command, capsys):
+    """The whole line through the real parser: flags, their values' types and counts, choices, positionals."""
+    from mmjax import cli, cli_tyro
+
+    tokens = shlex.split(command.replace("[", " ").replace("]", " "))[1:]
+    argv = [re.sub(r"^[A-Z][A-Z0-9_]*(\.[a-z0-9.]+)?$", "1", t) for t in tokens]  # DIR, H, FILE.mbo.dbn.zst
+    try:
+        name, _ = cli.parse(argv)
+    except cli_tyro.Rejected:
+        return  # parsed; the config's own checks refuse a placeholder value (e.g. a range)
+    except SystemExit:
+        pytest.fail(f"README.md line {line}: `{command}` does not parse:\n{capsys.readouterr().err[-3000:]}")
+    assert name == tokens[0]

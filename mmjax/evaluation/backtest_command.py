@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import outputs
-from mmjax.data.loader import RecordingError
 from mmjax.evaluation import backtest as library
 from mmjax.evaluation.backtest import BacktestConfig, segments
 from mmjax.features.spec import FeatureNorm
@@ -57,9 +55,9 @@ def run_grid(cfg: BacktestConfig) -> int:
     from mmjax.evaluation import grid, grid_report, grid_spec
 
     if not cfg.out:
-        raise ValueError("backtest: --grid needs --out DIR")
+        raise outputs.UserError("backtest: --grid needs --out DIR")
     if not cfg.data:
-        raise ValueError("backtest: --data DIR is required")
+        raise outputs.UserError("backtest: --data DIR is required")
     plan = grid_spec.read_grid(cfg.grid)
     given = {"quote_size": cfg.quote_size, "max_inventory": cfg.max_inventory, "latency_steps": cfg.latency_steps,
              "maker_fee_bps": cfg.maker_fee_bps, "max_offset_bps": cfg.max_offset_bps}
@@ -87,16 +85,8 @@ def run_grid(cfg: BacktestConfig) -> int:
 def run(cfg: BacktestConfig) -> int:
     """CLI entry point: backtest, print the totals, write the JSON (``--grid``: `run_grid`)."""
     if cfg.grid:
-        try:
-            return run_grid(cfg)
-        except (RecordingError, ValueError, FileNotFoundError) as exc:
-            print(f"mmjax backtest: error: {exc}", file=sys.stderr)
-            return 2
-    try:
-        result = backtest(cfg, progress=None if cfg.quiet else print)
-    except (RecordingError, ValueError, FileNotFoundError) as exc:
-        print(f"mmjax backtest: error: {exc}", file=sys.stderr)
-        return 2
+        return run_grid(cfg)
+    result = backtest(cfg, progress=None if cfg.quiet else print)
     keys = ("fills", "filled_size", "pnl", "mean_abs_position", "rejected_post_only", "steps", "segments")
     print("  ".join(f"{k} {result[k]:.6g}" if isinstance(result[k], float) else f"{k} {result[k]}" for k in keys))
     print("fills by kind: " + ", ".join(f"{k} {v}" for k, v in result["fills_by_kind"].items())

@@ -10,7 +10,6 @@ episodes come from the rest. The report states which rows served which purpose.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax import outputs
-from mmjax.data.loader import RecordingError
 from mmjax.data.market import identity
 from mmjax.data.splits import Split
 from mmjax.env import build
@@ -279,10 +277,6 @@ def describe(ident: dict) -> str:
 def run(cfg: EvaluateConfig) -> int:
     from mmjax.ppo.watchdog import watching
 
-    try:
-        with watching(cfg.out, "evaluate", "evaluation does not resume: rerun the same command") as wd:
-            evaluate(cfg, progress=wd.wrap(print))
-    except (RecordingError, ValueError, FileNotFoundError) as exc:
-        print(f"mmjax evaluate: error: {exc}", file=sys.stderr)
-        return 2
+    with watching(cfg.out, "evaluate", "evaluation does not resume: rerun the same command") as wd:
+        evaluate(cfg, progress=wd.wrap(print))
     return 0

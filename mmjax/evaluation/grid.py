@@ -35,6 +35,7 @@ from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.evaluation.backtest import SUMS, segments, step_sums, zero_sums
 from mmjax.evaluation.grid_quoters import QUOTERS, Columns, Quoter, tuning_inputs  # noqa: F401 (tuning_inputs: harness)
 from mmjax.features.batch import compute_market_features
+from mmjax.outputs import UserError
 
 # env knobs a grid may sweep for any quoter: traced ones, then the static latency
 TRACED_AXES = ("quote_size", "max_inventory", "maker_fee_bps", "max_offset_bps")
@@ -142,10 +143,10 @@ def run_quoter(rec: Recording, quoter: Quoter, cols: Columns, *, chunk_configs: 
                clock: dict | None = None) -> list[dict]:
     """Run ``quoter`` at every configuration of ``cols`` ([N] per axis); one result row per configuration, in order."""
     if chunk_configs < 1 or chunk_steps < 1:
-        raise ValueError(f"grid: chunk_configs and chunk_steps must be >= 1, got {chunk_configs}, {chunk_steps}")
+        raise UserError(f"grid: chunk_configs and chunk_steps must be >= 1, got {chunk_configs}, {chunk_steps}")
     unknown = set(cols) - set(quoter.axes) - set(ENV_AXES)
     if unknown:
-        raise ValueError(f"grid: {quoter.name} has no axis {sorted(unknown)}; its axes: {[*quoter.axes, *ENV_AXES]}")
+        raise UserError(f"grid: {quoter.name} has no axis {sorted(unknown)}; its axes: {[*quoter.axes, *ENV_AXES]}")
     n = len(next(iter(cols.values())))
     base = knobs or EnvKnobs()
     all_knobs = [_knobs_of(cols, i, base) for i in range(n)]
@@ -267,7 +268,7 @@ def run_plan(rec: Recording, plan: dict[str, Columns], **kw) -> list[dict]:
     """Every quoter of ``plan`` (name -> its columns); rows in plan order."""
     unknown = sorted(set(plan) - set(QUOTERS))
     if unknown:
-        raise ValueError(f"grid: unknown quoter(s) {unknown}; choose from {sorted(QUOTERS)}")
+        raise UserError(f"grid: unknown quoter(s) {unknown}; choose from {sorted(QUOTERS)}")
     steps = sum(b - a - 1 for a, b in rec.segs)
     clock = new_clock(steps * sum(len(next(iter(c.values()))) for c in plan.values()))
     rows = []

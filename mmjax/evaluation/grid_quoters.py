@@ -22,6 +22,7 @@ import numpy as np
 
 from mmjax.env.market_env import EnvParams
 from mmjax.evaluation import harness as H
+from mmjax.outputs import UserError
 from mmjax.policy import baselines as bl
 
 Columns = dict[str, np.ndarray]  # axis -> [N] values (NaN: the default)
@@ -47,13 +48,13 @@ def _fixed_inputs(params: EnvParams, cols: Columns) -> dict[str, np.ndarray]:
     ticks, hs = _given(cols.get("ticks"), n), _given(cols.get("half_spread_bps"), n)
     if np.isfinite(ticks).any():
         if np.isfinite(hs).any():
-            raise ValueError("grid: fixed takes ticks or half_spread_bps, not both (two [fixed] runs if you need both)")
+            raise UserError("grid: fixed takes ticks or half_spread_bps, not both (two [fixed] runs if you need both)")
         if (ticks < -1).any() or not np.isfinite(ticks).all():
-            raise ValueError(f"grid: fixed ticks must be whole numbers >= -1 (one tick inside the touch), got {ticks.min()}")
+            raise UserError(f"grid: fixed ticks must be whole numbers >= -1 (one tick inside the touch), got {ticks.min()}")
         return {"ticks": ticks.astype(np.float32)}
     hs = np.where(np.isfinite(hs), hs, 1.0)  # `mmjax backtest --half-spread-bps` default
     if (hs < 0).any():
-        raise ValueError(f"grid: fixed half_spread_bps must be >= 0, got {hs.min()}")
+        raise UserError(f"grid: fixed half_spread_bps must be >= 0, got {hs.min()}")
     return {"half_spread_bps": hs.astype(np.float32)}
 
 
@@ -68,7 +69,7 @@ def _queue_inputs(params: EnvParams, cols: Columns) -> dict[str, np.ndarray]:
     th = _given(cols.get("threshold"), n)
     th = np.where(np.isfinite(th), th, float(np.median(H.QUEUE_THRESHOLDS)))
     if (th <= 0).any():
-        raise ValueError(f"grid: queue_aware threshold must be > 0, got {th.min()}")
+        raise UserError(f"grid: queue_aware threshold must be > 0, got {th.min()}")
     return {"threshold": th.astype(np.float32)}
 
 
@@ -80,7 +81,7 @@ def fit_rows(params: EnvParams, fit_window_s: float) -> int:
     """Rows [0, n) a closed form is fitted on: the first ``fit_window_s`` seconds (0: the whole recording)."""
     T = params.market.num_steps
     if not fit_window_s >= 0:
-        raise ValueError(f"grid: fit_window_s must be >= 0 (0: the whole recording), got {fit_window_s}")
+        raise UserError(f"grid: fit_window_s must be >= 0 (0: the whole recording), got {fit_window_s}")
     return T if fit_window_s == 0 else int(min(T, max(2, round(fit_window_s / params.market.dt_s))))
 
 
@@ -91,10 +92,10 @@ def _closed_form(name: str) -> Quoter:
         horizon = _given(cols.get("forecast_horizon_steps"), n)
         horizon = np.where(np.isfinite(horizon), horizon, bl.FORECAST_HORIZON_STEPS)
         if (horizon < 1).any() or (horizon != np.round(horizon)).any():
-            raise ValueError("grid: forecast_horizon_steps must be whole numbers >= 1")
+            raise UserError("grid: forecast_horizon_steps must be whole numbers >= 1")
         gamma = _given(cols.get("gamma"), n)
         if (gamma <= 0).any():
-            raise ValueError(f"grid: {name} gamma must be > 0, got {np.nanmin(gamma)}")
+            raise UserError(f"grid: {name} gamma must be > 0, got {np.nanmin(gamma)}")
         fits: dict[tuple[int, int], H.BaselineCalibration] = {}
         out: dict[str, list] = {k: [] for k in ("gamma", "A_per_s", "k_per_tick", "forecast_weights", "forecast_bias")}
         for g, w, h in zip(gamma, window, horizon, strict=True):

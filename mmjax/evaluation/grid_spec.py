@@ -28,6 +28,7 @@ import numpy as np
 
 from mmjax.evaluation.grid import ENV_AXES
 from mmjax.evaluation.grid_quoters import QUOTERS, Columns
+from mmjax.outputs import UserError
 
 MAX_CONFIGS = 1_000_000  # a typo in a count should not try to run 10^9 configurations
 
@@ -36,19 +37,19 @@ def _values(path: Path, where: str, v) -> list[float]:
     """One axis's values: a number, a list, or a linspace / logspace table."""
     if isinstance(v, dict):
         if len(v) != 1 or next(iter(v)) not in ("linspace", "logspace"):
-            raise ValueError(f"{path}: {where}: a table must be {{linspace = [a, b, n]}} or {{logspace = [a, b, n]}}, got {v}")
+            raise UserError(f"{path}: {where}: a table must be {{linspace = [a, b, n]}} or {{logspace = [a, b, n]}}, got {v}")
         kind, args = next(iter(v.items()))
         if not (isinstance(args, list) and len(args) == 3 and float(args[2]).is_integer() and args[2] >= 1):
-            raise ValueError(f"{path}: {where}: {kind} takes [first, last, count >= 1], got {args}")
+            raise UserError(f"{path}: {where}: {kind} takes [first, last, count >= 1], got {args}")
         fn = np.linspace if kind == "linspace" else np.logspace
         return [float(x) for x in fn(float(args[0]), float(args[1]), int(args[2]))]
     items = v if isinstance(v, list) else [v]
     if not items:
-        raise ValueError(f"{path}: {where}: an empty list sweeps nothing")
+        raise UserError(f"{path}: {where}: an empty list sweeps nothing")
     out = []
     for x in items:
         if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-            raise ValueError(f"{path}: {where}: values must be finite numbers, got {x!r}")
+            raise UserError(f"{path}: {where}: values must be finite numbers, got {x!r}")
         out.append(float(x))
     return out
 
@@ -62,29 +63,29 @@ def read_grid(path: str | Path) -> dict[str, Columns]:
     try:
         spec = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from exc
+        raise UserError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from exc
     if not isinstance(spec, dict):
-        raise ValueError(f"{path}: the grid must be a table of quoters")
+        raise UserError(f"{path}: the grid must be a table of quoters")
     env = spec.pop("env", {})
     bad = set(env) - set(ENV_AXES)
     if bad:
-        raise ValueError(f"{path}: [env] has no axis {sorted(bad)}; the env axes: {list(ENV_AXES)}")
+        raise UserError(f"{path}: [env] has no axis {sorted(bad)}; the env axes: {list(ENV_AXES)}")
     if not spec:
-        raise ValueError(f"{path}: no quoter table; add one of {sorted(QUOTERS)}")
+        raise UserError(f"{path}: no quoter table; add one of {sorted(QUOTERS)}")
     plan = {}
     for name, table in spec.items():
         if name not in QUOTERS:
-            raise ValueError(f"{path}: unknown quoter [{name}]; choose from {sorted(QUOTERS)} (or [env])")
+            raise UserError(f"{path}: unknown quoter [{name}]; choose from {sorted(QUOTERS)} (or [env])")
         if not isinstance(table, dict):
-            raise ValueError(f"{path}: [{name}] must be a table of axes")
+            raise UserError(f"{path}: [{name}] must be a table of axes")
         axes = {**env, **table}
         bad = set(axes) - set(QUOTERS[name].axes) - set(ENV_AXES)
         if bad:
-            raise ValueError(f"{path}: [{name}] has no axis {sorted(bad)}; its axes: {[*QUOTERS[name].axes, *ENV_AXES]}")
+            raise UserError(f"{path}: [{name}] has no axis {sorted(bad)}; its axes: {[*QUOTERS[name].axes, *ENV_AXES]}")
         lists = {a: _values(path, f"[{name}] {a}", v) for a, v in axes.items()}
         n = math.prod(len(v) for v in lists.values())
         if n > MAX_CONFIGS:
-            raise ValueError(f"{path}: [{name}] sweeps {n:,} configurations, more than {MAX_CONFIGS:,}")
+            raise UserError(f"{path}: [{name}] sweeps {n:,} configurations, more than {MAX_CONFIGS:,}")
         if not lists:  # a bare [quoter]: its defaults, once
             plan[name] = {QUOTERS[name].axes[0]: np.full(1, np.nan)}
             continue

@@ -7,7 +7,6 @@ the feature is badly scaled (a bug), and the table marks it.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +19,7 @@ from mmjax.features.spec import (
     fit_stats,
     spec_hash,
 )
-from mmjax.outputs import write_json
+from mmjax.outputs import check_range, write_json
 
 MAX_FRAC_AT_CLIP = 0.05
 
@@ -71,18 +70,12 @@ def format_table(stats: list[dict]) -> str:
 
 def run(cfg: FeaturesConfig) -> int:
     """CLI entry point: load, compute features, fit the norm on the training split, report."""
-    from mmjax.data.loader import RecordingError, load_market
+    from mmjax.data.loader import load_market
     from mmjax.data.splits import chronological_splits
     from mmjax.features.batch import compute_market_features
 
-    if not 0 < cfg.train_frac < 1:
-        print(f"mmjax features: error: --train-frac must be in (0, 1), got {cfg.train_frac}", file=sys.stderr)
-        return 2
-    try:
-        md, raw = load_market(cfg.data, cfg.product)
-    except RecordingError as exc:
-        print(f"mmjax features: error: {exc}", file=sys.stderr)
-        return 2
+    check_range("FeaturesConfig", "train_frac", cfg.train_frac, 0, 1, lo_open=True, hi_open=True)
+    md, raw = load_market(cfg.data, cfg.product)
     feats = compute_market_features(md, FeatureConfig())
     T = md.num_steps
     rest = (1 - cfg.train_frac) / 2
