@@ -1,8 +1,9 @@
 """`mmjax` command line: each subcommand is a documented config dataclass plus a `run(config)`.
 
-The dataclass *is* the CLI: every field becomes ``--field-name``, its ``help`` metadata (meaning,
-unit, default) becomes the flag's help. Subcommand modules are imported lazily, so ``mmjax record``
-never imports jax.
+The dataclass *is* the CLI, parsed by tyro: every field becomes ``--field-name`` (nested configs too: flags
+stay flat), its ``help`` metadata (meaning, unit) the flag's help, with the default (`mmjax.cli_tyro` reads
+the other metadata keys). Subcommand modules are imported lazily, so ``mmjax record`` never imports jax.
+User errors are handled here, once: `main` prints one line and returns 2.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import warnings
 import tyro
 
 from mmjax import cli_tyro
+
+DESCRIPTION = ("market making with RL in JAX: record or import order books, train PPO, evaluate against baselines, "
+               "paper-trade (no real orders, ever); `mmjax COMMAND --help` for a command's flags")
 
 # name -> (module, config class, run function, summary)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
@@ -65,7 +69,7 @@ def parse(argv: list[str]):
     checks refuse: `cli_tyro.Rejected`."""
     chosen = argv[0] if argv and argv[0] in COMMANDS else None
     commands = typing.Union[tuple(_command_types(chosen))]  # noqa: UP007 - a Union built at run time
-    config = cli_tyro.cli(commands, argv, prog="mmjax", description=__doc__.splitlines()[0])
+    config = cli_tyro.cli(commands, argv, prog="mmjax", description=DESCRIPTION)
     return chosen, config
 
 
