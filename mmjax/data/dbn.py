@@ -10,7 +10,6 @@ as the ``orders/`` dataset (the input of benchmarks/queue_truth.py). The rules a
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -204,11 +203,7 @@ def _why_no_rows(r: DbnReport, grid_ms: int) -> str:
 
 def run(cfg: DbnImportConfig) -> int:
     """CLI entry point: import, then print the report."""
-    try:
-        report = import_dbn(cfg, log=None if cfg.quiet else print)
-    except (DbnFormatError, FileExistsError, ValueError) as exc:
-        print(f"mmjax import-dbn: error: {exc}", file=sys.stderr)
-        return 2
+    report = import_dbn(cfg, log=None if cfg.quiet else print)
     print("\n".join(report.lines()))
     rate = report.records_read / max(report.seconds, 1e-9)
     print(f"wrote {cfg.out}: {report.grid_rows_written:,} book rows, {report.trades_written:,} trades"

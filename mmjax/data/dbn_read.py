@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import databento_dbn as dbn
 
+from mmjax.outputs import UserError
+
 CHUNK_BYTES = 1 << 20
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 PRICE_SCALE = 1e9  # DBN prices are integers of 1e-9 quote units: price = integer / PRICE_SCALE (exactly rounded)
@@ -22,7 +24,7 @@ BOOK_SIDES = {"B": 1, "A": -1}  # bid, ask (dbn_book.BID / ASK)
 SIDES = {"B": 1, "A": -1, "N": 0}
 
 
-class DbnFormatError(ValueError):
+class DbnFormatError(UserError):
     """Bad DBN input: the message names the file, and the record index and field where known."""
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -175,13 +174,9 @@ def calibrate_and_write(cfg: SynthConfig, progress=print) -> dict:
 
 def run(cfg: SynthConfig) -> int:
     """CLI entry point."""
-    try:
-        if cfg.calibrate_from:
-            if cfg.preset or cfg.params:
-                raise ValueError("synth: --calibrate-from fits the parameters; do not combine it with --preset or --params")
-            calibrate_and_write(cfg)
-            return 0
-        return synth.run(cfg)
-    except (RecordingError, ValueError, FileNotFoundError) as exc:
-        print(f"mmjax synth: error: {exc}", file=sys.stderr)
-        return 2
+    if cfg.calibrate_from:
+        if cfg.preset or cfg.params:
+            raise outputs.UserError("synth: --calibrate-from fits the parameters; do not combine it with --preset or --params")
+        calibrate_and_write(cfg)
+        return 0
+    return synth.run(cfg)
