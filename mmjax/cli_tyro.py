@@ -26,10 +26,13 @@ from typing import Annotated, Any, Literal
 
 import tyro
 from tyro.constructors import (
+    MISSING,
+    MISSING_NONPROP,
     ConstructorRegistry,
     PrimitiveConstructorSpec,
     PrimitiveTypeInfo,
     StructConstructorSpec,
+    StructFieldSpec,
     StructTypeInfo,
 )
 
@@ -108,23 +111,32 @@ def _instantiate(cls):
     return build
 
 
+def _default(f: dataclasses.Field, parent: Any) -> Any:
+    """The field's default: from the parent's default instance when there is one, else the field's own."""
+    if parent is MISSING:
+        return MISSING  # tyro's marker: the whole struct is required
+    if parent is not MISSING_NONPROP and parent is not None:
+        return getattr(parent, f.name)
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return MISSING_NONPROP  # required
+
+
 REGISTRY = ConstructorRegistry()
 
 
 @REGISTRY.struct_rule
 def _config_rule(info: StructTypeInfo) -> StructConstructorSpec | None:
-    """mmjax's config dataclasses: tyro's own dataclass rule, with each field's metadata turned into its type."""
-    from tyro.constructors._struct_spec_dataclass import dataclass_rule
-
+    """A config dataclass: one tyro field per dataclass field, its type carrying the metadata, its help the
+    metadata's "help"; built by the class itself (a UserError leaves as `Rejected`)."""
     if not _is_config(info.type) or info.type.__module__.split(".")[0] == "tyro":  # tyro's own wrappers: its rule
         return None
-    spec = dataclass_rule(info)
-    if spec is None:
-        return None
     check_flat(info.type)
-    by_name = {f.name: f for f in dataclasses.fields(info.type)}
     hints = typing.get_type_hints(info.type, include_extras=True)
-    fields = tuple(dataclasses.replace(s, type=field_type(by_name[s.name], hints[s.name])) for s in spec.fields)
+    fields = tuple(StructFieldSpec(name=f.name, type=field_type(f, hints[f.name]), default=_default(f, info.default),
+                                   helptext=f.metadata.get("help")) for f in dataclasses.fields(info.type) if f.init)
     return StructConstructorSpec(instantiate=_instantiate(info.type), fields=fields)
 
 
