@@ -4,9 +4,9 @@
 
 First it makes good outputs: a synthetic recording, a Tardis import, a trained run (seconds), a live
 KPI file and a report directory. Then each case runs ``python -m mmjax ...`` in a fresh process and is
-judged: a *clear error* exits non-zero with exactly one line on stderr, ``mmjax CMD: error: ...`` (or
-the one-line Ctrl-C notice), holding the case's expected words; a *traceback* is any "Traceback" on
-stderr. Every good output is hashed (sha256 of each file) before and after each case, and any
+judged: a *clear error* exits non-zero with exactly one line on stderr (besides one-line warnings),
+``mmjax CMD: error: ...`` (or the one-line Ctrl-C notice), holding the case's expected words; a
+*traceback* is any "Traceback" on stderr. Every good output is hashed (sha256 of each file) before and after each case, and any
 difference counts in ``outputs_changed``. The JSON reports ``cases``, ``clear_errors``, ``tracebacks``,
 ``outputs_changed`` and, per case, the command, the expected words, the exit status and the error line.
 """
@@ -178,8 +178,9 @@ def cases() -> list[dict]:
 
 
 def judge(case: dict, code: int, err: str) -> dict:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
     cmd = case["args"][0]
+    # a warning is one line of its own (`mmjax CMD: warning: ...`, e.g. a feature window the data cannot fill)
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith(f"mmjax {cmd}: warning: ")]
     one = len(lines) == 1 and lines[0].startswith(f"mmjax {cmd}: ")
     clear = code != 0 and one and all(word in lines[0] for word in case["expect"])
     return {"command": "mmjax " + " ".join(case["args"]), "expect": case["expect"], "exit": code, "clear": clear,
