@@ -117,8 +117,10 @@ def arrive(side: str, order: Order | None, px: int | None, book: Book, p: SimPar
 
 def trade_reach(side: str, px: int, trades: Trades, p: SimParams) -> tuple[bool, int]:
     """(flow traded beyond px, lots traded exactly at px) over one interval, against an order at ``px``."""
-    at, beyond = 0.0, False
     prices, vols = (trades.sell_px, trades.sell_vol) if side == BID else (trades.buy_px, trades.buy_vol)
+    if not prices:
+        return False, 0  # no taker flow on this side (most intervals)
+    at, beyond = 0.0, False
     for q, v in zip(prices, vols, strict=True):
         if v <= 0:
             continue  # padding
@@ -281,6 +283,9 @@ def account_features(acct: Account, mid: float, time: int, p: SimParams) -> tupl
 
 _LOG_DIST, _LOG_QUEUE, _LOG_COUNT = (math.log1p(ORDER_DIST_SCALE_TICKS), math.log1p(QUEUE_SCALE_QUOTES),
                                      math.log1p(COUNT_CAP_STEPS))
+# log1p(n) / log1p(COUNT_CAP_STEPS) for the capped step counts n = 0..COUNT_CAP_STEPS (ages, steps since a fill):
+# the same float64 operations, done once (four a row otherwise)
+_LOG_COUNT_SCALED = tuple(math.log1p(n) / _LOG_COUNT for n in range(COUNT_CAP_STEPS + 1))
 
 
 def order_features(state: SimState, book: Book, p: SimParams) -> tuple[float, ...]:
@@ -292,13 +297,14 @@ def order_features(state: SimState, book: Book, p: SimParams) -> tuple[float, ..
     out: list[float] = []
     for i, side in enumerate((BID, ASK)):
         order = state.bid if i == 0 else state.ask
-        flight = float(any(m[i] for m in state.messages))
-        since = math.log1p(state.since_fill[i]) / _LOG_COUNT
+        flight = 1.0 if state.messages and any(m[i] for m in state.messages) else 0.0
+        since = _LOG_COUNT_SCALED[state.since_fill[i]]
         if order is None or order.remaining <= 0:
             out += (0.0, 0.0, 0.0, 0.0, 0.0, flight, since)
             continue
         d = book.bid_px[0] - order.price if side == BID else order.price - book.ask_px[0]
-        dist = min(max(math.copysign(math.log1p(abs(d)), d) / _LOG_DIST, -1.0), 1.0)
+        dist = math.copysign(math.log1p(abs(d)), d) / _LOG_DIST
+        dist = -1.0 if dist < -1.0 else 1.0 if dist > 1.0 else dist  # min(max(dist, -1), 1) without the builtins
         # an unknown queue (LOT_CAP: joined beyond the stored depth) is the back of the level, whatever the lot
         queue = 1.0 if order.queue_ahead >= LOT_CAP else min(math.log1p(order.queue_ahead / p.quote_lots) / _LOG_QUEUE, 1.0)
         if within_depth(side, order.price, book):
@@ -307,7 +313,7 @@ def order_features(state: SimState, book: Book, p: SimParams) -> tuple[float, ..
             frac = min(order.queue_ahead / max(0 if shown is None else p.lots(shown), 1), 1.0)
         else:
             frac = 1.0  # the level is beyond what the row shows: assume the back of its queue
-        out += (1.0, dist, queue, frac, math.log1p(state.age[i]) / _LOG_COUNT, flight, since)
+        out += (1.0, dist, queue, frac, _LOG_COUNT_SCALED[state.age[i]], flight, since)
     return tuple(out)
 
 
@@ -371,8 +377,8 @@ def settle(state: SimState, book_s: Book, book_s1: Book, trades: Trades, p: SimP
             bid, rejected[0] = arrive(BID, bid, bid_px, book_s1, p)
         if ask_msg:
             ask, rejected[1] = arrive(ASK, ask, ask_px, book_s1, p)
-    known = (known_after(state.known[0], bid, any(m[0] for m in messages)),
-             known_after(state.known[1], ask, any(m[1] for m in messages)))
+    known = (known_after(state.known[0], bid, bool(messages) and any(m[0] for m in messages)),
+             known_after(state.known[1], ask, bool(messages) and any(m[1] for m in messages)))
     arrived = (bool(state.messages[0][0]), bool(state.messages[0][1])) if state.pipeline else (False, False)
     age = (order_age(state.age[0], bid, arrived[0]), order_age(state.age[1], ask, arrived[1]))
     since = (0 if bid_fill.lots else min(state.since_fill[0] + 1, COUNT_CAP_STEPS),

@@ -100,8 +100,12 @@ class SessionStats:
             self.ask_at_limit += ask_state == SIDE_AT_LIMIT
 
     def add_mark(self, pnl: float) -> None:
-        self.peak_pnl = max(self.peak_pnl, pnl)
-        self.max_drawdown = max(self.max_drawdown, self.peak_pnl - pnl)
+        # max(peak, pnl) and max(drawdown, peak - pnl), without the builtin's call (every row)
+        if pnl > self.peak_pnl:
+            self.peak_pnl = pnl
+        fall = self.peak_pnl - pnl
+        if fall > self.max_drawdown:
+            self.max_drawdown = fall
 
 
 @dataclass
@@ -234,12 +238,15 @@ class PaperTrader:
             self._normalize(raw, out=obs[:F])
         else:
             obs[:F] = raw
-        obs[F:] = sim_np.agent_features(self.state, book, self.time % self.knobs.episode_steps, p)
-        ctx = QuoteContext(acct.inventory, self.knobs.quote_size, mid, int(book.bid_px[0]), int(book.ask_px[0]),
-                           self.anchor, self.features.sigma_ticks_per_sqrt_s, self.baseline.as_horizon_s,
-                           self.knobs.max_offset_bps, *queue_view(self.state, book, p),
-                           acct.inventory / self.knobs.max_inventory)
-        action = self.quoter.act(obs, ctx)
+        knobs = self.knobs
+        obs[F:] = sim_np.agent_features(self.state, book, self.time % knobs.episode_steps, p)
+        quoter = self.quoter
+        # a quoter that reads only the observation (`needs_context = False`: the model) gets no context
+        ctx = None if not getattr(quoter, "needs_context", True) else QuoteContext(
+            acct.inventory, knobs.quote_size, mid, int(book.bid_px[0]), int(book.ask_px[0]), self.anchor,
+            self.features.sigma_ticks_per_sqrt_s, self.baseline.as_horizon_s, knobs.max_offset_bps,
+            *queue_view(self.state, book, p), acct.inventory / knobs.max_inventory)
+        action = quoter.act(obs, ctx)
         self.state = sim_np.decide(self.state, action, book, p)
         sides = side_states(self.state.pipeline[-1], acct.inventory_lots, p.max_lots)
         self.stats.add_decision(*sides)
@@ -254,8 +261,8 @@ class PaperTrader:
                                            acct.inventory, np.array(action, np.float64)))
         live_bid, live_ask = self.state.pipeline[0]  # the orders going live for (t, t+1]
         bid_state, ask_state = self._sides[0]  # and why a side has none
-        return {"t_ms": ts / 1e6, "mid": ctx.mid_abs_ticks * tick, "pnl": acct.pnl, "inventory": acct.inventory,
-                "drawdown": acct.pnl - self.stats.peak_pnl, "spread_z": float(raw[self._z_idx]),
+        return {"t_ms": ts / 1e6, "mid": (mid + self.anchor) * tick, "pnl": acct.pnl, "inventory": acct.inventory,
+                "drawdown": acct.pnl - self.stats.peak_pnl, "spread_z": raw.item(self._z_idx),
                 "bid_quote": math.nan if live_bid is None else (live_bid + self.anchor) * tick,
                 "ask_quote": math.nan if live_ask is None else (live_ask + self.anchor) * tick,
                 "bid_state": bid_state, "ask_state": ask_state, "fills": float(self.stats.n_fills),
