@@ -141,8 +141,15 @@ def is_crossed(side: str, px: int, book_s: Book, book_s1: Book) -> bool:
 def fill_lots(remaining: int, queue_ahead: int, at_lots: int, through: bool, crossed: bool, room: int) -> int:
     """Flow beyond px (its level had to empty first) or a crossing fills the order; lots at px eat the
     queue ahead first; capped by the inventory room (lots)."""
-    n = remaining if crossed or through else min(remaining, max(0, at_lots - queue_ahead))
-    return min(n, max(room, 0))
+    # min(remaining, max(0, at_lots - queue_ahead)), then min(n, max(room, 0)), in conditionals (every live row)
+    if crossed or through:
+        n = remaining
+    else:
+        past = at_lots - queue_ahead  # lots at px beyond the queue ahead
+        past = past if past > 0 else 0
+        n = past if past < remaining else remaining
+    room = room if room > 0 else 0
+    return room if room < n else n
 
 
 def fill_kind(n: int, through: bool, crossed: bool) -> int:
@@ -154,7 +161,7 @@ def fill_kind(n: int, through: bool, crossed: bool) -> int:
 
 def queue_after(queue_ahead: int, at_lots: int, through: bool) -> int:
     """Queue ahead after the interval's trades: flow beyond px cleared it, lots at px ate it."""
-    return 0 if through else max(0, queue_ahead - at_lots)
+    return 0 if through or queue_ahead <= at_lots else queue_ahead - at_lots
 
 
 def bound_queue(side: str, order: Order, book: Book, p: SimParams) -> Order:
@@ -180,7 +187,9 @@ def settle_order(side: str, order: Order | None, book_s: Book, book_s1: Book, tr
     crossed = is_crossed(side, px, book_s, book_s1)
     n = fill_lots(order.remaining, order.queue_ahead, at_lots, through, crossed, room)
     kind = fill_kind(n, through, crossed)
-    after = Order(px, order.remaining - n, queue_after(order.queue_ahead, at_lots, through), order.beyond)
+    queue = queue_after(order.queue_ahead, at_lots, through)
+    # nothing filled and the queue unchanged (most intervals): the same order, without building its equal
+    after = order if n == 0 and queue == order.queue_ahead else Order(px, order.remaining - n, queue, order.beyond)
     return bound_queue(side, after, book_s1, p), Fill(n * p.lot, px, kind == FILL_CROSSED, kind, n, order.beyond)
 
 
@@ -196,7 +205,7 @@ def order_age(age: int, order: Order | None, arrived: bool) -> int:
     """Steps the side's venue order has rested after an interval: a message that arrived starts it at 0."""
     if arrived or order is None or order.remaining <= 0:
         return 0
-    return min(age + 1, COUNT_CAP_STEPS)
+    return age + 1 if age < COUNT_CAP_STEPS else COUNT_CAP_STEPS  # min(age + 1, COUNT_CAP_STEPS)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -249,7 +249,8 @@ class PaperTrader:
         action = quoter.act(obs, ctx)
         self.state = sim_np.decide(self.state, action, book, p)
         sides = side_states(self.state.pipeline[-1], acct.inventory_lots, p.max_lots)
-        self.stats.add_decision(*sides)
+        if sides is not BOTH_QUOTED:  # nearly every row quotes both sides: nothing to count
+            self.stats.add_decision(*sides)
         self._sides.append(sides)
         while len(self._sides) > len(self.state.pipeline):  # the decisions in flight, oldest first
             self._sides.popleft()
