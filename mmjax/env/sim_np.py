@@ -315,11 +315,17 @@ def order_features(state: SimState, book: Book, p: SimParams) -> tuple[float, ..
         dist = math.copysign(math.log1p(abs(d)), d) / _LOG_DIST
         dist = -1.0 if dist < -1.0 else 1.0 if dist > 1.0 else dist  # min(max(dist, -1), 1) without the builtins
         # an unknown queue (LOT_CAP: joined beyond the stored depth) is the back of the level, whatever the lot
-        queue = 1.0 if order.queue_ahead >= LOT_CAP else min(math.log1p(order.queue_ahead / p.quote_lots) / _LOG_QUEUE, 1.0)
+        if order.queue_ahead >= LOT_CAP:
+            queue = 1.0
+        else:  # min(log1p(queue / quote lots) / log1p(scale), 1.0)
+            queue = math.log1p(order.queue_ahead / p.quote_lots) / _LOG_QUEUE
+            queue = 1.0 if 1.0 < queue else queue
         if within_depth(side, order.price, book):
             level_px, level_sz = (book.bid_px, book.bid_sz) if side == BID else (book.ask_px, book.ask_sz)
             shown = displayed_size(level_px, level_sz, order.price)
-            frac = min(order.queue_ahead / max(0 if shown is None else p.lots(shown), 1), 1.0)
+            shown_lots = 0 if shown is None else p.lots(shown)
+            frac = order.queue_ahead / (1 if shown_lots < 1 else shown_lots)  # min(queue / max(shown, 1), 1.0)
+            frac = 1.0 if 1.0 < frac else frac
         else:
             frac = 1.0  # the level is beyond what the row shows: assume the back of its queue
         out += (1.0, dist, queue, frac, _LOG_COUNT_SCALED[state.age[i]], flight, since)
@@ -390,7 +396,8 @@ def settle(state: SimState, book_s: Book, book_s1: Book, trades: Trades, p: SimP
              known_after(state.known[1], ask, bool(messages) and any(m[1] for m in messages)))
     arrived = (bool(state.messages[0][0]), bool(state.messages[0][1])) if state.pipeline else (False, False)
     age = (order_age(state.age[0], bid, arrived[0]), order_age(state.age[1], ask, arrived[1]))
-    since = (0 if bid_fill.lots else min(state.since_fill[0] + 1, COUNT_CAP_STEPS),
-             0 if ask_fill.lots else min(state.since_fill[1] + 1, COUNT_CAP_STEPS))
+    since_bid, since_ask = state.since_fill  # min(since + 1, COUNT_CAP_STEPS), 0 after a fill
+    since = (0 if bid_fill.lots else since_bid + 1 if since_bid < COUNT_CAP_STEPS else COUNT_CAP_STEPS,
+             0 if ask_fill.lots else since_ask + 1 if since_ask < COUNT_CAP_STEPS else COUNT_CAP_STEPS)
     return (SimState(bid, ask, pipeline, acct, messages, known, age, since),
             Settlement(bid_fill, ask_fill, fee, acct.pnl - state.account.pnl, rejected[0], rejected[1]))

@@ -37,11 +37,17 @@ def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_tick
     d_bid, d_ask = _ticks_behind_f32(a_bid, k), _ticks_behind_f32(a_ask, k)
     best_bid, best_ask = int(best_bid), int(best_ask)
     # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)
-    bid = min(best_bid - d_bid, max(best_ask - 1, best_bid))
-    ask = max(best_ask + d_ask, min(best_bid + 1, best_ask))
+    # bid = min(best_bid - d_bid, max(best_ask - 1, best_bid)), ask = max(best_ask + d_ask, min(best_bid + 1, best_ask))
+    # (ints: conditionals instead of the builtins' calls, every live row)
+    bid, inner = best_bid - d_bid, best_ask - 1
+    inner = inner if inner > best_bid else best_bid
+    bid = bid if bid < inner else inner
+    ask, inner = best_ask + d_ask, best_bid + 1
+    inner = inner if inner < best_ask else best_ask
+    ask = ask if ask > inner else inner
     bid_on, ask_on = a_bid <= _F32_PULL_ABOVE, a_ask <= _F32_PULL_ABOVE
-    if bid_on:
-        ask = max(ask, bid + 1)  # both improving into a two-tick spread: the bid takes the free tick
+    if bid_on and ask <= bid:  # ask = max(ask, bid + 1): both improving into a two-tick spread, the bid takes the free tick
+        ask = bid + 1
     return (bid if bid_on else None), (ask if ask_on else None)
 
 

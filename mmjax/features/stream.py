@@ -171,7 +171,8 @@ class StreamingFeatures:
 
         # WINDOW SUMS: add this row, drop the row that leaves each window
         touch = 0.5 * (b0 + a0)
-        sc = min(max(spread, 1.0), self._consts[-1])
+        sc = 1.0 if spread < 1.0 else spread  # min(max(spread, 1.0), clip), without the builtins' calls
+        sc = self._consts[-1] if self._consts[-1] < sc else sc
         x_dq, x_qq, x_h2, x_sc2, x_e2 = dm * q, q * q, 4.0 * dm * dm, sc * sc, e * e
         row = (e, touch, q, v, n_tr, x_dq, x_qq, x_h2, sc, x_sc2, x_e2)  # order of _SERIES
         k, pos, ring, size = self._k, self._pos, self._ring, self._ring_size

@@ -152,7 +152,7 @@ class NumpyPolicy:
             raise ValueError(f"NumpyPolicy.act: observation shape {x.shape}, expected [..., {self.obs_dim}] "
                              f"({', '.join(self.feature_names[:3])}, ...)")
         # one reduction (for one observation a BLAS dot with ones, a quarter of np.add.reduce's call); NaN/inf propagates
-        if not np.isfinite(x.dot(self._ones) if x.ndim == 1 else np.add.reduce(x, axis=None)):
+        if not (math.isfinite(x.dot(self._ones)) if x.ndim == 1 else np.isfinite(np.add.reduce(x, axis=None))):
             bad = np.flatnonzero(~np.isfinite(x).reshape(-1, self.obs_dim).all(axis=0))
             raise ValueError(f"NumpyPolicy.act: non-finite observation feature(s) "
                              f"{[self.feature_names[i] for i in bad]}")
