@@ -384,20 +384,19 @@ def settle(state: SimState, book_s: Book, book_s1: Book, trades: Trades, p: SimP
     if inv is not None:
         fee *= inv.usd(book_s1.mid, tick)  # coin -> $ at the mark
     pipeline, messages = state.pipeline, state.messages
-    rejected = [False, False]
+    bid_msg = ask_msg = bid_rejected = ask_rejected = False  # the messages arriving at s+1 (none: nothing in flight)
     if pipeline:
         (bid_px, ask_px), (bid_msg, ask_msg) = pipeline[0], messages[0]
         pipeline, messages = pipeline[1:], messages[1:]
         if bid_msg:
-            bid, rejected[0] = arrive(BID, bid, bid_px, book_s1, p)
+            bid, bid_rejected = arrive(BID, bid, bid_px, book_s1, p)
         if ask_msg:
-            ask, rejected[1] = arrive(ASK, ask, ask_px, book_s1, p)
+            ask, ask_rejected = arrive(ASK, ask, ask_px, book_s1, p)
     known = (known_after(state.known[0], bid, bool(messages) and any(m[0] for m in messages)),
              known_after(state.known[1], ask, bool(messages) and any(m[1] for m in messages)))
-    arrived = (bool(state.messages[0][0]), bool(state.messages[0][1])) if state.pipeline else (False, False)
-    age = (order_age(state.age[0], bid, arrived[0]), order_age(state.age[1], ask, arrived[1]))
+    age = (order_age(state.age[0], bid, bid_msg), order_age(state.age[1], ask, ask_msg))
     since_bid, since_ask = state.since_fill  # min(since + 1, COUNT_CAP_STEPS), 0 after a fill
     since = (0 if bid_fill.lots else since_bid + 1 if since_bid < COUNT_CAP_STEPS else COUNT_CAP_STEPS,
              0 if ask_fill.lots else since_ask + 1 if since_ask < COUNT_CAP_STEPS else COUNT_CAP_STEPS)
     return (SimState(bid, ask, pipeline, acct, messages, known, age, since),
-            Settlement(bid_fill, ask_fill, fee, acct.pnl - state.account.pnl, rejected[0], rejected[1]))
+            Settlement(bid_fill, ask_fill, fee, acct.pnl - state.account.pnl, bid_rejected, ask_rejected))

@@ -132,10 +132,9 @@ class PaperTrader:
         self.knobs = knobs or EnvKnobs()
         self.feature_cfg = feature_cfg or spec.FeatureConfig()
         self.norm = norm  # FeatureNorm for the model's observation; None: raw features (baselines only)
-        self._normalize = Normalizer(norm) if norm is not None else None
+        self._normalize = Normalizer(norm, tail=spec.NUM_FEATURES - spec.NUM_MARKET_FEATURES) if norm is not None else None
         self.baseline = baseline or BaselineParams()
-        self._z_idx, self._n_obs, self._n_market = (spec.FEATURE_INDEX["spread_z"], spec.NUM_FEATURES,
-                                                      spec.NUM_MARKET_FEATURES)
+        self._z_idx = spec.FEATURE_INDEX["spread_z"]
         self.stats = SessionStats()
         self.anchor: int | None = None  # set by the first row, as the loader anchors a recording
         self.params: sim_np.SimParams | None = None
@@ -231,15 +230,13 @@ class PaperTrader:
         # FEATURES AND THE DECISION AT t (data up to t only)
         for tr in now:
             self.features.on_trade(tr.price, tr.size, tr.taker_side)
-        raw = self.features.on_book_ticks(*book, new_segment)  # [F_M]: the row converted once, above
-        obs = np.empty(self._n_obs, np.float32)  # [F] market features then the agent features
-        F = self._n_market
-        if self._normalize is not None:
-            self._normalize(raw, out=obs[:F])
-        else:
-            obs[:F] = raw
         knobs = self.knobs
-        obs[F:] = sim_np.agent_features(self.state, book, self.time % knobs.episode_steps, p)
+        agent = sim_np.agent_features(self.state, book, self.time % knobs.episode_steps, p)
+        # [F] float32: the market features (the row converted once, above), then the agent's: one array a row
+        obs = self.features.on_book_ticks(*book, new_segment, agent)
+        spread_z = obs.item(self._z_idx)  # before the normalization (the dashboard's raw z-score)
+        if self._normalize is not None:
+            self._normalize(obs, out=obs)  # the market features; the agent's pass through unchanged
         quoter = self.quoter
         # a quoter that reads only the observation (`needs_context = False`: the model) gets no context
         ctx = None if not getattr(quoter, "needs_context", True) else QuoteContext(
@@ -263,7 +260,7 @@ class PaperTrader:
         live_bid, live_ask = self.state.pipeline[0]  # the orders going live for (t, t+1]
         bid_state, ask_state = self._sides[0]  # and why a side has none
         return {"t_ms": ts / 1e6, "mid": (mid + self.anchor) * tick, "pnl": acct.pnl, "inventory": acct.inventory,
-                "drawdown": acct.pnl - self.stats.peak_pnl, "spread_z": raw.item(self._z_idx),
+                "drawdown": acct.pnl - self.stats.peak_pnl, "spread_z": spread_z,
                 "bid_quote": math.nan if live_bid is None else (live_bid + self.anchor) * tick,
                 "ask_quote": math.nan if live_ask is None else (live_ask + self.anchor) * tick,
                 "bid_state": bid_state, "ask_state": ask_state, "fills": float(self.stats.n_fills),
