@@ -218,7 +218,8 @@ class PaperTrader:
         else:
             _, book_s, mid_s = self._prev
             fill_now = self._not_yet_shown(now) if shown_earlier else now
-            self.state, settled = sim_np.settle(self.state, book_s, book, self.ticks.trades(fill_now), p)
+            trades = self.ticks.trades(fill_now) if fill_now else sim_np.NO_TRADES  # a quiet interval: no call
+            self.state, settled = sim_np.settle(self.state, book_s, book, trades, p)
             self.stats.add_interval(settled, self.state, mid_s, self.anchor)
             self.attribution.on_fills(settled, mid_s)
             self.time += 1
