@@ -117,8 +117,10 @@ def arrive(side: str, order: Order | None, px: int | None, book: Book, p: SimPar
 
 def trade_reach(side: str, px: int, trades: Trades, p: SimParams) -> tuple[bool, int]:
     """(flow traded beyond px, lots traded exactly at px) over one interval, against an order at ``px``."""
-    at, beyond = 0.0, False
     prices, vols = (trades.sell_px, trades.sell_vol) if side == BID else (trades.buy_px, trades.buy_vol)
+    if not prices:
+        return False, 0  # no taker flow on this side (most intervals)
+    at, beyond = 0.0, False
     for q, v in zip(prices, vols, strict=True):
         if v <= 0:
             continue  # padding
@@ -139,8 +141,15 @@ def is_crossed(side: str, px: int, book_s: Book, book_s1: Book) -> bool:
 def fill_lots(remaining: int, queue_ahead: int, at_lots: int, through: bool, crossed: bool, room: int) -> int:
     """Flow beyond px (its level had to empty first) or a crossing fills the order; lots at px eat the
     queue ahead first; capped by the inventory room (lots)."""
-    n = remaining if crossed or through else min(remaining, max(0, at_lots - queue_ahead))
-    return min(n, max(room, 0))
+    # min(remaining, max(0, at_lots - queue_ahead)), then min(n, max(room, 0)), in conditionals (every live row)
+    if crossed or through:
+        n = remaining
+    else:
+        past = at_lots - queue_ahead  # lots at px beyond the queue ahead
+        past = past if past > 0 else 0
+        n = past if past < remaining else remaining
+    room = room if room > 0 else 0
+    return room if room < n else n
 
 
 def fill_kind(n: int, through: bool, crossed: bool) -> int:
@@ -152,7 +161,7 @@ def fill_kind(n: int, through: bool, crossed: bool) -> int:
 
 def queue_after(queue_ahead: int, at_lots: int, through: bool) -> int:
     """Queue ahead after the interval's trades: flow beyond px cleared it, lots at px ate it."""
-    return 0 if through else max(0, queue_ahead - at_lots)
+    return 0 if through or queue_ahead <= at_lots else queue_ahead - at_lots
 
 
 def bound_queue(side: str, order: Order, book: Book, p: SimParams) -> Order:
@@ -178,7 +187,9 @@ def settle_order(side: str, order: Order | None, book_s: Book, book_s1: Book, tr
     crossed = is_crossed(side, px, book_s, book_s1)
     n = fill_lots(order.remaining, order.queue_ahead, at_lots, through, crossed, room)
     kind = fill_kind(n, through, crossed)
-    after = Order(px, order.remaining - n, queue_after(order.queue_ahead, at_lots, through), order.beyond)
+    queue = queue_after(order.queue_ahead, at_lots, through)
+    # nothing filled and the queue unchanged (most intervals): the same order, without building its equal
+    after = order if n == 0 and queue == order.queue_ahead else Order(px, order.remaining - n, queue, order.beyond)
     return bound_queue(side, after, book_s1, p), Fill(n * p.lot, px, kind == FILL_CROSSED, kind, n, order.beyond)
 
 
@@ -194,7 +205,7 @@ def order_age(age: int, order: Order | None, arrived: bool) -> int:
     """Steps the side's venue order has rested after an interval: a message that arrived starts it at 0."""
     if arrived or order is None or order.remaining <= 0:
         return 0
-    return min(age + 1, COUNT_CAP_STEPS)
+    return age + 1 if age < COUNT_CAP_STEPS else COUNT_CAP_STEPS  # min(age + 1, COUNT_CAP_STEPS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,6 +292,9 @@ def account_features(acct: Account, mid: float, time: int, p: SimParams) -> tupl
 
 _LOG_DIST, _LOG_QUEUE, _LOG_COUNT = (math.log1p(ORDER_DIST_SCALE_TICKS), math.log1p(QUEUE_SCALE_QUOTES),
                                      math.log1p(COUNT_CAP_STEPS))
+# log1p(n) / log1p(COUNT_CAP_STEPS) for the capped step counts n = 0..COUNT_CAP_STEPS (ages, steps since a fill):
+# the same float64 operations, done once (four a row otherwise)
+_LOG_COUNT_SCALED = tuple(math.log1p(n) / _LOG_COUNT for n in range(COUNT_CAP_STEPS + 1))
 
 
 def order_features(state: SimState, book: Book, p: SimParams) -> tuple[float, ...]:
@@ -292,22 +306,29 @@ def order_features(state: SimState, book: Book, p: SimParams) -> tuple[float, ..
     out: list[float] = []
     for i, side in enumerate((BID, ASK)):
         order = state.bid if i == 0 else state.ask
-        flight = float(any(m[i] for m in state.messages))
-        since = math.log1p(state.since_fill[i]) / _LOG_COUNT
+        flight = 1.0 if state.messages and any(m[i] for m in state.messages) else 0.0
+        since = _LOG_COUNT_SCALED[state.since_fill[i]]
         if order is None or order.remaining <= 0:
             out += (0.0, 0.0, 0.0, 0.0, 0.0, flight, since)
             continue
         d = book.bid_px[0] - order.price if side == BID else order.price - book.ask_px[0]
-        dist = min(max(math.copysign(math.log1p(abs(d)), d) / _LOG_DIST, -1.0), 1.0)
+        dist = math.copysign(math.log1p(abs(d)), d) / _LOG_DIST
+        dist = -1.0 if dist < -1.0 else 1.0 if dist > 1.0 else dist  # min(max(dist, -1), 1) without the builtins
         # an unknown queue (LOT_CAP: joined beyond the stored depth) is the back of the level, whatever the lot
-        queue = 1.0 if order.queue_ahead >= LOT_CAP else min(math.log1p(order.queue_ahead / p.quote_lots) / _LOG_QUEUE, 1.0)
+        if order.queue_ahead >= LOT_CAP:
+            queue = 1.0
+        else:  # min(log1p(queue / quote lots) / log1p(scale), 1.0)
+            queue = math.log1p(order.queue_ahead / p.quote_lots) / _LOG_QUEUE
+            queue = 1.0 if 1.0 < queue else queue
         if within_depth(side, order.price, book):
             level_px, level_sz = (book.bid_px, book.bid_sz) if side == BID else (book.ask_px, book.ask_sz)
             shown = displayed_size(level_px, level_sz, order.price)
-            frac = min(order.queue_ahead / max(0 if shown is None else p.lots(shown), 1), 1.0)
+            shown_lots = 0 if shown is None else p.lots(shown)
+            frac = order.queue_ahead / (1 if shown_lots < 1 else shown_lots)  # min(queue / max(shown, 1), 1.0)
+            frac = 1.0 if 1.0 < frac else frac
         else:
             frac = 1.0  # the level is beyond what the row shows: assume the back of its queue
-        out += (1.0, dist, queue, frac, math.log1p(state.age[i]) / _LOG_COUNT, flight, since)
+        out += (1.0, dist, queue, frac, _LOG_COUNT_SCALED[state.age[i]], flight, since)
     return tuple(out)
 
 
@@ -363,19 +384,19 @@ def settle(state: SimState, book_s: Book, book_s1: Book, trades: Trades, p: SimP
     if inv is not None:
         fee *= inv.usd(book_s1.mid, tick)  # coin -> $ at the mark
     pipeline, messages = state.pipeline, state.messages
-    rejected = [False, False]
+    bid_msg = ask_msg = bid_rejected = ask_rejected = False  # the messages arriving at s+1 (none: nothing in flight)
     if pipeline:
         (bid_px, ask_px), (bid_msg, ask_msg) = pipeline[0], messages[0]
         pipeline, messages = pipeline[1:], messages[1:]
         if bid_msg:
-            bid, rejected[0] = arrive(BID, bid, bid_px, book_s1, p)
+            bid, bid_rejected = arrive(BID, bid, bid_px, book_s1, p)
         if ask_msg:
-            ask, rejected[1] = arrive(ASK, ask, ask_px, book_s1, p)
-    known = (known_after(state.known[0], bid, any(m[0] for m in messages)),
-             known_after(state.known[1], ask, any(m[1] for m in messages)))
-    arrived = (bool(state.messages[0][0]), bool(state.messages[0][1])) if state.pipeline else (False, False)
-    age = (order_age(state.age[0], bid, arrived[0]), order_age(state.age[1], ask, arrived[1]))
-    since = (0 if bid_fill.lots else min(state.since_fill[0] + 1, COUNT_CAP_STEPS),
-             0 if ask_fill.lots else min(state.since_fill[1] + 1, COUNT_CAP_STEPS))
+            ask, ask_rejected = arrive(ASK, ask, ask_px, book_s1, p)
+    known = (known_after(state.known[0], bid, bool(messages) and any(m[0] for m in messages)),
+             known_after(state.known[1], ask, bool(messages) and any(m[1] for m in messages)))
+    age = (order_age(state.age[0], bid, bid_msg), order_age(state.age[1], ask, ask_msg))
+    since_bid, since_ask = state.since_fill  # min(since + 1, COUNT_CAP_STEPS), 0 after a fill
+    since = (0 if bid_fill.lots else since_bid + 1 if since_bid < COUNT_CAP_STEPS else COUNT_CAP_STEPS,
+             0 if ask_fill.lots else since_ask + 1 if since_ask < COUNT_CAP_STEPS else COUNT_CAP_STEPS)
     return (SimState(bid, ask, pipeline, acct, messages, known, age, since),
-            Settlement(bid_fill, ask_fill, fee, acct.pnl - state.account.pnl, rejected[0], rejected[1]))
+            Settlement(bid_fill, ask_fill, fee, acct.pnl - state.account.pnl, bid_rejected, ask_rejected))

@@ -82,6 +82,7 @@ class StreamingFeatures:
         self.dt_s = grid_ms / 1000.0
         lo, hi = raw_clip_bounds()
         self._lo, self._hi = lo, hi  # float32
+        self._bounds: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # `_tail_bounds`
         self._n5 = min(cfg.obi_levels, self.levels)
         self._ring_size = max(getattr(cfg, w) for w, _ in _PAIRS)  # longest window, rows
         self._rows = RowTicks(self.tick_size, self.anchor, self.levels)  # the loader's rules (mmjax.data.ticks)
@@ -141,11 +142,12 @@ class StreamingFeatures:
             raise ValueError(f"on_book: {exc}") from None
         return self.on_book_ticks(*row, after_gap)
 
-    def on_book_ticks(self, bt: list, bsz: list, at: list, asz: list, after_gap: bool) -> np.ndarray:
-        """Book row t already in ticks -> features [F_M] float32.
+    def on_book_ticks(self, bt: list, bsz: list, at: list, asz: list, after_gap: bool, tail: tuple = ()) -> np.ndarray:
+        """Book row t already in ticks -> features [F_M] float32, then ``tail`` (float32, not clipped) when given.
 
         ``bt``/``at``: [L] int ticks from the anchor, empty levels filled; ``bsz``/``asz``: [L] sizes, 0 on
         empty levels: what `mmjax.data.ticks.RowTicks.book` returns (the live trader converts a row once).
+        ``tail``: values appended in the same array (the live trader's agent features: one array a row).
         """
         bp, ap = bt[0], at[0]
         b0, a0 = bsz[0], asz[0]
@@ -171,7 +173,8 @@ class StreamingFeatures:
 
         # WINDOW SUMS: add this row, drop the row that leaves each window
         touch = 0.5 * (b0 + a0)
-        sc = min(max(spread, 1.0), self._consts[-1])
+        sc = 1.0 if spread < 1.0 else spread  # min(max(spread, 1.0), clip), without the builtins' calls
+        sc = self._consts[-1] if self._consts[-1] < sc else sc
         x_dq, x_qq, x_h2, x_sc2, x_e2 = dm * q, q * q, 4.0 * dm * dm, sc * sc, e * e
         row = (e, touch, q, v, n_tr, x_dq, x_qq, x_h2, sc, x_sc2, x_e2)  # order of _SERIES
         k, pos, ring, size = self._k, self._pos, self._ring, self._ring_size
@@ -286,10 +289,19 @@ class StreamingFeatures:
         self.rows += 1
         out = np.array((obi_l1, obi_l5, micro_rel, ofi_short, ofi_long, imb_short, imb_long,
                         rate_rel, kyle, rv_ratio_mid, rv_ratio, spread_rel, spread_z,
-                        _depth_slope(self._b_shape, bsz), _depth_slope(self._a_shape, asz), touch_rel, mom), np.float32)
+                        _depth_slope(self._b_shape, bsz), _depth_slope(self._a_shape, asz), touch_rel, mom, *tail),
+                       np.float32)
         # float32 then clip to the float32 bounds: the same values as clipping in float64 first (rounding
         # is monotone and the bounds are float32), with two cheap ufuncs instead of np.clip
-        return np.minimum(np.maximum(out, self._lo, out=out), self._hi, out=out)
+        lo, hi = (self._lo, self._hi) if not tail else self._tail_bounds(len(tail))
+        return np.minimum(np.maximum(out, lo, out=out), hi, out=out)
+
+    def _tail_bounds(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The clip bounds [F_M + n]: the features', then +-inf (the tail is not clipped); cached per ``n``."""
+        if n not in self._bounds:
+            inf = np.full(n, np.inf, np.float32)
+            self._bounds[n] = (np.concatenate([self._lo, -inf]), np.concatenate([self._hi, inf]))
+        return self._bounds[n]
 
 
 def normalize(values: np.ndarray, norm: FeatureNorm, clip: float = Z_CLIP) -> np.ndarray:
@@ -298,15 +310,26 @@ def normalize(values: np.ndarray, norm: FeatureNorm, clip: float = Z_CLIP) -> np
 
 
 class Normalizer:
-    """`normalize` with its float32 constants prepared once (the live trader normalizes every row)."""
+    """`normalize` with its float32 constants prepared once (the live trader normalizes every row).
 
-    def __init__(self, norm: FeatureNorm, clip: float = Z_CLIP):
+    ``tail``: that many values follow the features in each row and pass through unchanged (x - 0, / 1,
+    clipped at +-inf: exact), so the live trader normalizes its whole observation [F] in one go.
+    """
+
+    def __init__(self, norm: FeatureNorm, clip: float = Z_CLIP, tail: int = 0):
         self.mean = np.asarray(norm.mean, np.float32)
         self.std = np.maximum(np.asarray(norm.std, np.float32), np.float32(STD_FLOOR))
         self.clip = float(clip)
+        self._lo, self._hi = -self.clip, self.clip
+        if tail:
+            n, f32 = self.mean.shape[-1], np.float32
+            self.mean = np.concatenate([self.mean, np.zeros(tail, f32)])
+            self.std = np.concatenate([self.std, np.ones(tail, f32)])
+            self._lo = np.concatenate([np.full(n, -self.clip, f32), np.full(tail, -np.inf, f32)])
+            self._hi = np.concatenate([np.full(n, self.clip, f32), np.full(tail, np.inf, f32)])
 
     def __call__(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """float32 ``values`` [..., F_M] -> clipped z-scores, into ``out`` when given (float32, same shape)."""
+        """float32 ``values`` [..., F_M (+ tail)] -> clipped z-scores, into ``out`` when given (float32, same shape)."""
         out = np.subtract(values, self.mean, out=out, dtype=np.float32)
         np.divide(out, self.std, out=out)
-        return np.minimum(np.maximum(out, -self.clip, out=out), self.clip, out=out)
+        return np.minimum(np.maximum(out, self._lo, out=out), self._hi, out=out)

@@ -15,6 +15,8 @@ from collections import deque
 from mmjax.env import attribution
 from mmjax.env.sim_np import Settlement
 
+_NEVER = 1 << 62  # a row no session reaches
+
 
 class LiveAttribution:
     """Running spread captured, fees, adverse selection (1 s, 10 s) and inventory carry of one session, $."""
@@ -31,7 +33,7 @@ class LiveAttribution:
         self._open: dict[str, deque[tuple[int, float, float]]] = {h: deque() for h in self.horizon_steps}
         self._open_size = dict.fromkeys(self.horizon_steps, 0.0)  # sum of signed sizes of the open fills
         self._open_size_mid = dict.fromkeys(self.horizon_steps, 0.0)  # sum of signed size * mid at fill, $
-        self._n_open = 0  # fills waiting for a markout, all horizons together
+        self._next_due = _NEVER  # the earliest row a markout is due at (each horizon's queue is in due order)
         self.row = -1  # accepted rows so far - 1 (the batch's step index)
         self.mid = float("nan")  # $, the latest row's
 
@@ -40,17 +42,17 @@ class LiveAttribution:
         self.row += 1
         mid = (mid_ticks + self.anchor) * self.tick  # the batch's `to_usd`, operation for operation
         self.mid = mid
-        if not self._n_open:
-            return  # nothing waits for a markout (most rows)
+        if self.row < self._next_due:
+            return  # no markout is due at this row (most rows)
         for h, q in self._open.items():
             while q and q[0][0] <= self.row:
                 _, s, m = q.popleft()
                 self.closed[h] += float(attribution.adverse_usd(max(s, 0.0), max(-s, 0.0), m, mid))
                 self._open_size[h] -= s
                 self._open_size_mid[h] -= s * m
-                self._n_open -= 1
             if not q:  # no drift of the running sums once nothing is open
                 self._open_size[h] = self._open_size_mid[h] = 0.0
+        self._next_due = min((q[0][0] for q in self._open.values() if q), default=_NEVER)
 
     def on_fills(self, s: Settlement, mid_start_ticks: float) -> None:
         """The fills settled at this row, in the interval that began at mid ``mid_start_ticks`` (ticks from anchor)."""
@@ -69,8 +71,10 @@ class LiveAttribution:
         if signed:
             for h, steps in self.horizon_steps.items():
                 # the interval began at row t - 1: its markout row is (t - 1) + 1 + steps
-                self._open[h].append((self.row + steps, signed, m))
-                self._n_open += 1
+                due = self.row + steps
+                self._open[h].append((due, signed, m))
+                if due < self._next_due:
+                    self._next_due = due
                 self._open_size[h] += signed
                 self._open_size_mid[h] += signed * m
 

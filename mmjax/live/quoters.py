@@ -55,8 +55,9 @@ def queue_view(state, book, p) -> tuple[tuple[int, int], tuple[float, float], tu
 class Quoter(Protocol):
     name: str  # shown on the dashboard, e.g. "model: policy.npz"
     mode: str  # "model" or "baseline"
+    # optional ``needs_context = False``: the quoter reads only ``obs`` and is called with ctx None (default True)
 
-    def act(self, obs: np.ndarray, ctx: QuoteContext) -> tuple[float, float]:
+    def act(self, obs: np.ndarray, ctx: QuoteContext | None) -> tuple[float, float]:
         """obs [F] float32 -> (bid, ask) action in [-1, 1] (any 2-sequence of floats)."""
         ...
 
@@ -112,6 +113,7 @@ class ModelQuoter:
     """An exported PPO policy (`NumpyPolicy`, NumPy only) fed the environment's observation."""
 
     mode = "model"
+    needs_context = False  # the observation is all it reads: the trader skips building a QuoteContext (ctx None)
 
     def __init__(self, path: str):
         from pathlib import Path
@@ -130,7 +132,7 @@ class ModelQuoter:
         self.path = str(path)
         self.name = f"model: {Path(path).name}"
 
-    def act(self, obs: np.ndarray, ctx: QuoteContext) -> tuple[float, float]:
+    def act(self, obs: np.ndarray, ctx: QuoteContext | None = None) -> tuple[float, float]:
         a = self.policy.act(obs).tolist()
         # tanh keeps a finite action in [-1, 1]; anything else (NaN, a wrong shape) is refused
         if len(a) != 2 or not (-1.0 <= a[0] <= 1.0 and -1.0 <= a[1] <= 1.0):

@@ -100,8 +100,12 @@ class SessionStats:
             self.ask_at_limit += ask_state == SIDE_AT_LIMIT
 
     def add_mark(self, pnl: float) -> None:
-        self.peak_pnl = max(self.peak_pnl, pnl)
-        self.max_drawdown = max(self.max_drawdown, self.peak_pnl - pnl)
+        # max(peak, pnl) and max(drawdown, peak - pnl), without the builtin's call (every row)
+        if pnl > self.peak_pnl:
+            self.peak_pnl = pnl
+        fall = self.peak_pnl - pnl
+        if fall > self.max_drawdown:
+            self.max_drawdown = fall
 
 
 @dataclass
@@ -128,10 +132,9 @@ class PaperTrader:
         self.knobs = knobs or EnvKnobs()
         self.feature_cfg = feature_cfg or spec.FeatureConfig()
         self.norm = norm  # FeatureNorm for the model's observation; None: raw features (baselines only)
-        self._normalize = Normalizer(norm) if norm is not None else None
+        self._normalize = Normalizer(norm, tail=spec.NUM_FEATURES - spec.NUM_MARKET_FEATURES) if norm is not None else None
         self.baseline = baseline or BaselineParams()
-        self._z_idx, self._n_obs, self._n_market = (spec.FEATURE_INDEX["spread_z"], spec.NUM_FEATURES,
-                                                      spec.NUM_MARKET_FEATURES)
+        self._z_idx = spec.FEATURE_INDEX["spread_z"]
         self.stats = SessionStats()
         self.anchor: int | None = None  # set by the first row, as the loader anchors a recording
         self.params: sim_np.SimParams | None = None
@@ -215,7 +218,8 @@ class PaperTrader:
         else:
             _, book_s, mid_s = self._prev
             fill_now = self._not_yet_shown(now) if shown_earlier else now
-            self.state, settled = sim_np.settle(self.state, book_s, book, self.ticks.trades(fill_now), p)
+            trades = self.ticks.trades(fill_now) if fill_now else sim_np.NO_TRADES  # a quiet interval: no call
+            self.state, settled = sim_np.settle(self.state, book_s, book, trades, p)
             self.stats.add_interval(settled, self.state, mid_s, self.anchor)
             self.attribution.on_fills(settled, mid_s)
             self.time += 1
@@ -227,22 +231,24 @@ class PaperTrader:
         # FEATURES AND THE DECISION AT t (data up to t only)
         for tr in now:
             self.features.on_trade(tr.price, tr.size, tr.taker_side)
-        raw = self.features.on_book_ticks(*book, new_segment)  # [F_M]: the row converted once, above
-        obs = np.empty(self._n_obs, np.float32)  # [F] market features then the agent features
-        F = self._n_market
+        knobs = self.knobs
+        agent = sim_np.agent_features(self.state, book, self.time % knobs.episode_steps, p)
+        # [F] float32: the market features (the row converted once, above), then the agent's: one array a row
+        obs = self.features.on_book_ticks(*book, new_segment, agent)
+        spread_z = obs.item(self._z_idx)  # before the normalization (the dashboard's raw z-score)
         if self._normalize is not None:
-            self._normalize(raw, out=obs[:F])
-        else:
-            obs[:F] = raw
-        obs[F:] = sim_np.agent_features(self.state, book, self.time % self.knobs.episode_steps, p)
-        ctx = QuoteContext(acct.inventory, self.knobs.quote_size, mid, int(book.bid_px[0]), int(book.ask_px[0]),
-                           self.anchor, self.features.sigma_ticks_per_sqrt_s, self.baseline.as_horizon_s,
-                           self.knobs.max_offset_bps, *queue_view(self.state, book, p),
-                           acct.inventory / self.knobs.max_inventory)
-        action = self.quoter.act(obs, ctx)
+            self._normalize(obs, out=obs)  # the market features; the agent's pass through unchanged
+        quoter = self.quoter
+        # a quoter that reads only the observation (`needs_context = False`: the model) gets no context
+        ctx = None if not getattr(quoter, "needs_context", True) else QuoteContext(
+            acct.inventory, knobs.quote_size, mid, int(book.bid_px[0]), int(book.ask_px[0]), self.anchor,
+            self.features.sigma_ticks_per_sqrt_s, self.baseline.as_horizon_s, knobs.max_offset_bps,
+            *queue_view(self.state, book, p), acct.inventory / knobs.max_inventory)
+        action = quoter.act(obs, ctx)
         self.state = sim_np.decide(self.state, action, book, p)
         sides = side_states(self.state.pipeline[-1], acct.inventory_lots, p.max_lots)
-        self.stats.add_decision(*sides)
+        if sides is not BOTH_QUOTED:  # nearly every row quotes both sides: nothing to count
+            self.stats.add_decision(*sides)
         self._sides.append(sides)
         while len(self._sides) > len(self.state.pipeline):  # the decisions in flight, oldest first
             self._sides.popleft()
@@ -254,8 +260,8 @@ class PaperTrader:
                                            acct.inventory, np.array(action, np.float64)))
         live_bid, live_ask = self.state.pipeline[0]  # the orders going live for (t, t+1]
         bid_state, ask_state = self._sides[0]  # and why a side has none
-        return {"t_ms": ts / 1e6, "mid": ctx.mid_abs_ticks * tick, "pnl": acct.pnl, "inventory": acct.inventory,
-                "drawdown": acct.pnl - self.stats.peak_pnl, "spread_z": float(raw[self._z_idx]),
+        return {"t_ms": ts / 1e6, "mid": (mid + self.anchor) * tick, "pnl": acct.pnl, "inventory": acct.inventory,
+                "drawdown": acct.pnl - self.stats.peak_pnl, "spread_z": spread_z,
                 "bid_quote": math.nan if live_bid is None else (live_bid + self.anchor) * tick,
                 "ask_quote": math.nan if live_ask is None else (live_ask + self.anchor) * tick,
                 "bid_state": bid_state, "ask_state": ask_state, "fills": float(self.stats.n_fills),
