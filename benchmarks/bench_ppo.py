@@ -107,9 +107,9 @@ def demo_market(hours: float):
     demo = DemoConfig(hours=hours)
     tc = train_config(demo, builtin_market(hours=demo.hours, seed=demo.seed, preset=DEMO_MARKETS[0]),
                       parse_fee_bps(DEMO_REGIMES[0]), out="unused")
-    market = build.load(tc.data, tc.env)
+    market = build.load(tc.core.data, tc.core.env)
     env = EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"})
-    return env, market.env_params(market.splits["train"]), tc.ppo
+    return env, market.env_params(market.splits["train"]), tc.core.ppo
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,9 +43,9 @@ def train_sps(flags: str | None, data: str, updates: int, work: Path) -> float:
     from mmjax.env.knobs import parse_fee_bps
 
     tc = train_config(DemoConfig(), data, parse_fee_bps(DEMO_REGIMES[0]), str(work / "run"))
-    p, k = tc.ppo, tc.env
+    p, k, d = tc.core.ppo, tc.core.env, tc.core.data
     cmd = [sys.executable, "-m", "mmjax", "train", "--data", data, "--out", str(work / "run"),
-           "--split-fractions", tc.data.split_fractions, "--split-gap-steps", str(tc.data.split_gap_steps),
+           "--split-fractions", d.split_fractions, "--split-gap-steps", str(d.split_gap_steps),
            "--episode-steps", str(k.episode_steps), "--max-offset-bps", str(k.max_offset_bps),
            "--maker-fee-bps", str(k.maker_fee_bps), "--risk-aversion", str(k.risk_aversion), "--eta", str(k.eta),
            "--num-envs", str(p.num_envs), "--num-steps", str(p.num_steps), "--updates-per-chunk", str(p.updates_per_chunk),

@@ -35,22 +35,22 @@ NUM_SEEDS = 5
 FLAG_OFF = "--xla_cpu_multi_thread_eigen=true"
 
 
-def _train_config(candidate: str, data: str):
+def _train_core(candidate: str, data: str):
     from mmjax.env.build import DataConfig
     from mmjax.env.knobs import EnvKnobs
     from mmjax.ppo.config import PPOConfig
-    from mmjax.runs.run_dir import TrainConfig
+    from mmjax.runs.run_dir import TrainCore
 
     if candidate == "builtin":  # the demo's market and PPO shapes (mmjax/demo.py), one 5-update chunk
-        return TrainConfig(data=DataConfig(data=data, split_fractions="0.6,0.1,0.3", split_gap_steps=600),
-                           env=EnvKnobs(episode_steps=600, max_offset_bps=2.0),
-                           ppo=PPOConfig(total_timesteps=5 * 256 * 64, num_envs=256, num_steps=64, updates_per_chunk=5,
-                                         ent_coef=0.0))
+        return TrainCore(data=DataConfig(data=data, split_fractions="0.6,0.1,0.3", split_gap_steps=600),
+                         env=EnvKnobs(episode_steps=600, max_offset_bps=2.0),
+                         ppo=PPOConfig(total_timesteps=5 * 256 * 64, num_envs=256, num_steps=64, updates_per_chunk=5,
+                                       ent_coef=0.0))
     # the command: --split-fractions 0.45,0.05,0.5 --quote-size 100 --max-inventory 1000 --episode-steps 300
     # --total-timesteps 40000 (PPO defaults otherwise: 64 envs x 128 steps, so the first chunk is 4 updates)
-    return TrainConfig(data=DataConfig(data=data, split_fractions="0.45,0.05,0.5"),
-                       env=EnvKnobs(quote_size=100, max_inventory=1000, episode_steps=300),
-                       ppo=PPOConfig(total_timesteps=40_000))
+    return TrainCore(data=DataConfig(data=data, split_fractions="0.45,0.05,0.5"),
+                     env=EnvKnobs(quote_size=100, max_inventory=1000, episode_steps=300),
+                     ppo=PPOConfig(total_timesteps=40_000))
 
 
 def child(candidate: str, data: str) -> None:
@@ -64,7 +64,7 @@ def child(candidate: str, data: str) -> None:
     from mmjax.ppo.train import HParams, make_ppo
     from mmjax.ppo.wrappers import EpisodeStats
 
-    cfg = _train_config(candidate, data)
+    cfg = _train_core(candidate, data)
     market = build.load(cfg.data, cfg.env)
     env = EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"})
     params = market.env_params(market.splits["train"])

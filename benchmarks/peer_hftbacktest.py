@@ -150,6 +150,7 @@ def worker(args) -> int:
 
 def _mmjax_runs(src: Path, tick: float, size: float, max_inv: float, levels: int, cache: Path) -> list[dict]:
     from mmjax.data.tardis import TardisImportConfig, import_tardis
+    from mmjax.env.knobs import EnvOverrides
     from mmjax.evaluation.backtest_command import BacktestConfig, backtest
 
     rec = cache / src.name
@@ -159,8 +160,8 @@ def _mmjax_runs(src: Path, tick: float, size: float, max_inv: float, levels: int
                                      out=str(rec), levels=levels, quiet=True, overwrite=True, contract_type="linear"))
     out = []
     for h in HALF_SPREADS_BPS:
-        r = backtest(BacktestConfig(data=str(rec), policy="fixed", half_spread_bps=h, quote_size=size, max_inventory=max_inv,
-                                    latency_steps=1, maker_fee_bps=0.0, quiet=True), progress=None)
+        knobs = EnvOverrides(quote_size=size, max_inventory=max_inv, latency_steps=1, maker_fee_bps=0.0)
+        r = backtest(BacktestConfig(data=str(rec), policy="fixed", half_spread_bps=h, env=knobs, quiet=True), progress=None)
         out.append({"half_spread_bps": h, **{k: r[k] for k in ("fills", "filled_size", "pnl", "mean_abs_position",
                                                                 "rejected_post_only", "steps", "fills_by_kind",
                                                                 "beyond_depth_steps", "quote_steps")}})

@@ -32,7 +32,7 @@ import numpy as np
 from mmjax.data.dbn import DbnImportConfig, import_dbn
 from mmjax.data.loader import load_market
 from mmjax.env import sim_np
-from mmjax.env.knobs import EnvKnobs
+from mmjax.env.knobs import EnvKnobs, EnvOverrides
 from mmjax.env.reference import ReplayData
 from mmjax.evaluation.backtest import BacktestConfig, backtest
 from mmjax.evaluation.queue_truth import ModelVenue, TruthVenue, compare, read_orders, run_quoter
@@ -72,8 +72,8 @@ def run_dataset(name: str, path: Path, quote_size: float, silence_s: float, work
         truth = run_quoter(truth_venue, k, bid0, ask0, after_gap, grid_ts, LATENCY_STEPS, rows)
         out[label] = {**compare(model, truth, rd.grid_ms / 1000), "seconds": round(time.perf_counter() - t1, 2)}
     if rows is None:  # the device env's own backtest of the touch quoter: its counts must equal the twin's
-        bt = backtest(BacktestConfig(data=str(rec), policy="fixed", fixed_ticks=0, quote_size=quote_size,
-                                     max_inventory=1e9, latency_steps=LATENCY_STEPS, quiet=True), progress=None)
+        knobs = EnvOverrides(quote_size=quote_size, max_inventory=1e9, latency_steps=LATENCY_STEPS)
+        bt = backtest(BacktestConfig(data=str(rec), policy="fixed", fixed_ticks=0, env=knobs, quiet=True), progress=None)
         out["touch"].update(fills_backtest=int(bt["fills"]), rejected_backtest=int(bt["rejected_post_only"]))
     touch = out["touch"]
     fills_ok = abs(touch["fills_model"] - touch["fills_truth"]) <= BAR_FILLS * max(touch["fills_truth"], 1)

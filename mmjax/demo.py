@@ -7,8 +7,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mmjax.env.knobs import EnvKnobs
+from mmjax.env.knobs import EnvKnobs, EnvOverrides
 from mmjax.market import synth
+from mmjax.outputs import UserError
 
 # The markets the demo compares (synth presets, mmjax/market/presets): the one-tick BTC book, where a tick is worth
 # 0.002 bps and nobody is expected to earn, and the large-tick book calibrated to SSE 600961 (a tick of ~11 bps).
@@ -23,10 +24,21 @@ QUICK_LEAVES_OUT = (("builtin-btc", "coinbase-top"), ("large-tick", "coinbase-to
 BEAT_ALL_MARKETS = ("large-tick",)
 FULL = {"hours": 24.0, "seeds": 5, "episodes": 400}  # `--full`: the bar's configuration (docs/results.md)
 
+# The env knobs of each (market, fee): the market preset's own ("_env": quote size, inventory limit, action range),
+# then these, then the flags given (`DemoConfig.env`), then the regime's fee. The demo's: 1-minute episodes (600 steps
+# of 100 ms), and the reward's risk aversion and eta = 0.5 chosen in docs/results.md (the experiment log). Fills
+# happen within ~1-2 bps on the BTC market, so a 10 bps action range leaves PPO (and its exploration) almost nowhere
+# to fill, and it learns to abstain: the builtin-btc preset's "_env" holds its 2 bps, the large-tick preset's a few
+# ticks (--max-offset-bps replaces both; the baselines may quote up to max(10 bps, it)).
+DEMO_ENV = EnvOverrides(episode_steps=600, risk_aversion=EnvKnobs.risk_aversion, eta=0.5)
+
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Per market, generate it; per fee regime, train PPO and evaluate it out of sample against the baselines."""
+    """Per market, generate it; per fee regime, train PPO and evaluate it out of sample against the baselines.
+
+    Env knobs: each market preset's own, then the demo's (episodes of 600 steps, eta 0.5, risk aversion 0.01), then
+    the env flags given below (--episode-steps, --max-offset-bps, ...); the maker fee is each regime's."""
 
     out: str = field(default="demo_out", metadata={"help": "directory for the markets, the runs and the reports"})
     hours: float = field(default=6.0, metadata={"help": "length of each built-in market, hours (--full: 24)"})
@@ -37,7 +49,6 @@ class DemoConfig:
     seeds: int = field(default=1, metadata={"help": "training seeds per regime, seed, seed+1, ... (--full: 5)"})
     train_steps: int = field(default=5_000_000, metadata={"help": "PPO environment steps per seed (about 1-2 minutes on 2 CPU cores)"})
     num_envs: int = field(default=256, metadata={"help": "parallel environments"})
-    episode_steps: int = field(default=600, metadata={"help": "steps per episode (600 = 1 min of 100 ms)"})
     episodes: int = field(default=100, metadata={"help": "out-of-sample evaluation episodes (--full: 400)"})
     regimes: str = field(default=",".join(DEMO_REGIMES), metadata={
         "help": "comma-separated maker-fee regimes, presets or bps (coinbase-top = 0, rebate = -0.5, coinbase-retail = 40); "
@@ -45,19 +56,15 @@ class DemoConfig:
     full: bool = field(default=False, metadata={
         "help": f"the bar's configuration: every market at every regime, {FULL['seeds']} seeds, "
                 f">= {FULL['episodes']} test episodes, {FULL['hours']:g} h markets"})
-    # Experiment log behind these: docs/results.md. Fills happen within ~1-2 bps on the BTC market, so a 10 bps
-    # action range leaves PPO (and its exploration) almost nowhere to fill, and it learns to abstain: the
-    # builtin-btc preset's "_env" holds its 2 bps, the large-tick preset's a few ticks.
-    max_offset_bps: float = field(default=0.0, metadata={
-        "help": "quote offset from mid at PPO action +1, bps (0: each market preset's own; baselines may quote up to "
-                "max(10 bps, this))"})
+    env: EnvOverrides = field(default_factory=EnvOverrides)  # env knobs over the market preset's and DEMO_ENV
     reward_scale: float = field(default=1.0, metadata={
         "help": "PPO reward multiplier; reward normalization already makes the ~1e-3 $ per-step rewards O(1)"})
     ent_coef: float = field(default=0.0, metadata={"help": "PPO entropy bonus weight"})
-    risk_aversion: float = field(default=EnvKnobs.risk_aversion, metadata={
-        "help": "reward's inventory risk aversion, 1/$ (EnvKnobs; docs/results.md says why this value)"})
-    eta: float = field(default=0.5, metadata={
-        "help": "reward's dampening of inventory gains, unitless (EnvKnobs.eta; 0.5 chosen in docs/results.md)"})
+
+    def __post_init__(self) -> None:
+        if self.env.maker_fee_bps is not None:
+            raise UserError("the maker fee is each regime's: give --regimes (presets or bps, e.g. --regimes "
+                            f"rebate,1.5), not --maker-fee-bps {self.env.maker_fee_bps:g}")
 
     def resolved(self) -> DemoConfig:
         """With --full, the bar's sizes replace the smaller defaults (never shrink what was asked for)."""
@@ -85,7 +92,7 @@ def plan(cfg: DemoConfig) -> tuple[list[tuple[str, float]], list[tuple[str, floa
 
 
 def market_knobs(market: str, fee_bps: float, cfg: DemoConfig) -> EnvKnobs:
-    """The env knobs of one (market, fee): the market preset's own ("_env"), then the demo's reward and episode."""
+    """The env knobs of one (market, fee): the market preset's own ("_env"), `DEMO_ENV`, ``cfg.env``, the fee."""
     from mmjax.market.params import PRESETS_DIR, preset_env
 
     env = preset_env(market)
@@ -94,12 +101,8 @@ def market_knobs(market: str, fee_bps: float, cfg: DemoConfig) -> EnvKnobs:
         if k not in known:
             raise ValueError(f"{PRESETS_DIR / market}.json: field '_env.{k}' is not an env knob (EnvKnobs: "
                              f"{', '.join(sorted(known))})")
-    knobs = dataclasses.replace(EnvKnobs(), **env)
-    knobs = dataclasses.replace(knobs, episode_steps=cfg.episode_steps, maker_fee_bps=fee_bps,
-                                risk_aversion=cfg.risk_aversion, eta=cfg.eta)
-    if cfg.max_offset_bps > 0:
-        knobs = dataclasses.replace(knobs, max_offset_bps=cfg.max_offset_bps)
-    return knobs
+    knobs = cfg.env.over(DEMO_ENV.over(dataclasses.replace(EnvKnobs(), **env)))
+    return dataclasses.replace(knobs, maker_fee_bps=fee_bps)
 
 
 def run(cfg: DemoConfig) -> int:
@@ -114,7 +117,7 @@ def train_config(cfg: DemoConfig, data: str, fee_bps: float, out: str, market: s
     """The `mmjax train` config the demo runs for one (market, fee) (bench_ppo times this market and these knobs)."""
     from mmjax.env.build import DataConfig
     from mmjax.ppo.config import PPOConfig
-    from mmjax.runs.train_command import TrainConfig
+    from mmjax.runs.run_dir import TrainConfig, TrainCore
 
     # splits 60/10/30 so the test split holds >= 100 one-minute episodes (>= 400 on the 24 h market)
     data_cfg = DataConfig(data=data, split_fractions="0.6,0.1,0.3", split_gap_steps=600)
@@ -122,8 +125,8 @@ def train_config(cfg: DemoConfig, data: str, fee_bps: float, out: str, market: s
     ppo = PPOConfig(total_timesteps=cfg.train_steps, num_envs=cfg.num_envs, num_steps=64, updates_per_chunk=5,
                     seed=cfg.seed, reward_scale=cfg.reward_scale, ent_coef=cfg.ent_coef)
     # the demo owns OUT: a rerun replaces its runs and reports (each only once the new one is complete)
-    return TrainConfig(data=data_cfg, env=market_knobs(market, fee_bps, cfg), ppo=ppo, seeds=cfg.seeds,
-                       select_on_val=True, val_every_updates=20, out=out, overwrite=True)
+    core = TrainCore(data=data_cfg, env=market_knobs(market, fee_bps, cfg), ppo=ppo)
+    return TrainConfig(core=core, seeds=cfg.seeds, select_on_val=True, val_every_updates=20, out=out, overwrite=True)
 
 
 def _demo(cfg: DemoConfig, progress) -> int:
@@ -167,7 +170,7 @@ def _demo(cfg: DemoConfig, progress) -> int:
             print(f"[3/3] market {market}, regime {name}: out-of-sample evaluation on the test split, baselines tuned "
                   f"at {fee:g} bps", flush=True)
             payload = evaluate(EvaluateConfig(data=str(data), policy=str(runs), out=str(out / "report" / market / name),
-                                              episodes=cfg.episodes, maker_fee_bps=fee, market_preset=market,
+                                              episodes=cfg.episodes, env=EnvOverrides(maker_fee_bps=fee), market_preset=market,
                                               overwrite=True), progress=progress)
             summaries.append((market, name, fee, payload))
     print("\n" + verdicts(summaries))

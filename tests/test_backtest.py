@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mmjax.cli import main as cli_main
+from mmjax.env.knobs import EnvOverrides
 from mmjax.evaluation.backtest_command import BacktestConfig, backtest, segments
 
 KEYS = ("fills", "filled_size", "pnl", "mean_abs_position", "rejected_post_only", "steps", "segments")
@@ -20,8 +21,8 @@ def test_segments_split_at_gaps_and_drop_single_rows():
 
 
 def test_backtest_reports_the_documented_keys_and_never_carries_inventory_across_a_gap(recording):
-    cfg = BacktestConfig(data=str(recording), policy="fixed", half_spread_bps=0.0, quote_size=0.01, max_inventory=0.05,
-                         latency_steps=1, maker_fee_bps=0.0, chunk_steps=64, quiet=True)
+    cfg = BacktestConfig(data=str(recording), policy="fixed", half_spread_bps=0.0, chunk_steps=64, quiet=True,
+                         env=EnvOverrides(quote_size=0.01, max_inventory=0.05, latency_steps=1, maker_fee_bps=0.0))
     r = backtest(cfg, progress=None)
     assert set(KEYS) <= set(r)
     assert r["segments"] == 2 and r["steps"] == (250 - 1) + (150 - 1) and len(r["segment_pnl"]) == 2

@@ -8,7 +8,6 @@ fails before anything is compiled.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import json
@@ -24,7 +23,7 @@ from mmjax.env.knobs import EnvKnobs
 from mmjax.market.synth import SynthConfig
 from mmjax.market.synth import run as synth_run
 from mmjax.ppo.config import PPOConfig
-from mmjax.runs.run_dir import TrainConfig
+from mmjax.runs.run_dir import TrainConfig, TrainCore, config_json
 
 TRAIN = ["--split-gap-steps", "50", "--episode-steps", "50", "--num-envs", "4", "--num-steps", "8",
          "--num-minibatches", "2", "--total-timesteps", "64", "--hidden-sizes", "8"]
@@ -61,10 +60,9 @@ def good_run(tmp_path, recording) -> Path:
     """A run directory as `mmjax train` leaves it (its config real; the arrays stand-ins: nothing reads them here)."""
     run = tmp_path / "run"
     run.mkdir()
-    cfg = TrainConfig(data=DataConfig(data=str(recording), split_gap_steps=50), env=EnvKnobs(episode_steps=50),
-                      ppo=PPOConfig(num_envs=4, num_steps=8, num_minibatches=2, total_timesteps=64, hidden_sizes="8"),
-                      out=str(run))
-    (run / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    core = TrainCore(data=DataConfig(data=str(recording), split_gap_steps=50), env=EnvKnobs(episode_steps=50),
+                     ppo=PPOConfig(num_envs=4, num_steps=8, num_minibatches=2, total_timesteps=64, hidden_sizes="8"))
+    (run / "train_config.json").write_text(json.dumps(config_json(TrainConfig(core=core, out=str(run))), indent=2))
     for name in ("checkpoint.npz", "policy.npz", "metrics.jsonl", "feature_norm.json"):
         (run / name).write_bytes(name.encode() * 10)
     return run

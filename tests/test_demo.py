@@ -9,7 +9,7 @@ import pytest
 
 from mmjax import demo
 from mmjax.demo import FULL, DemoConfig, market_knobs, plan, verdicts
-from mmjax.env.knobs import EnvKnobs
+from mmjax.env.knobs import EnvKnobs, EnvOverrides
 
 
 def _payload(means_ci: dict[str, tuple[float, float, float]], paired: dict[str, tuple[float, float]]) -> dict:
@@ -64,7 +64,7 @@ def test_each_market_brings_its_env_knobs_from_its_preset():
     lt = market_knobs("large-tick", 0.0, DemoConfig())
     # a few ticks of ~11 bps, quotes in shares (the preset's size unit) far below the ~17k-share touch
     assert 20 <= lt.max_offset_bps <= 60 and lt.quote_size >= 100 and lt.max_inventory >= 5 * lt.quote_size
-    assert market_knobs("large-tick", 0.0, DemoConfig(max_offset_bps=50.0)).max_offset_bps == 50.0
+    assert market_knobs("large-tick", 0.0, DemoConfig(env=EnvOverrides(max_offset_bps=50.0))).max_offset_bps == 50.0
 
 
 def test_a_preset_with_a_bad_env_knob_is_named_with_its_file_and_field(tmp_path, monkeypatch):
@@ -85,3 +85,10 @@ def test_on_the_large_tick_market_the_bar_is_to_beat_every_baseline_at_zero_fee_
     assert "Bar (not significantly worse than any baseline): met" in verdicts([("builtin-btc", "coinbase-top", 0.0, p)])
     assert "market large-tick, regime coinbase-top (0 bps)" in verdicts([("large-tick", "coinbase-top", 0.0, p)])
     assert demo.BEAT_ALL_MARKETS == ("large-tick",)
+
+
+def test_the_fee_comes_from_the_regimes_not_from_a_knob_flag():
+    from mmjax.outputs import UserError
+
+    with pytest.raises(UserError, match="give --regimes"):
+        DemoConfig(env=EnvOverrides(maker_fee_bps=1.5))

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from mmjax.env.knobs import EnvOverrides
 from mmjax.evaluation import harness as H
 from mmjax.evaluation.tuning import tune_baseline
 from mmjax.market.synth import SynthConfig
@@ -41,7 +42,7 @@ def baseline_report(recording, tmp_path_factory):
     from mmjax.evaluation.evaluate_command import EvaluateConfig, evaluate
 
     out = tmp_path_factory.mktemp("report")
-    payload = evaluate(EvaluateConfig(data=str(recording), out=str(out), episode_steps=EPISODE, episodes=12,
+    payload = evaluate(EvaluateConfig(data=str(recording), out=str(out), env=EnvOverrides(episode_steps=EPISODE), episodes=12,
                                       tune_episodes=8, market_preset="builtin-btc"), progress=lambda *_: None)
     return payload, out
 

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mmjax.cli import main as cli_main
+from mmjax.env.knobs import EnvOverrides
 from mmjax.evaluation import grid, grid_report, grid_spec
 from mmjax.evaluation.backtest_command import BacktestConfig, backtest
 
@@ -43,10 +44,10 @@ def test_each_fixed_configuration_equals_a_single_backtest(rec, recording):  # n
     rows = grid.run_quoter(rec, grid.QUOTERS["fixed"], cols, chunk_steps=64, chunk_configs=2, progress=None)
     assert len({r["fills"] for r in rows}) == 3 and rows[0]["fills"] == rows[3]["fills"]  # they differ, so tell apart
     for i in (1, 2):
+        knobs = EnvOverrides(quote_size=float(cols["quote_size"][i]), max_inventory=float(cols["max_inventory"][i]),
+                             latency_steps=int(cols["latency_steps"][i]), maker_fee_bps=float(cols["maker_fee_bps"][i]))
         _assert_same(rows[i], _single(recording, policy="fixed", half_spread_bps=float(cols["half_spread_bps"][i]),  # noqa: F811
-                                      quote_size=float(cols["quote_size"][i]), max_inventory=float(cols["max_inventory"][i]),
-                                      latency_steps=int(cols["latency_steps"][i]),
-                                      maker_fee_bps=float(cols["maker_fee_bps"][i])))
+                                      env=knobs))
     assert rows[0]["max_drawdown"] >= 0 and np.isfinite(rows[0]["markout_1s_bps"])
 
 

@@ -22,6 +22,7 @@ from mmjax import schema
 from mmjax.cli import main
 from mmjax.data.loader import load_market
 from mmjax.env import build
+from mmjax.env.knobs import EnvOverrides
 from mmjax.evaluation import harness as H
 from mmjax.evaluation.tuning import tune_baseline
 from mmjax.features.batch import compute_market_features
@@ -223,7 +224,7 @@ def test_the_evaluate_command_on_the_sol_import(sol, tmp_path):
     rec, _, mk = sol
     out = tmp_path / "report"
     payload = evaluate(EvaluateConfig(data=str(rec), out=str(out), split="all", episodes=3, tune_episodes=3,
-                                      episode_steps=300, quote_size=1.0, max_inventory=5.0), progress=lambda *_: None)
+                                      env=EnvOverrides(episode_steps=300, quote_size=1.0, max_inventory=5.0)), progress=lambda *_: None)
     assert payload["n_episodes"] == 3 and payload["quote_size"] == 1.0 and payload["max_inventory"] == 5.0
     fixed = payload["policies"]["fixed"]
     assert fixed["fills"] > 0 and np.isfinite(fixed["mean_pnl"])

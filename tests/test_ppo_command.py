@@ -16,13 +16,15 @@ def run_dir(tmp_path_factory):
     from mmjax.env.build import DataConfig
     from mmjax.env.knobs import EnvKnobs
     from mmjax.ppo.config import PPOConfig
+    from mmjax.runs.run_dir import TrainCore
     from mmjax.runs.train_command import TrainConfig, train
 
     root = tmp_path_factory.mktemp("train")
     synth_run(SynthConfig(out=str(root / "market"), hours=0.25, seed=5))
-    cfg = TrainConfig(data=DataConfig(data=str(root / "market"), split_gap_steps=100), env=EnvKnobs(episode_steps=100),
-                      ppo=PPOConfig(total_timesteps=2 * 8 * 16, num_envs=8, num_steps=16, num_minibatches=2,
-                                    update_epochs=1, updates_per_chunk=1, seed=1), out=str(root / "run"))
+    core = TrainCore(data=DataConfig(data=str(root / "market"), split_gap_steps=100), env=EnvKnobs(episode_steps=100),
+                     ppo=PPOConfig(total_timesteps=2 * 8 * 16, num_envs=8, num_steps=16, num_minibatches=2,
+                                   update_epochs=1, updates_per_chunk=1, seed=1))
+    cfg = TrainConfig(core=core, out=str(root / "run"))
     train(cfg, progress=lambda *_: None)
     return root
 

@@ -113,13 +113,15 @@ def test_seed_k_uses_the_key_of_a_single_run_with_seed_plus_k():
 def _market_cfgs(root):
     from mmjax.env.build import DataConfig
     from mmjax.env.knobs import EnvKnobs
+    from mmjax.runs.run_dir import TrainCore
     from mmjax.runs.train_command import TrainConfig
 
     # 1 bp of range: the deterministic policy quotes inside 0.5 bp and fills, so validation PnL is not all zero
     ppo = PPOConfig(total_timesteps=2 * 4 * 8, num_envs=4, num_steps=8, num_minibatches=1, update_epochs=1,
                     hidden_sizes="8", updates_per_chunk=1, seed=1)
-    base = TrainConfig(data=DataConfig(data=str(root / "market"), split_gap_steps=100),
-                       env=EnvKnobs(episode_steps=50, max_offset_bps=1.0), ppo=ppo, val_episodes=4)
+    core = TrainCore(data=DataConfig(data=str(root / "market"), split_gap_steps=100),
+                     env=EnvKnobs(episode_steps=50, max_offset_bps=1.0), ppo=ppo)
+    base = TrainConfig(core=core, val_episodes=4)
     return (dataclasses.replace(base, out=str(root / "multi"), seeds=2, select_on_val=True),
             dataclasses.replace(base, out=str(root / "single")))
 
@@ -156,7 +158,7 @@ def test_two_seeds_give_two_runs_each_laid_out_and_loadable_like_a_single_run(ma
                      "train_config.json", "feature_norm.json", "policy.npz", "selection.json"):
             assert (run / name).exists(), (run, name)
         cfg = run_dir.load_train_config(run)
-        assert (cfg.ppo.seed, cfg.seeds, cfg.out) == (seed, 1, str(run))
+        assert (cfg.core.ppo.seed, cfg.seeds, cfg.out) == (seed, 1, str(run))
         policy = harness.ppo_policy(run, build.make_env(), params)  # what `mmjax evaluate --policy OUT` loads
         obs = jnp.zeros(spec.NUM_FEATURES, jnp.float32)
         assert policy(obs, None, params).shape == (2,)
@@ -228,7 +230,7 @@ def test_validation_never_reads_test_split_rows_and_does_read_validation_rows(ma
     val, test = market.splits["val"], market.splits["test"]
     v = validation_episodes(_market_cfgs(root)[0], market)
     env = EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"})
-    ppo = make_ppo(_market_cfgs(root)[0].ppo, env, v.env_params)
+    ppo = make_ppo(_market_cfgs(root)[0].core.ppo, env, v.env_params)
     validate = jax.jit(make_validator(ppo, v.pin, v.num_steps))
     net = ppo.params_out(multi["runs"][0]["state"])  # seed 1's selected checkpoint
     T = market.md.num_steps
@@ -254,7 +256,7 @@ def test_selected_checkpoint_is_unchanged_when_test_split_rows_change(market_run
     train_params = _perturb_rows(market.env_params(market.splits["train"]), test_lo, T)
     env = EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"})
     dirs = [root / "perturbed" / f"seed{k}" for k in (1, 2)]
-    run_seeds(cfg.ppo, env, train_params, dirs, v, progress=lambda *_: None)
+    run_seeds(cfg.core.ppo, env, train_params, dirs, v, progress=lambda *_: None)
     for d in dirs:
         ref = root / "multi" / d.name
         assert json.loads((d / "selection.json").read_text()) == json.loads((ref / "selection.json").read_text())

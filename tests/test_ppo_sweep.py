@@ -10,6 +10,7 @@ from mmjax.env.knobs import EnvKnobs
 from mmjax.market.synth import SynthConfig
 from mmjax.market.synth import run as synth_run
 from mmjax.ppo.config import PPOConfig
+from mmjax.runs.run_dir import TrainCore
 from mmjax.runs.sweep_command import SweepConfig, run
 
 
@@ -21,10 +22,10 @@ def market(tmp_path_factory):
 
 
 def test_sweep_writes_table_plot_and_the_validation_winner(market, tmp_path):
-    cfg = SweepConfig(data=DataConfig(data=str(market), split_gap_steps=50), env=EnvKnobs(episode_steps=50),
-                      ppo=PPOConfig(total_timesteps=4 * 8 * 2, num_envs=4, num_steps=8, num_minibatches=2,
-                                    update_epochs=1, hidden_sizes="8"),
-                      out=str(tmp_path / "sw"), lr_grid="1e-3,3e-4", risk_aversion_grid="0,0.05", seeds=2, val_episodes=3)
+    core = TrainCore(data=DataConfig(data=str(market), split_gap_steps=50), env=EnvKnobs(episode_steps=50),
+                     ppo=PPOConfig(total_timesteps=4 * 8 * 2, num_envs=4, num_steps=8, num_minibatches=2,
+                                   update_epochs=1, hidden_sizes="8"))
+    cfg = SweepConfig(core=core, out=str(tmp_path / "sw"), lr_grid="1e-3,3e-4", risk_aversion_grid="0,0.05", seeds=2, val_episodes=3)
     lines = []
     assert run(cfg, progress=lines.append) == 0
     rows = list(csv.DictReader(open(tmp_path / "sw" / "sweep_table.csv")))

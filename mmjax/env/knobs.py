@@ -2,13 +2,16 @@
 
 The JAX env (`make_params`), the NumPy simulator (`mmjax.env.sim_np`), the live engine, `mmjax train`,
 `mmjax evaluate` and `mmjax live` all read this one dataclass; a `policy.npz` stores it (``asdict``) so a
-deployed policy runs with the knobs it was trained under. NumPy/stdlib only: the live path imports it.
+deployed policy runs with the knobs it was trained under. `EnvOverrides`, derived from it here, holds the same
+knobs each optional, for the commands that override knobs decided elsewhere (a run's, a market preset's).
+NumPy/stdlib only: the live path imports it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -105,6 +108,37 @@ class EnvKnobs:
     def traced(self) -> dict[str, float]:
         """The knobs that `EnvParams` carries as traced arrays (vmappable), by name."""
         return {k: float(v) for k, v in dataclasses.asdict(self).items() if k not in STATIC_KNOBS}
+
+
+def _given(self) -> dict:
+    """The knobs set here, by name (unset ones are left out)."""
+    return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+def _over(self, base: EnvKnobs) -> EnvKnobs:
+    """``base`` with the knobs set here replacing its own."""
+    return dataclasses.replace(base, **self.given())
+
+
+def _check(self) -> None:
+    EnvKnobs(**self.given())  # each knob's own range, checked once and named (UserError) before anything runs
+
+
+def _optional(f: dataclasses.Field, hint) -> tuple:
+    """An `EnvKnobs` field as an optional one: ``hint | None``, default None, the same help (and parser)."""
+    unset = "; unset: the knobs in force (the trained policy's, the market preset's, else EnvKnobs')"
+    return f.name, hint | None, field(default=None, metadata={**f.metadata, "help": f.metadata["help"] + unset})
+
+
+# `EnvKnobs` with every knob optional (None: not given), derived here so each knob's name, type, unit and help stay
+# defined once: the commands that run over knobs decided elsewhere (a trained run's, a market preset's) take these
+# as overrides (`mmjax backtest`, `mmjax evaluate`, `mmjax demo`). Flat flags, the same names as `mmjax train`'s.
+EnvOverrides = dataclasses.make_dataclass(
+    "EnvOverrides",
+    [_optional(f, typing.get_type_hints(EnvKnobs)[f.name]) for f in dataclasses.fields(EnvKnobs)],
+    frozen=True,
+    namespace={"__module__": __name__, "given": _given, "over": _over, "__post_init__": _check,
+               "__doc__": "Env knobs to override, each None unless given (`EnvKnobs`' fields, all optional)."})
 
 
 def validate(k: EnvKnobs) -> list[str]:

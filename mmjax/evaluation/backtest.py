@@ -24,7 +24,7 @@ from mmjax.data.loader import RecordingError, load_market
 from mmjax.data.market import identity
 from mmjax.env import kpis
 from mmjax.env.fill_kinds import FILL_KINDS
-from mmjax.env.knobs import EnvKnobs, episode_span, parse_fee_bps
+from mmjax.env.knobs import EnvKnobs, EnvOverrides, episode_span
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.evaluation import harness as H
 from mmjax.features.batch import compute_market_features, normalize
@@ -50,14 +50,9 @@ class BacktestConfig:
         "help": "avellaneda_stoikov/glft: risk aversion per tick per lot (0: the middle of mmjax evaluate's grid)"})
     queue_threshold: float = field(default=0.0, metadata={
         "help": "queue_aware: run-over threshold, 0.1-2 (0: the middle of mmjax evaluate's grid; 2 never pulls)"})
-    quote_size: float | None = field(default=None, metadata={"help": "quote size, venue size unit (default: EnvKnobs, or the run's)"})
-    max_inventory: float | None = field(default=None, metadata={"help": "inventory limit, venue size unit (default: EnvKnobs, or the run's)"})
-    latency_steps: int | None = field(default=None, metadata={"help": "grid steps from a decision to the venue (default: EnvKnobs, or the run's)"})
-    maker_fee_bps: float | None = field(default=None, metadata={
-        "help": "maker fee, bps or a preset (coinbase-top, rebate, coinbase-retail; default: EnvKnobs, or the run's)",
-        "parse": parse_fee_bps})
-    max_offset_bps: float | None = field(default=None, metadata={
-        "help": "action range, bps (default: EnvKnobs, or the run's; widened to the fixed half-spread)"})
+    # the env knobs given as flags (--quote-size, --maker-fee-bps, ...); unset: the run's, else EnvKnobs'. The action
+    # range is widened to the fixed half-spread.
+    env: EnvOverrides = field(default_factory=EnvOverrides)
     product: str | None = field(default=None, metadata={"help": "product partition to load (default: the only one)"})
     chunk_steps: int = field(default=20_000, metadata={"help": "env steps per jitted chunk; progress is printed after each"})
     json: str = field(default="", metadata={"help": "write the totals to this JSON file (empty: print only)"})
@@ -82,7 +77,7 @@ def _run_dir_setup(path: Path):
     from mmjax.env import build
     from mmjax.runs import run_dir
 
-    knobs = run_dir.load_train_config(path).env
+    knobs = run_dir.load_train_config(path).core.env
     norm = build.load_norm(path / run_dir.FEATURE_NORM)
     return knobs, norm, lambda env, params: H.ppo_policy(path, env, params)
 
@@ -178,9 +173,7 @@ def backtest(cfg: BacktestConfig, progress=print, factory=None, setup=None) -> d
         raise UserError("backtest: a policy.npz runs through mmjax.evaluation.backtest_command.backtest (the NumPy policy)")
     else:
         raise UserError(f"backtest: --policy must be one of {bl.BASELINES}, a run directory or a policy.npz; got {cfg.policy!r}")
-    given = {"quote_size": cfg.quote_size, "max_inventory": cfg.max_inventory, "latency_steps": cfg.latency_steps,
-             "maker_fee_bps": cfg.maker_fee_bps, "max_offset_bps": cfg.max_offset_bps}
-    knobs = dataclasses.replace(knobs, **{k: v for k, v in given.items() if v is not None})
+    knobs = cfg.env.over(knobs)
     if cfg.policy == "fixed" and cfg.fixed_ticks is None and knobs.max_offset_bps < cfg.half_spread_bps:
         knobs = dataclasses.replace(knobs, max_offset_bps=float(cfg.half_spread_bps))
     md, raw = load_market(cfg.data, cfg.product)

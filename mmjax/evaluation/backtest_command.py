@@ -59,9 +59,7 @@ def run_grid(cfg: BacktestConfig) -> int:
     if not cfg.data:
         raise outputs.UserError("backtest: --data DIR is required")
     plan = grid_spec.read_grid(cfg.grid)
-    given = {"quote_size": cfg.quote_size, "max_inventory": cfg.max_inventory, "latency_steps": cfg.latency_steps,
-             "maker_fee_bps": cfg.maker_fee_bps, "max_offset_bps": cfg.max_offset_bps}
-    knobs = dataclasses.replace(EnvKnobs(), **{k: v for k, v in given.items() if v is not None})
+    knobs = cfg.env.over(EnvKnobs())
     rec = grid.load(cfg.data, cfg.product)
     n = sum(len(next(iter(c.values()))) for c in plan.values())
     say = None if cfg.quiet else print

@@ -22,7 +22,7 @@ from mmjax import outputs
 from mmjax.data.market import identity
 from mmjax.data.splits import Split
 from mmjax.env import build
-from mmjax.env.knobs import parse_fee_bps
+from mmjax.env.knobs import EnvOverrides, parse_fee_bps
 from mmjax.evaluation import harness as H
 from mmjax.evaluation import metrics as M
 from mmjax.evaluation import report as R
@@ -46,14 +46,11 @@ class EvaluateConfig:
     out: str = field(default="reports/latest", metadata={"help": "report directory (report.md, metrics.json, PNGs)"})
     episodes: int = field(default=400, metadata={"help": "number of non-overlapping evaluation episodes (fewer if the window is short: a warning says so); 400 resolve ~0.1 $ on the built-in market"})
     split: str = field(default="test", metadata={"help": "test: the recording's test split; all: a recording never used in training", "choices": ["test", "all"]})
-    episode_steps: int = field(default=0, metadata={"help": "steps per episode (0: as in training)"})
     calibration_fraction: float = field(default=0.2, metadata={"help": "with --split all: leading fraction of rows used only to calibrate and tune baselines"})
     tune_episodes: int = field(default=100, metadata={"help": "training-window episodes used to tune each baseline"})
-    maker_fee_bps: float | None = field(default=None, metadata={
-        "help": "maker fee in force, bps or a preset (coinbase-top, rebate, coinbase-retail; default: as in training)",
-        "parse": parse_fee_bps})
-    quote_size: float = field(default=0.0, metadata={"help": "quote size in the venue's size unit (0: as in training)"})
-    max_inventory: float = field(default=0.0, metadata={"help": "inventory limit in the venue's size unit (0: as in training)"})
+    # the env knobs given as flags (--maker-fee-bps: the fee in force, --episode-steps, --quote-size, ...); unset: as
+    # in training (the run's train_config.json), else EnvKnobs'
+    env: EnvOverrides = field(default_factory=EnvOverrides)
     baseline_max_offset_bps: float = field(default=10.0, metadata={"help": "widest quote the baselines may use, bps (at least the policy's own range), so they are not handicapped by the agent's action range"})
     retail_fee_bps: float = field(default=40.0, metadata={
         "help": "second evaluation at this fee, bps or a preset (Coinbase entry tier: 40 bps)", "parse": parse_fee_bps})
@@ -67,11 +64,8 @@ class EvaluateConfig:
     def __post_init__(self) -> None:
         own = "EvaluateConfig"
         check_range(own, "episodes", self.episodes, 1)
-        check_range(own, "episode_steps", self.episode_steps, 0)
         check_range(own, "calibration_fraction", self.calibration_fraction, 0, 1, lo_open=True, hi_open=True)
         check_range(own, "tune_episodes", self.tune_episodes, 1)
-        check_range(own, "quote_size", self.quote_size, 0)
-        check_range(own, "max_inventory", self.max_inventory, 0)
         check_range(own, "baseline_max_offset_bps", self.baseline_max_offset_bps, 0, 1e4, lo_open=True)
         check_range(own, "seed", self.seed, 0, 2**31 - 1)
 
@@ -100,14 +94,12 @@ def _evaluate(cfg: EvaluateConfig, progress, runs: list[Path], out: Path) -> dic
     """`evaluate`, writing the report into ``out`` (the staging directory of ``cfg.out``)."""
     t_start = time.perf_counter()
     if runs:
-        train_cfg = run_dir.load_train_config(runs[0])
-        dcfg, mcfg = dataclasses.replace(train_cfg.data, data=cfg.data), train_cfg.env
+        core = run_dir.load_train_config(runs[0]).core
+        dcfg, mcfg = dataclasses.replace(core.data, data=cfg.data), core.env
         norm = build.load_norm(runs[0] / run_dir.FEATURE_NORM)  # the normalization travels with the model
     else:
         dcfg, mcfg, norm = build.DataConfig(data=cfg.data), build.EnvKnobs(), None
-    overrides = {"episode_steps": cfg.episode_steps or None, "maker_fee_bps": cfg.maker_fee_bps,
-                 "quote_size": cfg.quote_size or None, "max_inventory": cfg.max_inventory or None}
-    mcfg = dataclasses.replace(mcfg, **{k: v for k, v in overrides.items() if v is not None})
+    mcfg = cfg.env.over(mcfg)
     market = build.load(dcfg, mcfg, norm=norm)
     if cfg.split == "all" and norm is None:
         # baselines only: the feature normalization comes from the calibration window, as everything else does

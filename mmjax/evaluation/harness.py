@@ -67,7 +67,7 @@ def ppo_policy(run: Path, env: MarketMakingEnv, params: EnvParams) -> Policy:
     from mmjax.ppo.checkpoint import load_checkpoint
     from mmjax.runs import run_dir
 
-    pcfg = run_dir.load_train_config(run).ppo
+    pcfg = run_dir.load_train_config(run).core.ppo
     ppo = make_ppo(pcfg, env, params)
     template = jax.eval_shape(ppo.init, jax.random.PRNGKey(0), HParams.from_config(pcfg), params)
     state, _ = load_checkpoint(run / run_dir.CHECKPOINT, template)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from mmjax.env import actions
-from mmjax.env.knobs import EnvKnobs
+from mmjax.env.knobs import EnvKnobs, EnvOverrides
 from mmjax.evaluation.backtest import BacktestConfig, backtest
 from mmjax.policy import baselines as bl
 
@@ -45,10 +45,10 @@ def touch_quoter(d_ticks: int, d_bps: float = 0.0):
     return factory
 
 
-def fill_knobs(lot_size: float) -> dict:
+def fill_knobs(lot_size: float) -> EnvOverrides:
     """The backtest knobs every fill-count comparison uses: default quote size, at least one lot."""
     q = max(EnvKnobs().quote_size, float(lot_size))
-    return {"quote_size": q, "max_inventory": 10 * q, "max_offset_bps": RANGE_BPS}
+    return EnvOverrides(quote_size=q, max_inventory=10 * q, max_offset_bps=RANGE_BPS)
 
 
 def fills_per_hour(data: str, lot_size: float, grid_ms: int, product: str | None = None,
@@ -57,7 +57,7 @@ def fills_per_hour(data: str, lot_size: float, grid_ms: int, product: str | None
     out = {}
     for name in names:
         d, bps = FILL_DISTANCES[name]
-        cfg = BacktestConfig(data=str(data), product=product, quiet=True, **fill_knobs(lot_size))
+        cfg = BacktestConfig(data=str(data), product=product, quiet=True, env=fill_knobs(lot_size))
         res = backtest(cfg, progress=None, factory=touch_quoter(d, bps))
         hours = res["steps"] * grid_ms / 1000.0 / 3600.0
         out[name] = res["fills"] / hours if hours > 0 else float("nan")

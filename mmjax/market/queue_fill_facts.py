@@ -65,7 +65,7 @@ def _join_steps(px: np.ndarray, remaining: np.ndarray) -> np.ndarray:
 def back_of_touch_fills(data: str, product: str | None = None) -> dict[str, float]:
     """`BACKQ_FACTS` of the recording at ``data`` (NaN where it has too few fills to define one)."""
     md, raw = load_market(data, product)
-    knobs = EnvKnobs(**fill_knobs(float(md.lot_size)))
+    knobs = fill_knobs(float(md.lot_size)).over(EnvKnobs())
     feats = compute_market_features(md)
     params = make_params(md, np.zeros_like(np.asarray(feats.values)), np.asarray(feats.sigma), None, knobs)
     env = MarketMakingEnv()

@@ -3,7 +3,8 @@
     RUN/checkpoint.npz        resumable train state (mmjax.ppo.runner)
     RUN/metrics.jsonl         one JSON line per update (mmjax.ppo.runner)
     RUN/learning_curve.png    episodic return (and PnL) against env steps (mmjax.ppo.runner)
-    RUN/train_config.json     the nested TrainConfig of `mmjax train` (data, env knobs, PPO), defined here
+    RUN/train_config.json     the TrainConfig of `mmjax train`, defined here: {"data", "env", "ppo"} (its TrainCore)
+                              and its run options (`config_json`, `load_train_config`)
     RUN/feature_norm.json     market-feature normalization fitted on the training split only
     RUN/policy.npz            the exported NumPy policy (mmjax.policy.export)
     RUN/selection.json        with --select-on-val: selected update, its validation score, the validation curve
@@ -34,7 +35,8 @@ POLICY = "policy.npz"
 SEEDS_SUMMARY = "seeds.json"  # OUT/seeds.json of a --seeds K run: each seed's directory, final metrics, selection
 
 __all__ = ["CHECKPOINT", "CURVE", "FEATURE_NORM", "LAST_CHECKPOINT", "METRICS", "POLICY", "SEEDS_SUMMARY", "SELECTION",
-           "TRAIN_CONFIG", "TrainConfig", "find_runs", "holds_run", "load_train_config", "seed_dirs"]
+           "TRAIN_CONFIG", "TrainConfig", "TrainCore", "config_json", "find_runs", "holds_run", "load_train_config",
+           "seed_dirs"]
 
 
 def seed_dirs(out: str | Path, seed: int, num_seeds: int) -> list[Path]:
@@ -75,12 +77,22 @@ def find_runs(path: str | Path) -> list[Path]:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Train PPO on the training split of a recording: data, env knobs and PPO knobs (all flat flags below)."""
+class TrainCore:
+    """What is trained, on what: the recording and its splits, the env knobs, the PPO knobs (flat flags).
+
+    Defined once for every command that trains: `mmjax train` (TrainConfig), `mmjax sweep` (SweepConfig, which
+    grids some of these knobs) and `mmjax demo` (which builds one per market and fee)."""
 
     data: build.DataConfig = field(default_factory=build.DataConfig)
     env: EnvKnobs = field(default_factory=EnvKnobs)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Train PPO on the training split of a recording: data, env knobs and PPO knobs (all flat flags below)."""
+
+    core: TrainCore = field(default_factory=TrainCore)
     out: str = field(default="runs/latest", metadata={"help": "run directory for checkpoint, metrics, plots and policy.npz"})
     resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
     overwrite: bool = field(default=False, metadata={
@@ -122,11 +134,18 @@ def _pick(cls, d: dict) -> dict:
     return {k: v for k, v in d.items() if k in names}
 
 
+def config_json(cfg: TrainConfig) -> dict:
+    """The train_config.json of ``cfg``: its TrainCore's data, env and ppo at the top, then the run options."""
+    own = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "core"}
+    return {**dataclasses.asdict(cfg.core), **own}
+
+
 def load_train_config(path: Path) -> TrainConfig:
     """The TrainConfig of a run directory (also reads the flat layout written before the configs were nested)."""
     d = json.loads((Path(path) / TRAIN_CONFIG).read_text())
     if "ppo" not in d:  # flat: one namespace for everything
         d = {**d, "data": d, "env": d, "ppo": d}
-    top = {k: v for k, v in _pick(TrainConfig, d).items() if k not in ("data", "env", "ppo")}
-    return TrainConfig(data=build.DataConfig(**_pick(build.DataConfig, d["data"])),
-                       env=EnvKnobs(**_pick(EnvKnobs, d["env"])), ppo=PPOConfig(**_pick(PPOConfig, d["ppo"])), **top)
+    core = TrainCore(data=build.DataConfig(**_pick(build.DataConfig, d["data"])),
+                     env=EnvKnobs(**_pick(EnvKnobs, d["env"])), ppo=PPOConfig(**_pick(PPOConfig, d["ppo"])))
+    top = {k: v for k, v in _pick(TrainConfig, d).items() if k != "core"}
+    return TrainConfig(core=core, **top)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from mmjax.env import build
-from mmjax.env.knobs import EnvKnobs
 from mmjax.outputs import write_json
-from mmjax.ppo.config import PPOConfig
+from mmjax.runs import flags
+from mmjax.runs.run_dir import TrainConfig, TrainCore
 
 # grid flag -> ("hp", HParams / PPOConfig field) or ("env", EnvKnobs field); values are comma-separated floats
 GRID_FLAGS = {"lr_grid": ("hp", "lr"), "ent_coef_grid": ("hp", "ent_coef"),
@@ -33,10 +33,7 @@ TABLE, TABLE_MD, PLOT, BEST = "sweep_table.csv", "sweep_table.md", "sweep.png", 
 class SweepConfig:
     """Grid search of PPO on a recording: train on the training split, select on the validation split."""
 
-    data: build.DataConfig = field(default_factory=build.DataConfig)
-    env: EnvKnobs = field(default_factory=EnvKnobs)
-    ppo: PPOConfig = field(default_factory=PPOConfig)
-
+    core: TrainCore = field(default_factory=TrainCore)  # what is trained, on what: the knobs a grid leaves alone
     out: str = field(default="runs/sweep", metadata={"help": "directory for the table, the plot and the winning config"})
     lr_grid: str = field(default="", metadata={"help": "learning rates to try, comma-separated (default: --lr alone)"})
     ent_coef_grid: str = field(default="", metadata={"help": "entropy weights to try, comma-separated (default: --ent-coef alone)"})
@@ -54,18 +51,23 @@ class SweepConfig:
         out = {}
         for flag, (kind, name) in GRID_FLAGS.items():
             text = getattr(self, flag)
-            plain = getattr(self.ppo if kind == "hp" else self.env, name)
+            plain = getattr(self.core.ppo if kind == "hp" else self.core.env, name)
             try:
                 out[flag] = [float(x) for x in text.split(",") if x.strip()] if text else [float(plain)]
             except ValueError as e:
                 raise ValueError(f"sweep: --{flag.replace('_', '-')} expects comma-separated numbers, got {text!r}") from e
         return out
 
-    def with_point(self, point: dict[str, float]) -> SweepConfig:
-        """This config with one grid point's values in its PPO and env knobs."""
+    def core_at(self, point: dict[str, float]) -> TrainCore:
+        """The TrainCore of one grid point: its values in the PPO and env knobs."""
         hp = {name: point[name] for kind, name in GRID_FLAGS.values() if kind == "hp"}
         env = {name: point[name] for kind, name in GRID_FLAGS.values() if kind == "env"}
-        return dataclasses.replace(self, ppo=dataclasses.replace(self.ppo, **hp), env=dataclasses.replace(self.env, **env))
+        return dataclasses.replace(self.core, ppo=dataclasses.replace(self.core.ppo, **hp),
+                                   env=dataclasses.replace(self.core.env, **env))
+
+    def train_config(self, point: dict[str, float]) -> TrainConfig:
+        """The `mmjax train` config that trains one grid point into OUT/best (seed --seed: a fresh seed, not a split key)."""
+        return TrainConfig(core=self.core_at(point), out=str(Path(self.out) / "best"))
 
 
 def _scores(val: dict, select: str) -> np.ndarray:
@@ -113,23 +115,13 @@ def write_outputs(cfg: SweepConfig, rows: list[dict], out_dir: Path) -> dict:
     key = f"val_{cfg.select}"
     best = max(range(len(rows)), key=lambda i: rows[i][key])
     winner = {GRID_FLAGS[f][1]: rows[best][GRID_FLAGS[f][1]] for f in GRID_FLAGS}
-    chosen = cfg.with_point(winner)
-    flags = {**dataclasses.asdict(chosen.ppo), **dataclasses.asdict(chosen.env), **dataclasses.asdict(chosen.data)}
-    defaults = {**dataclasses.asdict(PPOConfig()), **dataclasses.asdict(EnvKnobs()), **dataclasses.asdict(build.DataConfig())}
-    changed = {k: v for k, v in flags.items() if v != defaults[k] and k != "data"}
-    command = " ".join([f"mmjax train --data {cfg.data.data} --out {Path(cfg.out) / 'best'}", *(_flag(k, v) for k, v in changed.items())])
+    train = cfg.train_config(winner)
     record = {"select": cfg.select, "score": rows[best][key], "point": winner, "row": rows[best],
-              "train_flags": flags, "command": command}
+              "train_flags": flags.leaves(train.core),
+              "command": flags.command_line("train", train, first=("data", "out"))}
     write_json(out_dir / BEST, record)
     _plot(rows, key, best, out_dir / PLOT)
     return record
-
-
-def _flag(name: str, value) -> str:
-    flag = name.replace("_", "-")
-    if isinstance(value, bool):
-        return f"--{flag}" if value else f"--no-{flag}"
-    return f"--{flag} {value}"
 
 
 def _plot(rows: list[dict], key: str, best: int, path: Path) -> None:
@@ -164,7 +156,7 @@ def run(cfg: SweepConfig, progress=print) -> int:
 
 
 def _sweep(cfg: SweepConfig, progress) -> int:
-    if not cfg.data.data:
+    if not cfg.core.data.data:
         raise ValueError("sweep: --data DIR is required (a recording; `mmjax synth` makes one)")
     if cfg.seeds < 1 or cfg.val_episodes < 1:
         raise ValueError(f"sweep: --seeds and --val-episodes must be >= 1, got {cfg.seeds}, {cfg.val_episodes}")
@@ -176,24 +168,24 @@ def _sweep(cfg: SweepConfig, progress) -> int:
     axes = cfg.axes()
     points = cartesian(axes)
     n_points = len(points["lr_grid"])
-    market = build.load(cfg.data, cfg.env)
+    market = build.load(cfg.core.data, cfg.core.env)
     train_params = market.env_params(market.splits["train"])
     val_params = market.env_params(market.splits["val"])
     env = EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"})
     hp_axes = {f: name for f, (kind, name) in GRID_FLAGS.items() if kind == "hp"}
     env_axes = {f: name for f, (kind, name) in GRID_FLAGS.items() if kind == "env"}  # EnvParams field = knob name
-    program, _ = make_grid_program(cfg.ppo, env, train_params, list(hp_axes.values()),
+    program, _ = make_grid_program(cfg.core.ppo, env, train_params, list(hp_axes.values()),
                                    env_axes, val_envs=cfg.val_episodes)
     named = {hp_axes.get(f, f): v for f, v in points.items()}  # HParams axes under their field names
-    keys = jax.random.split(jax.random.PRNGKey(cfg.ppo.seed), cfg.seeds)
-    progress(f"sweep: {n_points} grid points x {cfg.seeds} seeds x {cfg.ppo.total_timesteps:,} steps on "
+    keys = jax.random.split(jax.random.PRNGKey(cfg.core.ppo.seed), cfg.seeds)
+    progress(f"sweep: {n_points} grid points x {cfg.seeds} seeds x {cfg.core.ppo.total_timesteps:,} steps on "
              f"{market.splits['train']}; validation {cfg.val_episodes} episodes on {market.splits['val']}")
     t0 = time.perf_counter()
     compiled = jax.jit(program).lower(named, keys, train_params, val_params).compile()
     t1 = time.perf_counter()
     out = jax.device_get(compiled(named, keys, train_params, val_params))
     progress(f"compiled in {t1 - t0:.1f} s, ran in {time.perf_counter() - t1:.1f} s "
-             f"({n_points * cfg.seeds * cfg.ppo.total_timesteps / (time.perf_counter() - t1):,.0f} env steps/s)")
+             f"({n_points * cfg.seeds * cfg.core.ppo.total_timesteps / (time.perf_counter() - t1):,.0f} env steps/s)")
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = table_rows(cfg, points, out)

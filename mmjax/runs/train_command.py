@@ -20,7 +20,7 @@ import numpy as np
 from mmjax import outputs
 from mmjax.env import build
 from mmjax.outputs import UserError
-from mmjax.runs import run_dir
+from mmjax.runs import flags, run_dir
 from mmjax.runs.run_dir import TrainConfig, load_train_config
 
 __all__ = ["TrainConfig", "load_train_config", "run", "train"]
@@ -33,11 +33,11 @@ def train(cfg: TrainConfig, progress=print) -> dict:
     output (an existing run is refused unless --resume or --overwrite; --resume refuses a changed
     config, naming the fields) and the recording. A second writer on --out is refused (a lock). With
     --overwrite the new run is built beside the old one, which is replaced only when training succeeds."""
-    if not cfg.data.data:
+    if not cfg.core.data.data:
         raise UserError("--data DIR is required (a recording; `mmjax synth` makes one)")
-    if not Path(cfg.data.data).is_dir():
-        raise UserError(f"--data {cfg.data.data}: no such directory")
-    cfg.ppo.validate()
+    if not Path(cfg.core.data.data).is_dir():
+        raise UserError(f"--data {cfg.core.data.data}: no such directory")
+    cfg.core.ppo.validate()
     from mmjax.ppo import distributed
 
     distributed.initialize(cfg.coordinator_address, cfg.num_processes, cfg.process_id)  # the CLI joined already
@@ -48,7 +48,7 @@ def train(cfg: TrainConfig, progress=print) -> dict:
     with outputs.lock(out, "mmjax train") if main else contextlib.nullcontext():
         if main:  # the others would race process 0's first writes into --out
             check_out(cfg)
-        market = build.load(cfg.data, cfg.env)
+        market = build.load(cfg.core.data, cfg.core.env)
         staged = main and cfg.overwrite and run_dir.holds_run(out)
         work = out.with_name(f".{out.name}.staging-{os.getpid()}") if staged else out
         try:
@@ -91,8 +91,7 @@ _RESUME_FREE = {"out", "resume", "overwrite", "tensorboard", "coordinator_addres
 def config_diff(old: TrainConfig, new: TrainConfig) -> list[str]:
     """"--flag: old -> new" for every trained-on field that differs between two configs."""
     def flat(c):
-        return {f.name: getattr(sub, f.name) for sub in (c, c.data, c.env, c.ppo) for f in dataclasses.fields(sub)
-                if not dataclasses.is_dataclass(getattr(sub, f.name)) and f.name not in _RESUME_FREE}
+        return {k: v for k, v in flags.leaves(c).items() if k not in _RESUME_FREE}
 
     a, b = flat(old), flat(new)
     a["data"], b["data"] = os.path.realpath(a["data"]), os.path.realpath(b["data"])  # "rec" and "./rec" are one
@@ -105,8 +104,8 @@ def _train_in(cfg: TrainConfig, market: build.Market, progress, out: Path) -> di
 
     out.mkdir(parents=True, exist_ok=True)
     train_split = market.splits["train"]
-    k = cfg.env
-    progress(f"data {cfg.data.data}: {market.md.num_steps:,} rows; train rows [{train_split.start}, {train_split.stop}), "
+    k = cfg.core.env
+    progress(f"data {cfg.core.data.data}: {market.md.num_steps:,} rows; train rows [{train_split.start}, {train_split.stop}), "
              f"episodes of {k.episode_steps} steps, maker fee {k.maker_fee_bps} bps, risk aversion {k.risk_aversion}")
     from mmjax.ppo.wrappers import EpisodeStats
 
@@ -116,11 +115,11 @@ def _train_in(cfg: TrainConfig, market: build.Market, progress, out: Path) -> di
         return _train_seeds(cfg, market, env, params, progress, out)
     if distributed.is_main():
         build.save_norm(out / run_dir.FEATURE_NORM, market.norm)
-        outputs.write_json(out / run_dir.TRAIN_CONFIG, dataclasses.asdict(cfg))
+        outputs.write_json(out / run_dir.TRAIN_CONFIG, run_dir.config_json(cfg))
 
     from mmjax.ppo.runner import run_training
 
-    result = run_training(cfg.ppo, env, params, out, resume=cfg.resume, progress=progress,
+    result = run_training(cfg.core.ppo, env, params, out, resume=cfg.resume, progress=progress,
                           tensorboard_dir=cfg.tensorboard or None)
     if distributed.is_main():
         _export(result["params"], cfg, market, out / run_dir.POLICY)
@@ -134,7 +133,7 @@ def validation_episodes(cfg: TrainConfig, market: build.Market):
     from mmjax.ppo.selection import Validation
 
     val = market.splits["val"]
-    k = cfg.env
+    k = cfg.core.env
     starts = non_overlapping_starts(np.asarray(market.md.steps_to_gap), val.start, val.stop, k.episode_steps, k.latency_steps,
                                     cfg.val_episodes)
     if len(starts) == 0:
@@ -150,26 +149,27 @@ def _train_seeds(cfg: TrainConfig, market: build.Market, env, params, progress, 
     if cfg.seeds > 1 and (out / run_dir.TRAIN_CONFIG).exists():
         raise UserError(f"{cfg.out} holds a single run ({run_dir.TRAIN_CONFIG}); --seeds {cfg.seeds} writes "
                          "OUT/seed<k>/ below it, which `mmjax evaluate` would not see: pick another --out")
-    dirs = run_dir.seed_dirs(out, cfg.ppo.seed, cfg.seeds)
-    configs = [dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, seed=cfg.ppo.seed + k), seeds=1, out=str(d))
-               for k, d in enumerate(run_dir.seed_dirs(cfg.out, cfg.ppo.seed, cfg.seeds))]
+    dirs = run_dir.seed_dirs(out, cfg.core.ppo.seed, cfg.seeds)
+    configs = [dataclasses.replace(cfg, core=dataclasses.replace(cfg.core, ppo=dataclasses.replace(
+                   cfg.core.ppo, seed=cfg.core.ppo.seed + k)), seeds=1, out=str(d))
+               for k, d in enumerate(run_dir.seed_dirs(cfg.out, cfg.core.ppo.seed, cfg.seeds))]
     for c, d in zip(configs, dirs, strict=True):
         d.mkdir(parents=True, exist_ok=True)
         build.save_norm(d / run_dir.FEATURE_NORM, market.norm)
-        outputs.write_json(d / run_dir.TRAIN_CONFIG, dataclasses.asdict(c))
+        outputs.write_json(d / run_dir.TRAIN_CONFIG, run_dir.config_json(c))
     validation = validation_episodes(cfg, market) if cfg.select_on_val else None
     if validation is not None:
         progress(f"validation: {len(validation.starts)} fixed episodes in val rows [{market.splits['val'].start}, "
-                 f"{market.splits['val'].stop}), every {cfg.val_every_updates or cfg.ppo.updates_per_chunk} updates")
-    results = run_seeds(cfg.ppo, env, params, dirs, validation, resume=cfg.resume, progress=progress)
+                 f"{market.splits['val'].stop}), every {cfg.val_every_updates or cfg.core.ppo.updates_per_chunk} updates")
+    results = run_seeds(cfg.core.ppo, env, params, dirs, validation, resume=cfg.resume, progress=progress)
     for c, d, r in zip(configs, dirs, results, strict=True):
         _export(r["params"], c, market, d / run_dir.POLICY)
         sel = r["selection"]
-        progress(f"seed {c.ppo.seed}: wrote {d / run_dir.POLICY}" + (
+        progress(f"seed {c.core.ppo.seed}: wrote {d / run_dir.POLICY}" + (
             f" (update {sel['selected_update']}, val {sel['metric']} {sel['val_score']:+.4f})" if sel else ""))
     if cfg.seeds == 1:
         return results[0]
-    summary = [{"seed": c.ppo.seed, "dir": d.name, "final": r["metrics"], "selection": r["selection"]}
+    summary = [{"seed": c.core.ppo.seed, "dir": d.name, "final": r["metrics"], "selection": r["selection"]}
                for c, d, r in zip(configs, dirs, results, strict=True)]
     outputs.write_json(out / run_dir.SEEDS_SUMMARY, summary)
     return {"runs": results, "out_dir": cfg.out}
@@ -183,8 +183,8 @@ def _export(ppo_params, cfg: TrainConfig, market: build.Market, path: Path) -> N
     export_policy(ppo_params, path, {
         "feature_names": list(spec.MARKET_FEATURES + spec.AGENT_FEATURES), "spec_hash": spec.spec_hash(),
         "feature_mean": market.norm.mean, "feature_std": market.norm.std,
-        "action_mapping": {k: float(v) for k, v in dataclasses.asdict(cfg.env).items()},
-        "obs_clip": cfg.ppo.obs_clip, "activation": cfg.ppo.activation})
+        "action_mapping": {k: float(v) for k, v in dataclasses.asdict(cfg.core.env).items()},
+        "obs_clip": cfg.core.ppo.obs_clip, "activation": cfg.core.ppo.activation})
 
 
 def run(cfg: TrainConfig) -> int:
