@@ -109,17 +109,18 @@ def worker(args) -> int:
     import gzip
 
     from hftbacktest.data.utils import tardis
-    from peer_hftbacktest import _hbt_run
+    from peer_hftbacktest import _hbt_run, local_shift_ns
 
     rows = sum(sum(1 for _ in gzip.open(f)) for f in (args.trades, args.book))
     data = tardis.convert([args.trades, args.book], buffer_size=rows + 1000)
+    shift = local_shift_ns([args.trades, args.book])  # decide on mmjax's grid times
     results = []
     t0 = time.perf_counter()
-    _hbt_run(data, TICK, LOT, SIZE, 0.1, 1.0, "risk_averse", "partial")  # warm-up (its first run costs ~50x more)
+    _hbt_run(data, TICK, LOT, SIZE, 0.1, 1.0, "risk_averse", "partial", shift)  # warm-up (its first run costs ~50x more)
     print(f"hftbacktest warm-up run: {time.perf_counter() - t0:.2f} s (not counted)", flush=True)
     for h, m in json.loads(args.configs):
         t0, c0 = time.perf_counter(), time.process_time()
-        r = _hbt_run(data, TICK, LOT, SIZE, m, h, "risk_averse", "partial")
+        r = _hbt_run(data, TICK, LOT, SIZE, m, h, "risk_averse", "partial", shift)
         results.append({"half_spread_bps": h, "max_inventory": m, "seconds": time.perf_counter() - t0,
                         "cpu_seconds": time.process_time() - c0, **r})
         print(f"hftbacktest {h:>8} bp, limit {m}: {r['fills']} fills in {results[-1]['seconds']:.2f} s", flush=True)
