@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +41,16 @@ from mmjax.features.batch import compute_market_features
 # env knobs a grid may sweep for any quoter: traced ones, then the static latency
 TRACED_AXES = ("quote_size", "max_inventory", "maker_fee_bps", "max_offset_bps")
 ENV_AXES = (*TRACED_AXES, "latency_steps")
+# XLA's CPU backend at optimisation level 1, not its default 2: the grid's program compiles no slower and
+# runs about 1.8x faster (1,024 fixed quoters over the Binance spot capture: 1.1 s of CPU against 2.0 s).
+COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+EXTRA = ("base", "peak", "max_drawdown")  # what a lane carries besides its totals: PnL carried in, its peak, drawdown
+MIN_LANES = 64  # fewer lanes per chunk than this are not worth a thread of their own
+
+
+def _workers() -> int:
+    """Threads that step chunks of lanes at once: the CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @dataclasses.dataclass
@@ -144,9 +156,23 @@ def _programs(quoter: Quoter, chunk_steps: int, mid_later_steps: tuple[int, int]
     reset = jax.jit(jax.vmap(reset_one, in_axes=(None if shared else 0, None, 0), out_axes=s_axes))
     # two programs, each compiled on its first call: a chunk that ends inside a segment runs masked
     run_masked, run_full = (jax.jit(jax.vmap(functools.partial(run_one, masked=m), in_axes=(s_axes, 0, None, None, 0),
-                                             out_axes=(s_axes, 0, 0)))
+                                             out_axes=(s_axes, 0, 0)), compiler_options=COMPILER_OPTIONS)
                             for m in (True, False))
-    return reset, lambda *a: (run_full if int(a[2]) == chunk_steps else run_masked)(*a)
+
+    def run(state, extra, n_valid, params, vals):
+        return (run_full if int(n_valid) == chunk_steps else run_masked)(state, extra, n_valid, params, vals)
+
+    def warm(params, vals, t0, lengths) -> None:
+        """Compile reset and the run programs ``lengths`` (steps per pass) need, before threads race to."""
+        reset.lower(t0, params, vals).compile()
+        state = jax.eval_shape(reset, t0, params, vals)
+        extra = {k: jax.ShapeDtypeStruct(vals["max_inventory"].shape, jnp.float32) for k in EXTRA}
+        for prog, needed in ((run_full, any(k >= chunk_steps for k in lengths)),
+                             (run_masked, any(k % chunk_steps for k in lengths))):
+            if needed:
+                prog.lower(state, extra, jnp.int32(0), params, vals).compile()
+
+    return reset, run, warm
 
 
 def _knobs_of(cols: Columns, i: int, base: EnvKnobs) -> EnvKnobs:
@@ -212,17 +238,32 @@ def run_lanes(params: EnvParams, quoter: Quoter, inputs: dict[str, np.ndarray], 
     chunk_steps = min(chunk_steps, max(k for _, k in passes))
     clock = clock or new_clock(sum(k for _, k in passes) * n)
     shared = all(np.all(np.asarray(t0) == np.asarray(t0).flat[0]) for t0, _ in passes)
-    reset, run = _programs(quoter, chunk_steps, (horizons["1s"], horizons["10s"]), shared)
-    C = min(n, chunk_configs)
-    cols: dict[str, list] = {}
-    for lo in range(0, n, C):
-        take = np.arange(lo, min(lo + C, n))
+    reset, run, warm = _programs(quoter, chunk_steps, (horizons["1s"], horizons["10s"]), shared)
+    # lanes split over the CPU cores: each chunk runs on its own thread (XLA releases the GIL), one shape, one compile
+    C = min(n, chunk_configs, max(MIN_LANES, -(-n // _workers())))
+    chunks = [np.arange(lo, min(lo + C, n)) for lo in range(0, n, C)]
+
+    def lanes(take: np.ndarray):
         pad = np.concatenate([take, np.full(C - len(take), take[-1])])  # one shape: one compile
         vals = {k: jnp.asarray(np.asarray(v)[pad]) for k, v in inputs.items()}
-        starts = [(np.asarray(t0).flat[0] if shared else np.asarray(t0)[pad], k) for t0, k in passes]
+        return vals, [(np.int32(np.asarray(t0).flat[0]) if shared else np.asarray(t0)[pad], k) for t0, k in passes]
+
+    def one(take: np.ndarray) -> dict[str, list]:
+        vals, starts = lanes(take)
         out = _run_chunk(reset, run, params, vals, starts, chunk_steps, clock, progress)
+        return {k: v[: len(take)] for k, v in out.items()}
+
+    if len(chunks) > 1 and _workers() > 1:
+        vals, starts = lanes(chunks[0])
+        warm(params, vals, jnp.asarray(starts[0][0], jnp.int32), [k for _, k in passes])  # compile once, then race
+        with ThreadPoolExecutor(_workers()) as pool:
+            outs = list(pool.map(one, chunks))
+    else:
+        outs = [one(c) for c in chunks]
+    cols: dict[str, list] = {}
+    for out in outs:
         for k, v in out.items():
-            cols.setdefault(k, []).extend(v[: len(take)])
+            cols.setdefault(k, []).extend(v)
     return cols
 
 
@@ -240,7 +281,7 @@ def _run_chunk(reset, run, params, vals, passes, chunk_steps, clock, progress) -
     C = next(iter(vals.values())).shape[0]
     totals = {k: np.zeros(C) for k in (*SUMS, "markout_1s", "markout_10s")}
     pnl = np.zeros(C)
-    extra = {k: jnp.zeros(C, jnp.float32) for k in ("base", "peak", "max_drawdown")}
+    extra = {k: jnp.zeros(C, jnp.float32) for k in EXTRA}
     for t0, left in passes:
         state = reset(jnp.asarray(t0, jnp.int32), params, vals)
         extra = {**extra, "base": jnp.asarray(pnl, jnp.float32)}
