@@ -217,7 +217,7 @@ def main(argv=None) -> int:
     print(f"{'N':>6}{'command s':>11}{'ms/config':>11}{'vs hbt':>9}{'engine s':>10}{'ms/config':>11}{'vs hbt':>9}"
           f"{'engine CPU ms/config':>22}{'vs hbt CPU':>12}")
     s_hbt, c_hbt = out["s_per_config_hftbacktest"], out.get("cpu_s_per_config_hftbacktest")
-    vs = lambda x, ref: "" if not ref else f"1/{ref / x:.0f}"  # noqa: E731
+    vs = lambda x, ref: "" if not ref else f"1/{ref / x:.0f}" if x <= ref else f"{x / ref:.0f}x slower"  # noqa: E731
     for r in out["mmjax"]:
         print(f"{r['n_configs']:>6}{r['command_s']:>11.1f}{r['s_per_config_command'] * 1e3:>11.2f}"
               f"{vs(r['s_per_config_command'], s_hbt):>9}{r['engine_s']:>10.1f}{r['s_per_config'] * 1e3:>11.2f}"
