@@ -163,14 +163,19 @@ def _programs(quoter: Quoter, chunk_steps: int, mid_later_steps: tuple[int, int]
         return (run_full if int(n_valid) == chunk_steps else run_masked)(state, extra, n_valid, params, vals)
 
     def warm(params, vals, t0, lengths) -> None:
-        """Compile reset and the run programs ``lengths`` (steps per pass) need, before threads race to."""
-        reset.lower(t0, params, vals).compile()
+        """Compile reset and the run programs ``lengths`` (steps per pass) need, before threads race to.
+
+        The compiles run side by side (XLA releases the GIL while it compiles; tracing one overlaps compiling another).
+        """
         state = jax.eval_shape(reset, t0, params, vals)
         extra = {k: jax.ShapeDtypeStruct(vals["max_inventory"].shape, jnp.float32) for k in EXTRA}
+        jobs = [lambda: reset.lower(t0, params, vals).compile()]
         for prog, needed in ((run_full, any(k >= chunk_steps for k in lengths)),
                              (run_masked, any(k % chunk_steps for k in lengths))):
             if needed:
-                prog.lower(state, extra, jnp.int32(0), params, vals).compile()
+                jobs.append(lambda prog=prog: prog.lower(state, extra, jnp.int32(0), params, vals).compile())
+        with ThreadPoolExecutor(min(len(jobs), _workers())) as pool:
+            list(pool.map(lambda job: job(), jobs))
 
     return reset, run, warm
 
