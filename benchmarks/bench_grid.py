@@ -214,18 +214,18 @@ def main(argv=None) -> int:
         out.update(s_per_config_hftbacktest=s_hbt, ratio=runs[ref_n]["s_per_config"] / s_hbt,
                    ratio_command=runs[ref_n]["s_per_config_command"] / s_hbt,
                    fills_max_rel_diff_vs_hftbacktest=worst, hftbacktest_configs=len(hbt), fills=table)
-    print(f"{'N':>6}{'command s':>11}{'ms/config':>11}{'vs hbt':>9}{'engine s':>10}{'ms/config':>11}{'vs hbt':>9}"
-          f"{'engine CPU ms/config':>22}{'vs hbt CPU':>12}")
+    print(f"{'N':>6}{'command s':>11}{'ms/config':>11}{'vs hbt':>13}{'engine s':>10}{'ms/config':>11}{'vs hbt':>13}"
+          f"{'engine CPU ms/config':>22}{'vs hbt CPU':>13}")
     s_hbt, c_hbt = out["s_per_config_hftbacktest"], out.get("cpu_s_per_config_hftbacktest")
     vs = lambda x, ref: "" if not ref else f"1/{ref / x:.0f}" if x <= ref else f"{x / ref:.0f}x slower"  # noqa: E731
     for r in out["mmjax"]:
         print(f"{r['n_configs']:>6}{r['command_s']:>11.1f}{r['s_per_config_command'] * 1e3:>11.2f}"
-              f"{vs(r['s_per_config_command'], s_hbt):>9}{r['engine_s']:>10.1f}{r['s_per_config'] * 1e3:>11.2f}"
-              f"{vs(r['s_per_config'], s_hbt):>9}{r['cpu_s_per_config'] * 1e3:>22.2f}{vs(r['cpu_s_per_config'], c_hbt):>12}")
+              f"{vs(r['s_per_config_command'], s_hbt):>13}{r['engine_s']:>10.1f}{r['s_per_config'] * 1e3:>11.2f}"
+              f"{vs(r['s_per_config'], s_hbt):>13}{r['cpu_s_per_config'] * 1e3:>22.2f}{vs(r['cpu_s_per_config'], c_hbt):>13}")
     c = out["compile_cache"]
     print(f"{'cached':>6}{c['command_s']:>11.1f}{c['s_per_config_command'] * 1e3:>11.2f}"
-          f"{vs(c['s_per_config_command'], s_hbt):>9}{c['engine_s']:>10.1f}{c['s_per_config'] * 1e3:>11.2f}"
-          f"{vs(c['s_per_config'], s_hbt):>9}{c['cpu_s_per_config'] * 1e3:>22.2f}{vs(c['cpu_s_per_config'], c_hbt):>12}"
+          f"{vs(c['s_per_config_command'], s_hbt):>13}{c['engine_s']:>10.1f}{c['s_per_config'] * 1e3:>11.2f}"
+          f"{vs(c['s_per_config'], s_hbt):>13}{c['cpu_s_per_config'] * 1e3:>22.2f}{vs(c['cpu_s_per_config'], c_hbt):>13}"
           "  (JAX persistent compilation cache, filled by a run before)")
     try:
         load = os.getloadavg()
