@@ -14,9 +14,16 @@ engine's wall time / N (building the programs, compiling them, running every con
 the command reports as "N configurations in X s"); loading the recording is not counted, as
 hftbacktest's data conversion is not. The whole command timed from the outside (interpreter and jax
 start, loading, writing the Parquet file and the heatmaps too) is ``command_s`` and ``ratio_command``.
+Every one of these commands is cold: it compiles its programs. The N = 1024 command then runs twice
+more with JAX's persistent compilation cache (``JAX_COMPILATION_CACHE_DIR``, what a user sweeping the
+same recording again gets): the first fills it, the second is ``compile_cache`` and
+``s_per_config_mmjax_compile_cache`` (``ratio_compile_cache``); the bar's figure is the cold one. The
+engine steps chunks of configurations on as many threads as the process has CPUs (2 here), so its CPU
+seconds can exceed its wall seconds.
 hftbacktest: its own venv runs ``--hbt-configs`` configurations evenly spread over the N = 1024
 grid, one at a time, each through `peer_hftbacktest._hbt_run` (risk-averse queue, partial-fill
-exchange) after one warm-up run that is not counted; ``s_per_config_hftbacktest`` is the median
+exchange, its decisions on mmjax's grid times: `peer_hftbacktest.local_shift_ns`) after one warm-up
+run that is not counted; ``s_per_config_hftbacktest`` is the median
 run. ``ratio`` = mmjax / hftbacktest per configuration, at N = 1024. On a shared machine wall times
 wander with the load, so the same figures in CPU seconds (user + system: the engine's in-process,
 each hftbacktest run's) are there too: ``cpu_s_per_config_mmjax``, ``cpu_s_per_config_hftbacktest``,
@@ -62,22 +69,29 @@ def grid_file(path: Path, cfgs: list[tuple[float, float]]) -> None:
                                 "fixed": {"half_spread_bps": hs}}))
 
 
-def run_mmjax(rec: Path, n: int, work: Path) -> dict:
-    """One `mmjax backtest --grid` command over N configurations; its wall time and rows."""
+def run_mmjax(rec: Path, n: int, work: Path, cache: Path | None = None) -> dict:
+    """One `mmjax backtest --grid` command over N configurations; its wall time and rows.
+
+    ``cache``: with JAX's persistent compilation cache in that folder (else cold: every program compiled).
+    """
     import pyarrow.parquet as pq
 
-    g, out = work / f"grid_{n}.json", work / f"out_{n}"
+    g, out = work / f"grid_{n}.json", work / f"out_{n}{'_cached' if cache else ''}"
     grid_file(g, configs(n))
     cmd = [sys.executable, "-m", "mmjax", "backtest", "--data", str(rec), "--grid", str(g), "--out", str(out), "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    if cache:
+        env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     t0, c0 = time.perf_counter(), _children_cpu()
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall, cpu = time.perf_counter() - t0, _children_cpu() - c0
     if done.returncode:
         raise RuntimeError(f"mmjax backtest --grid failed ({done.returncode}): {done.stderr[-2000:]}")
     rows = pq.read_table(out / "grid.parquet").to_pylist()
     meta = json.loads((out / "best.json").read_text())
     engine, engine_cpu = meta["seconds"], meta["cpu_seconds"]  # building the programs, compiling, running
-    print(f"mmjax: {n:>5} configurations: command {wall:7.1f} s ({wall / n * 1e3:8.2f} ms each), "
+    print(f"mmjax{' (compile cache)' if cache else ''}: {n:>5} configurations: command {wall:7.1f} s ({wall / n * 1e3:8.2f} ms each), "
           f"grid engine {engine:6.1f} s ({engine / n * 1e3:7.2f} ms each)", flush=True)
     return {"n_configs": n, "command_s": round(wall, 3), "s_per_config_command": wall / n, "engine_s": engine,
             "s_per_config": engine / n, "command_cpu_s": round(cpu, 3), "engine_cpu_s": engine_cpu,
@@ -109,17 +123,18 @@ def worker(args) -> int:
     import gzip
 
     from hftbacktest.data.utils import tardis
-    from peer_hftbacktest import _hbt_run
+    from peer_hftbacktest import _hbt_run, local_shift_ns
 
     rows = sum(sum(1 for _ in gzip.open(f)) for f in (args.trades, args.book))
     data = tardis.convert([args.trades, args.book], buffer_size=rows + 1000)
+    shift = local_shift_ns([args.trades, args.book])  # decide on mmjax's grid times
     results = []
     t0 = time.perf_counter()
-    _hbt_run(data, TICK, LOT, SIZE, 0.1, 1.0, "risk_averse", "partial")  # warm-up (its first run costs ~50x more)
+    _hbt_run(data, TICK, LOT, SIZE, 0.1, 1.0, "risk_averse", "partial", shift)  # warm-up (its first run costs ~50x more)
     print(f"hftbacktest warm-up run: {time.perf_counter() - t0:.2f} s (not counted)", flush=True)
     for h, m in json.loads(args.configs):
         t0, c0 = time.perf_counter(), time.process_time()
-        r = _hbt_run(data, TICK, LOT, SIZE, m, h, "risk_averse", "partial")
+        r = _hbt_run(data, TICK, LOT, SIZE, m, h, "risk_averse", "partial", shift)
         results.append({"half_spread_bps": h, "max_inventory": m, "seconds": time.perf_counter() - t0,
                         "cpu_seconds": time.process_time() - c0, **r})
         print(f"hftbacktest {h:>8} bp, limit {m}: {r['fills']} fills in {results[-1]['seconds']:.2f} s", flush=True)
@@ -175,12 +190,16 @@ def main(argv=None) -> int:
         import_tardis(TardisImportConfig(book=str(src / "incremental_book_L2.csv.gz"), trades=str(src / "trades.csv.gz"),
                                          out=str(rec), levels=args.levels, quiet=True, overwrite=True, contract_type="linear"))
         runs = {n: run_mmjax(rec, n, work) for n in ns}
+        run_mmjax(rec, ref_n, work, cache=work / "xla_cache")  # fills the compilation cache (not reported)
+        cached = run_mmjax(rec, ref_n, work, cache=work / "xla_cache")
         ref = configs(ref_n)
         pick = [ref[i] for i in np.linspace(0, len(ref) - 1, min(n_hbt, len(ref))).round().astype(int)]
         hbt = run_hbt(args.hbt_python, src, pick, work)
     out = {"dataset": DATASET, "levels": args.levels, "min_fills_compared": MIN_FILLS,
            "mmjax": [{k: v for k, v in r.items() if k != "rows"} for r in runs.values()],
-           "n_configs": ref_n, "s_per_config_mmjax": runs[ref_n]["s_per_config"]}
+           "n_configs": ref_n, "s_per_config_mmjax": runs[ref_n]["s_per_config"],
+           "compile_cache": {k: v for k, v in cached.items() if k != "rows"},
+           "s_per_config_mmjax_compile_cache": cached["s_per_config"]}
     if isinstance(hbt, str):
         print(hbt)
         out.update(hftbacktest=hbt, s_per_config_hftbacktest=None, ratio=None, ratio_command=None,
@@ -191,17 +210,29 @@ def main(argv=None) -> int:
         c_hbt = float(np.median([x["cpu_seconds"] for x in hbt]))
         out.update(cpu_s_per_config_hftbacktest=c_hbt, cpu_s_per_config_mmjax=runs[ref_n]["cpu_s_per_config"],
                    ratio_cpu=runs[ref_n]["cpu_s_per_config"] / c_hbt)
+        out.update(ratio_compile_cache=cached["s_per_config"] / s_hbt)
         out.update(s_per_config_hftbacktest=s_hbt, ratio=runs[ref_n]["s_per_config"] / s_hbt,
                    ratio_command=runs[ref_n]["s_per_config_command"] / s_hbt,
                    fills_max_rel_diff_vs_hftbacktest=worst, hftbacktest_configs=len(hbt), fills=table)
-    print(f"{'N':>6}{'command s':>11}{'ms/config':>11}{'vs hbt':>9}{'engine s':>10}{'ms/config':>11}{'vs hbt':>9}"
-          f"{'engine CPU ms/config':>22}{'vs hbt CPU':>12}")
+    print(f"{'N':>6}{'command s':>11}{'ms/config':>11}{'vs hbt':>13}{'engine s':>10}{'ms/config':>11}{'vs hbt':>13}"
+          f"{'engine CPU ms/config':>22}{'vs hbt CPU':>13}")
     s_hbt, c_hbt = out["s_per_config_hftbacktest"], out.get("cpu_s_per_config_hftbacktest")
-    vs = lambda x, ref: "" if not ref else f"1/{ref / x:.0f}"  # noqa: E731
+    vs = lambda x, ref: "" if not ref else f"1/{ref / x:.0f}" if x <= ref else f"{x / ref:.0f}x slower"  # noqa: E731
     for r in out["mmjax"]:
         print(f"{r['n_configs']:>6}{r['command_s']:>11.1f}{r['s_per_config_command'] * 1e3:>11.2f}"
-              f"{vs(r['s_per_config_command'], s_hbt):>9}{r['engine_s']:>10.1f}{r['s_per_config'] * 1e3:>11.2f}"
-              f"{vs(r['s_per_config'], s_hbt):>9}{r['cpu_s_per_config'] * 1e3:>22.2f}{vs(r['cpu_s_per_config'], c_hbt):>12}")
+              f"{vs(r['s_per_config_command'], s_hbt):>13}{r['engine_s']:>10.1f}{r['s_per_config'] * 1e3:>11.2f}"
+              f"{vs(r['s_per_config'], s_hbt):>13}{r['cpu_s_per_config'] * 1e3:>22.2f}{vs(r['cpu_s_per_config'], c_hbt):>13}")
+    c = out["compile_cache"]
+    print(f"{'cached':>6}{c['command_s']:>11.1f}{c['s_per_config_command'] * 1e3:>11.2f}"
+          f"{vs(c['s_per_config_command'], s_hbt):>13}{c['engine_s']:>10.1f}{c['s_per_config'] * 1e3:>11.2f}"
+          f"{vs(c['s_per_config'], s_hbt):>13}{c['cpu_s_per_config'] * 1e3:>22.2f}{vs(c['cpu_s_per_config'], c_hbt):>13}"
+          "  (JAX persistent compilation cache, filled by a run before)")
+    try:
+        load = os.getloadavg()
+        out["load_average_at_end"] = [round(x, 2) for x in load]
+        print(f"load average (1, 5, 15 min) at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
+    except OSError:
+        pass
     if out["s_per_config_hftbacktest"]:
         print(f"hftbacktest: {out['s_per_config_hftbacktest']:.2f} s per configuration ({len(hbt)} runs); fills max rel. diff "
               f"{out['fills_max_rel_diff_vs_hftbacktest']} where hftbacktest counts >= {MIN_FILLS}")

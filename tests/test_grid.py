@@ -68,6 +68,30 @@ def test_the_queue_aware_quoter_equals_single_backtests(rec, recording):  # noqa
     assert rows[1]["fills"] > 0
 
 
+def test_threads_chunks_and_per_lane_starts_change_nothing(rec, monkeypatch):
+    """Chunks of lanes on two threads equal one chunk on one; lanes with their own start rows (the
+    tuning path: the state's row batched) equal the shared-row program at the same rows."""
+    cols = {"half_spread_bps": np.array([0.0, 0.3, 1.0, 2.0, 0.0]), "max_inventory": np.array([0.05, 0.02, 0.05, 0.1, 0.1])}
+    monkeypatch.setattr(grid, "_workers", lambda: 2)  # two threads even on a one-CPU runner
+    threaded = grid.run_quoter(rec, grid.QUOTERS["fixed"], cols, chunk_configs=2, chunk_steps=64, progress=None)
+    monkeypatch.setattr(grid, "_workers", lambda: 1)
+    single = grid.run_quoter(rec, grid.QUOTERS["fixed"], cols, chunk_configs=64, chunk_steps=64, progress=None)
+    assert threaded == single and len({r["fills"] for r in single}) >= 3
+    params = grid._params(rec, grid._knobs_of(cols, 0, grid.EnvKnobs()))
+    inputs = {"half_spread_bps": cols["half_spread_bps"].astype(np.float32),
+              **{k: np.full(5, getattr(params, k), np.float32) for k in grid.TRACED_AXES}}
+    inputs["max_inventory"] = cols["max_inventory"].astype(np.float32)
+    a, b = rec.segs[0]
+    same = grid.run_lanes(params, grid.QUOTERS["fixed"], inputs, [(np.full(5, a), b - a - 1)], chunk_steps=64)
+    own = grid.run_lanes(params, grid.QUOTERS["fixed"], inputs, [(np.array([a, a, a, a, a + 1]), b - a - 1)], chunk_steps=64)
+    own_same = grid.run_lanes(params, grid.QUOTERS["fixed"], inputs, [(np.full(5, a + 1), b - a - 1)], chunk_steps=64)
+    for k in ("fills", "bid_fills", "rejected_post_only", "quote_steps"):  # counts: exactly
+        assert own[k][:4] == same[k][:4] and own[k][4] == own_same[k][4], k
+    for k in ("pnl", "max_drawdown", "filled_size"):  # float32 sums of two programs: to rounding
+        assert own[k] == pytest.approx([*same[k][:4], own_same[k][4]], abs=1e-5), k
+    assert same["fills"][4] > 0
+
+
 def test_drawdown_and_markouts_are_what_the_steps_say(rec):
     """Max drawdown and the 1 s markout against a NumPy pass over the env's per-step infos of one segment."""
     import jax

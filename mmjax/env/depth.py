@@ -37,14 +37,18 @@ def pack_depth(book_px: np.ndarray, book_lots: np.ndarray) -> dict[str, np.ndarr
     B = block_size(K)
     NF = -(-K // B)
     pad = NF * B - K
-    px = book_px.astype(np.int64)
+    # written once into int32 (prices are within 2^24 ticks of the anchor, loader check): no int64 copies
+    px = np.empty((T, 2, NF * B), np.int32)
+    px[..., :K] = book_px
     if pad:
-        px = np.concatenate([px, px[..., -1:] - np.arange(1, pad + 1)], axis=-1)
-    lots = np.concatenate([book_lots, np.zeros((T, 2, pad), np.int32)], axis=-1) if pad else book_lots
-    px = px.reshape(T, 2, NF, B)
-    blocks = np.concatenate([px, lots.reshape(T, 2, NF, B)], axis=-1).astype(np.int32)
+        px[..., K:] = book_px[..., -1:] - np.arange(1, pad + 1, dtype=np.int32)
+    lots = np.zeros((T, 2, NF * B), np.int32)
+    lots[..., :K] = book_lots
+    blocks = np.empty((T, 2, NF, 2 * B), np.int32)
+    blocks[..., :B] = px.reshape(T, 2, NF, B)
+    blocks[..., B:] = lots.reshape(T, 2, NF, B)
     limit = np.where(book_lots[..., -1] > 0, book_px[..., -1], NO_LIMIT).astype(np.int32)
-    return {"blocks": blocks, "fences": px[..., 0].astype(np.int32), "limit": limit}
+    return {"blocks": blocks, "fences": np.ascontiguousarray(blocks[..., 0]), "limit": limit}
 
 
 def lookup(blocks: jax.Array, row: jax.Array, fences: jax.Array, limit: jax.Array,
