@@ -1,9 +1,9 @@
-"""40 bad inputs a careful new user tries (issue 29): each must exit non-zero with one line naming what was wrong.
+"""44 bad inputs a careful new user tries (issue 29): each must exit non-zero with one line naming what was wrong.
 
     python benchmarks/bad_inputs.py --json benchmarks/results/bad_inputs.json [--keep DIR]
 
 First it makes good outputs: a synthetic recording, a Tardis import, a trained run (seconds), a live
-KPI file and a report directory. Then each case runs ``python -m mmjax ...`` in a fresh process and is
+KPI file, a features report, and (written by hand) a report, a backtest JSON, a grid report and a sweep. Then each case runs ``python -m mmjax ...`` in a fresh process and is
 judged: a *clear error* exits non-zero with exactly one line on stderr (besides one-line warnings),
 ``mmjax CMD: error: ...`` (or the one-line Ctrl-C notice), holding the case's expected words; a
 *traceback* is any "Traceback" on stderr. Every good output is hashed (sha256 of each file) before and after each case, and any
@@ -102,8 +102,12 @@ def make_inputs(w: Path) -> list[Path]:
     (trunc / "trades.csv.gz").write_bytes((trunc / "trades.csv.gz").read_bytes()[:-40])
     ok(["train", "--data", "rec", "--out", "run", *TRAIN])
     ok(["live", "--replay", "rec", "--max-steps", "20", "--speed", "0", "--status-s", "0", "--out", "kpi.json"])
-    (w / "report").mkdir()
-    (w / "report" / "metrics.json").write_text('{"made": "by an earlier evaluate"}\n')
+    ok(["features", "--data", "rec", "--json", "feat.json"])
+    for d, name in (("report", "metrics.json"), ("grid", "best.json"), ("sweep", "sweep_best.json")):
+        (w / d).mkdir()
+        (w / d / name).write_text(f'{{"made": "by an earlier {d}"}}\n')
+    (w / "bt.json").write_text('{"made": "by an earlier backtest"}\n')
+    (w / "grid.toml").write_text("[fixed]\nhalf_spread_bps = [0.5, 1]\n")
     shutil.copytree(w / "run", w / "run_trunc")
     ck = w / "run_trunc" / "checkpoint.npz"
     ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
@@ -119,7 +123,8 @@ def make_inputs(w: Path) -> list[Path]:
     np.savez(w / "small_obs.npz", **{**files, "obs_norm/mean": files["obs_norm/mean"][:d], "obs_norm/var": files["obs_norm/var"][:d],
                                      "actor/dense_0/kernel": files["actor/dense_0/kernel"][:d],
                                      "features/names": files["features/names"][:d]})
-    return [w / n for n in ("rec", "trec", "run", "kpi.json", "report", "run_trunc")]
+    return [w / n for n in ("rec", "trec", "run", "kpi.json", "report", "run_trunc", "feat.json", "bt.json", "grid",
+                            "sweep")]
 
 
 def cases() -> list[dict]:
@@ -165,6 +170,10 @@ def cases() -> list[dict]:
         (["evaluate", "--data", "rec", "--out", "report"], ["exists", "--overwrite"]),
         (["backtest", "--data", "rec", "--policy", "small_obs.npz", "--quiet"], ["small_obs.npz", "observes"]),
         (["backtest", "--data", "rec", "--policy", "random.npz", "--quiet"], ["random.npz", "zip signature"]),
+        (["backtest", "--data", "rec", "--quiet", "--json", "bt.json"], ["bt.json", "exists", "--overwrite"]),
+        (["backtest", "--data", "rec", "--grid", "grid.toml", "--out", "grid", "--quiet"], ["grid", "exists", "--overwrite"]),
+        (["features", "--data", "rec", "--json", "feat.json"], ["feat.json", "exists", "--overwrite"]),
+        (["sweep", "--data", "rec", "--out", "sweep", "--seeds", "1"], ["sweep", "exists", "--overwrite"]),
         (["live", "--max-steps", "-5", "--out", "k2.json"], ["--max-steps", "got -5"]),
         (["live", "--replay", "nowhere"], ["nowhere"]),
         ([*live, "--policy", "truncated.npz"], ["truncated.npz"]),

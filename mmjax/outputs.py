@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["UserError", "atomic_write_bytes", "atomic_write_text", "check_range", "dumps_strict", "lock", "publish",
-           "read_npz", "refuse_existing", "staged_dir", "write_json"]
+           "read_npz", "refuse_existing", "staged_dir", "write_json", "write_output_json"]
 
 
 class UserError(ValueError):
@@ -145,6 +145,16 @@ def refuse_existing(path: str | os.PathLike, overwrite: bool, what: str, how: st
     if p.is_dir() and not any(p.iterdir()):
         return
     raise UserError(f"{p}: {what} exists; pass {how} to replace it, or pick another output")
+
+
+def write_output_json(path: str | os.PathLike, obj, overwrite: bool, what: str, indent: int | None = 2) -> Path:
+    """A command's JSON output file: `write_json` under its `lock`, refused if it exists unless ``overwrite``.
+
+    Call `refuse_existing` before the work as well, so a refusal costs nothing; this checks again at the
+    write, since another command may have written the file meanwhile."""
+    with lock(path):
+        refuse_existing(path, overwrite, what)
+        return write_json(path, obj, indent)
 
 
 @contextlib.contextmanager

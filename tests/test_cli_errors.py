@@ -305,3 +305,153 @@ def test_json_outputs_are_strict(recording, tmp_path, capsys):
                      "--out", str(kpi)]) == 0
     assert strict(kpi.read_text())["paper_only"] is True
     fails(["live", "--replay", str(recording), "--max-steps", "3", "--out", str(kpi)], capsys, "kpi.json", "--overwrite")
+
+
+# ---- every output refused when it exists, and staged: backtest, features, backtest --grid, sweep ------
+
+@pytest.mark.parametrize("argv", [
+    ["backtest", "--data", "nowhere", "--quiet", "--json"],
+    ["features", "--data", "nowhere", "--json"],
+])
+def test_an_existing_json_output_is_refused_before_any_work(argv, tmp_path, capsys):
+    old = tmp_path / "out.json"
+    old.write_text('{"made": "earlier"}\n')
+    # --data nowhere: had the command started work first, the error would name the recording instead
+    fails([*argv, str(old)], capsys, "out.json", "exists", "--overwrite")
+    assert old.read_text() == '{"made": "earlier"}\n'
+
+
+BACKTEST_RESULT = {"fills": 3, "filled_size": 0.3, "pnl": float("nan"), "mean_abs_position": 0.1, "rejected_post_only": 0,
+                   "steps": 10, "segments": 1, "fills_by_kind": {"trade": 3}, "beyond_depth_steps": 0, "quote_steps": 10}
+
+
+def test_backtest_json_overwrite_replaces_the_file_with_strict_json(tmp_path, monkeypatch, capsys):
+    from mmjax.evaluation import backtest_command
+
+    monkeypatch.setattr(backtest_command, "backtest", lambda cfg, progress=None: dict(BACKTEST_RESULT))
+    old = tmp_path / "bt.json"
+    old.write_text("old")
+    assert cli_main(["backtest", "--data", "rec", "--json", str(old), "--overwrite", "--quiet"]) == 0
+    assert json.loads(old.read_text(), parse_constant=pytest.fail)["pnl"] is None
+    assert [p.name for p in tmp_path.iterdir()] == ["bt.json"]  # no temporary or lock file left
+
+
+def test_a_backtest_json_written_by_another_command_meanwhile_is_not_overwritten(tmp_path, monkeypatch, capsys):
+    from mmjax.evaluation import backtest_command
+
+    out = tmp_path / "bt.json"
+
+    def slow_backtest(cfg, progress=None):
+        out.write_text("another command's")  # appears while this backtest runs
+        return dict(BACKTEST_RESULT)
+
+    monkeypatch.setattr(backtest_command, "backtest", slow_backtest)
+    fails(["backtest", "--data", "rec", "--json", str(out), "--quiet"], capsys, "bt.json", "exists")
+    assert out.read_text() == "another command's"
+
+
+@pytest.fixture
+def old_dir(tmp_path) -> Path:
+    """A directory an earlier command wrote (its bytes must survive every refused or failed command)."""
+    d = tmp_path / "old"
+    d.mkdir()
+    (d / "stale.csv").write_text("written earlier\n")
+    return d
+
+
+def no_siblings(d: Path) -> list[str]:
+    """Names beside ``d`` other than ``d`` and the test's inputs: staging, old or lock leftovers."""
+    return [p.name for p in d.parent.iterdir() if p.name.startswith(f".{d.name}.")]
+
+
+def test_a_grid_report_over_an_existing_out_is_refused_before_the_grid_runs(old_dir, capsys):
+    before = digest(old_dir)
+    fails(["backtest", "--data", "nowhere", "--grid", "nogrid.toml", "--out", str(old_dir)], capsys,
+          "old", "exists", "--overwrite")
+    assert digest(old_dir) == before
+
+
+@pytest.fixture
+def grid_args(recording, tmp_path, monkeypatch) -> list[str]:
+    """`backtest --grid` flags whose grid runs instantly (no rows): these tests are about its output directory."""
+    from mmjax.evaluation import grid
+
+    monkeypatch.setattr(grid, "run_plan", lambda *a, **k: [])
+    g = tmp_path / "g.toml"
+    g.write_text("[fixed]\nhalf_spread_bps = [1]\n")
+    return ["backtest", "--data", str(recording), "--grid", str(g), "--quiet"]
+
+
+def disk_full(path: Path):
+    raise OSError(28, "No space left on device", str(path))
+
+
+def test_a_grid_report_that_fails_halfway_leaves_the_old_out_whole(grid_args, old_dir, monkeypatch, capsys):
+    from mmjax.evaluation import grid_report
+
+    def half(rows, out, meta):
+        (out / "grid.parquet").write_bytes(b"half")
+        disk_full(out / "best.json")
+
+    monkeypatch.setattr(grid_report, "write_all", half)
+    before = digest(old_dir)
+    fails([*grid_args, "--out", str(old_dir), "--overwrite"], capsys, "best.json", "No space left")
+    assert digest(old_dir) == before and no_siblings(old_dir) == []
+
+
+def test_a_grid_report_overwrite_replaces_the_old_out_whole(grid_args, old_dir, monkeypatch, capsys):
+    from mmjax.evaluation import grid_report
+
+    monkeypatch.setattr(grid_report, "write_all",
+                        lambda rows, out, meta: {"best": outputs.write_json(out / "best.json", meta)})
+    assert cli_main([*grid_args, "--out", str(old_dir), "--overwrite"]) == 0
+    assert sorted(p.name for p in old_dir.iterdir()) == ["best.json"] and no_siblings(old_dir) == []
+    assert f"wrote {old_dir / 'best.json'}" in capsys.readouterr().out  # the published path, not the staging one
+
+
+@pytest.fixture
+def sweep_args(recording, monkeypatch) -> list[str]:
+    """`sweep` flags whose grid program is a stand-in (scores 0, 1, ... per point): no PPO is compiled."""
+    import jax.numpy as jnp
+
+    from mmjax.ppo import grid
+
+    def make_grid_program(ppo, env, train_params, hp_names, env_axes, val_envs):
+        def program(named, keys, train_params, val_params):
+            z = jnp.zeros((next(iter(named.values())).shape[0], keys.shape[0]))  # [G, S]
+            score = z + jnp.arange(z.shape[0])[:, None]
+            return {"val": {"mm/pnl": score, "mm/pnl:std": z + 1, "charts/episodic_return": z, "episodes": z + val_envs},
+                    "metrics": {"charts/episodic_return": z[..., None], "charts/episodes": z[..., None] + 1}}
+        return program, None
+
+    monkeypatch.setattr(grid, "make_grid_program", make_grid_program)
+    return ["sweep", "--data", str(recording), "--split-gap-steps", "50", "--episode-steps", "50", "--seeds", "1",
+            "--val-episodes", "1", "--lr-grid", "1e-3,3e-4"]
+
+
+def test_a_sweep_over_an_existing_out_is_refused_before_any_work(old_dir, capsys):
+    before = digest(old_dir)
+    fails(["sweep", "--data", "nowhere", "--out", str(old_dir)], capsys, "old", "exists", "--overwrite")
+    assert digest(old_dir) == before
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_sweep_that_fails_halfway_leaves_no_out_or_the_old_one_whole(existing, sweep_args, old_dir, monkeypatch,
+                                                                         capsys):
+    from mmjax.runs import sweep_command
+
+    monkeypatch.setattr(sweep_command, "_plot", lambda rows, key, best, path: disk_full(path))  # after the table and json
+    out = old_dir if existing else old_dir.parent / "new"
+    before = digest(old_dir)
+    fails([*sweep_args, "--out", str(out), *(["--overwrite"] if existing else [])], capsys, "sweep.png", "No space left")
+    assert digest(old_dir) == before and no_siblings(out) == []
+    assert existing or not out.exists()  # never a half-written directory that looks like a sweep
+
+
+def test_a_sweep_overwrite_replaces_the_old_out_whole(sweep_args, old_dir, capsys):
+    from mmjax.runs import sweep_command as S
+
+    assert cli_main([*sweep_args, "--out", str(old_dir), "--overwrite"]) == 0
+    assert sorted(p.name for p in old_dir.iterdir()) == sorted([S.TABLE, S.TABLE_MD, S.PLOT, S.BEST])
+    assert json.loads((old_dir / S.BEST).read_text())["point"]["lr"] == 3e-4  # the stand-in scores the 2nd point best
+    assert no_siblings(old_dir) == []

@@ -60,6 +60,9 @@ class BacktestConfig:
         "help": "GRID.toml|json: sweep quoter configurations in one program instead (docs/env.md, mmjax/evaluation/grid_spec.py)"})
     out: str = field(default="", metadata={"help": "--grid: output directory (grid.parquet, best.json, heatmaps)"})
     chunk_configs: int = field(default=1024, metadata={"help": "--grid: configurations per vmapped chunk (bounds memory)"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace an existing --json file, or --grid's --out directory (only once the new one is complete); "
+                "else an error"})
     quiet: bool = field(default=False, metadata={"help": "no progress lines"})
 
 

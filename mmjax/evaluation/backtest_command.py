@@ -16,6 +16,8 @@ from mmjax.features.spec import FeatureNorm
 
 __all__ = ["BacktestConfig", "backtest", "run", "segments"]
 
+RESULT, GRID_REPORT = "a backtest result", "a grid report"  # what `outputs.refuse_existing` calls them
+
 
 def _npz_setup(path: Path):
     """(knobs, feature norm, policy factory) of an exported policy.npz: the NumPy policy, called back from the scan."""
@@ -47,7 +49,9 @@ def backtest(cfg: BacktestConfig, progress=print, factory=None) -> dict:
 
 
 def run_grid(cfg: BacktestConfig) -> int:
-    """``--grid``: every configuration of the grid file in one program per static group; OUT/grid.parquet and more."""
+    """``--grid``: every configuration of the grid file in one program per static group; OUT/grid.parquet and more.
+
+    OUT is built in a staging sibling and renamed into place only when complete (`outputs.staged_dir`)."""
     import dataclasses
 
     from mmjax.data.market import identity
@@ -58,6 +62,7 @@ def run_grid(cfg: BacktestConfig) -> int:
         raise outputs.UserError("backtest: --grid needs --out DIR")
     if not cfg.data:
         raise outputs.UserError("backtest: --data DIR is required")
+    outputs.refuse_existing(cfg.out, cfg.overwrite, GRID_REPORT)  # before the grid runs, not after it
     plan = grid_spec.read_grid(cfg.grid)
     knobs = cfg.env.over(EnvKnobs())
     rec = grid.load(cfg.data, cfg.product)
@@ -73,7 +78,8 @@ def run_grid(cfg: BacktestConfig) -> int:
     meta = {"data": cfg.data, "grid": cfg.grid, "configurations": n, "seconds": round(seconds, 2),
             "cpu_seconds": round(cpu_seconds, 2),
             "market": identity(rec.market, rec.raw.meta), "knobs": dataclasses.asdict(knobs)}
-    paths = grid_report.write_all(rows, Path(cfg.out), meta)
+    with outputs.staged_dir(cfg.out, cfg.overwrite, GRID_REPORT) as stage:  # all of the report, or nothing
+        paths = {k: Path(cfg.out) / p.name for k, p in grid_report.write_all(rows, stage, meta).items()}
     print(grid_report.summary(grid_report.best_configs(rows)))
     print(f"{n:,} configurations in {seconds:.1f} s ({seconds / max(n, 1) * 1e3:.2f} ms each); wrote "
           + ", ".join(str(p) for p in paths.values()))
@@ -81,15 +87,19 @@ def run_grid(cfg: BacktestConfig) -> int:
 
 
 def run(cfg: BacktestConfig) -> int:
-    """CLI entry point: backtest, print the totals, write the JSON (``--grid``: `run_grid`)."""
+    """CLI entry point: backtest, print the totals, write the JSON (``--grid``: `run_grid`).
+
+    An existing --json file (--grid: --out directory) is refused before any work unless --overwrite."""
     if cfg.grid:
         return run_grid(cfg)
+    if cfg.json:
+        outputs.refuse_existing(cfg.json, cfg.overwrite, RESULT)  # before the backtest, not after it
     result = backtest(cfg, progress=None if cfg.quiet else print)
     keys = ("fills", "filled_size", "pnl", "mean_abs_position", "rejected_post_only", "steps", "segments")
     print("  ".join(f"{k} {result[k]:.6g}" if isinstance(result[k], float) else f"{k} {result[k]}" for k in keys))
     print("fills by kind: " + ", ".join(f"{k} {v}" for k, v in result["fills_by_kind"].items())
           + f"; quote-steps beyond the stored depth: {result['beyond_depth_steps']} of {result['quote_steps']}")
     if cfg.json:
-        outputs.write_json(cfg.json, result)
+        outputs.write_output_json(cfg.json, result, cfg.overwrite, RESULT)
         print(f"wrote {cfg.json}")
     return 0

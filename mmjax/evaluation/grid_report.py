@@ -8,13 +8,13 @@ at the edge of its grid: the optimum may lie beyond it, so the grid should widen
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
 
 from mmjax.evaluation.grid import ENV_AXES
 from mmjax.evaluation.grid_quoters import QUOTERS
+from mmjax.outputs import write_json
 
 TOP = 5  # best configurations kept per quoter
 
@@ -112,6 +112,6 @@ def write_all(rows: list[dict], out: Path, meta: dict) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(rows, out / "grid.parquet")
     best = best_configs(rows)
-    (out / "best.json").write_text(json.dumps({**meta, "best": best}, indent=2, default=float))
+    write_json(out / "best.json", {**meta, "best": best})  # strict: an axis a quoter lacks is null, not NaN
     return {"parquet": out / "grid.parquet", "best": out / "best.json",
             **{p.stem: p for p in plot_heatmaps(rows, out)}}

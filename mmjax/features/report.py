@@ -19,7 +19,7 @@ from mmjax.features.spec import (
     fit_stats,
     spec_hash,
 )
-from mmjax.outputs import check_range, write_json
+from mmjax.outputs import check_range, refuse_existing, write_output_json
 
 MAX_FRAC_AT_CLIP = 0.05
 
@@ -35,6 +35,7 @@ class FeaturesConfig:
         default=0.7, metadata={"help": "leading fraction of rows the normalization is fitted on (the training split)"})
     gap_steps: int = field(
         default=3000, metadata={"help": "embargo rows between splits (shrunk to a tenth of the rows on short recordings)"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing --json file; else an error"})
 
 
 def feature_stats(values: np.ndarray, train: tuple[int, int], after_gap: np.ndarray | None = None,
@@ -75,6 +76,7 @@ def run(cfg: FeaturesConfig) -> int:
     from mmjax.features.batch import compute_market_features
 
     check_range("FeaturesConfig", "train_frac", cfg.train_frac, 0, 1, lo_open=True, hi_open=True)
+    refuse_existing(cfg.json, cfg.overwrite, "a features report")  # before the work, not after it
     md, raw = load_market(cfg.data, cfg.product)
     feats = compute_market_features(md, FeatureConfig())
     T = md.num_steps
@@ -99,7 +101,7 @@ def run(cfg: FeaturesConfig) -> int:
         "sigma_ticks_per_sqrt_s": {"median": float(np.median(sigma)), "p95": float(np.percentile(sigma, 95))},
         "features": stats,
     }
-    write_json(cfg.json, out)
+    write_output_json(cfg.json, out, cfg.overwrite, "a features report")
     print(f"{raw.meta.product} (tick {raw.meta.tick_size:g}, sizes in {raw.meta.size_unit}): {T:,} rows; "
           f"norm fitted on rows [{train[0]}, {train[1]}); spec {out['spec_hash'][:12]}")
     print(format_table(stats))

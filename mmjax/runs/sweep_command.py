@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mmjax.env import build
-from mmjax.outputs import write_json
+from mmjax.outputs import refuse_existing, staged_dir, write_json
 from mmjax.runs import flags
 from mmjax.runs.run_dir import TrainConfig, TrainCore
 
@@ -35,6 +35,9 @@ class SweepConfig:
 
     core: TrainCore = field(default_factory=TrainCore)  # what is trained, on what: the knobs a grid leaves alone
     out: str = field(default="runs/sweep", metadata={"help": "directory for the table, the plot and the winning config"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace the sweep in --out (it is kept until the new one is complete); a sweep does not resume, "
+                "so without this an existing --out is refused"})
     lr_grid: str = field(default="", metadata={"help": "learning rates to try, comma-separated (default: --lr alone)"})
     ent_coef_grid: str = field(default="", metadata={"help": "entropy weights to try, comma-separated (default: --ent-coef alone)"})
     risk_aversion_grid: str = field(default="", metadata={
@@ -147,8 +150,13 @@ def _plot(rows: list[dict], key: str, best: int, path: Path) -> None:
 
 
 def run(cfg: SweepConfig, progress=print) -> int:
-    """Load the recording, run the grid program, write the outputs (under the watchdog: `mmjax.ppo.watchdog`)."""
+    """Load the recording, run the grid program, write the outputs (under the watchdog: `mmjax.ppo.watchdog`).
+
+    An existing --out is refused before any work unless --overwrite; the outputs are built in a staging
+    sibling and renamed into place only when all are written (`mmjax.outputs.staged_dir`)."""
     from mmjax.ppo.watchdog import watching
+
+    refuse_existing(cfg.out, cfg.overwrite, "a sweep")  # before the compile, not after it
 
     with watching(cfg.out, "sweep", "a sweep is one program and does not resume: rerun the same command",
                   progress=progress) as wd:
@@ -187,9 +195,9 @@ def _sweep(cfg: SweepConfig, progress) -> int:
     progress(f"compiled in {t1 - t0:.1f} s, ran in {time.perf_counter() - t1:.1f} s "
              f"({n_points * cfg.seeds * cfg.core.ppo.total_timesteps / (time.perf_counter() - t1):,.0f} env steps/s)")
     out_dir = Path(cfg.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     rows = table_rows(cfg, points, out)
-    best = write_outputs(cfg, rows, out_dir)
+    with staged_dir(out_dir, cfg.overwrite, "a sweep") as stage:  # all four outputs, or none
+        best = write_outputs(cfg, rows, stage)
     progress((out_dir / TABLE_MD).read_text().rstrip())
     progress(f"winner ({cfg.select} {best['score']:.4g} on the validation split): {best['point']}")
     progress(f"train it: {best['command']}")
