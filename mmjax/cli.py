@@ -22,17 +22,18 @@ from mmjax import cli_tyro
 DESCRIPTION = ("market making with RL in JAX: record or import order books, train PPO, evaluate against baselines, "
                "paper-trade (no real orders, ever); `mmjax COMMAND --help` for a command's flags")
 
-# name -> (module, config class, run function, summary)
+# name -> (module, config class, run function, summary); "module:function" runs a function of another module, so the
+# config's module (imported for parsing and --help) can stay free of jax while the run imports it
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "demo": ("mmjax.demo", "DemoConfig", "run", "built-in market end to end: generate, train, evaluate, report"),
     "synth": ("mmjax.market.command", "SynthConfig", "run",
               "write the built-in synthetic market as a recording (a preset, a params file, or calibrated to a recording)"),
-    "load": ("mmjax.data.summary", "LoadConfig", "run", "load a recording, validate it and print its summary"),
+    "load": ("mmjax.data.load_config", "LoadConfig", "mmjax.data.summary:run", "load a recording, validate it and print its summary"),
     "features": ("mmjax.features.report", "FeaturesConfig", "run", "per-feature statistics of a recording and the fraction at the clip"),
-    "train": ("mmjax.runs.train_command", "TrainConfig", "run", "train PPO on a recording's training split; exports policy.npz"),
-    "sweep": ("mmjax.runs.sweep_command", "SweepConfig", "run", "grid of PPO/env hyperparameters x seeds in one program; selects on the validation split"),
-    "evaluate": ("mmjax.evaluation.evaluate_command", "EvaluateConfig", "run", "out-of-sample evaluation of a policy against tuned baselines"),
-    "backtest": ("mmjax.evaluation.backtest_command", "BacktestConfig", "run", "one policy over a whole recording, one episode per gap-free segment: fills, PnL, rejections as JSON"),
+    "train": ("mmjax.runs.config", "TrainConfig", "mmjax.runs.train_command:run", "train PPO on a recording's training split; exports policy.npz"),
+    "sweep": ("mmjax.runs.config", "SweepConfig", "mmjax.runs.sweep_command:run", "grid of PPO/env hyperparameters x seeds in one program; selects on the validation split"),
+    "evaluate": ("mmjax.evaluation.configs", "EvaluateConfig", "mmjax.evaluation.evaluate_command:run", "out-of-sample evaluation of a policy against tuned baselines"),
+    "backtest": ("mmjax.evaluation.configs", "BacktestConfig", "mmjax.evaluation.backtest_command:run", "one policy over a whole recording, one episode per gap-free segment: fills, PnL, rejections as JSON"),
     "record": ("mmjax.record", "RecordConfig", "run", "record Coinbase L2 books and trades to Parquet (no jax)"),
     "import-tardis": ("mmjax.data.tardis", "TardisImportConfig", "run", "convert Tardis.dev book and trades CSV files into a recording"),
     "import-dbn": ("mmjax.data.dbn", "DbnImportConfig", "run",
@@ -45,6 +46,13 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
 def _config_class(name: str):
     module, cls_name, _, _ = COMMANDS[name]
     return getattr(importlib.import_module(module), cls_name)
+
+
+def run_path(name: str) -> tuple[str, str]:
+    """(module, function) that runs command ``name``: the config's module unless the table names another."""
+    module, _, run, _ = COMMANDS[name]
+    other, _, fn_name = run.rpartition(":")
+    return other or module, fn_name
 
 
 def _command_types(chosen: str | None) -> list:
@@ -79,8 +87,8 @@ def _join_distributed_run(argv: list[str]) -> None:
     The flags are declared (with help) on TrainConfig; they are read here first because the training
     module's imports (gymnax) start a JAX backend, after which a process can no longer join.
     """
-    if not argv or argv[0] != "train":
-        return
+    if not argv or argv[0] != "train" or {"-h", "--help"} & set(argv[1:]):
+        return  # --help runs nothing, so it joins nothing (and imports no jax)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--coordinator-address", default="")
     pre.add_argument("--num-processes", type=int, default=1)
@@ -103,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda msg, cat, *_a, **_k: f"{who}: warning: {' '.join(str(msg).split())}\n"
     try:
         name, config = parse(argv)  # range checks run here, before any work
-        _, _, fn_name, _ = COMMANDS[name]
-        result = getattr(importlib.import_module(COMMANDS[name][0]), fn_name)(config)
+        module, fn_name = run_path(name)
+        result = getattr(importlib.import_module(module), fn_name)(config)
     except SystemExit as exc:  # tyro: --help (0), or a bad flag, already explained (2)
         return exc.code if isinstance(exc.code, int) else 2 if exc.code else 0
     except KeyboardInterrupt:

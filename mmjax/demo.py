@@ -115,9 +115,9 @@ def run(cfg: DemoConfig) -> int:
 
 def train_config(cfg: DemoConfig, data: str, fee_bps: float, out: str, market: str = DEMO_MARKETS[0]):
     """The `mmjax train` config the demo runs for one (market, fee) (bench_ppo times this market and these knobs)."""
-    from mmjax.env.build import DataConfig
+    from mmjax.env.data_config import DataConfig
     from mmjax.ppo.config import PPOConfig
-    from mmjax.runs.run_dir import TrainConfig, TrainCore
+    from mmjax.runs.config import TrainConfig, TrainCore
 
     # splits 60/10/30 so the test split holds >= 100 one-minute episodes (>= 400 on the 24 h market)
     data_cfg = DataConfig(data=data, split_fractions="0.6,0.1,0.3", split_gap_steps=600)

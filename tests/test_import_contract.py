@@ -43,7 +43,10 @@ JAX_LIBS = ("jax", "jaxlib", "flax", "optax", "chex", "gymnax")
 JAX_FREE_ROOTS = ("recorder", "mmjax.outputs", "mmjax.live", "mmjax.dashboard", "mmjax.policy.numpy_policy",
                   "mmjax.env.sim_np", "mmjax.env.sim_types", "mmjax.env.sim_quotes", "mmjax.env.attribution",
                   "mmjax.env.kpis", "mmjax.env.knobs", "mmjax.env.fill_kinds", "mmjax.features.stream", "mmjax.policy.baselines", "mmjax.data.ticks",
-                  "mmjax.data.raw", "mmjax.cli_tyro")
+                  "mmjax.data.raw", "mmjax.cli_tyro",
+                  # the configs of the commands that run jax: their --help and config checks import none
+                  "mmjax.data.load_config", "mmjax.env.data_config", "mmjax.ppo.config", "mmjax.runs.config",
+                  "mmjax.evaluation.configs")
 NO_GYMNASIUM_ROOTS = ("mmjax.live", "mmjax.env.sim_np", "mmjax.env.sim_types", "mmjax.env.sim_quotes",
                       "mmjax.policy.numpy_policy")
 
@@ -151,9 +154,9 @@ def command_modules() -> frozenset[str]:
     `load`, `import-tardis` and `features` are conversions whose `run` is a thin shell over
     the library functions in the same module, which the rest of the pipeline uses.
     """
-    from mmjax.cli import COMMANDS
+    from mmjax.cli import COMMANDS, run_path
 
-    mods = {m for m, *_ in COMMANDS.values()}
+    mods = {run_path(name)[0] for name in COMMANDS}
     return frozenset(m for m in mods if m.split(".")[:2] not in (["mmjax", "data"], ["mmjax", "features"]))
 
 

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from mmjax import schema
+from mmjax.data.load_config import LoadConfig
 from mmjax.data.loader import RawRecording, load_market
 from mmjax.data.market import MarketData, identity
-
-
-@dataclass
-class LoadConfig:
-    """Read and validate a recording, move it to the device, and print the load report and a summary."""
-
-    data: str = field(metadata={"help": "recording directory (holds book/ and trades/)"})
-    product: str | None = field(default=None, metadata={"help": "product partition; required if several"})
-    start_date: str | None = field(default=None, metadata={"help": "first UTC date to load, YYYY-MM-DD (inclusive)"})
-    end_date: str | None = field(default=None, metadata={"help": "last UTC date to load, YYYY-MM-DD (inclusive)"})
-    on_crossed: str = field(default="drop", metadata={
-        "help": "crossed/locked book rows: drop (counted) or raise", "choices": ["drop", "raise"]})
 
 
 def summarize(md: MarketData, raw: RawRecording) -> dict[str, float | int | str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,29 +12,13 @@ import numpy as np
 from mmjax.data.loader import RawRecording, load_market
 from mmjax.data.market import MarketData
 from mmjax.data.splits import Split, chronological_splits
+from mmjax.env.data_config import DataConfig, parse_fractions
 from mmjax.env.knobs import EnvKnobs  # noqa: F401 - re-exported for callers building a Market
 from mmjax.env.params import make_params
 from mmjax.env.state import EnvParams
 from mmjax.features.batch import MarketFeatures, compute_market_features, fit_norm, normalize
 from mmjax.features.spec import FeatureNorm
-from mmjax.outputs import UserError, check_range
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Which recording, which product, and how its rows split into train / validation / test."""
-
-    data: str = field(default="", metadata={"help": "recording directory (book/ and trades/ below it)"})
-    product: str | None = field(default=None, metadata={"help": "product partition to load (default: the only one)"})
-    split_fractions: str = field(default="0.7,0.15,0.15", metadata={"help": "train,val,test fractions of the rows, in time order"})
-    split_gap_steps: int = field(default=3000, metadata={"help": "embargo rows between splits (3000 = 5 min of 100 ms)"})
-
-    def __post_init__(self) -> None:
-        fr = parse_fractions(self.split_fractions)
-        if any(not f >= 0 for f in fr) or abs(sum(fr) - 1) > 1e-9:
-            raise UserError(f"--split-fractions (DataConfig.split_fractions) must be three numbers >= 0 summing to 1 "
-                            f"(train,val,test), got {self.split_fractions!r}")
-        check_range("DataConfig", "split_gap_steps", self.split_gap_steps, 0)
+from mmjax.outputs import UserError
 
 
 @dataclass
@@ -53,18 +37,6 @@ class Market:
         """Environment parameters whose episodes start inside ``split`` (None: the whole recording)."""
         obs = normalize(self.features.values, self.norm)
         return make_params(self.md, obs, self.features.sigma, split, self.knobs, **overrides)
-
-
-def parse_fractions(text: str) -> tuple[float, float, float]:
-    try:
-        parts = tuple(float(x) for x in text.split(","))
-    except ValueError as e:
-        raise UserError(f"--split-fractions (DataConfig.split_fractions): expected three comma-separated numbers "
-                        f"(train,val,test), got {text!r}") from e
-    if len(parts) != 3:
-        raise UserError(f"--split-fractions (DataConfig.split_fractions): expected three numbers (train,val,test), "
-                        f"got {text!r}")
-    return parts  # type: ignore[return-value]
 
 
 def load(config: DataConfig, knobs: EnvKnobs | None = None, norm: FeatureNorm | None = None,

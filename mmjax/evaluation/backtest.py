@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
@@ -24,46 +23,16 @@ from mmjax.data.loader import RecordingError, load_market
 from mmjax.data.market import identity
 from mmjax.env import kpis
 from mmjax.env.fill_kinds import FILL_KINDS
-from mmjax.env.knobs import EnvKnobs, EnvOverrides, episode_span
+from mmjax.env.knobs import EnvKnobs, episode_span
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.evaluation import harness as H
+from mmjax.evaluation.configs import BacktestConfig
 from mmjax.features.batch import compute_market_features, normalize
 from mmjax.outputs import UserError
 from mmjax.policy import baselines as bl
 
 SUMS = ("fills", "bid_fills", "ask_fills", "filled_size", "abs_position", "rejected_post_only", "fees",
         "beyond_depth_steps", "quote_steps", *(f"fills_{k}" for k in FILL_KINDS.values()))
-
-
-@dataclass(frozen=True)
-class BacktestConfig:
-    """Backtest one policy over every gap-free segment of a recording and write the totals as JSON."""
-
-    data: str = field(default="", metadata={"help": "recording directory (book/ and trades/ below it)"})
-    policy: str = field(default="fixed", metadata={
-        "help": "abstain, fixed, avellaneda_stoikov, glft, signal_aware, queue_aware, a `mmjax train` run directory, or a policy.npz"})
-    half_spread_bps: float = field(default=1.0, metadata={
-        "help": "fixed: quote at least this far from the mid on each side, bps (the nearest tick at or beyond it)"})
-    fixed_ticks: int | None = field(default=None, metadata={
-        "help": "fixed: quote this many ticks behind each touch instead (0 joins, -1 improves by one tick)"})
-    baseline_gamma: float = field(default=0.0, metadata={
-        "help": "avellaneda_stoikov/glft: risk aversion per tick per lot (0: the middle of mmjax evaluate's grid)"})
-    queue_threshold: float = field(default=0.0, metadata={
-        "help": "queue_aware: run-over threshold, 0.1-2 (0: the middle of mmjax evaluate's grid; 2 never pulls)"})
-    # the env knobs given as flags (--quote-size, --maker-fee-bps, ...); unset: the run's, else EnvKnobs'. The action
-    # range is widened to the fixed half-spread.
-    env: EnvOverrides = field(default_factory=EnvOverrides)
-    product: str | None = field(default=None, metadata={"help": "product partition to load (default: the only one)"})
-    chunk_steps: int = field(default=20_000, metadata={"help": "env steps per jitted chunk; progress is printed after each"})
-    json: str = field(default="", metadata={"help": "write the totals to this JSON file (empty: print only)"})
-    grid: str = field(default="", metadata={
-        "help": "GRID.toml|json: sweep quoter configurations in one program instead (docs/env.md, mmjax/evaluation/grid_spec.py)"})
-    out: str = field(default="", metadata={"help": "--grid: output directory (grid.parquet, best.json, heatmaps)"})
-    chunk_configs: int = field(default=1024, metadata={"help": "--grid: configurations per vmapped chunk (bounds memory)"})
-    overwrite: bool = field(default=False, metadata={
-        "help": "replace an existing --json file, or --grid's --out directory (only once the new one is complete); "
-                "else an error"})
-    quiet: bool = field(default=False, metadata={"help": "no progress lines"})
 
 
 def segments(after_gap: np.ndarray) -> list[tuple[int, int]]:

@@ -11,7 +11,8 @@ import numpy as np
 
 from mmjax import outputs
 from mmjax.evaluation import backtest as library
-from mmjax.evaluation.backtest import BacktestConfig, segments
+from mmjax.evaluation.backtest import segments
+from mmjax.evaluation.configs import BacktestConfig
 from mmjax.features.spec import FeatureNorm
 
 __all__ = ["BacktestConfig", "backtest", "run", "segments"]

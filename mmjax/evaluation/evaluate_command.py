@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
@@ -22,52 +21,19 @@ from mmjax import outputs
 from mmjax.data.market import identity
 from mmjax.data.splits import Split
 from mmjax.env import build
-from mmjax.env.knobs import EnvOverrides, parse_fee_bps
 from mmjax.evaluation import harness as H
 from mmjax.evaluation import metrics as M
 from mmjax.evaluation import report as R
+from mmjax.evaluation.configs import EvaluateConfig
 from mmjax.evaluation.tuning import tune_baseline
 from mmjax.features.batch import fit_norm
 from mmjax.features.spec import FeatureNorm
-from mmjax.outputs import UserError, check_range
+from mmjax.outputs import UserError
 from mmjax.policy import baselines as bl
 from mmjax.runs import run_dir
 
 # the name of each baseline's tuned parameter in metrics.json and report.md (the closed forms: gamma)
 TUNED_PARAM = {"fixed": "ticks_behind_touch", "queue_aware": "run_over_threshold"}
-
-
-@dataclass(frozen=True)
-class EvaluateConfig:
-    """Evaluate a trained policy (its deterministic mean action) and the fixed, A-S and GLFT baselines."""
-
-    data: str = field(default="", metadata={"help": "recording to evaluate on"})
-    policy: str = field(default="", metadata={"help": "run directory of `mmjax train`, or a directory of such runs (one per seed); empty: baselines only"})
-    out: str = field(default="reports/latest", metadata={"help": "report directory (report.md, metrics.json, PNGs)"})
-    episodes: int = field(default=400, metadata={"help": "number of non-overlapping evaluation episodes (fewer if the window is short: a warning says so); 400 resolve ~0.1 $ on the built-in market"})
-    split: str = field(default="test", metadata={"help": "test: the recording's test split; all: a recording never used in training", "choices": ["test", "all"]})
-    calibration_fraction: float = field(default=0.2, metadata={"help": "with --split all: leading fraction of rows used only to calibrate and tune baselines"})
-    tune_episodes: int = field(default=100, metadata={"help": "training-window episodes used to tune each baseline"})
-    # the env knobs given as flags (--maker-fee-bps: the fee in force, --episode-steps, --quote-size, ...); unset: as
-    # in training (the run's train_config.json), else EnvKnobs'
-    env: EnvOverrides = field(default_factory=EnvOverrides)
-    baseline_max_offset_bps: float = field(default=10.0, metadata={"help": "widest quote the baselines may use, bps (at least the policy's own range), so they are not handicapped by the agent's action range"})
-    retail_fee_bps: float = field(default=40.0, metadata={
-        "help": "second evaluation at this fee, bps or a preset (Coinbase entry tier: 40 bps)", "parse": parse_fee_bps})
-    seed: int = field(default=0, metadata={"help": "bootstrap seed"})
-    market_preset: str = field(default="", metadata={
-        "help": "the synth preset the market was generated from (builtin-btc, large-tick, ...), recorded in metrics.json "
-                "beside maker_fee_bps (empty: not a preset's market, or unknown)"})
-    overwrite: bool = field(default=False, metadata={
-        "help": "replace an existing report in --out (only once the new one is complete); else an error"})
-
-    def __post_init__(self) -> None:
-        own = "EvaluateConfig"
-        check_range(own, "episodes", self.episodes, 1)
-        check_range(own, "calibration_fraction", self.calibration_fraction, 0, 1, lo_open=True, hi_open=True)
-        check_range(own, "tune_episodes", self.tune_episodes, 1)
-        check_range(own, "baseline_max_offset_bps", self.baseline_max_offset_bps, 0, 1e4, lo_open=True)
-        check_range(own, "seed", self.seed, 0, 2**31 - 1)
 
 
 def _windows(cfg: EvaluateConfig, market: build.Market) -> tuple[Split, Split]:

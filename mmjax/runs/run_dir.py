@@ -3,7 +3,7 @@
     RUN/checkpoint.npz        resumable train state (mmjax.ppo.runner)
     RUN/metrics.jsonl         one JSON line per update (mmjax.ppo.runner)
     RUN/learning_curve.png    episodic return (and PnL) against env steps (mmjax.ppo.runner)
-    RUN/train_config.json     the TrainConfig of `mmjax train`, defined here: {"data", "env", "ppo"} (its TrainCore)
+    RUN/train_config.json     the TrainConfig of `mmjax train` (mmjax.runs.config): {"data", "env", "ppo"} (its TrainCore)
                               and its run options (`config_json`, `load_train_config`)
     RUN/feature_norm.json     market-feature normalization fitted on the training split only
     RUN/policy.npz            the exported NumPy policy (mmjax.policy.export)
@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmjax.env import build
 from mmjax.env.knobs import EnvKnobs
-from mmjax.outputs import UserError, check_range
+from mmjax.outputs import UserError
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.runner import CHECKPOINT, CURVE, METRICS
 from mmjax.ppo.seeds import LAST_CHECKPOINT, SELECTION
+from mmjax.runs.config import TrainConfig, TrainCore
 
 TRAIN_CONFIG = "train_config.json"
 FEATURE_NORM = "feature_norm.json"
@@ -74,58 +74,6 @@ def find_runs(path: str | Path) -> list[Path]:
     if not runs:
         raise FileNotFoundError(f"{p}: no {TRAIN_CONFIG} here or in its subdirectories; pass a `mmjax train` run directory")
     return runs
-
-
-@dataclass(frozen=True)
-class TrainCore:
-    """What is trained, on what: the recording and its splits, the env knobs, the PPO knobs (flat flags).
-
-    Defined once for every command that trains: `mmjax train` (TrainConfig), `mmjax sweep` (SweepConfig, which
-    grids some of these knobs) and `mmjax demo` (which builds one per market and fee)."""
-
-    data: build.DataConfig = field(default_factory=build.DataConfig)
-    env: EnvKnobs = field(default_factory=EnvKnobs)
-    ppo: PPOConfig = field(default_factory=PPOConfig)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Train PPO on the training split of a recording: data, env knobs and PPO knobs (all flat flags below)."""
-
-    core: TrainCore = field(default_factory=TrainCore)
-    out: str = field(default="runs/latest", metadata={"help": "run directory for checkpoint, metrics, plots and policy.npz"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
-    overwrite: bool = field(default=False, metadata={
-        "help": "replace the run in --out (it is kept until the new run finishes); without this or --resume, an "
-                "existing run is refused"})
-    seeds: int = field(default=1, metadata={
-        "help": "seeds trained at once in one vmapped program: --seed, --seed+1, ...; above 1, run k goes to "
-                "OUT/seed<seed+k>/ (each laid out as a single run)"})
-    select_on_val: bool = field(default=False, metadata={
-        "help": "keep, per seed, the checkpoint with the best mean validation-split episode PnL (deterministic "
-                "policy on fixed non-overlapping episodes) as the run's checkpoint and policy.npz"})
-    val_every_updates: int = field(default=0, metadata={
-        "help": "with --select-on-val: validate every this many updates (0: after every --updates-per-chunk "
-                "chunk); the last update is always validated"})
-    val_episodes: int = field(default=32, metadata={
-        "help": "with --select-on-val: validation episodes (fewer when fewer fit in the validation split)"})
-    tensorboard: str = field(default="", metadata={
-        "help": "also write the metrics as TensorBoard event files to this directory (needs tensorboardX)",
-        "metavar": "DIR"})
-    coordinator_address: str = field(default="", metadata={
-        "help": "multi-host: host:port of process 0 (same on every process), or 'auto' to detect SLURM/MPI/TPU"})
-    num_processes: int = field(default=1, metadata={"help": "multi-host: number of processes in the run"})
-    process_id: int = field(default=0, metadata={"help": "multi-host: this process's index, 0 .. num_processes-1"})
-
-    def __post_init__(self) -> None:
-        own = "TrainConfig"
-        check_range(own, "seeds", self.seeds, 1, 4096)
-        check_range(own, "val_every_updates", self.val_every_updates, 0)
-        check_range(own, "val_episodes", self.val_episodes, 1)
-        check_range(own, "num_processes", self.num_processes, 1)
-        check_range(own, "process_id", self.process_id, 0, self.num_processes - 1)
-        if not self.out:
-            raise UserError("--out must name a run directory")
 
 
 def _pick(cls, d: dict) -> dict:

@@ -10,9 +10,7 @@ dot per seed) and ``sweep_best.json`` (the winning values and the `mmjax train` 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,57 +18,9 @@ import numpy as np
 from mmjax.env import build
 from mmjax.outputs import refuse_existing, staged_dir, write_json
 from mmjax.runs import flags
-from mmjax.runs.run_dir import TrainConfig, TrainCore
+from mmjax.runs.config import GRID_FLAGS, SELECT, SweepConfig
 
-# grid flag -> ("hp", HParams / PPOConfig field) or ("env", EnvKnobs field); values are comma-separated floats
-GRID_FLAGS = {"lr_grid": ("hp", "lr"), "ent_coef_grid": ("hp", "ent_coef"),
-              "risk_aversion_grid": ("env", "risk_aversion")}
-SELECT = {"pnl": "mm/pnl", "return": "charts/episodic_return", "sharpe": "mm/pnl"}
 TABLE, TABLE_MD, PLOT, BEST = "sweep_table.csv", "sweep_table.md", "sweep.png", "sweep_best.json"
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """Grid search of PPO on a recording: train on the training split, select on the validation split."""
-
-    core: TrainCore = field(default_factory=TrainCore)  # what is trained, on what: the knobs a grid leaves alone
-    out: str = field(default="runs/sweep", metadata={"help": "directory for the table, the plot and the winning config"})
-    overwrite: bool = field(default=False, metadata={
-        "help": "replace the sweep in --out (it is kept until the new one is complete); a sweep does not resume, "
-                "so without this an existing --out is refused"})
-    lr_grid: str = field(default="", metadata={"help": "learning rates to try, comma-separated (default: --lr alone)"})
-    ent_coef_grid: str = field(default="", metadata={"help": "entropy weights to try, comma-separated (default: --ent-coef alone)"})
-    risk_aversion_grid: str = field(default="", metadata={
-        "help": "env risk aversions to try, 1/$, comma-separated (default: --risk-aversion alone)"})
-    seeds: int = field(default=2, metadata={"help": "seeds per grid point (keys split from --seed)"})
-    val_episodes: int = field(default=32, metadata={"help": "validation episodes per trained policy"})
-    select: str = field(default="pnl", metadata={
-        "help": "validation score: mean episode PnL $, its Sharpe (mean/std over episodes) or the mean episode "
-                "reward (not comparable across risk aversions)",
-        "choices": sorted(SELECT)})
-
-    def axes(self) -> dict[str, list[float]]:
-        """{flag name: values}, one value (the plain flag's) for flags left empty."""
-        out = {}
-        for flag, (kind, name) in GRID_FLAGS.items():
-            text = getattr(self, flag)
-            plain = getattr(self.core.ppo if kind == "hp" else self.core.env, name)
-            try:
-                out[flag] = [float(x) for x in text.split(",") if x.strip()] if text else [float(plain)]
-            except ValueError as e:
-                raise ValueError(f"sweep: --{flag.replace('_', '-')} expects comma-separated numbers, got {text!r}") from e
-        return out
-
-    def core_at(self, point: dict[str, float]) -> TrainCore:
-        """The TrainCore of one grid point: its values in the PPO and env knobs."""
-        hp = {name: point[name] for kind, name in GRID_FLAGS.values() if kind == "hp"}
-        env = {name: point[name] for kind, name in GRID_FLAGS.values() if kind == "env"}
-        return dataclasses.replace(self.core, ppo=dataclasses.replace(self.core.ppo, **hp),
-                                   env=dataclasses.replace(self.core.env, **env))
-
-    def train_config(self, point: dict[str, float]) -> TrainConfig:
-        """The `mmjax train` config that trains one grid point into OUT/best (seed --seed: a fresh seed, not a split key)."""
-        return TrainConfig(core=self.core_at(point), out=str(Path(self.out) / "best"))
 
 
 def _scores(val: dict, select: str) -> np.ndarray:

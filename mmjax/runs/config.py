@@ -1,0 +1,114 @@
+"""The configs of the commands that train: `TrainCore` (what is trained, on what), `TrainConfig` (`mmjax train`)
+and `SweepConfig` (`mmjax sweep`). Imports no jax, so `--help` and the config checks start fast."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmjax.env.data_config import DataConfig
+from mmjax.env.knobs import EnvKnobs
+from mmjax.outputs import UserError, check_range
+from mmjax.ppo.config import PPOConfig
+
+# grid flag -> ("hp", HParams / PPOConfig field) or ("env", EnvKnobs field); values are comma-separated floats
+GRID_FLAGS = {"lr_grid": ("hp", "lr"), "ent_coef_grid": ("hp", "ent_coef"),
+              "risk_aversion_grid": ("env", "risk_aversion")}
+SELECT = {"pnl": "mm/pnl", "return": "charts/episodic_return", "sharpe": "mm/pnl"}
+
+
+@dataclass(frozen=True)
+class TrainCore:
+    """What is trained, on what: the recording and its splits, the env knobs, the PPO knobs (flat flags).
+
+    Defined once for every command that trains: `mmjax train` (TrainConfig), `mmjax sweep` (SweepConfig, which
+    grids some of these knobs) and `mmjax demo` (which builds one per market and fee)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    env: EnvKnobs = field(default_factory=EnvKnobs)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Train PPO on the training split of a recording: data, env knobs and PPO knobs (all flat flags below)."""
+
+    core: TrainCore = field(default_factory=TrainCore)
+    out: str = field(default="runs/latest", metadata={"help": "run directory for checkpoint, metrics, plots and policy.npz"})
+    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace the run in --out (it is kept until the new run finishes); without this or --resume, an "
+                "existing run is refused"})
+    seeds: int = field(default=1, metadata={
+        "help": "seeds trained at once in one vmapped program: --seed, --seed+1, ...; above 1, run k goes to "
+                "OUT/seed<seed+k>/ (each laid out as a single run)"})
+    select_on_val: bool = field(default=False, metadata={
+        "help": "keep, per seed, the checkpoint with the best mean validation-split episode PnL (deterministic "
+                "policy on fixed non-overlapping episodes) as the run's checkpoint and policy.npz"})
+    val_every_updates: int = field(default=0, metadata={
+        "help": "with --select-on-val: validate every this many updates (0: after every --updates-per-chunk "
+                "chunk); the last update is always validated"})
+    val_episodes: int = field(default=32, metadata={
+        "help": "with --select-on-val: validation episodes (fewer when fewer fit in the validation split)"})
+    tensorboard: str = field(default="", metadata={
+        "help": "also write the metrics as TensorBoard event files to this directory (needs tensorboardX)",
+        "metavar": "DIR"})
+    coordinator_address: str = field(default="", metadata={
+        "help": "multi-host: host:port of process 0 (same on every process), or 'auto' to detect SLURM/MPI/TPU"})
+    num_processes: int = field(default=1, metadata={"help": "multi-host: number of processes in the run"})
+    process_id: int = field(default=0, metadata={"help": "multi-host: this process's index, 0 .. num_processes-1"})
+
+    def __post_init__(self) -> None:
+        own = "TrainConfig"
+        check_range(own, "seeds", self.seeds, 1, 4096)
+        check_range(own, "val_every_updates", self.val_every_updates, 0)
+        check_range(own, "val_episodes", self.val_episodes, 1)
+        check_range(own, "num_processes", self.num_processes, 1)
+        check_range(own, "process_id", self.process_id, 0, self.num_processes - 1)
+        if not self.out:
+            raise UserError("--out must name a run directory")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Grid search of PPO on a recording: train on the training split, select on the validation split."""
+
+    core: TrainCore = field(default_factory=TrainCore)  # what is trained, on what: the knobs a grid leaves alone
+    out: str = field(default="runs/sweep", metadata={"help": "directory for the table, the plot and the winning config"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace the sweep in --out (it is kept until the new one is complete); a sweep does not resume, "
+                "so without this an existing --out is refused"})
+    lr_grid: str = field(default="", metadata={"help": "learning rates to try, comma-separated (default: --lr alone)"})
+    ent_coef_grid: str = field(default="", metadata={"help": "entropy weights to try, comma-separated (default: --ent-coef alone)"})
+    risk_aversion_grid: str = field(default="", metadata={
+        "help": "env risk aversions to try, 1/$, comma-separated (default: --risk-aversion alone)"})
+    seeds: int = field(default=2, metadata={"help": "seeds per grid point (keys split from --seed)"})
+    val_episodes: int = field(default=32, metadata={"help": "validation episodes per trained policy"})
+    select: str = field(default="pnl", metadata={
+        "help": "validation score: mean episode PnL $, its Sharpe (mean/std over episodes) or the mean episode "
+                "reward (not comparable across risk aversions)",
+        "choices": sorted(SELECT)})
+
+    def axes(self) -> dict[str, list[float]]:
+        """{flag name: values}, one value (the plain flag's) for flags left empty."""
+        out = {}
+        for flag, (kind, name) in GRID_FLAGS.items():
+            text = getattr(self, flag)
+            plain = getattr(self.core.ppo if kind == "hp" else self.core.env, name)
+            try:
+                out[flag] = [float(x) for x in text.split(",") if x.strip()] if text else [float(plain)]
+            except ValueError as e:
+                raise ValueError(f"sweep: --{flag.replace('_', '-')} expects comma-separated numbers, got {text!r}") from e
+        return out
+
+    def core_at(self, point: dict[str, float]) -> TrainCore:
+        """The TrainCore of one grid point: its values in the PPO and env knobs."""
+        hp = {name: point[name] for kind, name in GRID_FLAGS.values() if kind == "hp"}
+        env = {name: point[name] for kind, name in GRID_FLAGS.values() if kind == "env"}
+        return dataclasses.replace(self.core, ppo=dataclasses.replace(self.core.ppo, **hp),
+                                   env=dataclasses.replace(self.core.env, **env))
+
+    def train_config(self, point: dict[str, float]) -> TrainConfig:
+        """The `mmjax train` config that trains one grid point into OUT/best (seed --seed: a fresh seed, not a split key)."""
+        return TrainConfig(core=self.core_at(point), out=str(Path(self.out) / "best"))
