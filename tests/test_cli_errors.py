@@ -39,7 +39,9 @@ def digest(path: Path) -> dict[str, str]:
 def fails(argv: list[str], capsys, *needles: str) -> str:
     """Run `mmjax ARGV`; assert exit 2 and one line on stderr holding every needle; return that line."""
     code = cli_main(argv)
-    err = capsys.readouterr().err.strip()
+    # a warning (one line of its own, e.g. a short recording's feature windows) is not part of the error
+    err = "\n".join(x for x in capsys.readouterr().err.strip().splitlines()
+                    if not x.startswith(f"mmjax {argv[0]}: warning: "))
     assert code == 2, (code, err)
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith(f"mmjax {argv[0]}: error: "), err
@@ -455,3 +457,18 @@ def test_a_sweep_overwrite_replaces_the_old_out_whole(sweep_args, old_dir, capsy
     assert sorted(p.name for p in old_dir.iterdir()) == sorted([S.TABLE, S.TABLE_MD, S.PLOT, S.BEST])
     assert json.loads((old_dir / S.BEST).read_text())["point"]["lr"] == 3e-4  # the stand-in scores the 2nd point best
     assert no_siblings(old_dir) == []
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--seeds", "0"], ("--seeds", "[1, 4096]", "got 0")),
+    (["--val-episodes", "0"], ("--val-episodes", "got 0")),
+    (["--lr-grid", "1e-3,x"], ("--lr-grid", "comma-separated numbers", "'1e-3,x'")),
+])
+def test_a_sweep_with_a_bad_number_is_one_line_before_any_work(args, words, tmp_path, capsys):
+    fails(["sweep", "--data", "nowhere", "--out", str(tmp_path / "sw"), *args], capsys, *words)
+    assert not (tmp_path / "sw").exists()
+
+
+def test_a_sweep_without_data_is_one_line(tmp_path, capsys):
+    fails(["sweep", "--out", str(tmp_path / "sw")], capsys, "--data DIR is required")
+    assert not (tmp_path / "sw").exists()

@@ -90,6 +90,13 @@ class SweepConfig:
                 "reward (not comparable across risk aversions)",
         "choices": sorted(SELECT)})
 
+    def __post_init__(self) -> None:
+        check_range("SweepConfig", "seeds", self.seeds, 1, 4096)
+        check_range("SweepConfig", "val_episodes", self.val_episodes, 1)
+        if not self.out:
+            raise UserError("--out must name a sweep directory")
+        self.axes()  # a malformed grid list is refused before any work
+
     def axes(self) -> dict[str, list[float]]:
         """{flag name: values}, one value (the plain flag's) for flags left empty."""
         out = {}
@@ -99,7 +106,7 @@ class SweepConfig:
             try:
                 out[flag] = [float(x) for x in text.split(",") if x.strip()] if text else [float(plain)]
             except ValueError as e:
-                raise ValueError(f"sweep: --{flag.replace('_', '-')} expects comma-separated numbers, got {text!r}") from e
+                raise UserError(f"--{flag.replace('_', '-')} expects comma-separated numbers, got {text!r}") from e
         return out
 
     def core_at(self, point: dict[str, float]) -> TrainCore:

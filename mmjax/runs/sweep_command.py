@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mmjax.env import build
-from mmjax.outputs import refuse_existing, staged_dir, write_json
+from mmjax.outputs import UserError, refuse_existing, staged_dir, write_json
 from mmjax.runs import flags
 from mmjax.runs.config import GRID_FLAGS, SELECT, SweepConfig
 
@@ -115,9 +115,7 @@ def run(cfg: SweepConfig, progress=print) -> int:
 
 def _sweep(cfg: SweepConfig, progress) -> int:
     if not cfg.core.data.data:
-        raise ValueError("sweep: --data DIR is required (a recording; `mmjax synth` makes one)")
-    if cfg.seeds < 1 or cfg.val_episodes < 1:
-        raise ValueError(f"sweep: --seeds and --val-episodes must be >= 1, got {cfg.seeds}, {cfg.val_episodes}")
+        raise UserError("--data DIR is required (a recording; `mmjax synth` makes one)")
     import jax
 
     from mmjax.ppo.grid import cartesian, make_grid_program
