@@ -8,6 +8,7 @@
     RUN/policy.npz            the exported NumPy policy (mmjax.policy.export)
     RUN/selection.json        with --select-on-val: selected update, its validation score, the validation curve
     RUN/checkpoint_last.npz   with --select-on-val: the latest state (checkpoint.npz is the selected one)
+    RUN/checkpoint_best.npz   with --select-on-val --val-margin-se > 0: the best-scoring state (may not be selected)
 
 With ``--seeds K`` (K > 1), run k lives in OUT/seed<seed+k>/ laid out as above, its train_config.json that
 of the single run it equals (``seed`` = seed+k, ``seeds`` = 1, ``out`` = its directory), and OUT/seeds.json
@@ -26,14 +27,14 @@ from mmjax.env.knobs import EnvKnobs
 from mmjax.outputs import UserError, check_range
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.runner import CHECKPOINT, CURVE, METRICS
-from mmjax.ppo.seeds import LAST_CHECKPOINT, SELECTION
+from mmjax.ppo.seeds import BEST_CHECKPOINT, LAST_CHECKPOINT, SELECTION
 
 TRAIN_CONFIG = "train_config.json"
 FEATURE_NORM = "feature_norm.json"
 POLICY = "policy.npz"
 SEEDS_SUMMARY = "seeds.json"  # OUT/seeds.json of a --seeds K run: each seed's directory, final metrics, selection
 
-__all__ = ["CHECKPOINT", "CURVE", "FEATURE_NORM", "LAST_CHECKPOINT", "METRICS", "POLICY", "SEEDS_SUMMARY", "SELECTION",
+__all__ = ["BEST_CHECKPOINT", "CHECKPOINT", "CURVE", "FEATURE_NORM", "LAST_CHECKPOINT", "METRICS", "POLICY", "SEEDS_SUMMARY", "SELECTION",
            "TRAIN_CONFIG", "TrainConfig", "find_runs", "holds_run", "load_train_config", "seed_dirs"]
 
 
@@ -95,6 +96,10 @@ class TrainConfig:
     val_every_updates: int = field(default=0, metadata={
         "help": "with --select-on-val: validate every this many updates (0: after every --updates-per-chunk "
                 "chunk); the last update is always validated"})
+    val_margin_se: float = field(default=0.0, metadata={
+        "help": "with --select-on-val: keep the best-scoring checkpoint over the latest only when its mean lead on "
+                "the same validation episodes exceeds this many standard errors of the paired difference (else the "
+                "latest); 0: always the best (ties keep the earlier)"})
     val_episodes: int = field(default=32, metadata={
         "help": "with --select-on-val: validation episodes (fewer when fewer fit in the validation split)"})
     tensorboard: str = field(default="", metadata={
@@ -110,6 +115,7 @@ class TrainConfig:
         check_range(own, "seeds", self.seeds, 1, 4096)
         check_range(own, "val_every_updates", self.val_every_updates, 0)
         check_range(own, "val_episodes", self.val_episodes, 1)
+        check_range(own, "val_margin_se", self.val_margin_se, 0.0)
         check_range(own, "num_processes", self.num_processes, 1)
         check_range(own, "process_id", self.process_id, 0, self.num_processes - 1)
         if not self.out:
