@@ -262,3 +262,44 @@ def test_selected_checkpoint_is_unchanged_when_test_split_rows_change(market_run
         assert json.loads((d / "selection.json").read_text()) == json.loads((ref / "selection.json").read_text())
         for name in ("checkpoint.npz", "checkpoint_last.npz"):
             _files_equal(ref, d, name)
+
+
+# THE SELECTION RULE: the best only when it leads the latest by more than margin_se paired standard errors
+
+def test_keep_best_needs_a_lead_beyond_the_margin_in_paired_standard_errors():
+    from mmjax.ppo.selection import keep_best, standard_error
+
+    latest = np.array([0.0, 1.0, -1.0, 2.0, 0.5, -0.5])
+    noise = np.array([0.1, -0.1, 0.1, -0.1, 0.1, -0.1])
+    lead = 0.05  # paired SE of diff = std(noise, ddof=1) / sqrt(6) = 0.0447: the lead is 1.12 SE
+    se = standard_error(noise)
+    assert se == pytest.approx(np.std(noise, ddof=1) / np.sqrt(6))
+    assert keep_best(latest + lead + noise, latest, 1.0) == (True, pytest.approx(se))
+    assert keep_best(latest + lead + noise, latest, 2.0)[0] is False  # 1.12 SE is within a 2-SE margin
+    assert keep_best(latest + lead + noise, latest, 0.0)[0] is True  # margin 0: always the best
+    # pairing: the episodes' common spread (latest ranges over 3) does not enter the SE, only the difference
+    assert keep_best(latest + 3 * lead + noise, latest, 2.0)[0] is True
+    assert keep_best(latest, latest, 1.0) == (False, 0.0)  # a tie keeps the latest under a margin
+
+
+def test_margin_keeps_the_latest_unless_the_best_leads_clearly(tmp_path):
+    """A huge margin: every checkpoint.npz is the latest; the best is kept beside it, and recorded."""
+    from mmjax.ppo.selection import standard_error
+
+    cfg = PROBE_CFG
+    val = PROBE_VAL._replace(margin_se=1e9)
+    out = run_seeds(cfg, PROBE_ENV, PROBE_PARAMS, [tmp_path / "m0"], val, progress=lambda *_: None)
+    sel = json.loads((tmp_path / "m0" / "selection.json").read_text())
+    curve = [p["score"] for p in sel["val_curve"]]
+    assert sel["selected_update"] == cfg.num_updates == out[0]["selection"]["selected_update"]
+    assert sel["best_update"] == 1 + int(np.argmax(curve)) and sel["best_score"] == max(curve)
+    assert sel["val_score"] == curve[-1] and sel["margin_se"] == 1e9
+    assert sel["val_se"] == sel["val_curve"][-1]["se"]
+    assert len(sel["best_per_episode"]) == 8 and np.mean(sel["best_per_episode"]) == pytest.approx(max(curve), abs=1e-6)
+    best_se = next(p["se"] for p in sel["val_curve"] if p["update"] == sel["best_update"])
+    assert best_se == pytest.approx(standard_error(sel["best_per_episode"]))
+    ppo = make_ppo(cfg, PROBE_ENV, PROBE_PARAMS)
+    template = jax.eval_shape(ppo.init, jax.random.PRNGKey(0), HParams.from_config(cfg), PROBE_PARAMS)
+    assert int(load_checkpoint(tmp_path / "m0" / "checkpoint.npz", template)[0].update) == cfg.num_updates
+    assert int(load_checkpoint(tmp_path / "m0" / "checkpoint_best.npz", template)[0].update) == sel["best_update"]
+    assert int(out[0]["state"].update) == cfg.num_updates

@@ -13,7 +13,7 @@ from mmjax.outputs import UserError, check_range
 # (see `train.HParams`) and can be vmapped over.
 STATIC_FIELDS = (
     "total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "anneal_lr",
-    "hidden_sizes", "activation", "init_log_std", "obs_clip", "num_devices", "normalize_reward",
+    "hidden_sizes", "activation", "init_log_std", "init_action", "obs_clip", "num_devices", "normalize_reward",
 )
 
 
@@ -40,6 +40,9 @@ class PPOConfig:
     hidden_sizes: str = field(default="256,128", metadata={"help": "MLP widths of actor and critic, comma-separated"})
     activation: str = field(default="tanh", metadata={"help": "hidden activation", "choices": ["tanh", "relu"]})
     init_log_std: float = field(default=-0.5, metadata={"help": "initial log standard deviation of the pre-tanh Gaussian"})
+    init_action: float = field(default=0.0, metadata={
+        "help": "initial deterministic action tanh(mean), every action dimension, in (-1, 1): the mean head's bias "
+                "starts at atanh(this); 0 = the head's usual zero bias (in the market env -0.9 joins the touch, docs/env.md)"})
     obs_clip: float = field(default=10.0, metadata={"help": "clip normalized observations to +-this, standard deviations"})
     num_devices: int = field(default=1, metadata={"help": "devices to shard the env batch over (0 = all; all processes' in a multi-process run)"})
     seed: int = field(default=0, metadata={"help": "PRNG seed; fixes everything"})
@@ -102,7 +105,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "lr": (0.0, 1.0, True, False), "gamma": (0.0, 1.0, False, False), "gae_lambda": (0.0, 1.0, False, False),
     "clip_eps": (0.0, 1e3, True, False), "ent_coef": (0.0, 1e3, False, False), "vf_coef": (0.0, 1e3, False, False),
     "max_grad_norm": (0.0, None, True, False), "reward_scale": (0.0, None, True, False),
-    "init_log_std": (-20.0, 5.0, False, False), "obs_clip": (0.0, None, True, False), "num_devices": (0, None, False, False),
+    "init_log_std": (-20.0, 5.0, False, False), "init_action": (-1.0, 1.0, True, True), "obs_clip": (0.0, None, True, False), "num_devices": (0, None, False, False),
     "seed": (0, 2**31 - 1, False, False), "updates_per_chunk": (1, None, False, False),
 }
 

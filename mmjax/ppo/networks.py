@@ -50,13 +50,15 @@ class Actor(nn.Module):
     hidden: Sequence[int] = (256, 128)
     activation: str = "tanh"
     init_log_std: float = -0.5
+    init_action: float = 0.0  # the initial deterministic action tanh(mean) before the head learns anything
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = Torso(self.hidden, self.activation, name="torso")(obs)
-        # Small head: the initial policy is near tanh(0) = 0 whatever the observation.
+        # Small head: the initial policy is near tanh(bias) = init_action whatever the observation.
+        bias = float(np.arctanh(self.init_action))
         mean = nn.Dense(self.action_dim, kernel_init=nn.initializers.orthogonal(0.01),
-                        bias_init=nn.initializers.zeros, name="mean_head")(x)
+                        bias_init=nn.initializers.constant(bias), name="mean_head")(x)
         log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (self.action_dim,))
         return mean, log_std
 

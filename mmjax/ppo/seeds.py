@@ -11,9 +11,12 @@ under `jax.vmap` over the train state; nothing of the update is copied here. Eac
 `run_training` writes (checkpoint.npz, metrics.jsonl, learning_curve.png), with the seed's own config.
 
 With a `Validation` (`mmjax.ppo.selection`), each seed's deterministic policy is scored on fixed held-out
-episodes every ``every_updates`` updates (and at the end); the best-scoring state so far (ties keep the
-earlier) is the run's checkpoint.npz, the latest state is checkpoint_last.npz (what a resume continues
-from), and selection.json records the selected update, its score and the validation curve.
+episodes every ``every_updates`` updates (and at the end); the selected state is the run's checkpoint.npz:
+the best-scoring so far (ties keep the earlier), or with ``margin_se > 0`` the latest unless that best leads
+it by more than margin_se paired standard errors (`selection.keep_best`; the best is then also kept as
+checkpoint_best.npz). The latest state is checkpoint_last.npz (what a resume continues from), and
+selection.json records the selected update, its score and standard error, the best update, and the
+validation curve (each point's score and standard error).
 """
 
 from __future__ import annotations
@@ -43,13 +46,21 @@ from mmjax.ppo.run_log import (
     plot_learning_curve,
     shown_row,
 )
-from mmjax.ppo.selection import Validation, make_validator, summarize, val_name
+from mmjax.ppo.selection import (
+    Validation,
+    keep_best,
+    make_validator,
+    standard_error,
+    summarize,
+    val_name,
+)
 from mmjax.ppo.tensorboard import TensorBoardWriter
 from mmjax.ppo.train import HParams, TrainState, make_ppo
 from mmjax.ppo.wrappers import EPISODIC_LENGTH, EPISODIC_RETURN
 
 SELECTION = "selection.json"  # per run: the selected update, its validation score, the validation curve
 LAST_CHECKPOINT = "checkpoint_last.npz"  # per run, with a Validation: the latest state (resume point)
+BEST_CHECKPOINT = "checkpoint_best.npz"  # per run, with a Validation whose margin_se > 0: the best-scoring state
 
 
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
@@ -83,21 +94,35 @@ def _fmt(vals) -> str:
 
 
 class _Best:
-    """One seed's best validation so far: score, update, host state, and the curve of all validations."""
+    """One seed's validations: the best-scoring state so far, the selected one (`selection.keep_best`), the curve."""
 
-    def __init__(self):
-        self.score, self.update, self.state, self.curve = -np.inf, 0, None, []
+    def __init__(self, margin_se: float = 0.0):
+        self.margin_se = margin_se
+        self.score, self.update, self.state, self.per_episode = -np.inf, 0, None, None  # the best so far
+        self.sel_score, self.sel_update, self.sel_state, self.lead_se = -np.inf, 0, None, 0.0  # checkpoint.npz
+        self.curve = []
 
-    def offer(self, update: int, score: float, state) -> bool:
-        self.curve.append({"update": update, "score": score})
-        if score > self.score:  # strictly: a tie keeps the earlier checkpoint
-            self.score, self.update, self.state = score, update, state
-            return True
-        return False
+    def offer(self, update: int, score: float, per_episode, state) -> tuple[bool, bool]:
+        """Record a validation; returns (the selected checkpoint changed, the best changed)."""
+        x = np.asarray(per_episode, np.float64)
+        self.curve.append({"update": update, "score": score, "se": standard_error(x)})
+        best_changed = score > self.score  # strictly: a tie keeps the earlier checkpoint
+        if best_changed:
+            self.score, self.update, self.state, self.per_episode = score, update, state, x
+        keep, self.lead_se = (True, 0.0) if self.per_episode is None else keep_best(self.per_episode, x, self.margin_se)
+        pick = (self.score, self.update, self.state) if keep else (score, update, state)
+        changed = pick[1] != self.sel_update
+        self.sel_score, self.sel_update, self.sel_state = pick
+        return changed, best_changed
 
     def record(self, v: Validation, batch_size: int) -> dict:
-        return {"metric": v.metric, "selected_update": self.update, "selected_global_step": self.update * batch_size,
-                "val_score": self.score, "val_episodes": int(np.shape(v.starts)[0]),
+        se = {p["update"]: p["se"] for p in self.curve}
+        return {"metric": v.metric, "selected_update": self.sel_update,
+                "selected_global_step": self.sel_update * batch_size, "val_score": self.sel_score,
+                "val_se": se.get(self.sel_update), "best_update": self.update, "best_score": self.score,
+                "margin_se": self.margin_se, "best_lead_se": self.lead_se,
+                "best_per_episode": [float(x) for x in self.per_episode] if self.per_episode is not None else None,
+                "val_episodes": int(np.shape(v.starts)[0]),
                 "val_starts": [int(s) for s in np.asarray(v.starts)], "val_curve": self.curve}
 
 
@@ -117,11 +142,16 @@ def _resume(dirs, configs, template, validation, progress):
             raise ValueError(f"{d / name}: written by a different config; refusing to resume "
                              f"(checkpoint {meta.get('config')}, now {c.to_json()})")
         states.append(state)
-        best = _Best()
+        best = _Best(validation.margin_se if validation else 0.0)
         if validation and (d / SELECTION).exists():  # absent: stopped before its first validation
             sel = json.loads((d / SELECTION).read_text())
-            best.score, best.update = sel["val_score"], sel["selected_update"]
-            best.state = load_checkpoint(d / CHECKPOINT, template)[0]
+            best.sel_score, best.sel_update = sel["val_score"], sel["selected_update"]
+            best.sel_state = load_checkpoint(d / CHECKPOINT, template)[0]
+            best.score, best.update = sel.get("best_score", best.sel_score), sel.get("best_update", best.sel_update)
+            best.state = (load_checkpoint(d / BEST_CHECKPOINT, template)[0] if (d / BEST_CHECKPOINT).exists()
+                          else best.sel_state)
+            if sel.get("best_per_episode") is not None:
+                best.per_episode = np.asarray(sel["best_per_episode"], np.float64)
             best.curve = [p for p in sel["val_curve"] if p["update"] <= int(state.update)]
         bests.append(best)
     updates = {int(s.update) for s in states}
@@ -187,7 +217,7 @@ def run_seeds(config: PPOConfig, env, env_params, out_dirs: Sequence[str | Path]
     elif any((d / CHECKPOINT).exists() for d in dirs):
         progress(f"starting fresh in {dirs[0]} (existing checkpoint will be overwritten; `mmjax train --resume` continues it instead)")
     if loaded is None:
-        state, bests = init(keys, hp, env_params), [_Best() for _ in dirs]
+        state, bests = init(keys, hp, env_params), [_Best(validation.margin_se if validation else 0.0) for _ in dirs]
         rows = [[] for _ in dirs]
     else:
         host_states, bests = loaded
@@ -237,13 +267,14 @@ def run_seeds(config: PPOConfig, env, env_params, out_dirs: Sequence[str | Path]
             chunk_rows = [_rows(metrics, k, start, n, bs, sps, ppo.episode_metrics) for k in range(num)]
             val_due = validation is not None and (not validation.every_updates or end % validation.every_updates == 0
                                                   or end == total)
-            improved = [False] * num
+            improved = [(False, False)] * num  # (selected changed, best changed)
             if val_due:
                 per_episode = jax.device_get(validate(ppo.params_out(state), validation.env_params, starts))
                 for k in range(num):
                     summary = summarize(_seed(per_episode, k), validation.metric)
                     chunk_rows[k][-1].update(summary)
-                    improved[k] = bests[k].offer(end, summary[val_name(validation.metric)], _seed(host, k))
+                    improved[k] = bests[k].offer(end, summary[val_name(validation.metric)],
+                                                 _seed(per_episode, k)[validation.metric], _seed(host, k))
             for k in range(num):
                 rows[k] += chunk_rows[k]
             if main:
@@ -263,7 +294,7 @@ def run_seeds(config: PPOConfig, env, env_params, out_dirs: Sequence[str | Path]
     host = jax.device_get(state)
     results = []
     for k, d in enumerate(dirs):
-        chosen = bests[k].state if validation is not None and bests[k].state is not None else _seed(host, k)
+        chosen = bests[k].sel_state if validation is not None and bests[k].sel_state is not None else _seed(host, k)
         results.append({"params": ppo.params_out(chosen), "metrics": rows[k][-1] if rows[k] else {}, "out_dir": str(d),
                         "updates": int(host.update[k]), "state": chosen,
                         "selection": bests[k].record(validation, bs) if validation is not None else None})
@@ -295,10 +326,14 @@ def _write_chunk(dirs, configs, chunk_rows, rows, host, bests, improved, validat
         if validation is None:
             save_checkpoint(d / CHECKPOINT, _seed(host, k), meta)
         else:
-            if improved[k]:
-                save_checkpoint(d / CHECKPOINT, bests[k].state, {**meta, "update": str(bests[k].update),
-                                                                 "selected_on": validation.metric,
-                                                                 "val_score": repr(bests[k].score)})
+            selected, best = improved[k]
+            if selected:
+                save_checkpoint(d / CHECKPOINT, bests[k].sel_state, {**meta, "update": str(bests[k].sel_update),
+                                                                     "selected_on": validation.metric,
+                                                                     "val_score": repr(bests[k].sel_score)})
+            if best and validation.margin_se > 0:  # the latest may be selected: keep the best to compare with
+                save_checkpoint(d / BEST_CHECKPOINT, bests[k].state, {**meta, "update": str(bests[k].update),
+                                                                      "val_score": repr(bests[k].score)})
             save_checkpoint(d / LAST_CHECKPOINT, _seed(host, k), meta)
             if val_due:
                 (d / SELECTION).write_text(json.dumps(bests[k].record(validation, bs), indent=2))
@@ -316,6 +351,6 @@ def _chunk_line(chunk_rows, episode_metrics, sps, total, bs, extra, configs, bes
     line += "".join(f" {m.rsplit('/', 1)[-1]} {_fmt(r.get(m) for r in shown)}" for m in extra)
     if val_due:
         vk = val_name(validation.metric)
-        line += (f" | {vk} {_fmt(r[vk] for r in shown)} best {_fmt(b.score for b in bests)} "
-                 f"at updates {[b.update for b in bests]}")
+        line += (f" | {vk} {_fmt(r[vk] for r in shown)} selected {_fmt(b.sel_score for b in bests)} "
+                 f"at updates {[b.sel_update for b in bests]}")
     return line

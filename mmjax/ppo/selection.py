@@ -4,6 +4,11 @@ The trainer knows no particular env: `Validation.pin(env_params, start)` makes e
 the episode ``start`` and nothing else (for the market env, `mmjax.env.episodes.pin_start`), and
 `Validation.starts` lists those episodes (fixed, non-overlapping windows of the validation split). Every seed
 and every validation sees the same episodes, so scores compare across updates and seeds.
+
+Which checkpoint is kept (`keep_best`): the best-scoring one, or, with ``margin_se > 0``, the latest unless
+the best leads it by more than ``margin_se`` standard errors of the paired per-episode difference (same
+episodes, so the pairing removes the episodes' common noise). A best that leads the latest by noise alone is
+no evidence that the earlier policy is better; the latest has trained on more data.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mmjax.ppo import distributions as dist
 from mmjax.ppo.wrappers import EPISODIC_RETURN
@@ -29,6 +35,7 @@ class Validation(NamedTuple):
     num_steps: int  # steps per validation episode (the env's episode length; static: the scan's length)
     metric: str = "mm/pnl"  # the EpisodeStats metric whose mean over the N episodes is the score (higher wins)
     every_updates: int = 0  # validate after every this many updates; 0: after every chunk (and always at the end)
+    margin_se: float = 0.0  # keep the best over the latest only when it leads by more than this many paired SEs; 0: the best
 
 
 def val_name(metric: str) -> str:
@@ -74,3 +81,20 @@ def summarize(per_episode: dict, metric: str) -> dict[str, float]:
         raise KeyError(f"validation metric {metric!r} is not an episode metric; have "
                        f"{sorted(k for k in per_episode if k != 'ended')} (e.g. {EPISODIC_RETURN!r})")
     return out
+
+
+def standard_error(x) -> float:
+    """Standard error of the mean of per-episode values [N] (sample std, ddof 1 / sqrt N); 0 for N < 2."""
+    x = np.asarray(x, np.float64)
+    return float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else 0.0
+
+
+def keep_best(best, latest, margin_se: float) -> tuple[bool, float]:
+    """(keep the best-scoring checkpoint rather than the latest?, SE of its paired lead), from per-episode scores.
+
+    ``best`` and ``latest`` [N] score the same N episodes. With ``margin_se == 0`` the best is always kept (ties
+    kept the earlier one when it was chosen); otherwise only when mean(best - latest) > margin_se * SE(best - latest).
+    """
+    diff = np.asarray(best, np.float64) - np.asarray(latest, np.float64)
+    se = standard_error(diff)
+    return (margin_se == 0.0 or float(diff.mean()) > margin_se * se), se

@@ -303,7 +303,7 @@ def make_ppo(config: PPOConfig, env, env_params) -> PPO:
         if config.num_envs % n_dev:
             raise ValueError(f"PPOConfig.num_envs={config.num_envs} must be divisible by num_devices={n_dev}")
         mesh = Mesh(jax.devices()[:n_dev], ("env",))
-    actor = Actor(action_dim, config.hidden, config.activation, config.init_log_std)
+    actor = Actor(action_dim, config.hidden, config.activation, config.init_log_std, config.init_action)
     critic = Critic(config.hidden, config.activation)
     return PPO(config, env, env_params, actor, critic, int(obs_shape[0]), action_dim, mesh, stats.metric_names)
 

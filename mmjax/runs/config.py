@@ -49,6 +49,10 @@ class TrainConfig:
     val_every_updates: int = field(default=0, metadata={
         "help": "with --select-on-val: validate every this many updates (0: after every --updates-per-chunk "
                 "chunk); the last update is always validated"})
+    val_margin_se: float = field(default=0.0, metadata={
+        "help": "with --select-on-val: keep the best-scoring checkpoint over the latest only when its mean lead on "
+                "the same validation episodes exceeds this many standard errors of the paired difference (else the "
+                "latest); 0: always the best (ties keep the earlier)"})
     val_episodes: int = field(default=32, metadata={
         "help": "with --select-on-val: validation episodes (fewer when fewer fit in the validation split)"})
     tensorboard: str = field(default="", metadata={
@@ -64,6 +68,7 @@ class TrainConfig:
         check_range(own, "seeds", self.seeds, 1, 4096)
         check_range(own, "val_every_updates", self.val_every_updates, 0)
         check_range(own, "val_episodes", self.val_episodes, 1)
+        check_range(own, "val_margin_se", self.val_margin_se, 0.0)
         check_range(own, "num_processes", self.num_processes, 1)
         check_range(own, "process_id", self.process_id, 0, self.num_processes - 1)
         if not self.out:

@@ -9,6 +9,7 @@
     RUN/policy.npz            the exported NumPy policy (mmjax.policy.export)
     RUN/selection.json        with --select-on-val: selected update, its validation score, the validation curve
     RUN/checkpoint_last.npz   with --select-on-val: the latest state (checkpoint.npz is the selected one)
+    RUN/checkpoint_best.npz   with --select-on-val --val-margin-se > 0: the best-scoring state (may not be selected)
 
 With ``--seeds K`` (K > 1), run k lives in OUT/seed<seed+k>/ laid out as above, its train_config.json that
 of the single run it equals (``seed`` = seed+k, ``seeds`` = 1, ``out`` = its directory), and OUT/seeds.json
@@ -26,7 +27,7 @@ from mmjax.env.knobs import EnvKnobs
 from mmjax.outputs import UserError
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.runner import CHECKPOINT, CURVE, METRICS
-from mmjax.ppo.seeds import LAST_CHECKPOINT, SELECTION
+from mmjax.ppo.seeds import BEST_CHECKPOINT, LAST_CHECKPOINT, SELECTION
 from mmjax.runs.config import TrainConfig, TrainCore
 
 TRAIN_CONFIG = "train_config.json"
@@ -34,7 +35,7 @@ FEATURE_NORM = "feature_norm.json"
 POLICY = "policy.npz"
 SEEDS_SUMMARY = "seeds.json"  # OUT/seeds.json of a --seeds K run: each seed's directory, final metrics, selection
 
-__all__ = ["CHECKPOINT", "CURVE", "FEATURE_NORM", "LAST_CHECKPOINT", "METRICS", "POLICY", "SEEDS_SUMMARY", "SELECTION",
+__all__ = ["BEST_CHECKPOINT", "CHECKPOINT", "CURVE", "FEATURE_NORM", "LAST_CHECKPOINT", "METRICS", "POLICY", "SEEDS_SUMMARY", "SELECTION",
            "TRAIN_CONFIG", "TrainConfig", "TrainCore", "config_json", "find_runs", "holds_run", "load_train_config",
            "seed_dirs"]
 

@@ -139,7 +139,8 @@ def validation_episodes(cfg: TrainConfig, market: build.Market):
     if len(starts) == 0:
         raise UserError(f"--select-on-val: no episode of {k.episode_steps} steps fits in the validation split "
                          f"rows [{val.start}, {val.stop}); lengthen the recording or its val fraction (--split-fractions)")
-    return Validation(market.env_params(val), starts, pin_start, k.episode_steps, "mm/pnl", cfg.val_every_updates)
+    return Validation(market.env_params(val), starts, pin_start, k.episode_steps, "mm/pnl", cfg.val_every_updates,
+                      cfg.val_margin_se)
 
 
 def _train_seeds(cfg: TrainConfig, market: build.Market, env, params, progress, out: Path) -> dict:
@@ -166,7 +167,8 @@ def _train_seeds(cfg: TrainConfig, market: build.Market, env, params, progress, 
         _export(r["params"], c, market, d / run_dir.POLICY)
         sel = r["selection"]
         progress(f"seed {c.core.ppo.seed}: wrote {d / run_dir.POLICY}" + (
-            f" (update {sel['selected_update']}, val {sel['metric']} {sel['val_score']:+.4f})" if sel else ""))
+            f" (update {sel['selected_update']}, val {sel['metric']} {sel['val_score']:+.4f} "
+            f"+- {sel['val_se']:.4f} SE; best update {sel['best_update']})" if sel else ""))
     if cfg.seeds == 1:
         return results[0]
     summary = [{"seed": c.core.ppo.seed, "dir": d.name, "final": r["metrics"], "selection": r["selection"]}
