@@ -19,13 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmjax.env import build
-from mmjax.ppo import command
 from mmjax.ppo import distributions as dist
 from mmjax.ppo.checkpoint import load_checkpoint
-from mmjax.ppo.run_dir import load_train_config
 from mmjax.ppo.selection import standard_error
 from mmjax.ppo.train import HParams, make_ppo
 from mmjax.ppo.wrappers import EpisodeStats
+from mmjax.runs import train_command as command
+from mmjax.runs.run_dir import load_train_config
 
 
 def play(ppo, params, val, stochastic: bool, seed: int) -> dict[str, np.ndarray]:
@@ -71,10 +71,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1, help="key of the stochastic draws")
     args = ap.parse_args()
     cfg = load_train_config(args.run)
-    market = build.load(cfg.data, cfg.env)
+    market = build.load(cfg.core.data, cfg.core.env)
     train_params = market.env_params(market.splits["train"])
-    ppo = make_ppo(cfg.ppo, EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"}), train_params)
-    template = jax.eval_shape(ppo.init, jax.random.PRNGKey(0), HParams.from_config(cfg.ppo), train_params)
+    ppo = make_ppo(cfg.core.ppo, EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"}), train_params)
+    template = jax.eval_shape(ppo.init, jax.random.PRNGKey(0), HParams.from_config(cfg.core.ppo), train_params)
     state, meta = load_checkpoint(args.run / args.checkpoint, template)
     params = ppo.params_out(state)
     val = command.validation_episodes(cfg, market)
