@@ -389,3 +389,20 @@ def test_default_params_are_a_working_built_in_market(tmp_path, monkeypatch):
     assert obs.shape == env.observation_space(params).shape and np.isfinite(float(reward))
     assert env.default_params.rows.shape == params.rows.shape
     build.builtin_params.cache_clear()
+
+
+def test_step_state_and_reset_state_at_are_step_env_and_reset_at_without_the_observation(gapped):
+    """The grid's observation-free path (`step_state`, `reset_state_at`) simulates exactly what step_env/reset_at do."""
+    _, p = gapped
+    _, s_env = jax.jit(ENV.reset_at)(jnp.int32(120), p)
+    s_grid = jax.jit(ENV.reset_state_at)(jnp.int32(120), p)
+    chex.assert_trees_all_equal(s_env, s_grid)
+    step_env, step_state = jax.jit(ENV.step_env), jax.jit(ENV.step_state)
+    acts = np.asarray(jax.random.uniform(KEY, (60, 2), minval=-1, maxval=0.95))
+    fills = 0.0
+    for a in acts:
+        _, s_env, r_env, term_env, info_env = step_env(KEY, s_env, a, p)
+        s_grid, r_grid, term_grid, info_grid = step_state(s_grid, a, p)
+        chex.assert_trees_all_equal((s_env, r_env, term_env, info_env), (s_grid, r_grid, term_grid, info_grid))
+        fills += float(info_env["bid_fill"] + info_env["ask_fill"])
+    assert fills > 0  # the comparison covered steps that filled

@@ -37,16 +37,17 @@ def pack_depth(book_px: np.ndarray, book_lots: np.ndarray) -> dict[str, np.ndarr
     B = block_size(K)
     NF = -(-K // B)
     pad = NF * B - K
-    # written once into int32 (prices are within 2^24 ticks of the anchor, loader check): no int64 copies
-    px = np.empty((T, 2, NF * B), np.int32)
-    px[..., :K] = book_px
-    if pad:
-        px[..., K:] = book_px[..., -1:] - np.arange(1, pad + 1, dtype=np.int32)
-    lots = np.zeros((T, 2, NF * B), np.int32)
-    lots[..., :K] = book_lots
+    # written once, block by block, into int32 (prices are within 2^24 ticks of the anchor, loader check)
     blocks = np.empty((T, 2, NF, 2 * B), np.int32)
-    blocks[..., :B] = px.reshape(T, 2, NF, B)
-    blocks[..., B:] = lots.reshape(T, 2, NF, B)
+    view = blocks.reshape(T, 2, NF, 2, B)  # [..., 0, :] a block's prices, [..., 1, :] its lots
+    full = K // B  # blocks holding B stored levels
+    view[:, :, :full, 0] = book_px[..., : full * B].reshape(T, 2, full, B)
+    view[:, :, :full, 1] = book_lots[..., : full * B].reshape(T, 2, full, B)
+    if pad:
+        view[:, :, full, 0, : B - pad] = book_px[..., full * B:]
+        view[:, :, full, 0, B - pad:] = book_px[..., -1:] - np.arange(1, pad + 1, dtype=np.int32)
+        view[:, :, full, 1, : B - pad] = book_lots[..., full * B:]
+        view[:, :, full, 1, B - pad:] = 0
     limit = np.where(book_lots[..., -1] > 0, book_px[..., -1], NO_LIMIT).astype(np.int32)
     return {"blocks": blocks, "fences": np.ascontiguousarray(blocks[..., 0]), "limit": limit}
 

@@ -105,6 +105,15 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
 
         `reset_env` draws t0 among the valid starts; a backtest starts every gap-free segment here.
         """
+        features, state = self._reset_state_at(t0, params)
+        return get_obs(features, state, params), state
+
+    def reset_state_at(self, t0: jax.Array, params: EnvParams) -> EnvState:
+        """`reset_at`'s state, no observation built (the grid's policies never read one: less to trace and compile)."""
+        return self._reset_state_at(t0, params)[1]
+
+    def _reset_state_at(self, t0: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        """(row t0's market features, the fresh state) of `reset_at`."""
         L = params.latency_steps
         # only the head of row t0 (the base step resets on every step)
         features, sigma, best = read_head(params.rows, t0, params.features.shape[1])
@@ -130,13 +139,27 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
             since_fill=jnp.full((2,), COUNT_CAP_STEPS, jnp.int32),
             shown_lots=jnp.zeros((2,), jnp.int32),
         )
-        return get_obs(features, state, params), state
+        return features, state
 
     def step_env(self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams):
         """Simulate (t, t+1]: decide at t, settle the interval (fills, account, mark, arrivals at t+1), reward, observe.
 
         The composition of `sim_np`'s step (`ReferenceMarketEnv.step`) with the JAX twins of its rules.
         """
+        row, new_state, r, info = self._step(state, action, params)
+        return get_obs(row.features, new_state, params), new_state, r, self.is_terminated(new_state, params), info
+
+    def step_state(self, state: EnvState, action: jax.Array, params: EnvParams):
+        """`step_env` without the observation: (state, reward, terminated, info), the same simulation.
+
+        For programs that never read an observation (`mmjax.evaluation.grid`'s quoters read the state):
+        nothing of it is traced, lowered or compiled.
+        """
+        _, new_state, r, info = self._step(state, action, params)
+        return new_state, r, self.is_terminated(new_state, params), info
+
+    def _step(self, state: EnvState, action: jax.Array, params: EnvParams):
+        """(packed row t+1, new state, reward, info) of `step_env`."""
         # GATHER: packed row t+1 = book row t+1's fences and trades of (t, t+1]; row t's touch and
         # sigma travel in the state
         row = read_row(params.rows, state.t + 1, params.features.shape[1], params.book_blocks.shape[2])
@@ -146,7 +169,7 @@ class MarketMakingEnv(environment.Environment[EnvState, EnvParams]):
                                params)
         new_state = settled.replace(time=state.time + 1, t=state.t + 1, best=row.best, sigma_t=row.sigma)
         info = self._info(state, new_state, s, quoting, risk, damp)
-        return get_obs(row.features, new_state, params), new_state, r, self.is_terminated(new_state, params), info
+        return row, new_state, r, info
 
     @staticmethod
     def _info(state: EnvState, new_state: EnvState, s: Settlement, quoting: jax.Array, risk: jax.Array,

@@ -6,6 +6,7 @@ layout lives in this file only.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -27,7 +28,7 @@ def pack_rows(market: MarketData, features: np.ndarray, sigma: np.ndarray, lot_s
     ``book_blocks``. Lots are market lots times ``lot_scale`` (the fill rules' lot), capped.
     """
     T = market.num_steps
-    scale = lambda lots: np.minimum(lots.astype(np.int64) * lot_scale, LOT_CAP).astype(np.int32)  # noqa: E731
+    scale = functools.partial(_scale_lots, lot_scale=lot_scale)
     book_px, book_lots = market.depth()
     packed = depth.pack_depth(book_px, scale(book_lots))
     reach_px, reach_lots = market.trade_reach()
@@ -39,6 +40,16 @@ def pack_rows(market: MarketData, features: np.ndarray, sigma: np.ndarray, lot_s
     rows = np.concatenate([bits(features), bits(sigma), fences[:, 1, :1], fences.reshape(T, -1), packed["limit"],
                            reach_px, reach_lots], axis=1)
     return {"rows": jnp.asarray(rows), "book_blocks": jnp.asarray(packed["blocks"])}
+
+
+def _scale_lots(lots: np.ndarray, lot_scale: int) -> np.ndarray:
+    """Market lots [...] (>= 0) in the fill rules' lot: times ``lot_scale``, capped at LOT_CAP; int32, no int64 copy."""
+    lots = np.asarray(lots, np.int32)
+    if lot_scale == 1:
+        return lots if lots.max(initial=0) <= LOT_CAP else np.minimum(lots, LOT_CAP)
+    # lots > LOT_CAP // lot_scale overflow the cap (their int32 product may wrap: np.where discards it)
+    with np.errstate(over="ignore"):
+        return np.where(lots > LOT_CAP // lot_scale, np.int32(LOT_CAP), lots * np.int32(lot_scale))
 
 
 class Row(NamedTuple):

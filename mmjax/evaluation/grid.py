@@ -116,7 +116,7 @@ def _programs(quoter: Quoter, chunk_steps: int, mid_later_steps: tuple[int, int]
         return params.replace(**{k: vals[k] for k in TRACED_AXES})
 
     def reset_one(t0, params, vals):
-        return env.reset_at(t0, with_knobs(params, vals))[1]
+        return env.reset_state_at(t0, with_knobs(params, vals))
 
     def run_one(state, extra, n_valid, params, vals, masked: bool):
         p = with_knobs(params, vals)
@@ -129,7 +129,7 @@ def _programs(quoter: Quoter, chunk_steps: int, mid_later_steps: tuple[int, int]
             state, acc, extra = carry
             state_c = state.replace(time=jnp.where(state.time >= E, 0, state.time))  # the policy's clock restarts
             action = policy(None, state_c, p)
-            _, state2, _, _, info = env.step_env(jax.random.PRNGKey(0), state_c, action, p)  # obs unused: not built
+            state2, _, _, info = env.step_state(state_c, action, p)  # no observation: the policies read the state
             ok = i < n_valid if masked else True
             add = step_sums(info)
             # drawdown of the PnL carried over segments; markouts of the fills (bps of the mid at t)
