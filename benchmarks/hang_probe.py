@@ -18,7 +18,10 @@ large-tick Shanghai stock day imported from ../shared/data with --max-silence-s 
 - ``mmjax`` (default): mmjax as it is;
 - ``eigen-on``: mmjax as it is, with ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=true`` (XLA's default Eigen pool);
 - ``batched-qr``: the control, mmjax with flax's own orthogonal initializer (one batched LAPACK QR per layer
-  under vmap: the deadlock of issue 30, `mmjax.ppo.networks`).
+  under vmap: the deadlock of issue 30, `mmjax.ppo.networks`);
+- ``sync``, ``sync-batched-qr``: the same two with jax's synchronous CPU dispatch
+  (``jax_cpu_enable_async_dispatch=False``), the setting under which the unfixed init deadlocked most often
+  here (a stress test of the fix, not a default).
 
 On a hang the child's native threads (name, state, kernel wait channel) and, where gdb is installed, every
 thread's native backtrace go to ``stacks-...native.txt`` next to the Python stacks.
@@ -41,7 +44,8 @@ SSE = ROOT.parent / "shared" / "data" / "sse-600961-2023-07-11"
 MARKETS = ("builtin", "recording")
 NUM_SEEDS = 5
 # candidate -> the child's XLA_FLAGS (None: unset, mmjax's default applies)
-CANDIDATES = {"mmjax": None, "eigen-on": "--xla_cpu_multi_thread_eigen=true", "batched-qr": None}
+CANDIDATES = {"mmjax": None, "eigen-on": "--xla_cpu_multi_thread_eigen=true", "batched-qr": None, "sync": None,
+              "sync-batched-qr": None}
 
 
 def _train_config(market: str, data: str, chunk_updates: int):
@@ -67,6 +71,8 @@ def child(market: str, data: str, chunk_updates: str, candidate: str) -> None:
     t0 = time.perf_counter()
     import jax
 
+    if candidate.startswith("sync"):
+        jax.config.update("jax_cpu_enable_async_dispatch", False)  # before the CPU client is made
     import mmjax  # noqa: F401 - applies mmjax's XLA default (if any) before jax starts its backend
     from mmjax.env import build
     from mmjax.ppo import networks
@@ -74,7 +80,7 @@ def child(market: str, data: str, chunk_updates: str, candidate: str) -> None:
     from mmjax.ppo.train import HParams, make_ppo
     from mmjax.ppo.wrappers import EpisodeStats
 
-    if candidate == "batched-qr":  # the control: flax's initializer, a batched LAPACK QR under vmap
+    if candidate.endswith("batched-qr"):  # the control: flax's initializer, a batched LAPACK QR under vmap
         import flax.linen as nn
 
         networks.orthogonal = nn.initializers.orthogonal
