@@ -1,10 +1,13 @@
 """mmjax's one XLA default: ``--xla_cpu_multi_thread_eigen=false``, set before jax starts its CPU backend.
 
 XLA's CPU client runs its intra-op work on a multi-threaded Eigen pool. On vmapped programs (K seeds at once,
-`mmjax.ppo.seeds`) that pool can wedge: every worker parked, the host thread waiting forever in
-``BlockUntilReady``, no error (issue 30; PyAutoFit issue 1530 saw the same, and found this flag avoided it).
-Here the probe (benchmarks/hang_probe.py, docs/ppo.md "Hangs") still saw one wedge in 23 runs with the flag:
-it does not remove the wedge on this jax, so long commands also run under a watchdog (`mmjax.ppo.watchdog`).
+`mmjax.ppo.seeds`) that pool wedged: every worker parked, the host thread waiting forever in
+``BlockUntilReady``, no error (issue 30; PyAutoFit issue 1530 saw a wedge and found this flag avoided it).
+Here the probe (benchmarks/hang_probe.py, docs/ppo.md "Hangs") saw the wedge with the flag too, and native
+stacks showed its cause: jaxlib 0.10's batched LAPACK QR (the orthogonal init under vmap) blocking every pool
+thread on tasks queued to the same pool. That is fixed where it arises (`mmjax.ppo.networks.orthogonal`: one
+matrix at a time); this flag neither causes nor prevents it and is kept as the default it was (the same seeded
+runs with and without it are byte-identical). Long commands also run under a watchdog (`mmjax.ppo.watchdog`).
 
 `apply_default` runs when the ``mmjax`` package is imported (mmjax/__init__.py), so it precedes the first jax
 computation of every command, benchmark and library user that imports mmjax before using jax. XLA reads
