@@ -78,7 +78,7 @@ def run_mmjax(rec: Path, n: int, work: Path, cache: Path | None = None) -> dict:
 
     g, out = work / f"grid_{n}.json", work / f"out_{n}{'_cached' if cache else ''}"
     grid_file(g, configs(n))
-    cmd = [sys.executable, "-m", "mmjax", "backtest", "--data", str(rec), "--grid", str(g), "--out", str(out), "--quiet"]
+    cmd = [sys.executable, "-m", "mmjax", "backtest", "--data", str(rec), "--grid", str(g), "--out", str(out), "--overwrite", "--quiet"]  # the cache run writes twice
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     if cache:
