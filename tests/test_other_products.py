@@ -217,6 +217,8 @@ def test_a_non_btc_tardis_import_end_to_end(sol, tmp_path, capsys):
     assert_reports_name_the_product(rec, "binance-SOLUSDT", 0.01, "SOL", tmp_path, capsys)
 
 
+# slow: the ETH import's end-to-end test covers the evaluate command on a Tardis import in the fast suite
+@pytest.mark.slow
 def test_the_evaluate_command_on_the_sol_import(sol, tmp_path):
     """`mmjax evaluate --split all` with quotes of 1 SOL: the baselines trade, PnL in $ at SOL prices."""
     from mmjax.evaluation.evaluate_command import EvaluateConfig, evaluate

@@ -108,6 +108,8 @@ def test_checkpoint_of_one_process_resumes_in_two(tmp_path):
     assert _max_rel_diff(_final(uninterrupted), _final(stopped)) < 1e-3
 
 
+# slow: test_two_processes_match_one_process... covers the two-process run in the fast suite
+@pytest.mark.slow
 def test_mmjax_train_cli_runs_as_two_processes(tmp_path):
     """`mmjax train --coordinator-address ...` joins the run before gymnax starts a JAX backend."""
     from mmjax.market.synth import SynthConfig

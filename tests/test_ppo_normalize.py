@@ -5,6 +5,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from mmjax.ppo import PPOConfig, make_train
 from mmjax.ppo.envs import ProbeEnv, ProbeParams
@@ -46,6 +47,8 @@ def test_running_return_statistics_match_a_python_loop():
     np.testing.assert_allclose(norm.scale(jnp.float32(3.0)), 3.0 / np.sqrt(want.var()), rtol=1e-4)
 
 
+# slow: the normalizer's statistics and their place in the train state are tested fast above
+@pytest.mark.slow
 def test_learning_does_not_depend_on_the_reward_unit():
     # Rewards in $ or in cents: with normalization the learner sees the same numbers (up to rounding).
     env, ep = ProbeEnv("obs_action"), ProbeParams(max_steps_in_episode=3)

@@ -282,6 +282,8 @@ def test_keep_best_needs_a_lead_beyond_the_margin_in_paired_standard_errors():
     assert keep_best(latest, latest, 1.0) == (False, 0.0)  # a tie keeps the latest under a margin
 
 
+# slow: the margin rule's arithmetic is tested fast in this file; this runs it end to end
+@pytest.mark.slow
 def test_margin_keeps_the_latest_unless_the_best_leads_clearly(tmp_path):
     """A huge margin: every checkpoint.npz is the latest; the best is kept beside it, and recorded."""
     from mmjax.ppo.selection import standard_error

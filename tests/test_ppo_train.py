@@ -96,6 +96,8 @@ def test_config_errors_name_the_field():
         PPOConfig(hidden_sizes="64,x").validate()
 
 
+# slow: the probes (tests/test_ppo_probes.py) check learning in the fast suite
+@pytest.mark.slow
 def test_default_config_learns_pendulum():
     # PPOConfig defaults, only the number of steps set: Pendulum goes from about -1200 (random) to better
     # than -500 within 250k steps (docs/ppo.md, "Defaults study"); ~15 s with compilation on 2 idle cores.
