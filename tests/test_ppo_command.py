@@ -46,6 +46,8 @@ def test_train_writes_checkpoint_metrics_curve_norm_and_a_loadable_policy(run_di
     assert action.shape == (2,) and np.all(np.abs(action) <= 1)
 
 
+# slow: tests/test_evaluation_command.py covers the evaluate command in the fast suite
+@pytest.mark.slow
 def test_evaluate_compares_the_trained_policy_on_the_same_episodes(run_dir, tmp_path):
     from mmjax.evaluation.evaluate_command import EvaluateConfig, evaluate
 

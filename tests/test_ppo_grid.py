@@ -21,6 +21,8 @@ def test_cartesian_varies_the_first_axis_slowest():
     np.testing.assert_allclose(pts["ent_coef"], [0.0, 0.1, 0.2] * 2)
 
 
+# slow: tests/test_ppo_sweep.py runs a grid program end to end in the fast suite
+@pytest.mark.slow
 def test_grid_lanes_are_the_single_runs_and_validation_scores_each_policy():
     env, ep = ProbeEnv("action"), ProbeParams(max_steps_in_episode=2, target=0.5)
     # lr and the env's action target as axes: the target is an env-params field, traced like an HParams one

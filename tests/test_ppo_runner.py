@@ -26,6 +26,8 @@ def _leaves(tree):
     return [np.asarray(x) for x in jax.tree.leaves(tree)]
 
 
+# slow: tests/test_ppo_seeds.py checks that a resumed run continues exactly, in the fast suite
+@pytest.mark.slow
 def test_resumed_run_ends_bit_identical_to_uninterrupted(tmp_path):
     lines = []
     full = run_training(CFG, ENV, EP, tmp_path / "a", progress=lines.append)
