@@ -1,16 +1,15 @@
 """The recorder's state machine: frames in, book rows, trades and requests out. Pure logic, no I/O.
 
-Causality and proof: a book row of product P at grid time ``g`` holds P's book after every message
-received at or before ``g``. It is written only once a later level2 message *of P* (``sequence_num``
-contiguous) proves P's stream was alive and complete up to ``g``, or a fresh snapshot equal to the
-book proves nothing changed; heartbeats or other products' messages prove nothing about P.
+Causality and proof: a book row of product P at grid time ``g`` holds P's book after every message received
+at or before ``g``. It is written only once a later level2 message *of P* (``sequence_num`` contiguous)
+proves P's stream was alive and complete up to ``g``, or a fresh snapshot equal to the book proves nothing
+changed; heartbeats or other products' messages prove nothing about P.
 
-A sequence jump, a malformed frame, an update before a snapshot, a persistently crossed book, a
-reconnect or a snapshot that differs from a silent product's book invalidates that book: no rows
-until a fresh snapshot, and the next row has ``after_gap=True``. Rows are also skipped (a gap)
-while P's market_trades subscription is unconfirmed, since their trade intervals would be empty,
-and across a wall-clock step. Trades are always written; those received in a gap lie in the
-interval (t, t+1] that ends at the ``after_gap`` row, which the loader never uses.
+A sequence jump, a malformed frame, an update before a snapshot, a persistently crossed book, a reconnect
+or a snapshot that differs from a silent product's book invalidates that book: no rows until a fresh
+snapshot, and the next row has ``after_gap=True``. Rows are also skipped (a gap) while P's market_trades
+subscription is unconfirmed, since their trade intervals would be empty, and across a wall-clock step.
+Trades are always written; those received in a gap lie in (t, t+1] ending at the ``after_gap`` row (unused by the loader).
 """
 
 from __future__ import annotations

@@ -36,14 +36,12 @@ re-exported here):
     state, s = settle(state, book_s, book_s1, trades_s, params)   # the interval (s, s+1], then arrivals at s+1
     state = cancel_all(state, params)                 # a gap: orders and messages in flight dropped
 
-The pipeline is first in, first out: `decide` appends, `settle` pops the message arriving at s+1
-after the interval (nothing when empty), so a message arrives exactly ``latency_steps`` steps
-after its decision whichever of the two a step calls first.
+The pipeline is first in, first out: `decide` appends, `settle` pops the message arriving at s+1 after the
+interval (nothing when empty), so a message arrives exactly ``latency_steps`` steps after its decision.
 
-Prices are ticks from the recording's anchor (ints, or integral floats); sizes are venue size
-units; money is $. On an inverse contract (`SimParams.contract_type`) sizes are contracts and the
-account's cash and fees are coin, its PnL $ (docs/env.md, "Inverse contracts"). NumPy and stdlib
-only: the live path imports this module.
+Prices are ticks from the recording's anchor (ints, or integral floats); sizes are venue size units; money is
+$. On an inverse contract (`SimParams.contract_type`) sizes are contracts and the account's cash and fees are
+coin, its PnL $ (docs/env.md, "Inverse contracts"). NumPy and stdlib only: the live path imports this module.
 """
 
 from __future__ import annotations
