@@ -37,7 +37,9 @@ def test_clean_replay_matches_frames_ticker_and_truth(small_capture, tmp_path):
     tallies = verify(tmp_path, run)
     assert c.reconnects == 0 and c.seq_gaps == 0 and c.book_gaps == 0 and c.l2_updates_in_gap == 0
     assert tallies["updates_applied"] == c.l2_updates_applied
-    assert tallies["rows_checked"] > 80 and tallies["ticker_rows_checked"] >= 3
+    # how many rows fall between a ticker frame and the next level2 frame depends on the replay's wall-clock
+    # timing (2 under a loaded CPU, more when quiet): one proves the row-vs-ticker check ran
+    assert tallies["rows_checked"] > 80 and tallies["ticker_rows_checked"] >= 1
     assert c.trades > 50 and c.trades_snapshot_skipped == 200
     for p in PRODUCTS:
         assert gap_rows(tmp_path, p) == 1  # only the recording's first row
