@@ -105,7 +105,7 @@ def demo_market(hours: float):
     from mmjax.ppo.wrappers import EpisodeStats
 
     demo = DemoConfig(hours=hours)
-    tc = train_config(demo, builtin_market(hours=demo.hours, seed=demo.seed, preset=DEMO_MARKETS[0]),
+    tc = train_config(demo, builtin_market(hours=demo.hours, seed=demo.ppo.seed, preset=DEMO_MARKETS[0]),
                       parse_fee_bps(DEMO_REGIMES[0]), out="unused")
     market = build.load(tc.core.data, tc.core.env)
     env = EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"})

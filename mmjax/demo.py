@@ -10,6 +10,7 @@ from pathlib import Path
 from mmjax.env.knobs import EnvKnobs, EnvOverrides
 from mmjax.market import synth
 from mmjax.outputs import UserError
+from mmjax.ppo.config import PPOConfig
 
 # The markets the demo compares (synth presets, mmjax/market/presets): the one-tick BTC book, where a tick is worth
 # 0.002 bps and nobody is expected to earn, and the large-tick book calibrated to SSE 600961 (a tick of ~11 bps).
@@ -31,6 +32,9 @@ FULL = {"hours": 24.0, "seeds": 5, "episodes": 400}  # `--full`: the bar's confi
 # to fill, and it learns to abstain: the builtin-btc preset's "_env" holds its 2 bps, the large-tick preset's a few
 # ticks (--max-offset-bps replaces both; the baselines may quote up to max(10 bps, it)).
 DEMO_ENV = EnvOverrides(episode_steps=600, risk_aversion=EnvKnobs.risk_aversion, eta=0.5)
+# The PPO knobs the demo starts from (`--total-timesteps`, `--num-envs`, ... replace them): 5 M steps per seed (about
+# 1-2 minutes on 2 CPU cores), 256 envs x 64-step rollouts, a progress line every 5 updates, no entropy bonus.
+DEMO_PPO = PPOConfig(total_timesteps=5_000_000, num_envs=256, num_steps=64, updates_per_chunk=5, ent_coef=0.0)
 
 
 @dataclass(frozen=True)
@@ -38,17 +42,16 @@ class DemoConfig:
     """Per market, generate it; per fee regime, train PPO and evaluate it out of sample against the baselines.
 
     Env knobs: each market preset's own, then the demo's (episodes of 600 steps, eta 0.5, risk aversion 0.01), then
-    the env flags given below (--episode-steps, --max-offset-bps, ...); the maker fee is each regime's."""
+    the env flags given below (--episode-steps, --max-offset-bps, ...); the maker fee is each regime's.
+    PPO knobs: `DEMO_PPO`, then the PPO flags given (--total-timesteps, --num-envs, --seed, ...); --seed also seeds
+    the markets."""
 
     out: str = field(default="demo_out", metadata={"help": "directory for the markets, the runs and the reports"})
     hours: float = field(default=6.0, metadata={"help": "length of each built-in market, hours (--full: 24)"})
-    seed: int = field(default=0, metadata={"help": "seed of the markets and of the first training seed"})
     markets: str = field(default=",".join(DEMO_MARKETS), metadata={
         "help": "comma-separated market presets (mmjax/market/presets: builtin-btc, large-tick, multi-tick-eth, "
                 "vol-burst-btc, ...); each brings its own env knobs (its \"_env\": quote size, inventory limit, range)"})
     seeds: int = field(default=1, metadata={"help": "training seeds per regime, seed, seed+1, ... (--full: 5)"})
-    train_steps: int = field(default=5_000_000, metadata={"help": "PPO environment steps per seed (about 1-2 minutes on 2 CPU cores)"})
-    num_envs: int = field(default=256, metadata={"help": "parallel environments"})
     episodes: int = field(default=100, metadata={"help": "out-of-sample evaluation episodes (--full: 400)"})
     regimes: str = field(default=",".join(DEMO_REGIMES), metadata={
         "help": "comma-separated maker-fee regimes, presets or bps (coinbase-top = 0, rebate = -0.5, coinbase-retail = 40); "
@@ -57,9 +60,7 @@ class DemoConfig:
         "help": f"the bar's configuration: every market at every regime, {FULL['seeds']} seeds, "
                 f">= {FULL['episodes']} test episodes, {FULL['hours']:g} h markets"})
     env: EnvOverrides = field(default_factory=EnvOverrides)  # env knobs over the market preset's and DEMO_ENV
-    reward_scale: float = field(default=1.0, metadata={
-        "help": "PPO reward multiplier; reward normalization already makes the ~1e-3 $ per-step rewards O(1)"})
-    ent_coef: float = field(default=0.0, metadata={"help": "PPO entropy bonus weight"})
+    ppo: PPOConfig = field(default_factory=lambda: DEMO_PPO)  # the PPO knobs of every run (its --seed: the first seed)
 
     def __post_init__(self) -> None:
         if self.env.maker_fee_bps is not None:
@@ -116,16 +117,13 @@ def run(cfg: DemoConfig) -> int:
 def train_config(cfg: DemoConfig, data: str, fee_bps: float, out: str, market: str = DEMO_MARKETS[0]):
     """The `mmjax train` config the demo runs for one (market, fee) (bench_ppo times this market and these knobs)."""
     from mmjax.env.data_config import DataConfig
-    from mmjax.ppo.config import PPOConfig
     from mmjax.runs.config import TrainConfig, TrainCore
 
     # splits 60/10/30 so the test split holds >= 100 one-minute episodes (>= 400 on the 24 h market)
     data_cfg = DataConfig(data=data, split_fractions="0.6,0.1,0.3", split_gap_steps=600)
     # all seeds in one vmapped program; each keeps its best checkpoint on the validation split (never test)
-    ppo = PPOConfig(total_timesteps=cfg.train_steps, num_envs=cfg.num_envs, num_steps=64, updates_per_chunk=5,
-                    seed=cfg.seed, reward_scale=cfg.reward_scale, ent_coef=cfg.ent_coef)
     # the demo owns OUT: a rerun replaces its runs and reports (each only once the new one is complete)
-    core = TrainCore(data=data_cfg, env=market_knobs(market, fee_bps, cfg), ppo=ppo)
+    core = TrainCore(data=data_cfg, env=market_knobs(market, fee_bps, cfg), ppo=cfg.ppo)
     return TrainConfig(core=core, seeds=cfg.seeds, select_on_val=True, val_every_updates=20, out=out, overwrite=True)
 
 
@@ -150,9 +148,9 @@ def _demo(cfg: DemoConfig, progress) -> int:
     summaries = []
     for market in markets:
         data = out / "market" / market
-        print(f"[1/3] market {market}: {cfg.hours} h, seed {cfg.seed} -> {data}", flush=True)
+        print(f"[1/3] market {market}: {cfg.hours} h, seed {cfg.ppo.seed} -> {data}", flush=True)
         if not (data / "book").exists():
-            synth.run(synth.SynthConfig(out=str(data), hours=cfg.hours, seed=cfg.seed, preset=market))
+            synth.run(synth.SynthConfig(out=str(data), hours=cfg.hours, seed=cfg.ppo.seed, preset=market))
         else:
             print(f"      reusing {data}")
         for m, fee in pairs:
@@ -160,12 +158,12 @@ def _demo(cfg: DemoConfig, progress) -> int:
                 continue
             name, knobs = fee_preset_name(fee), knobs_of[(m, fee)]
             runs = out / "run" / market / name
-            print(f"[2/3] market {market}, regime {name} ({fee:g} bps), seeds {cfg.seed}..{cfg.seed + cfg.seeds - 1}: "
-                  f"training PPO for {cfg.train_steps:,} steps each on {cfg.num_envs} envs (quote {knobs.quote_size:g}, "
+            print(f"[2/3] market {market}, regime {name} ({fee:g} bps), seeds {cfg.ppo.seed}..{cfg.ppo.seed + cfg.seeds - 1}: "
+                  f"training PPO for {cfg.ppo.total_timesteps:,} steps each on {cfg.ppo.num_envs} envs (quote {knobs.quote_size:g}, "
                   f"limit {knobs.max_inventory:g}, range {knobs.max_offset_bps:g} bps), checkpoint selected on the "
                   "validation split", flush=True)
             # one seed: --seeds 1 writes OUT itself, so point OUT at seed<k>/ to keep the layout run/<m>/<fee>/seed<k>/
-            train(train_config(cfg, str(data), fee, str(runs if cfg.seeds > 1 else runs / f"seed{cfg.seed}"), market),
+            train(train_config(cfg, str(data), fee, str(runs if cfg.seeds > 1 else runs / f"seed{cfg.ppo.seed}"), market),
                   progress=progress)
             print(f"[3/3] market {market}, regime {name}: out-of-sample evaluation on the test split, baselines tuned "
                   f"at {fee:g} bps", flush=True)
