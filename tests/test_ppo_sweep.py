@@ -35,6 +35,7 @@ def test_sweep_writes_table_plot_and_the_validation_winner(market, tmp_path):
     assert best["score"] == max(float(r["val_pnl"]) for r in rows)
     assert {best["point"]["lr"], best["train_flags"]["lr"]} <= {1e-3, 3e-4}
     assert best["command"].startswith(f"mmjax train --data {market}")
+    assert f"--out {tmp_path / 'sw_best'}" in best["command"]  # beside the sweep: a sweep --overwrite cannot take it
     assert f"--risk-aversion {best['point']['risk_aversion']}" in best["command"]  # neither value is the default
     assert (tmp_path / "sw" / "sweep.png").stat().st_size > 1000
     assert any(line.startswith("winner") for line in lines)

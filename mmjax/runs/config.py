@@ -122,5 +122,7 @@ class SweepConfig:
                                    env=dataclasses.replace(self.core.env, **env))
 
     def train_config(self, point: dict[str, float]) -> TrainConfig:
-        """The `mmjax train` config that trains one grid point into OUT/best (seed --seed: a fresh seed, not a split key)."""
-        return TrainConfig(core=self.core_at(point), out=str(Path(self.out) / "best"))
+        """The `mmjax train` config that trains one grid point into OUT_best, beside the sweep (seed --seed: a fresh
+        seed, not a split key). Not inside OUT: a later `sweep --overwrite` replaces OUT whole, and would take the run."""
+        out = Path(self.out)
+        return TrainConfig(core=self.core_at(point), out=str(out.with_name(out.name + "_best")))
