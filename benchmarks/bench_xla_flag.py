@@ -25,9 +25,11 @@ their `charts/SPS`) must be byte-identical across the settings; the table says w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -71,16 +73,15 @@ def _digest(run: Path) -> str:
 def train_sps(setting: tuple, data: str, updates: int, work: Path) -> float:
     from mmjax.demo import DEMO_REGIMES, DemoConfig, train_config
     from mmjax.env.knobs import parse_fee_bps
+    from mmjax.runs.flags import command_line
 
     tc = train_config(DemoConfig(), data, parse_fee_bps(DEMO_REGIMES[0]), str(work / "run"))
-    p, k = tc.core.ppo, tc.core.env
+    p = tc.core.ppo
+    # the demo's train config, timed as a plain run: no validation, `updates` updates, a fresh --out
+    tc = dataclasses.replace(tc, select_on_val=False, val_every_updates=0, overwrite=False,
+                             core=dataclasses.replace(tc.core, ppo=dataclasses.replace(p, total_timesteps=updates * p.batch_size)))
     main = "from mmjax.cli import main; raise SystemExit(main())"
-    cmd = [*_python(setting, main), "train", "--data", data, "--out", str(work / "run"),
-           "--split-fractions", tc.core.data.split_fractions, "--split-gap-steps", str(tc.core.data.split_gap_steps),
-           "--episode-steps", str(k.episode_steps), "--max-offset-bps", str(k.max_offset_bps),
-           "--maker-fee-bps", str(k.maker_fee_bps), "--risk-aversion", str(k.risk_aversion), "--eta", str(k.eta),
-           "--num-envs", str(p.num_envs), "--num-steps", str(p.num_steps), "--updates-per-chunk", str(p.updates_per_chunk),
-           "--ent-coef", str(p.ent_coef), "--total-timesteps", str(updates * p.batch_size)]
+    cmd = [*_python(setting, main), *shlex.split(command_line("train", tc, first=("data", "out")))[1:]]
     subprocess.run(cmd, check=True, env=_env(setting), cwd=ROOT, capture_output=True, text=True)
     rows = [json.loads(x) for x in (work / "run" / "metrics.jsonl").read_text().splitlines()]
     chunk_sps = [r["charts/SPS"] for r in rows if r["update"] % p.updates_per_chunk == 0][1:]
