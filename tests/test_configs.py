@@ -75,7 +75,7 @@ def test_the_sweep_winners_command_line_parses_back_to_its_train_config():
     sweep = SweepConfig(core=dataclasses.replace(core, data=dataclasses.replace(core.data, data="rec")), out="sw")
     winner = sweep.train_config({"lr": 1e-3, "ent_coef": core.ppo.ent_coef, "risk_aversion": 0.05})
     line = flags.command_line("train", winner, first=("data", "out"))
-    assert line.startswith("mmjax train --data rec --out sw/best ") and "--risk-aversion 0.05" in line
+    assert line.startswith("mmjax train --data rec --out sw_best ") and "--risk-aversion 0.05" in line
     assert "--ent-coef" not in line  # the default is left out
     assert cli.parse(shlex.split(line)[1:]) == ("train", winner)
 
@@ -86,16 +86,15 @@ def test_leaves_are_flat_and_bools_become_no_flags():
     assert flags.flag("overwrite", True) == "--overwrite" and flags.flag("resume", False) == "--no-resume"
 
 
-def test_nested_defaults_are_their_classes_defaults_so_flat_flags_rebuild_them():
-    """A flat CLI rebuilds a nested config from its leaves' defaults: a parent's own default instance would be lost."""
-    def check(cls, where):
-        for f in dataclasses.fields(cls):
-            if f.default_factory is dataclasses.MISSING:
-                continue
-            value = f.default_factory()
-            if dataclasses.is_dataclass(value):
-                assert value == type(value)(), f"{where}.{f.name}"
-                check(type(value), f"{where}.{f.name}")
+def test_a_parents_own_nested_default_survives_the_flat_cli():
+    """`mmjax demo` nests PPOConfig with its own defaults (DEMO_PPO): no flags give them back, one flag changes one
+    leaf, and the flat command line of a changed config parses back to it."""
+    from mmjax.demo import DEMO_PPO, DemoConfig
+    from mmjax.ppo.config import PPOConfig
 
-    for name, (module, cls_name, *_) in cli.COMMANDS.items():
-        check(getattr(importlib.import_module(module), cls_name), f"mmjax {name}")
+    assert DEMO_PPO != PPOConfig()  # else this test proves nothing
+    assert cli.parse(["demo"]) == ("demo", DemoConfig()) and DemoConfig().ppo == DEMO_PPO
+    assert cli.parse(["demo", "--num-envs", "64"])[1].ppo == dataclasses.replace(DEMO_PPO, num_envs=64)
+    changed = dataclasses.replace(DemoConfig(), ppo=dataclasses.replace(DEMO_PPO, lr=1e-3))
+    line = flags.command_line("demo", changed)
+    assert line == "mmjax demo --lr 0.001" and cli.parse(shlex.split(line)[1:]) == ("demo", changed)
