@@ -124,5 +124,5 @@ class SweepConfig:
     def train_config(self, point: dict[str, float]) -> TrainConfig:
         """The `mmjax train` config that trains one grid point into OUT_best, beside the sweep (seed --seed: a fresh
         seed, not a split key). Not inside OUT: a later `sweep --overwrite` replaces OUT whole, and would take the run."""
-        out = Path(self.out)
+        out = Path(self.out) if Path(self.out).name else Path(self.out).resolve()  # "." has no name to extend
         return TrainConfig(core=self.core_at(point), out=str(out.with_name(out.name + "_best")))
