@@ -92,3 +92,24 @@ def test_the_fee_comes_from_the_regimes_not_from_a_knob_flag():
 
     with pytest.raises(UserError, match="give --regimes"):
         DemoConfig(env=EnvOverrides(maker_fee_bps=1.5))
+
+
+def test_a_teacher_and_its_weight_go_together():
+    from mmjax.outputs import UserError
+    from mmjax.ppo.config import PPOConfig
+
+    with pytest.raises(UserError, match="--teacher 'glft' and --bc-coef 0"):
+        DemoConfig(teacher="glft")
+    with pytest.raises(UserError, match="--bc-coef 1"):
+        DemoConfig(ppo=dataclasses.replace(demo.DEMO_PPO, bc_coef=1.0))
+    assert DemoConfig(teacher="glft", ppo=PPOConfig(bc_coef=1.0)).teacher == "glft"
+
+
+def test_an_unknown_teacher_is_refused_before_any_work(tmp_path):
+    from mmjax.outputs import UserError
+    from mmjax.ppo.config import PPOConfig
+
+    cfg = DemoConfig(out=str(tmp_path / "o"), teacher="abstain", ppo=PPOConfig(bc_coef=1.0))
+    with pytest.raises(UserError, match="--teacher 'abstain': choose one of fixed, avellaneda_stoikov"):
+        demo._demo(cfg, print)
+    assert not (tmp_path / "o").exists()

@@ -43,6 +43,13 @@ class PPOConfig:
     init_action: float = field(default=0.0, metadata={
         "help": "initial deterministic action tanh(mean), every action dimension, in (-1, 1): the mean head's bias "
                 "starts at atanh(this); 0 = the head's usual zero bias (in the market env -0.9 joins the touch, docs/env.md)"})
+    bc_coef: float = field(default=0.0, metadata={
+        "help": "behaviour cloning at the start: weight of the mean squared distance between the policy's deterministic "
+                "action tanh(mean) and a teacher's action on the rollout's own states, added to the loss and decayed "
+                "linearly to 0 over the first --bc-anneal-frac of the updates; 0 = off (a teacher is needed otherwise: "
+                "`mmjax demo --teacher glft`)"})
+    bc_anneal_frac: float = field(default=0.5, metadata={
+        "help": "fraction of the updates over which --bc-coef decays to 0, unitless in (0, 1]"})
     obs_clip: float = field(default=10.0, metadata={"help": "clip normalized observations to +-this, standard deviations"})
     num_devices: int = field(default=1, metadata={"help": "devices to shard the env batch over (0 = all; all processes' in a multi-process run)"})
     seed: int = field(default=0, metadata={"help": "PRNG seed; fixes everything"})
@@ -105,7 +112,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "lr": (0.0, 1.0, True, False), "gamma": (0.0, 1.0, False, False), "gae_lambda": (0.0, 1.0, False, False),
     "clip_eps": (0.0, 1e3, True, False), "ent_coef": (0.0, 1e3, False, False), "vf_coef": (0.0, 1e3, False, False),
     "max_grad_norm": (0.0, None, True, False), "reward_scale": (0.0, None, True, False),
-    "init_log_std": (-20.0, 5.0, False, False), "init_action": (-1.0, 1.0, True, True), "obs_clip": (0.0, None, True, False), "num_devices": (0, None, False, False),
+    "init_log_std": (-20.0, 5.0, False, False), "init_action": (-1.0, 1.0, True, True),
+    "bc_coef": (0.0, 1e3, False, False), "bc_anneal_frac": (0.0, 1.0, True, False), "obs_clip": (0.0, None, True, False), "num_devices": (0, None, False, False),
     "seed": (0, 2**31 - 1, False, False), "updates_per_chunk": (1, None, False, False),
 }
 

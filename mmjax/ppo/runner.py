@@ -17,11 +17,11 @@ from mmjax.ppo.seeds import run_seeds
 
 
 def run_training(config: PPOConfig, env, env_params, out_dir, resume: bool = False,
-                 progress: Callable[[str], Any] = print, tensorboard_dir: str | None = None) -> dict:
+                 progress: Callable[[str], Any] = print, tensorboard_dir: str | None = None, teacher=None) -> dict:
     """Train in chunks, logging and checkpointing each; returns {"params", "metrics", "out_dir", "updates", "state"}.
 
     `tensorboard_dir`: also write every metric row there as TensorBoard scalars (needs tensorboardX)."""
     [result] = run_seeds(config, env, env_params, [out_dir], resume=resume, progress=progress,
-                         tensorboard_dir=tensorboard_dir, vmap=False)
+                         tensorboard_dir=tensorboard_dir, vmap=False, teacher=teacher)
     result.pop("selection")
     return result

@@ -174,7 +174,7 @@ def _place(host_state: TrainState, init, key, hp, env_params) -> TrainState:
 
 def run_seeds(config: PPOConfig, env, env_params, out_dirs: Sequence[str | Path], validation: Validation | None = None,
               resume: bool = False, progress: Callable[[str], Any] = print, tensorboard_dir: str | None = None,
-              vmap: bool = True) -> list[dict]:
+              vmap: bool = True, teacher=None) -> list[dict]:
     """Train seeds ``config.seed + k`` for k < len(out_dirs) at once, seed k into ``out_dirs[k]``.
 
     Returns one dict per seed, {"params", "metrics", "out_dir", "updates", "state", "selection"} ("selection":
@@ -196,7 +196,7 @@ def run_seeds(config: PPOConfig, env, env_params, out_dirs: Sequence[str | Path]
     for d in dirs:
         d.mkdir(parents=True, exist_ok=True)
     configs = [dataclasses.replace(config, seed=config.seed + k) for k in range(num)]
-    ppo = make_ppo(config, env, env_params)
+    ppo = make_ppo(config, env, env_params, teacher)  # teacher: `make_ppo`'s (config.bc_coef)
     extra = tuple(k for k in ppo.episode_metrics if k not in (EPISODIC_RETURN, EPISODIC_LENGTH))  # final_info ones
     hp = HParams.from_config(config)
     if vmap:

@@ -13,6 +13,7 @@ devices.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -23,6 +24,7 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from mmjax.outputs import UserError
 from mmjax.ppo import distributions as dist
 from mmjax.ppo.config import PPOConfig
 from mmjax.ppo.gae import gae
@@ -37,8 +39,11 @@ _tree_norm = getattr(getattr(optax, "tree", None), "norm", None) or optax.global
 METRIC_NAMES = (
     "losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac",
     "losses/explained_variance", "losses/grad_norm", "charts/learning_rate", "charts/episodes",
-    "charts/mean_reward", "charts/reward_divisor", "policy/std",
+    "charts/mean_reward", "charts/reward_divisor", "policy/std", "losses/bc",
 )
+# a teacher's action as a behaviour-cloning target is kept inside the open interval tanh can reach (a pull, 1.0,
+# becomes 0.95: still above any pull threshold below it, with a finite mean to learn)
+BC_TARGET_MAX = 0.95
 
 
 @struct.dataclass
@@ -53,6 +58,8 @@ class HParams:
     vf_coef: jax.Array
     max_grad_norm: jax.Array
     reward_scale: jax.Array
+    bc_coef: jax.Array
+    bc_anneal_frac: jax.Array
 
     @classmethod
     def from_config(cls, config: PPOConfig) -> HParams:
@@ -81,6 +88,7 @@ class Transition(NamedTuple):
     terminated: jax.Array  # [T, E] bool
     truncated: jax.Array  # [T, E] bool
     final_obs: jax.Array  # [T, E, D] raw pre-reset obs after the step
+    teacher: jax.Array | None = None  # [T, E, A] the teacher's action on the state acted on (with a teacher only)
 
 
 class PPO(NamedTuple):
@@ -95,6 +103,8 @@ class PPO(NamedTuple):
     action_dim: int
     mesh: Mesh | None
     episode_metrics: tuple[str, ...]  # names in info["episode"], averaged over the episodes ending in a rollout
+    # (user env state, env params) -> [A] action in [-1, 1]: the behaviour-cloning target (config.bc_coef); None = none
+    teacher: Callable[[Any, Any], jax.Array] | None = None
 
     def lr_at(self, hp: HParams, count) -> jax.Array:
         """The learning-rate schedule: the rate of gradient step `count` (0-based), linearly decayed to 0 over
@@ -108,6 +118,12 @@ class PPO(NamedTuple):
         """Global-norm clip then Adam with (optionally) linearly decaying learning rate (`lr_at`)."""
         return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm),
                            optax.adam(lambda count: self.lr_at(hp, count), eps=1e-5))
+
+    def bc_weight(self, hp: HParams, update: jax.Array) -> jax.Array:
+        """The behaviour-cloning weight during update ``update`` (0-based): bc_coef decaying linearly to 0 at
+        bc_anneal_frac of the run's updates; the one place the schedule is written."""
+        frac = update.astype(jnp.float32) / (hp.bc_anneal_frac * self.config.num_updates)
+        return hp.bc_coef * jnp.clip(1.0 - frac, 0.0, 1.0)
 
     def _shard(self, tree, env_axis: int = 0):
         # Pin the env-batch axis to the device mesh; a no-op on one device.
@@ -148,13 +164,15 @@ class PPO(NamedTuple):
             k_act, k_env = jax.random.split(key)
             mean, log_std = self.actor.apply(state.params["actor"], state.obs_norm.normalize(obs, clip))
             u, a = dist.sample(k_act, mean, log_std)
+            # the teacher acts on the state the agent acts on (EpisodeStats holds the user env's state)
+            t_a = None if self.teacher is None else jax.vmap(self.teacher, in_axes=(0, None))(env_state.env_state, env_params)
             keys = jax.random.split(k_env, c.num_envs)
             next_obs, env_state, reward, term, trunc, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(
                 keys, env_state, a, env_params)
             next_obs, env_state = self._shard((next_obs, env_state))
             done = jnp.logical_or(term, trunc)
             ret_t, disc_ret = RewardNorm.accumulate(disc_ret, reward * hp.reward_scale, done, hp.gamma)
-            tr = Transition(obs, u, reward, term, trunc, info["final_observation"])
+            tr = Transition(obs, u, reward, term, trunc, info["final_observation"], t_a)
             return (env_state, next_obs, disc_ret), (tr, (info["episode_done"], info["episode"]), ret_t)
 
         carry0 = (state.env_state, state.obs, state.reward_norm.disc_return)
@@ -197,10 +215,11 @@ class PPO(NamedTuple):
 
         # UPDATE NETWORK: epochs x minibatches; each minibatch is T/M random steps of every env
         tx = self.optimizer(hp)
-        batch = (obs_n, b.u, logp_old, adv, ret)
+        batch = (obs_n, b.u, logp_old, adv, ret, b.teacher)
+        bc_w = self.bc_weight(hp, state.update)
 
         def loss_fn(params, mb, key):
-            o, u, lp_old, a, r = mb
+            o, u, lp_old, a, r, teacher = mb
             a = (a - a.mean()) / (a.std() + 1e-8)
             mean, log_std = self.actor.apply(params["actor"], o)
             logratio = dist.log_prob(mean, log_std, u) - lp_old
@@ -209,9 +228,14 @@ class PPO(NamedTuple):
             v_loss = 0.5 * jnp.square(self.critic.apply(params["critic"], o) - r).mean()
             ent = dist.entropy(key, mean, log_std).mean()
             loss = pg + hp.vf_coef * v_loss - hp.ent_coef * ent
+            bc = jnp.zeros((), jnp.float32)
+            if teacher is not None:  # static: without a teacher the program is the plain PPO one
+                target = jnp.clip(teacher, -BC_TARGET_MAX, BC_TARGET_MAX)
+                bc = jnp.square(dist.deterministic(mean) - target).sum(-1).mean()
+                loss = loss + bc_w * bc
             kl = ((ratio - 1.0) - logratio).mean()
             clipfrac = (jnp.abs(ratio - 1.0) > hp.clip_eps).astype(jnp.float32).mean()
-            return loss, (pg, v_loss, ent, kl, clipfrac)
+            return loss, (pg, v_loss, ent, kl, clipfrac, bc)
 
         def sgd_step(carry, xs):
             params, opt_state = carry
@@ -235,7 +259,7 @@ class PPO(NamedTuple):
 
         (params, opt_state), aux = jax.lax.scan(
             epoch, (state.params, state.opt_state), jax.random.split(k_epochs, c.update_epochs))
-        pg, v_loss, ent, kl, clipfrac, gnorm = (x.mean() for x in aux)
+        pg, v_loss, ent, kl, clipfrac, bc, gnorm = (x.mean() for x in aux)
 
         n_ep = ended.sum()
         var_ret = jnp.var(ret)
@@ -250,6 +274,7 @@ class PPO(NamedTuple):
             # what the learner's rewards were divided by (after reward_scale): the running return std
             "charts/reward_divisor": reward_norm.std if c.normalize_reward else jnp.ones((), jnp.float32),
             "policy/std": jnp.exp(params["actor"]["params"]["log_std"]).mean(),
+            "losses/bc": bc,  # distance to the teacher's actions (0 without a teacher)
         }
         # EPISODE METRICS: mean over the episodes that ended in this rollout; 0 when none did (see charts/episodes)
         for name in self.episode_metrics:
@@ -280,13 +305,18 @@ class PPO(NamedTuple):
         return v / hp.reward_scale
 
 
-def make_ppo(config: PPOConfig, env, env_params) -> PPO:
+def make_ppo(config: PPOConfig, env, env_params, teacher: Callable[[Any, Any], jax.Array] | None = None) -> PPO:
     """Build the PPO pieces for a gymnax env with a Box action space (actions rescaled from [-1, 1]).
 
     Episode metrics come from an `EpisodeStats` wrapper: pass ``EpisodeStats(env, final_info={...})`` to log
     the final value of info keys; any other env is wrapped with a plain one (return and length).
+    ``teacher(env_state, env_params) -> [A]`` (the user env's state, actions in [-1, 1]) is what
+    ``config.bc_coef`` clones toward; it is required when bc_coef > 0 and unused otherwise.
     """
     config.validate()
+    if config.bc_coef > 0 and teacher is None:
+        raise UserError(f"--bc-coef {config.bc_coef:g} (PPOConfig.bc_coef) needs a teacher to clone, and none was given "
+                        "(`mmjax demo --teacher glft` gives one); use --bc-coef 0")
     stats = env if isinstance(env, EpisodeStats) else EpisodeStats(env)
     env = RescaleAction(stats)
     obs_shape = jax.eval_shape(lambda k: env.reset(k, env_params)[0], jax.random.PRNGKey(0)).shape
@@ -305,12 +335,14 @@ def make_ppo(config: PPOConfig, env, env_params) -> PPO:
         mesh = Mesh(jax.devices()[:n_dev], ("env",))
     actor = Actor(action_dim, config.hidden, config.activation, config.init_log_std, config.init_action)
     critic = Critic(config.hidden, config.activation)
-    return PPO(config, env, env_params, actor, critic, int(obs_shape[0]), action_dim, mesh, stats.metric_names)
+    return PPO(config, env, env_params, actor, critic, int(obs_shape[0]), action_dim, mesh, stats.metric_names,
+               teacher if config.bc_coef > 0 else None)
 
 
-def make_train(config: PPOConfig, env, env_params):
-    """Pure `train(rng, hparams=None, env_params=None) -> {"params", "metrics", "state"}` for the whole run."""
-    ppo = make_ppo(config, env, env_params)
+def make_train(config: PPOConfig, env, env_params, teacher: Callable[[Any, Any], jax.Array] | None = None):
+    """Pure `train(rng, hparams=None, env_params=None) -> {"params", "metrics", "state"}` for the whole run
+    (``teacher``: `make_ppo`'s)."""
+    ppo = make_ppo(config, env, env_params, teacher)
 
     def train(rng: jax.Array, hparams: HParams | None = None, env_params: Any = None) -> dict:
         hp = HParams.from_config(config) if hparams is None else hparams

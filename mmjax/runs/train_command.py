@@ -26,13 +26,16 @@ from mmjax.runs.run_dir import TrainConfig, load_train_config
 __all__ = ["TrainConfig", "load_train_config", "run", "train"]
 
 
-def train(cfg: TrainConfig, progress=print) -> dict:
+def train(cfg: TrainConfig, progress=print, teacher_for=None) -> dict:
     """Check, load, train, export; returns the runner's result plus the market.
 
     Everything the user can get wrong is checked before anything is written: the config ranges, the
     output (an existing run is refused unless --resume or --overwrite; --resume refuses a changed
     config, naming the fields) and the recording. A second writer on --out is refused (a lock). With
-    --overwrite the new run is built beside the old one, which is replaced only when training succeeds."""
+    --overwrite the new run is built beside the old one, which is replaced only when training succeeds.
+
+    ``teacher_for(market, progress) -> teacher`` builds `PPOConfig.bc_coef`'s teacher from the loaded market
+    (`mmjax.demo` passes a baseline tuned on the training split; this stage cannot import the baselines' tuning)."""
     if not cfg.core.data.data:
         raise UserError("--data DIR is required (a recording; `mmjax synth` makes one)")
     if not Path(cfg.core.data.data).is_dir():
@@ -52,7 +55,8 @@ def train(cfg: TrainConfig, progress=print) -> dict:
         staged = main and cfg.overwrite and run_dir.holds_run(out)
         work = out.with_name(f".{out.name}.staging-{os.getpid()}") if staged else out
         try:
-            result = _train_in(cfg, market, progress, work)
+            teacher = teacher_for(market, progress) if teacher_for is not None and cfg.core.ppo.bc_coef > 0 else None
+            result = _train_in(cfg, market, progress, work, teacher)
             if staged:
                 outputs.publish(work, out)
                 progress(f"replaced the run in {out} (written in {work.name} first)")
@@ -98,7 +102,7 @@ def config_diff(old: TrainConfig, new: TrainConfig) -> list[str]:
     return [f"--{k.replace('_', '-')}: {a[k]!r} -> {b[k]!r}" for k in a if k in b and a[k] != b[k]]
 
 
-def _train_in(cfg: TrainConfig, market: build.Market, progress, out: Path) -> dict:
+def _train_in(cfg: TrainConfig, market: build.Market, progress, out: Path, teacher=None) -> dict:
     """Train into ``out``: the run directory ``cfg.out`` itself, or the staging beside it (--overwrite)."""
     from mmjax.ppo import distributed
 
@@ -112,7 +116,7 @@ def _train_in(cfg: TrainConfig, market: build.Market, progress, out: Path) -> di
     env = EpisodeStats(build.make_env(), final_info={"mm/pnl": "pnl"})  # episode PnL in the metrics
     params = market.env_params(train_split)
     if cfg.seeds != 1 or cfg.select_on_val:
-        return _train_seeds(cfg, market, env, params, progress, out)
+        return _train_seeds(cfg, market, env, params, progress, out, teacher)
     if distributed.is_main():
         build.save_norm(out / run_dir.FEATURE_NORM, market.norm)
         outputs.write_json(out / run_dir.TRAIN_CONFIG, run_dir.config_json(cfg))
@@ -120,7 +124,7 @@ def _train_in(cfg: TrainConfig, market: build.Market, progress, out: Path) -> di
     from mmjax.ppo.runner import run_training
 
     result = run_training(cfg.core.ppo, env, params, out, resume=cfg.resume, progress=progress,
-                          tensorboard_dir=cfg.tensorboard or None)
+                          tensorboard_dir=cfg.tensorboard or None, teacher=teacher)
     if distributed.is_main():
         _export(result["params"], cfg, market, out / run_dir.POLICY)
         progress(f"wrote {out / run_dir.POLICY}")
@@ -143,7 +147,7 @@ def validation_episodes(cfg: TrainConfig, market: build.Market):
                       cfg.val_margin_se)
 
 
-def _train_seeds(cfg: TrainConfig, market: build.Market, env, params, progress, out: Path) -> dict:
+def _train_seeds(cfg: TrainConfig, market: build.Market, env, params, progress, out: Path, teacher=None) -> dict:
     """`--seeds K` and/or `--select-on-val`: K runs in one vmapped program (`mmjax.ppo.seeds`), written below ``out``."""
     from mmjax.ppo.seeds import run_seeds
 
@@ -162,7 +166,8 @@ def _train_seeds(cfg: TrainConfig, market: build.Market, env, params, progress, 
     if validation is not None:
         progress(f"validation: {len(validation.starts)} fixed episodes in val rows [{market.splits['val'].start}, "
                  f"{market.splits['val'].stop}), every {cfg.val_every_updates or cfg.core.ppo.updates_per_chunk} updates")
-    results = run_seeds(cfg.core.ppo, env, params, dirs, validation, resume=cfg.resume, progress=progress)
+    results = run_seeds(cfg.core.ppo, env, params, dirs, validation, resume=cfg.resume, progress=progress,
+                        teacher=teacher)
     for c, d, r in zip(configs, dirs, results, strict=True):
         _export(r["params"], c, market, d / run_dir.POLICY)
         sel = r["selection"]
