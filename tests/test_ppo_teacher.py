@@ -67,10 +67,16 @@ def test_without_a_weight_the_teacher_changes_nothing():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_a_weight_without_a_teacher_is_refused_naming_the_flag():
+def test_a_weight_without_a_teacher_is_refused_for_training_not_for_evaluating(tmp_path):
+    from mmjax.ppo.seeds import run_seeds
+
     env, ep = gymnax.make("Pendulum-v1")
+    cfg = PPOConfig(**SMALL, bc_coef=1.0)
     with pytest.raises(UserError, match="--bc-coef"):
-        make_ppo(PPOConfig(**SMALL, bc_coef=1.0), env, ep)
+        make_train(cfg, env, ep)
+    with pytest.raises(UserError, match="--bc-coef"):
+        run_seeds(cfg, env, ep, [tmp_path / "run"])
+    assert make_ppo(cfg, env, ep).teacher is None  # the actor of a trained run is rebuilt without its teacher
 
 
 @pytest.mark.parametrize("field,bad", [("bc_coef", -1.0), ("bc_anneal_frac", 0.0), ("bc_anneal_frac", 1.5)])

@@ -55,7 +55,7 @@ from mmjax.ppo.selection import (
     val_name,
 )
 from mmjax.ppo.tensorboard import TensorBoardWriter
-from mmjax.ppo.train import HParams, TrainState, make_ppo
+from mmjax.ppo.train import HParams, TrainState, check_teacher, make_ppo
 from mmjax.ppo.wrappers import EPISODIC_LENGTH, EPISODIC_RETURN
 
 SELECTION = "selection.json"  # per run: the selected update, its validation score, the validation curve
@@ -196,6 +196,7 @@ def run_seeds(config: PPOConfig, env, env_params, out_dirs: Sequence[str | Path]
     for d in dirs:
         d.mkdir(parents=True, exist_ok=True)
     configs = [dataclasses.replace(config, seed=config.seed + k) for k in range(num)]
+    check_teacher(config, teacher)
     ppo = make_ppo(config, env, env_params, teacher)  # teacher: `make_ppo`'s (config.bc_coef)
     extra = tuple(k for k in ppo.episode_metrics if k not in (EPISODIC_RETURN, EPISODIC_LENGTH))  # final_info ones
     hp = HParams.from_config(config)

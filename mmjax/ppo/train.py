@@ -311,12 +311,10 @@ def make_ppo(config: PPOConfig, env, env_params, teacher: Callable[[Any, Any], j
     Episode metrics come from an `EpisodeStats` wrapper: pass ``EpisodeStats(env, final_info={...})`` to log
     the final value of info keys; any other env is wrapped with a plain one (return and length).
     ``teacher(env_state, env_params) -> [A]`` (the user env's state, actions in [-1, 1]) is what
-    ``config.bc_coef`` clones toward; it is required when bc_coef > 0 and unused otherwise.
+    ``config.bc_coef`` clones toward, unused when bc_coef is 0. Training requires it then (`check_teacher`);
+    evaluating a trained actor does not (`mmjax evaluate` rebuilds the pieces from the run's config).
     """
     config.validate()
-    if config.bc_coef > 0 and teacher is None:
-        raise UserError(f"--bc-coef {config.bc_coef:g} (PPOConfig.bc_coef) needs a teacher to clone, and none was given "
-                        "(`mmjax demo --teacher glft` gives one); use --bc-coef 0")
     stats = env if isinstance(env, EpisodeStats) else EpisodeStats(env)
     env = RescaleAction(stats)
     obs_shape = jax.eval_shape(lambda k: env.reset(k, env_params)[0], jax.random.PRNGKey(0)).shape
@@ -339,9 +337,17 @@ def make_ppo(config: PPOConfig, env, env_params, teacher: Callable[[Any, Any], j
                teacher if config.bc_coef > 0 else None)
 
 
+def check_teacher(config: PPOConfig, teacher) -> None:
+    """A run with a behaviour-cloning weight needs a teacher: a UserError naming the flag otherwise."""
+    if config.bc_coef > 0 and teacher is None:
+        raise UserError(f"--bc-coef {config.bc_coef:g} (PPOConfig.bc_coef) needs a teacher to clone, and none was given "
+                        "(`mmjax demo --teacher glft` gives one); use --bc-coef 0")
+
+
 def make_train(config: PPOConfig, env, env_params, teacher: Callable[[Any, Any], jax.Array] | None = None):
     """Pure `train(rng, hparams=None, env_params=None) -> {"params", "metrics", "state"}` for the whole run
     (``teacher``: `make_ppo`'s)."""
+    check_teacher(config, teacher)
     ppo = make_ppo(config, env, env_params, teacher)
 
     def train(rng: jax.Array, hparams: HParams | None = None, env_params: Any = None) -> dict:
