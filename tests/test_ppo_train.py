@@ -41,7 +41,7 @@ def test_jit_vmap_over_seeds_and_nested_vmap_over_lr():
 
     hp = HParams.from_config(TINY)
     hps = hp.replace(lr=jnp.array([1e-3, TINY.lr]))
-    over_lr = jax.vmap(lambda h: jax.vmap(lambda k: train(k, h))(seeds), in_axes=(HParams(0, *[None] * 7),))
+    over_lr = jax.vmap(lambda h: jax.vmap(lambda k: train(k, h))(seeds), in_axes=(HParams(0, *[None] * (len(HParams.__dataclass_fields__) - 1)),))
     out2 = jax.jit(over_lr)(hps)
     chex.assert_shape(out2["metrics"]["charts/learning_rate"], (2, 3, TINY.num_updates))
     steps_per_update = TINY.update_epochs * TINY.num_minibatches
