@@ -14,6 +14,7 @@ from mmjax.outputs import UserError, check_range
 STATIC_FIELDS = (
     "total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "anneal_lr",
     "hidden_sizes", "activation", "init_log_std", "init_action", "obs_clip", "num_devices", "normalize_reward",
+    "noise_corr",
 )
 
 
@@ -43,6 +44,10 @@ class PPOConfig:
     init_action: float = field(default=0.0, metadata={
         "help": "initial deterministic action tanh(mean), every action dimension, in (-1, 1): the mean head's bias "
                 "starts at atanh(this); 0 = the head's usual zero bias (in the market env -0.9 joins the touch, docs/env.md)"})
+    noise_corr: float = field(default=0.0, metadata={
+        "help": "correlation of the exploration noise from one step to the next, unitless in [0, 1): the pre-tanh "
+                "draw is mean + std e_t, e_t = c e_(t-1) + sqrt(1 - c^2) xi_t (each e_t still N(0, 1); a fresh one at "
+                "each episode's start); PPO's ratios use the density given e_(t-1). 0 = independent draws (as before)"})
     bc_coef: float = field(default=0.0, metadata={
         "help": "behaviour cloning at the start: weight of the mean squared distance between the policy's deterministic "
                 "action tanh(mean) and a teacher's action on the rollout's own states, added to the loss and decayed "
@@ -113,7 +118,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "clip_eps": (0.0, 1e3, True, False), "ent_coef": (0.0, 1e3, False, False), "vf_coef": (0.0, 1e3, False, False),
     "max_grad_norm": (0.0, None, True, False), "reward_scale": (0.0, None, True, False),
     "init_log_std": (-20.0, 5.0, False, False), "init_action": (-1.0, 1.0, True, True),
-    "bc_coef": (0.0, 1e3, False, False), "bc_anneal_frac": (0.0, 1.0, True, False), "obs_clip": (0.0, None, True, False), "num_devices": (0, None, False, False),
+    "noise_corr": (0.0, 1.0, False, True), "bc_coef": (0.0, 1e3, False, False), "bc_anneal_frac": (0.0, 1.0, True, False), "obs_clip": (0.0, None, True, False), "num_devices": (0, None, False, False),
     "seed": (0, 2**31 - 1, False, False), "updates_per_chunk": (1, None, False, False),
 }
 

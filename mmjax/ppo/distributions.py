@@ -32,6 +32,21 @@ def log_prob(mean: jax.Array, log_std: jax.Array, u: jax.Array) -> jax.Array:
     return gaussian_log_prob(mean, log_std, u) - log_det_tanh_jacobian(u)
 
 
+def conditional(mean: jax.Array, log_std: jax.Array, prev_noise: jax.Array, corr: float) -> tuple[jax.Array, jax.Array]:
+    """(mean, log_std) of the pre-tanh draw given the previous step's standardized noise, for AR(1) exploration.
+
+    The draw is u = mean + std * e with e = corr * prev_noise + sqrt(1 - corr^2) * xi, xi ~ N(0, 1): every
+    step's noise is still N(0, 1), but consecutive draws stay close (corr near 1), so a policy whose action
+    bands hold a price (a resting order's queue place) does not jump between them every step."""
+    std = jnp.exp(log_std)
+    return mean + std * corr * prev_noise, log_std + 0.5 * math.log1p(-corr * corr)
+
+
+def noise_of(mean: jax.Array, log_std: jax.Array, u: jax.Array) -> jax.Array:
+    """The standardized noise (u - mean) / std of a draw u: the next step's ``prev_noise``."""
+    return (u - mean) * jnp.exp(-log_std)
+
+
 def sample(key: jax.Array, mean: jax.Array, log_std: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Reparameterized sample: returns (pre-tanh u, action tanh(u)), both shaped like mean."""
     u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)

@@ -79,6 +79,7 @@ class TrainState:
     obs: jax.Array  # [E, D] raw observation to act on next
     rng: jax.Array  # [2] uint32 PRNG key
     update: jax.Array  # [] int32 updates done
+    noise: jax.Array | None = None  # [E, A] the last step's standardized exploration noise (noise_corr > 0 only)
 
 
 class Transition(NamedTuple):
@@ -89,6 +90,7 @@ class Transition(NamedTuple):
     truncated: jax.Array  # [T, E] bool
     final_obs: jax.Array  # [T, E, D] raw pre-reset obs after the step
     teacher: jax.Array | None = None  # [T, E, A] the teacher's action on the state acted on (with a teacher only)
+    prev_noise: jax.Array | None = None  # [T, E, A] the noise the draw was conditioned on (noise_corr > 0 only)
 
 
 class PPO(NamedTuple):
@@ -125,6 +127,12 @@ class PPO(NamedTuple):
         frac = update.astype(jnp.float32) / (hp.bc_anneal_frac * self.config.num_updates)
         return hp.bc_coef * jnp.clip(1.0 - frac, 0.0, 1.0)
 
+    def policy_dist(self, mean: jax.Array, log_std: jax.Array, prev_noise: jax.Array | None):
+        """(mean, log_std) the pre-tanh draw follows: the policy's own, or given the previous noise (noise_corr)."""
+        if prev_noise is None:
+            return mean, log_std
+        return dist.conditional(mean, log_std, prev_noise, self.config.noise_corr)
+
     def _shard(self, tree, env_axis: int = 0):
         # Pin the env-batch axis to the device mesh; a no-op on one device.
         if self.mesh is None:
@@ -148,9 +156,14 @@ class PPO(NamedTuple):
         e = self.config.num_envs
         obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(jax.random.split(k_env, e), env_params)
         obs, env_state = self._shard((obs, env_state))
+        noise = None
+        if self.config.noise_corr > 0:  # a virtual previous noise: the first draw is N(mean, std^2) as every later one
+            rng, k_noise = jax.random.split(rng)
+            noise = jax.random.normal(k_noise, (e, self.action_dim), jnp.float32)
         return TrainState(
             params=params, opt_state=self.optimizer(hp).init(params), obs_norm=ObsNorm.create(self.obs_dim),
-            reward_norm=RewardNorm.create(e), env_state=env_state, obs=obs, rng=rng, update=jnp.zeros((), jnp.int32))
+            reward_norm=RewardNorm.create(e), env_state=env_state, obs=obs, rng=rng, update=jnp.zeros((), jnp.int32),
+            noise=noise)
 
     def update(self, state: TrainState, hp: HParams, env_params: Any) -> tuple[TrainState, dict]:
         """One PPO update: rollout, obs-stat merge, GAE, epochs x minibatches of clipped-objective SGD."""
@@ -160,10 +173,10 @@ class PPO(NamedTuple):
 
         # COLLECT TRAJECTORIES (actor only; values and log-probs are recomputed after the stat merge)
         def env_step(carry, key):
-            env_state, obs, disc_ret = carry
+            env_state, obs, disc_ret, prev_noise = carry
             k_act, k_env = jax.random.split(key)
             mean, log_std = self.actor.apply(state.params["actor"], state.obs_norm.normalize(obs, clip))
-            u, a = dist.sample(k_act, mean, log_std)
+            u, a = dist.sample(k_act, *self.policy_dist(mean, log_std, prev_noise))
             # the teacher acts on the state the agent acts on (EpisodeStats holds the user env's state)
             t_a = None if self.teacher is None else jax.vmap(self.teacher, in_axes=(0, None))(env_state.env_state, env_params)
             keys = jax.random.split(k_env, c.num_envs)
@@ -172,11 +185,15 @@ class PPO(NamedTuple):
             next_obs, env_state = self._shard((next_obs, env_state))
             done = jnp.logical_or(term, trunc)
             ret_t, disc_ret = RewardNorm.accumulate(disc_ret, reward * hp.reward_scale, done, hp.gamma)
-            tr = Transition(obs, u, reward, term, trunc, info["final_observation"], t_a)
-            return (env_state, next_obs, disc_ret), (tr, (info["episode_done"], info["episode"]), ret_t)
+            tr = Transition(obs, u, reward, term, trunc, info["final_observation"], t_a, prev_noise)
+            next_noise = None
+            if prev_noise is not None:  # a new episode starts from a fresh noise, independent of the last one
+                fresh = jax.random.normal(jax.random.fold_in(k_act, 1), prev_noise.shape, prev_noise.dtype)
+                next_noise = jnp.where(done[:, None], fresh, dist.noise_of(mean, log_std, u))
+            return (env_state, next_obs, disc_ret, next_noise), (tr, (info["episode_done"], info["episode"]), ret_t)
 
-        carry0 = (state.env_state, state.obs, state.reward_norm.disc_return)
-        (env_state, obs, disc_ret), (traj, (ended, episode), disc_returns) = jax.lax.scan(
+        carry0 = (state.env_state, state.obs, state.reward_norm.disc_return, state.noise)
+        (env_state, obs, disc_ret, noise), (traj, (ended, episode), disc_returns) = jax.lax.scan(
             env_step, carry0, jax.random.split(k_roll, c.num_steps))
 
         # UPDATE OBSERVATION AND RETURN STATISTICS with this rollout, then re-express the batch in them
@@ -200,13 +217,14 @@ class PPO(NamedTuple):
         def recompute(xs):
             # one minibatch-sized chunk at a time: the whole batch's activations would not fit in
             # cache and its fused MLP runs several times slower per row on XLA:CPU
-            o, f, u = xs
+            o, f, u, prev = xs
             mean, log_std = self.actor.apply(state.params["actor"], o)
-            return (dist.log_prob(mean, log_std, u), self.critic.apply(state.params["critic"], o),
+            return (dist.log_prob(*self.policy_dist(mean, log_std, prev), u), self.critic.apply(state.params["critic"], o),
                     self.critic.apply(state.params["critic"], f))
 
+        prev_chunks = None if b.prev_noise is None else to_chunks(b.prev_noise)
         logp_old, values, next_values = (from_chunks(x) for x in jax.lax.map(
-            recompute, (to_chunks(obs_n), to_chunks(final_n), to_chunks(b.u))))  # [E, T] each
+            recompute, (to_chunks(obs_n), to_chunks(final_n), to_chunks(b.u), prev_chunks)))  # [E, T] each
 
         # CALCULATE ADVANTAGE (time axis first for the reverse scan)
         adv, ret = gae(rewards, *(jnp.swapaxes(x, 0, 1) for x in (
@@ -215,14 +233,14 @@ class PPO(NamedTuple):
 
         # UPDATE NETWORK: epochs x minibatches; each minibatch is T/M random steps of every env
         tx = self.optimizer(hp)
-        batch = (obs_n, b.u, logp_old, adv, ret, b.teacher)
+        batch = (obs_n, b.u, logp_old, adv, ret, b.teacher, b.prev_noise)
         bc_w = self.bc_weight(hp, state.update)
 
         def loss_fn(params, mb, key):
-            o, u, lp_old, a, r, teacher = mb
+            o, u, lp_old, a, r, teacher, prev = mb
             a = (a - a.mean()) / (a.std() + 1e-8)
             mean, log_std = self.actor.apply(params["actor"], o)
-            logratio = dist.log_prob(mean, log_std, u) - lp_old
+            logratio = dist.log_prob(*self.policy_dist(mean, log_std, prev), u) - lp_old
             ratio = jnp.exp(logratio)
             pg = jnp.maximum(-a * ratio, -a * jnp.clip(ratio, 1.0 - hp.clip_eps, 1.0 + hp.clip_eps)).mean()
             v_loss = 0.5 * jnp.square(self.critic.apply(params["critic"], o) - r).mean()
@@ -280,7 +298,7 @@ class PPO(NamedTuple):
         for name in self.episode_metrics:
             metrics[name] = jnp.where(ended, episode[name], 0.0).sum() / jnp.maximum(n_ep, 1)
         new_state = TrainState(params=params, opt_state=opt_state, obs_norm=obs_norm, reward_norm=reward_norm,
-                               env_state=env_state, obs=obs, rng=rng, update=state.update + 1)
+                               env_state=env_state, obs=obs, rng=rng, update=state.update + 1, noise=noise)
         return new_state, metrics
 
     def optimizer_lr(self, hp: HParams, opt_state) -> jax.Array:
