@@ -40,6 +40,8 @@ def test_a_profitable_regime_names_who_profits_and_who_ppo_loses_to():
 def test_full_runs_the_bars_configuration_and_never_shrinks_a_request():
     full = DemoConfig(full=True).resolved()
     assert (full.seeds, full.episodes, full.hours) == (FULL["seeds"], FULL["episodes"], FULL["hours"])
+    assert full.val_episodes == FULL["val_episodes"] == 144  # checkpoints chosen on the whole validation split
+    assert demo.train_config(full, "d", 0.0, "o", "large-tick").val_episodes == 144
     assert DemoConfig(full=True, episodes=1000).resolved().episodes == 1000
     assert DemoConfig().resolved() == DemoConfig()
     assert set(DemoConfig().regimes.split(",")) == {"coinbase-top", "rebate"}
