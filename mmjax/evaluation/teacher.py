@@ -17,12 +17,14 @@ import numpy as np
 
 from mmjax.env import build
 from mmjax.evaluation import harness as H
+from mmjax.evaluation.configs import EvaluateConfig
 from mmjax.evaluation.tuning import tune_baseline
 from mmjax.outputs import UserError
 from mmjax.policy import baselines as bl
 
 TEACHERS = tuple(b for b in bl.BASELINES if b != "abstain")  # a teacher that never quotes teaches nothing
-TUNE_EPISODES = 100  # training episodes the teacher's parameter is tuned on (as `mmjax evaluate --tune-episodes`)
+# training episodes the teacher's parameter is tuned on: `mmjax evaluate --tune-episodes`' default, its one home
+TUNE_EPISODES = EvaluateConfig.__dataclass_fields__["tune_episodes"].default
 
 
 def check_name(name: str) -> str:
