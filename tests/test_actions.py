@@ -81,6 +81,31 @@ def test_a_baselines_offsets_become_exactly_the_ticks_it_asked_for():
     np.testing.assert_array_equal(np.asarray(ask), want_ask)
 
 
+def _kept_quote(a_bid, a_ask, known_bid, known_ask, margin, best_bid=0, best_ask=1):
+    no = int(A.NO_ORDER_PX)
+    known = jnp.array([no if known_bid is None else known_bid, no if known_ask is None else -known_ask], jnp.int32)
+    bid, ask, on = A.quote_prices(jnp.array([a_bid, a_ask], jnp.float32), jnp.int32(best_bid), jnp.int32(best_ask),
+                                  jnp.float32((best_bid + best_ask) / 2), ANCHOR, jnp.float32(2.0), known,
+                                  jnp.float32(margin))
+    return int(bid), int(ask), tuple(bool(x) for x in on)
+
+
+def test_a_known_order_keeps_its_price_until_the_action_leaves_its_band_by_the_margin():
+    """requote_margin m: the resting price d_k is kept while d(a - m) <= d_k <= d(a + m); m = 0 changes nothing."""
+    w = 1.9 / 18  # one near-touch band
+    center = lambda d: -1.0 + (d + 1.5) * w  # noqa: E731 - the action in the middle of d's band
+    m = 0.6 * w
+    # known bid 1 tick behind (-1), known ask 1 tick behind (2), touch (0, 1)
+    assert _kept_quote(center(2), center(2), -1, 2, m) == (-1, 2, (True, True))  # 1 band away: kept
+    assert _kept_quote(center(0), center(0), -1, 2, m) == (-1, 2, (True, True))  # 1 band the other way: kept
+    assert _kept_quote(center(3), center(3), -1, 2, m) == (-3, 4, (True, True))  # 2 bands away: re-priced
+    assert _kept_quote(center(2), center(2), -1, 2, 0.0) == (-2, 3, (True, True))  # no margin: the mapping's price
+    assert _kept_quote(center(2), center(2), None, None, m) == (-2, 3, (True, True))  # nothing known: nothing kept
+    assert _kept_quote(1.0, center(2), -1, 2, m)[1:] == (2, (False, True))  # a pull is a pull whatever is known
+    # a kept price still obeys the touch: an order improving a spread that closed to one tick joins it
+    assert _kept_quote(center(-1), center(2), 1, 2, m, best_bid=0, best_ask=1)[0] == 0
+
+
 def _band_edges(k_max: float) -> np.ndarray:
     """Actions on, and one float32 ulp either side of, every band boundary of the mapping."""
     near = -1.0 + np.arange(0, 20) * 1.9 / 18
@@ -112,3 +137,21 @@ def test_the_numpy_twin_quotes_exactly_what_the_device_quotes():
         got = [sim_np.quote_prices(tuple(float(x) for x in act[j]), int(best_bid[j]), int(best_ask[j]), float(mid[j]),
                                    anchor, max_off) for j in range(n)]
         assert got == want, (anchor, max_off)
+        # keeping known prices (requote_margin): known orders a few ticks either side of the mapping's price
+        for margin in (0.0, 0.05, 0.3):
+            has = rng.random((n, 2)) < 0.8
+            known_bid = np.where(has[:, 0], bid + rng.integers(-3, 4, n), int(A.NO_ORDER_PX)).astype(np.int32)
+            known_ask = np.where(has[:, 1], ask + rng.integers(-3, 4, n), None)
+            oriented = np.stack([known_bid, np.where(has[:, 1], -known_ask.astype(np.float64), A.NO_ORDER_PX)], -1)
+            kb, ka, kon = (np.asarray(x) for x in A.quote_prices(
+                jnp.asarray(act), jnp.asarray(best_bid), jnp.asarray(best_ask), jnp.asarray(mid, jnp.float32), anchor,
+                jnp.float32(max_off), jnp.asarray(oriented, jnp.int32), jnp.float32(margin)))
+            want = [(int(kb[j]) if kon[j, 0] else None, int(ka[j]) if kon[j, 1] else None) for j in range(n)]
+            got = [sim_np.quote_prices(tuple(float(x) for x in act[j]), int(best_bid[j]), int(best_ask[j]),
+                                       float(mid[j]), anchor, max_off,
+                                       (int(known_bid[j]) if has[j, 0] else None,
+                                        int(known_ask[j]) if has[j, 1] else None), margin) for j in range(n)]
+            assert got == want, (anchor, max_off, margin)
+            if margin == 0.3:
+                assert sum(g != (int(b) if o[0] else None, int(a) if o[1] else None)[:2]
+                           for g, b, a, o in zip(got, bid, ask, on, strict=True)) > n // 10  # keeping happened

@@ -30,14 +30,16 @@ def test_reference_imports_no_jax():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize(("latency", "fee_bps", "eta", "seed"), [(1, 0.0, 0.0, 0), (2, 1.5, 0.3, 1), (3, -0.5, 1.0, 2)])
-def test_same_data_same_actions_same_fills_pnl_reward(latency, fee_bps, eta, seed):
+@pytest.mark.parametrize(("latency", "fee_bps", "eta", "seed", "margin"),
+                         [(1, 0.0, 0.0, 0, 0.0), (2, 1.5, 0.3, 1, 0.1), (3, -0.5, 1.0, 2, 0.0), (1, -0.5, 0.0, 3, 0.3)])
+def test_same_data_same_actions_same_fills_pnl_reward(latency, fee_bps, eta, seed, margin):
     m = random_market(T=1500, seed=seed)
     T = m.num_steps
     rng = np.random.default_rng(seed)
     feats = rng.normal(size=(T, F_M)).astype(np.float32)
     sigma = rng.uniform(1, 20, T).astype(np.float32)
-    knobs = EnvKnobs(episode_steps=1000, latency_steps=latency, maker_fee_bps=fee_bps, eta=eta, risk_aversion=0.05)
+    knobs = EnvKnobs(episode_steps=1000, latency_steps=latency, maker_fee_bps=fee_bps, eta=eta, risk_aversion=0.05,
+                     requote_margin=margin)
     p = make_params(m, feats, sigma, knobs=knobs)
     t0 = 200
     # mostly near the touch so that queues, partial fills, limits and crossings all happen

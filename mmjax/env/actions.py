@@ -15,6 +15,13 @@ Per side (bid and ask alike), with ``u = (a + 1) / (1 + PULL_ABOVE)`` for ``a <=
 ``d`` never exceeds ``K`` (so with a small range the near steps stop at ``K``). Every operation is a
 float32 multiply, add or floor, which the NumPy twin (`mmjax.env.sim_np`) reproduces exactly.
 A constant action therefore re-quotes the same price while the touch stays, which keeps the queue place.
+
+**Keeping the resting price** (``EnvKnobs.requote_margin``, ``m`` in action units; 0 = off): a side whose order the
+agent knows of (resting or in flight) at ``d_k`` ticks behind today's touch keeps that price, and so sends nothing
+and keeps its queue place, while some action within ``m`` of ``a`` maps to ``d_k``, that is while
+``d(a - m) <= d_k <= d(a + m)`` (``d`` is monotone). A price change then needs the action to leave the resting
+price's band by more than ``m``: small policy errors and exploration noise no longer cost the queue place.
+``m = 0`` keeps exactly the prices the mapping gives (the known order's price is then kept only when ``d = d_k``).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from mmjax.env.fills import NO_ORDER_PX
 from mmjax.env.knobs import ACTION_NEAR_TICKS as NEAR_TICKS
 from mmjax.env.knobs import ACTION_PULL as PULL_ACTION  # noqa: F401 - part of this module's vocabulary
 from mmjax.env.knobs import ACTION_PULL_ABOVE as PULL_ABOVE
@@ -45,6 +53,19 @@ def ticks_behind(action: jax.Array, k_max: jax.Array) -> jax.Array:
     return jnp.minimum(d, k)
 
 
+def kept_ticks_behind(action: jax.Array, k_max: jax.Array, known_behind: jax.Array, known_live: jax.Array,
+                      requote_margin: jax.Array) -> jax.Array:
+    """[..., 2] int32 ticks behind each touch: the mapping's, or the known order's ``known_behind`` where
+    ``known_live`` and some action within ``requote_margin`` of ``action`` maps to it (the module docstring)."""
+    a = action.astype(jnp.float32)
+    m = jnp.asarray(requote_margin, jnp.float32)[..., None]
+    d = ticks_behind(a, k_max).astype(jnp.int32)
+    lo = ticks_behind(a - m, k_max).astype(jnp.int32)
+    hi = ticks_behind(a + m, k_max).astype(jnp.int32)
+    keep = known_live & (lo <= known_behind) & (known_behind <= hi)
+    return jnp.where(keep, known_behind, d)
+
+
 def quote_prices(
     action: jax.Array,  # [..., 2] in [-1, 1]: bid, ask
     best_bid: jax.Array,  # [...] int32 ticks of the decision's book row
@@ -52,9 +73,18 @@ def quote_prices(
     mid_ticks: jax.Array,  # [...] float32
     anchor_ticks: float,
     max_offset_bps: jax.Array,
+    known_px: jax.Array | None = None,  # [..., 2] int32 oriented (bid, -ask) of the known orders; NO_ORDER_PX: none
+    requote_margin: jax.Array | float = 0.0,  # [...] EnvKnobs.requote_margin, action units
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(bid, ask) int32 ticks and quoting [..., 2] bool (False = pulled) for a decision at this book row."""
-    d = ticks_behind(action, max_ticks(mid_ticks, anchor_ticks, max_offset_bps)).astype(jnp.int32)
+    """(bid, ask) int32 ticks and quoting [..., 2] bool (False = pulled) for a decision at this book row,
+    keeping a known order's price within ``requote_margin`` (the module docstring; ``known_px=None``: none known)."""
+    k_max = max_ticks(mid_ticks, anchor_ticks, max_offset_bps)
+    if known_px is None:
+        d = ticks_behind(action, k_max).astype(jnp.int32)
+    else:
+        best = jnp.stack([best_bid, -best_ask], axis=-1)  # oriented: ticks behind = best - known
+        live = known_px != NO_ORDER_PX
+        d = kept_ticks_behind(action, k_max, jnp.where(live, best - known_px, 0), live, requote_margin)
     bid = best_bid - d[..., 0]
     ask = best_ask + d[..., 1]
     # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)

@@ -97,6 +97,10 @@ class EnvKnobs:
         "help": "dampening of inventory gains in the reward: - eta * max(0, q dmid), unitless"})
     max_offset_bps: float = field(default=10.0, metadata={
         "help": "action range: the farthest quote behind the touch, bps of mid, counted in whole ticks (mmjax/env/actions.py)"})
+    requote_margin: float = field(default=0.0, metadata={
+        "help": "hysteresis of the action mapping, action units (one near-touch tick band = 0.106): a known order keeps "
+                "its price (and queue place) while an action within this of the decided one maps to it; 0 = off "
+                "(mmjax/env/actions.py)"})
     episode_steps: int = field(default=3000, metadata={
         "help": "steps per episode, grid steps (3000 = 5 min of 100 ms); time_left_frac runs over it"})
 
@@ -156,6 +160,8 @@ def validate(k: EnvKnobs) -> list[str]:
         v = getattr(k, name)
         if not (math.isfinite(v) and v >= 0):
             out.append(f"{name} must be a finite number >= 0, got {v}")
+    if not (math.isfinite(k.requote_margin) and 0.0 <= k.requote_margin <= 2.0):
+        out.append(f"requote_margin must be in [0, 2] (action units), got {k.requote_margin}")
     if not (math.isfinite(k.maker_fee_bps) and -100.0 < k.maker_fee_bps < 1e4):
         out.append(f"maker_fee_bps (--maker-fee-bps) must be in (-100, 10000) bps, got {k.maker_fee_bps:g}")
     return out

@@ -360,7 +360,8 @@ def cancel_all(state: SimState, p: SimParams) -> SimState:
 def decide(state: SimState, action: Sequence[float], book: Book, p: SimParams) -> SimState:
     """The decision at row t from ``book`` (row t), the inventory at t and the orders known at t -> messages."""
     k = p.knobs
-    quotes = quote_prices(action, book.bid_px[0], book.ask_px[0], book.mid, p.anchor_ticks, k.max_offset_bps)
+    quotes = quote_prices(action, book.bid_px[0], book.ask_px[0], book.mid, p.anchor_ticks, k.max_offset_bps,
+                          state.known, k.requote_margin)
     quotes = gate_quotes(quotes, state.account.inventory_lots, p.max_lots)
     msg = order_messages(state.known, quotes)
     return SimState(state.bid, state.ask, (*state.pipeline, quotes), state.account, (*state.messages, msg), quotes,

@@ -30,12 +30,22 @@ _F32_NEAR_BANDS = f32(2 * (ACTION_NEAR_TICKS + 1))
 
 
 def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_ticks: float, anchor_ticks: int,
-                 max_offset_bps: float) -> Quotes:
-    """The action mapping (`mmjax.env.actions`), its float32 operations one by one: (bid, ask) ticks, None = pulled."""
+                 max_offset_bps: float, known: Quotes = (None, None), requote_margin: float = 0.0) -> Quotes:
+    """The action mapping (`mmjax.env.actions`), its float32 operations one by one: (bid, ask) ticks, None = pulled.
+
+    ``known``: the orders the agent knows of (None: none), whose price a side keeps while an action within
+    ``requote_margin`` of its own maps to it (`mmjax.env.actions.kept_ticks_behind`).
+    """
     k = _k_max(max_offset_bps, mid_ticks, anchor_ticks)
     a_bid, a_ask = f32(action[0]), f32(action[1])
     d_bid, d_ask = _ticks_behind_f32(a_bid, k), _ticks_behind_f32(a_ask, k)
     best_bid, best_ask = int(best_bid), int(best_ask)
+    if requote_margin:
+        m = f32(requote_margin)
+        if known[0] is not None:
+            d_bid = _kept(a_bid, d_bid, best_bid - known[0], k, m)
+        if known[1] is not None:
+            d_ask = _kept(a_ask, d_ask, known[1] - best_ask, k, m)
     # improving by one tick needs a spread of two ticks or more: else it joins (a maker never crosses)
     # bid = min(best_bid - d_bid, max(best_ask - 1, best_bid)), ask = max(best_ask + d_ask, min(best_bid + 1, best_ask))
     # (ints: conditionals instead of the builtins' calls, every live row)
@@ -49,6 +59,17 @@ def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_tick
     if bid_on and ask <= bid:  # ask = max(ask, bid + 1): both improving into a two-tick spread, the bid takes the free tick
         ask = bid + 1
     return (bid if bid_on else None), (ask if ask_on else None)
+
+
+def _kept(a: float, d: int, known_behind: int, k_max: int, m: float) -> int:
+    """`mmjax.env.actions.kept_ticks_behind` for one side: ``known_behind`` if d(a - m) <= it <= d(a + m), else d.
+
+    ``a`` and ``m`` are float32 values, so ``f32(a -+ m)`` is the device's float32 subtraction and addition.
+    """
+    if d == known_behind:
+        return d
+    lo, hi = _ticks_behind_f32(f32(a - m), k_max), _ticks_behind_f32(f32(a + m), k_max)
+    return known_behind if lo <= known_behind <= hi else d
 
 
 @lru_cache(maxsize=1024)  # the mid repeats from row to row, and the live trader maps an action every row

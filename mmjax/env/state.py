@@ -66,6 +66,7 @@ class EnvParams:
     risk_aversion: jax.Array  # []
     eta: jax.Array  # []
     max_offset_bps: jax.Array  # []
+    requote_margin: jax.Array  # [] action units
     start_lo: jax.Array  # [] int32 first row of the split (inclusive)
     start_hi: jax.Array  # [] int32 end row of the split (exclusive); episodes end before it
     episode_steps: int = struct.field(pytree_node=False)  # EnvKnobs.episode_steps (static: shapes)

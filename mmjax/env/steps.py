@@ -33,7 +33,8 @@ def decide(state: EnvState, action: jax.Array, params: EnvParams) -> tuple[EnvSt
     """
     mid_t = mid_ticks(state.best)
     bid_q, ask_q, quoting = actions.quote_prices(action, state.best[0], -state.best[1], mid_t,
-                                                 params.market.px_anchor_ticks, params.max_offset_bps)
+                                                 params.market.px_anchor_ticks, params.max_offset_bps,
+                                                 state.known_px, params.requote_margin)
     want_on = gate_quotes(quoting, state.inventory_lots, max_lots(params))  # pulled, or at the inventory limit
     known, msg = fills.order_messages(state.known_px, jnp.stack([bid_q, -ask_q]), want_on)
     return state.replace(known_px=known, pipe_px=jnp.concatenate([state.pipe_px, known[None]], axis=0),

@@ -40,7 +40,7 @@ from mmjax.features.batch import compute_market_features
 from mmjax.outputs import UserError
 
 # env knobs a grid may sweep for any quoter: traced ones, then the static latency
-TRACED_AXES = ("quote_size", "max_inventory", "maker_fee_bps", "max_offset_bps")
+TRACED_AXES = ("quote_size", "max_inventory", "maker_fee_bps", "max_offset_bps", "requote_margin")
 ENV_AXES = (*TRACED_AXES, "latency_steps")
 # XLA's CPU backend at optimisation level 1, not its default 2: the grid's program compiles no slower and
 # runs about 1.8x faster (1,024 fixed quoters over the Binance spot capture: 1.1 s of CPU against 2.0 s).

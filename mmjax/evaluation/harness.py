@@ -82,7 +82,8 @@ def ppo_policy(run: Path, env: MarketMakingEnv, params: EnvParams) -> Policy:
 def _decided_quotes(action, state: EnvState, params: EnvParams):
     """The prices the decision at t asks for, float32 ticks (NaN on a pulled side)."""
     bid, ask, quoting = actions.quote_prices(action, state.best[0], -state.best[1], params.market.mid[state.t],
-                                             params.market.px_anchor_ticks, params.max_offset_bps)
+                                             params.market.px_anchor_ticks, params.max_offset_bps,
+                                             state.known_px, params.requote_margin)
     return (jnp.where(quoting[0], bid.astype(jnp.float32), jnp.nan),
             jnp.where(quoting[1], ask.astype(jnp.float32), jnp.nan))
 
