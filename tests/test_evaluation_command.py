@@ -81,7 +81,8 @@ def test_baselines_are_tuned_on_the_tuning_window_to_the_best_trading_value(base
     for name, t in payload["tuning"].items():
         trading = [r for r in t["grid"] if r["fills_per_episode"] >= 1.0] or t["grid"]
         best = max(r["mean_pnl"] for r in trading)
-        chosen = next(r for r in t["grid"] if r["value"] == pytest.approx(t["value"]))
+        chosen = next(r for r in t["grid"] if r["value"] == pytest.approx(t["value"])
+                      and r["requote_margin"] == t["requote_margin"])
         assert chosen["mean_pnl"] == pytest.approx(best), name
         assert len({r["value"] for r in t["grid"]}) >= 5, "a real grid, not a fixed guess"
 
@@ -95,9 +96,32 @@ def test_fixed_baseline_fills_less_the_further_it_quotes(recording):
     starts = H.non_overlapping_starts(np.asarray(market.md.steps_to_gap), market.splits["train"].start,
                                       market.splits["train"].stop, EPISODE, 1, 10)
     calib = H.calibrate(params, market.splits["train"].start, market.splits["train"].stop)
-    _, table = tune_baseline(env, params, starts, "fixed", calib, grid=np.array([0.0, 1.0, 3.0, 10.0]))
+    table = tune_baseline(env, params, starts, "fixed", calib, grid=np.array([0.0, 1.0, 3.0, 10.0])).table
     fills = [r["fills_per_episode"] for r in table]
     assert fills[0] > 0 and all(a >= b for a, b in zip(fills, fills[1:], strict=False))
+
+
+def test_baselines_choose_their_own_requote_margin_on_the_training_episodes(recording):
+    """The agent's hysteresis cannot handicap a baseline: tuning runs every value at margin 0 and at the agent's."""
+    from mmjax.env import build
+
+    market = build.load(build.DataConfig(data=str(recording), split_gap_steps=100), build.EnvKnobs(episode_steps=EPISODE))
+    params = market.env_params(market.splits["train"])
+    starts = H.non_overlapping_starts(np.asarray(market.md.steps_to_gap), market.splits["train"].start,
+                                      market.splits["train"].stop, EPISODE, 1, 10)
+    calib = H.calibrate(params, market.splits["train"].start, market.splits["train"].stop)
+    grid = np.array([0.0, 1.0, 3.0])
+    # this book's touch jumps many ticks a step: a wide margin (half the action range) is needed to keep anything
+    tuned = tune_baseline(build.make_env(), params, starts, "fixed", calib, grid=grid, margins=(1.0, 0.0))
+    assert [(r["requote_margin"], r["value"]) for r in tuned.table] == [(m, v) for m in (0.0, 1.0) for v in grid]
+    trading = [r for r in tuned.table if r["fills_per_episode"] >= 1.0] or tuned.table
+    best = max(trading, key=lambda r: (r["mean_pnl"], -r["map"]))
+    assert (tuned.value, tuned.requote_margin) == (best["value"], pytest.approx(best["requote_margin"]))
+    at = {m: [(r["fills_per_episode"], r["mean_pnl"]) for r in tuned.table if r["requote_margin"] == m]
+          for m in (0.0, 1.0)}
+    assert at[0.0] != at[1.0], "the margin reaches the lanes"
+    alone = tune_baseline(build.make_env(), params, starts, "fixed", calib, grid=grid).table  # params' margin: 0
+    assert [(r["fills_per_episode"], r["mean_pnl"]) for r in alone] == at[0.0]
 
 
 def test_abstain_never_quotes_and_is_the_zero_line(baseline_report):

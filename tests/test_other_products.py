@@ -69,7 +69,7 @@ def run_baselines(market: build.Market, episode_steps: int, episodes: int, names
     calib = H.calibrate(p_tune, tune.start, tune.stop)
     out = {}
     for name in names:
-        best, _ = tune_baseline(env, p_tune, tune_starts, name, calib)
+        best = tune_baseline(env, p_tune, tune_starts, name, calib).value
         raw = H.rollout(env, p_eval, np.asarray(starts), H.baseline_policy(name, np.float32(best), calib))
         tr = H.to_traces(raw, p_eval)
         out[name] = {"metrics": M.policy_metrics(tr), "traces": tr}

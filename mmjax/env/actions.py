@@ -19,8 +19,11 @@ A constant action therefore re-quotes the same price while the touch stays, whic
 **Keeping the resting price** (``EnvKnobs.requote_margin``, ``m`` in action units; 0 = off): a side whose order the
 agent knows of (resting or in flight) at ``d_k`` ticks behind today's touch keeps that price, and so sends nothing
 and keeps its queue place, while some action within ``m`` of ``a`` maps to ``d_k``, that is while
-``d(a - m) <= d_k <= d(a + m)`` (``d`` is monotone). A price change then needs the action to leave the resting
-price's band by more than ``m``: small policy errors and exploration noise no longer cost the queue place.
+``d(a - m) <= d_k <= d(a + m)`` (``d`` is monotone) and ``d_k >= 0``. A price change then needs the action to
+leave the resting price's band by more than ``m``: small policy errors and exploration noise no longer cost the
+queue place. An order ahead of the touch (``d_k < 0``: the level it improved emptied, or it improved the spread)
+has no queue place to keep, and is priced by the mapping alone: keeping it would leave it alone at the front
+when the level behind it has just gone, the adversely selected spot.
 ``m = 0`` keeps exactly the prices the mapping gives (the known order's price is then kept only when ``d = d_k``).
 """
 
@@ -62,7 +65,8 @@ def kept_ticks_behind(action: jax.Array, k_max: jax.Array, known_behind: jax.Arr
     d = ticks_behind(a, k_max).astype(jnp.int32)
     lo = ticks_behind(a - m, k_max).astype(jnp.int32)
     hi = ticks_behind(a + m, k_max).astype(jnp.int32)
-    keep = known_live & (lo <= known_behind) & (known_behind <= hi)
+    # only a place in a displayed queue is worth keeping: an order ahead of the touch (d_k < 0) is alone at its price
+    keep = known_live & (known_behind >= 0) & (lo <= known_behind) & (known_behind <= hi)
     return jnp.where(keep, known_behind, d)
 
 

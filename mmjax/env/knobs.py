@@ -161,7 +161,7 @@ def validate(k: EnvKnobs) -> list[str]:
         if not (math.isfinite(v) and v >= 0):
             out.append(f"{name} must be a finite number >= 0, got {v}")
     if not (math.isfinite(k.requote_margin) and 0.0 <= k.requote_margin <= 2.0):
-        out.append(f"requote_margin must be in [0, 2] (action units), got {k.requote_margin}")
+        out.append(f"requote_margin (--requote-margin) must be in [0, 2] action units, got {k.requote_margin:g}")
     if not (math.isfinite(k.maker_fee_bps) and -100.0 < k.maker_fee_bps < 1e4):
         out.append(f"maker_fee_bps (--maker-fee-bps) must be in (-100, 10000) bps, got {k.maker_fee_bps:g}")
     return out

@@ -62,11 +62,12 @@ def quote_prices(action: Sequence[float], best_bid: int, best_ask: int, mid_tick
 
 
 def _kept(a: float, d: int, known_behind: int, k_max: int, m: float) -> int:
-    """`mmjax.env.actions.kept_ticks_behind` for one side: ``known_behind`` if d(a - m) <= it <= d(a + m), else d.
+    """`mmjax.env.actions.kept_ticks_behind` for one side: ``known_behind`` if d(a - m) <= it <= d(a + m) and it is
+    >= 0, else d.
 
     ``a`` and ``m`` are float32 values, so ``f32(a -+ m)`` is the device's float32 subtraction and addition.
     """
-    if d == known_behind:
+    if d == known_behind or known_behind < 0:  # an order ahead of the touch has no queue place to keep
         return d
     lo, hi = _ticks_behind_f32(f32(a - m), k_max), _ticks_behind_f32(f32(a + m), k_max)
     return known_behind if lo <= known_behind <= hi else d

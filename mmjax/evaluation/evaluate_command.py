@@ -21,6 +21,7 @@ from mmjax import outputs
 from mmjax.data.market import identity
 from mmjax.data.splits import Split
 from mmjax.env import build
+from mmjax.env.state import EnvParams
 from mmjax.evaluation import harness as H
 from mmjax.evaluation import metrics as M
 from mmjax.evaluation import report as R
@@ -101,21 +102,27 @@ def _evaluate(cfg: EvaluateConfig, progress, runs: list[Path], out: Path) -> dic
     progress(f"fill intensity on the tuning window: A = {calib.A_per_s:.3f} /s, k = {calib.k_per_tick:.5f} /tick (R^2 {calib.r2:.2f})")
     progress(f"signal-aware forecast of the 1 s mid move fitted on the tuning window: in-sample R^2 {calib.forecast_r2:.3f}")
     policies: dict[str, H.Policy] = {}
+    params_of: dict[str, EnvParams] = {}  # each policy's env params: the baselines run at their tuned margin
     tuning = {}
+    # the baselines choose their own hysteresis (none, or the agent's), so the agent's margin cannot handicap them
+    margins = sorted({0.0, float(mcfg.requote_margin)})
     for name in bl.BASELINES:
-        policies[name] = H.baseline_policy(name, jnp.float32(0.0), calib)
+        policies[name], params_of[name] = H.baseline_policy(name, jnp.float32(0.0), calib), p_eval_base
         if name == "abstain":
             continue  # nothing to tune: the zero line
-        best, table = tune_baseline(env, p_tune, tune_starts, name, calib)
-        edge = bool(table) and best in (table[0]["value"], table[-1]["value"])
+        best, margin, table = tune_baseline(env, p_tune, tune_starts, name, calib, margins=margins)
+        values = sorted({r["value"] for r in table})
+        edge = bool(table) and best in (values[0], values[-1])
         tuning[name] = {"param": TUNED_PARAM.get(name, "gamma_per_tick_per_lot"), "value": best,
-                        "at_grid_edge": edge, "grid": table}
+                        "requote_margin": margin, "at_grid_edge": edge, "grid": table}
         policies[name] = H.baseline_policy(name, jnp.float32(best), calib)
-        progress(f"tuned {name}: {tuning[name]['param']} = {best:.4g}" + ("  (at the grid's edge)" if edge else ""))
+        params_of[name] = p_eval_base.replace(requote_margin=jnp.float32(margin))
+        progress(f"tuned {name}: {tuning[name]['param']} = {best:.4g}" + ("  (at the grid's edge)" if edge else "")
+                 + (f", requote margin {margin:g}" if len(margins) > 1 else ""))
     ppo_names = []
     for k, run in enumerate(runs):
         name = "ppo" if k == 0 else f"ppo_seed{k}"
-        policies[name] = H.ppo_policy(run, env, p_eval)
+        policies[name], params_of[name] = H.ppo_policy(run, env, p_eval), p_eval
         ppo_names.append(name)
     order = ppo_names + list(bl.BASELINES)
 
@@ -123,7 +130,7 @@ def _evaluate(cfg: EvaluateConfig, progress, runs: list[Path], out: Path) -> dic
     starts_j = jnp.asarray(starts)
     results, traces, markouts, retail = {}, {}, {}, {}
     for name in order:
-        p_run = p_eval if name in ppo_names else p_eval_base
+        p_run = params_of[name]
         run_fn = jax.jit(lambda p, pol=policies[name]: H.rollout(env, p, starts_j, pol))
         raw = run_fn(p_run)
         tr = H.to_traces(raw, p_run)
@@ -197,6 +204,7 @@ def _report_md(p: dict, pngs: list[Path]) -> str:
         f"(R^2 {p['calibration']['r2']:.2f})",
         "- tuned baseline parameters (grid search on the tuning window, mean PnL among values that trade): "
         + ", ".join(f"{n} {t['param']} = {t['value']:.4g}{' (at the grid edge)' if t.get('at_grid_edge') else ''}"
+                    f" (requote margin {t.get('requote_margin', 0.0):g})"
                     for n, t in p["tuning"].items()), "",
         f"## Results at the maker fee in force: {p['maker_fee_bps']} bps", "",
         R.policy_table(p["policies"]), "",

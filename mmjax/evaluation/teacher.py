@@ -47,7 +47,7 @@ def teacher_for(name: str) -> Callable[[build.Market, Callable], Callable[[objec
         if len(starts) == 0:
             raise UserError(f"--teacher {name}: no episode of {k.episode_steps} steps fits in the training split")
         calib = H.calibrate(params, win.start, win.stop)
-        value, _ = tune_baseline(build.make_env(), params, starts, name, calib)
+        value = tune_baseline(build.make_env(), params, starts, name, calib).value  # at the agent's own margin
         progress(f"teacher {name}: tuned on {len(starts)} training episodes, value {value:.4g}; PPO clones its actions "
                  "at the start of training (--bc-coef, --bc-anneal-frac)")
         policy = H.baseline_policy(name, jnp.float32(value), calib)
