@@ -7,7 +7,7 @@ is evidence that both implement the rules. Two callers drive it: `mmjax.env.refe
 env over a replay) and the live paper trader (`mmjax.live.trader`), one grid row at a time.
 
 Each rule is one function, named as in docs/env.md (the quoting rules, the first four, live in
-`mmjax.env.sim_quotes` and are re-exported here):
+`mmjax.env.sim_quotes` with `decide`, which composes them, and are re-exported here):
 
     quote_prices        The action mapping: ticks behind each touch, or a pulled side (float32, like the device env)
     ticks_behind        The action mapping: one side's action -> ticks behind its touch
@@ -51,7 +51,14 @@ from collections.abc import Sequence
 
 from mmjax.data.layout import DEFAULT_LOT_SIZE, LOT_CAP  # noqa: F401 - DEFAULT_LOT_SIZE re-exported for the live trader
 from mmjax.env.fill_kinds import FILL_CROSSED, FILL_QUEUE, FILL_THROUGH
-from mmjax.env.sim_quotes import f32, gate_quotes, order_messages, quote_prices, ticks_behind  # noqa: F401 - re-exported
+from mmjax.env.sim_quotes import (  # noqa: F401 - re-exported
+    decide,
+    f32,
+    gate_quotes,
+    order_messages,
+    quote_prices,
+    ticks_behind,
+)
 from mmjax.env.sim_types import (  # noqa: F401 - the simulator's values, re-exported
     ASK,
     BID,
@@ -355,17 +362,6 @@ def reset(mid0: float, p: SimParams) -> SimState:
 def cancel_all(state: SimState, p: SimParams) -> SimState:
     """A gap: venue orders and messages in flight are dropped; the account (a real position) is kept."""
     return reset(state.account.mid0, p)._replace(account=state.account)
-
-
-def decide(state: SimState, action: Sequence[float], book: Book, p: SimParams) -> SimState:
-    """The decision at row t from ``book`` (row t), the inventory at t and the orders known at t -> messages."""
-    k = p.knobs
-    quotes = quote_prices(action, book.bid_px[0], book.ask_px[0], book.mid, p.anchor_ticks, k.max_offset_bps,
-                          state.known, k.requote_margin)
-    quotes = gate_quotes(quotes, state.account.inventory_lots, p.max_lots)
-    msg = order_messages(state.known, quotes)
-    return SimState(state.bid, state.ask, (*state.pipeline, quotes), state.account, (*state.messages, msg), quotes,
-                    state.age, state.since_fill)  # the constructor, every field: _replace is 3x slower (every live row)
 
 
 def settle(state: SimState, book_s: Book, book_s1: Book, trades: Trades, p: SimParams) -> tuple[SimState, Settlement]:
