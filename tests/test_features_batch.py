@@ -15,6 +15,7 @@ from mmjax.features import spec
 from mmjax.features.batch import (
     compute_market_features,
     fit_norm,
+    market_sigma,
     normalize,
     rolling_sum,
     segment_start,
@@ -285,6 +286,13 @@ def test_no_nan_with_no_trades_thin_books_and_frequent_gaps():
 
 
 # NORMALIZATION ----------------------------------------------------------------------------------
+
+def test_market_sigma_alone_equals_the_features_sigma(toy):
+    _, md = toy
+    for cfg in (None, SMALL):
+        want = compute_market_features(md, cfg).sigma
+        np.testing.assert_array_equal(np.asarray(market_sigma(md, cfg)), np.asarray(want))
+
 
 def test_fit_norm_uses_only_the_training_rows_and_normalize_clips():
     rng = np.random.default_rng(1)

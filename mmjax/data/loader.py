@@ -40,10 +40,11 @@ def _read(path: Path) -> pa.Table:
 
 
 def _check_columns(table: pa.Table, expected: pa.Schema, path: Path) -> None:
+    types = dict(zip(table.schema.names, table.schema.types, strict=True))  # one pass: a 1000-level book has 4,000 columns
     for f in expected:
-        if f.name not in table.schema.names:
+        if f.name not in types:
             raise RecordingError(f"{path}: missing column {f.name!r}")
-        got = table.schema.field(f.name).type
+        got = types[f.name]
         if got != f.type:
             raise RecordingError(f"{path}: column {f.name!r} has dtype {got}, expected {f.type}")
 

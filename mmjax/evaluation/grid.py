@@ -36,7 +36,8 @@ from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import EnvParams, MarketMakingEnv, make_params
 from mmjax.evaluation.backtest import SUMS, segments, step_sums, zero_sums
 from mmjax.evaluation.grid_quoters import QUOTERS, Columns, Quoter, tuning_inputs  # noqa: F401 (tuning_inputs: harness)
-from mmjax.features.batch import compute_market_features
+from mmjax.features.batch import market_sigma
+from mmjax.features.spec import MARKET_FEATURES
 from mmjax.outputs import UserError
 
 # env knobs a grid may sweep for any quoter: traced ones, then the static latency
@@ -68,11 +69,11 @@ class Recording:
 def load(data: str, product: str | None = None) -> Recording:
     """Load ``data`` once for the whole grid; a recording with no steppable segment is an error naming it."""
     md, raw = load_market(data, product)
-    feats = compute_market_features(md)
     segs = segments(np.asarray(md.after_gap))
     if not segs:
         raise RecordingError(f"{data}: no gap-free segment of two or more rows: nothing to backtest")
-    return Recording(md, raw, np.zeros(feats.values.shape, np.float32), np.asarray(feats.sigma), segs)
+    features = np.zeros((md.num_steps, len(MARKET_FEATURES)), np.float32)
+    return Recording(md, raw, features, np.asarray(market_sigma(md)), segs)
 
 
 def _params(rec: Recording, knobs: EnvKnobs) -> EnvParams:
