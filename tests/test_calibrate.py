@@ -91,6 +91,13 @@ def test_presets_load_and_the_builtin_one_is_the_default():
     assert np.median(spread) >= 3, "the multi-tick preset is a multi-tick book"
 
 
+def test_a_preset_names_its_product_so_a_stock_like_book_is_not_called_btc():
+    assert synth.meta_for(synth.SynthConfig(out="-", preset="large-tick")).product == "SYNTH-LARGE-TICK"
+    assert synth.meta_for(synth.SynthConfig(out="-", preset="builtin-btc")).product == "BTC-USD"  # names none
+    assert synth.meta_for(synth.SynthConfig(out="-")).product == "BTC-USD"
+    assert synth.meta_for(synth.SynthConfig(out="-", preset="large-tick", product="X-Y")).product == "X-Y"
+
+
 def test_bad_input_is_a_clear_error(tmp_path, capsys):
     missing = tmp_path / "nope"
     assert cli.main(["synth", "--calibrate-from", str(missing), "--out", str(tmp_path / "o")]) == 2

@@ -37,6 +37,15 @@ def test_a_profitable_regime_names_who_profits_and_who_ppo_loses_to():
     assert "Bar (beat every baseline, lower MAP than fixed): met" in verdicts([("builtin-btc", "rebate", -0.5, p)])
 
 
+def test_the_map_in_the_verdict_pools_every_ppo_seed_not_seed_0_alone():
+    p = _payload({"ppo": (0.3, 0.1, 0.5), "ppo_seed1": (0.3, 0.1, 0.5), "fixed": (0.1, 0.0, 0.2)},
+                 {"fixed": (0.05, 0.3)})
+    p["policies"]["ppo_seed1"]["map"] = 0.05  # seed 0 holds 0.02 < fixed's 0.03, the pool 0.035 > it
+    text = verdicts([("large-tick", "rebate", -0.5, p)])
+    assert "MAP: PPO 0.0350 pooled over 2 seeds (0.0200 to 0.0500) vs fixed 0.0300" in text
+    assert "Bar (beat every baseline, lower MAP than fixed): NOT met" in text
+
+
 def test_full_runs_the_bars_configuration_and_never_shrinks_a_request():
     full = DemoConfig(full=True).resolved()
     assert (full.seeds, full.episodes, full.hours) == (FULL["seeds"], FULL["episodes"], FULL["hours"])

@@ -175,6 +175,16 @@ def preset_env(name: str) -> dict[str, float | int]:
     return dict(env)
 
 
+def preset_product(name: str) -> str | None:
+    """The product name a market of preset ``name`` is written under (its ``"_product"``); None when it names none."""
+    path = PRESETS_DIR / f"{name}.json"
+    load_preset(name)
+    product = json.loads(path.read_text()).get("_product")
+    if product is not None and not (isinstance(product, str) and product.strip()):
+        raise ValueError(f"{path}: field '_product' must be a non-empty product name, got {product!r}")
+    return product
+
+
 def overrides(base: SynthParams, given: SynthParams) -> SynthParams:
     """``base`` with every field of ``given`` that differs from the default (an explicit flag) applied on top."""
     default = SynthParams()

@@ -53,7 +53,8 @@ class SynthConfig:
     seed: int = field(default=0, metadata={"help": "random seed; fixes every draw"})
     levels: int = field(default=schema.DEFAULT_LEVELS, metadata={"help": "book levels per side"})
     grid_ms: int = field(default=schema.DEFAULT_GRID_MS, metadata={"help": "book snapshot grid, milliseconds"})
-    product: str = field(default="BTC-USD", metadata={"help": "product name written to the partition path"})
+    product: str = field(default="", metadata={
+        "help": "product name written to the partition path (empty: the preset's \"_product\", else BTC-USD)"})
     start: str = field(default=DEFAULT_START, metadata={"help": "UTC start time, ISO 8601"})
     model: SynthParams = field(default_factory=SynthParams)
     preset: str = field(default="", metadata={"help": "named parameter preset (mmjax/market/presets/NAME.json); empty: the built-in defaults"})
@@ -219,10 +220,15 @@ def to_tables(mk: SynthMarket, seed: int) -> tuple[pa.Table, pa.Table]:
     return book, trades
 
 
+def product_of(cfg: SynthConfig) -> str:
+    """The product the recording is written under: ``--product``, else the preset's own name for it, else BTC-USD."""
+    return cfg.product or (sp.preset_product(cfg.preset) if cfg.preset else None) or "BTC-USD"
+
+
 def meta_for(cfg: SynthConfig) -> schema.RecordingMeta:
     """Recording metadata of a synthetic market."""
     p = resolved_params(cfg)
-    return schema.RecordingMeta(product=cfg.product, tick_size=p.tick_size, size_unit=p.size_unit,
+    return schema.RecordingMeta(product=product_of(cfg), tick_size=p.tick_size, size_unit=p.size_unit,
                                 grid_ms=cfg.grid_ms, levels=cfg.levels, source=f"mmjax.synth seed={cfg.seed}",
                                 lot_size=p.size_lot if p.size_lot > 0 else None)  # sizes in whole lots: say so
 
@@ -251,6 +257,6 @@ def run(cfg: SynthConfig) -> int:
         from mmjax.data import loader
         from mmjax.market import stylized
 
-        facts = stylized.compute(loader.read_recording(cfg.out, cfg.product))
+        facts = stylized.compute(loader.read_recording(cfg.out, product_of(cfg)))
         print(stylized.format_table({"synth": facts}))
     return 0
