@@ -11,6 +11,7 @@ from mmjax.env.knobs import EnvKnobs, EnvOverrides
 from mmjax.market import synth
 from mmjax.outputs import UserError
 from mmjax.ppo.config import PPOConfig
+from mmjax.runs.config import TEACHER_HELP, check_teacher
 
 # The markets the demo compares (synth presets, mmjax/market/presets): the one-tick BTC book, where a tick is worth
 # 0.002 bps and nobody is expected to earn, and the large-tick book calibrated to SSE 600961 (a tick of ~11 bps).
@@ -63,9 +64,7 @@ class DemoConfig:
     full: bool = field(default=False, metadata={
         "help": f"the bar's configuration: every market at every regime, {FULL['seeds']} seeds, "
                 f">= {FULL['episodes']} test episodes, {FULL['hours']:g} h markets"})
-    teacher: str = field(default="", metadata={
-        "help": "a baseline PPO clones at the start of training (glft, avellaneda_stoikov, signal_aware, fixed, "
-                "queue_aware), tuned on each run's training split; needs --bc-coef > 0; '' = none"})
+    teacher: str = field(default="", metadata={"help": TEACHER_HELP})
     env: EnvOverrides = field(default_factory=EnvOverrides)  # env knobs over the market preset's and DEMO_ENV
     ppo: PPOConfig = field(default_factory=lambda: DEMO_PPO)  # the PPO knobs of every run (its --seed: the first seed)
 
@@ -73,9 +72,7 @@ class DemoConfig:
         if self.env.maker_fee_bps is not None:
             raise UserError("the maker fee is each regime's: give --regimes (presets or bps, e.g. --regimes "
                             f"rebate,1.5), not --maker-fee-bps {self.env.maker_fee_bps:g}")
-        if bool(self.teacher) != (self.ppo.bc_coef > 0):
-            raise UserError(f"--teacher {self.teacher!r} and --bc-coef {self.ppo.bc_coef:g} go together: a teacher is "
-                            "cloned with a weight > 0, and a weight needs a teacher (e.g. --teacher glft --bc-coef 1)")
+        check_teacher(self.teacher, self.ppo.bc_coef)  # a bad name or a missing half fails before any work
 
     def resolved(self) -> DemoConfig:
         """With --full, the bar's sizes replace the smaller defaults (never shrink what was asked for)."""
@@ -135,18 +132,16 @@ def train_config(cfg: DemoConfig, data: str, fee_bps: float, out: str, market: s
     # all seeds in one vmapped program; each keeps its best checkpoint on the validation split (never test)
     # the demo owns OUT: a rerun replaces its runs and reports (each only once the new one is complete)
     core = TrainCore(data=data_cfg, env=market_knobs(market, fee_bps, cfg), ppo=cfg.ppo)
-    return TrainConfig(core=core, seeds=cfg.seeds, select_on_val=True, val_every_updates=20, val_episodes=cfg.val_episodes,
-                       out=out, overwrite=True)
+    return TrainConfig(core=core, teacher=cfg.teacher, seeds=cfg.seeds, select_on_val=True, val_every_updates=20,
+                       val_episodes=cfg.val_episodes, out=out, overwrite=True)
 
 
 def _demo(cfg: DemoConfig, progress) -> int:
     from mmjax.env.knobs import fee_preset_name
     from mmjax.evaluation.evaluate_command import EvaluateConfig, evaluate
-    from mmjax.evaluation.teacher import teacher_for
     from mmjax.runs.train_command import train
 
     cfg = cfg.resolved()
-    make_teacher = teacher_for(cfg.teacher) if cfg.teacher else None  # a bad name fails before any work
     t0 = time.perf_counter()
     out = Path(cfg.out)
     pairs, left = plan(cfg)
@@ -178,7 +173,7 @@ def _demo(cfg: DemoConfig, progress) -> int:
                   "validation split", flush=True)
             # one seed: --seeds 1 writes OUT itself, so point OUT at seed<k>/ to keep the layout run/<m>/<fee>/seed<k>/
             train(train_config(cfg, str(data), fee, str(runs if cfg.seeds > 1 else runs / f"seed{cfg.ppo.seed}"), market),
-                  progress=progress, teacher_for=make_teacher)
+                  progress=progress)
             print(f"[3/3] market {market}, regime {name}: out-of-sample evaluation on the test split, baselines tuned "
                   f"at {fee:g} bps", flush=True)
             payload = evaluate(EvaluateConfig(data=str(data), policy=str(runs), out=str(out / "report" / market / name),

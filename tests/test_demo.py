@@ -120,7 +120,15 @@ def test_an_unknown_teacher_is_refused_before_any_work(tmp_path):
     from mmjax.outputs import UserError
     from mmjax.ppo.config import PPOConfig
 
-    cfg = DemoConfig(out=str(tmp_path / "o"), teacher="abstain", ppo=PPOConfig(bc_coef=1.0))
     with pytest.raises(UserError, match="--teacher 'abstain': choose one of fixed, avellaneda_stoikov"):
-        demo._demo(cfg, print)
+        DemoConfig(out=str(tmp_path / "o"), teacher="abstain", ppo=PPOConfig(bc_coef=1.0))
     assert not (tmp_path / "o").exists()
+
+
+def test_the_demos_teacher_reaches_its_train_config():
+    from mmjax.ppo.config import PPOConfig
+
+    cfg = DemoConfig(teacher="glft", ppo=dataclasses.replace(demo.DEMO_PPO, bc_coef=10.0))
+    assert demo.train_config(cfg, "d", 0.0, "o", "large-tick").teacher == "glft"  # its `mmjax train` line too
+    assert demo.train_config(DemoConfig(), "d", 0.0, "o").teacher == ""
+    assert PPOConfig().bc_coef == 0.0

@@ -29,6 +29,31 @@ def run_dir(tmp_path_factory):
     return root
 
 
+def test_train_clones_a_named_teacher_records_it_and_refuses_half_of_the_pair(run_dir, tmp_path):
+    """`mmjax train --teacher glft --bc-coef W`: the baseline is tuned on the training split and cloned; the name
+    goes in train_config.json (a --resume with another teacher is refused); a name or a weight alone is refused."""
+    import dataclasses
+
+    from mmjax.outputs import UserError
+    from mmjax.runs.run_dir import load_train_config
+    from mmjax.runs.train_command import TrainConfig, config_diff, train
+
+    base = load_train_config(run_dir / "run")
+    ppo = dataclasses.replace(base.core.ppo, bc_coef=5.0)
+    cfg = dataclasses.replace(base, core=dataclasses.replace(base.core, ppo=ppo), teacher="glft", out=str(tmp_path / "t"))
+    said = []
+    train(cfg, progress=said.append)
+    assert any(line.startswith("teacher glft: tuned on") for line in said)
+    kept = load_train_config(tmp_path / "t")
+    assert kept.teacher == "glft" and kept.core.ppo.bc_coef == 5.0
+    assert any("teacher" in d for d in config_diff(kept, dataclasses.replace(kept, teacher="fixed")))
+    with pytest.raises(UserError, match="--teacher 'glft' and --bc-coef 0"):
+        TrainConfig(core=base.core, teacher="glft")
+    with pytest.raises(UserError, match="--bc-coef 5 go together"):  # a weight, nothing named: before any work
+        train(dataclasses.replace(cfg, teacher="", out=str(tmp_path / "w")), progress=lambda *_: None)
+    assert not (tmp_path / "w").exists()
+
+
 def test_train_writes_checkpoint_metrics_curve_norm_and_a_loadable_policy(run_dir):
     from mmjax.features import spec
     from mmjax.policy.numpy_policy import NumpyPolicy

@@ -3,8 +3,7 @@
 The teacher is the evaluation's own baseline (`harness.baseline_policy`), calibrated on the training
 split's rows and tuned by the same grid search (`tuning.tune_baseline`) on training episodes, within
 the agent's action range (its actions must be ones the agent can take). Nothing from the validation or
-test split is read. `mmjax.demo` passes `teacher_for` to `mmjax.runs.train_command.train`, which
-cannot import this stage.
+test split is read. `mmjax train --teacher NAME` (and `mmjax demo`, through its TrainConfig) builds it here.
 """
 
 from __future__ import annotations
@@ -20,23 +19,14 @@ from mmjax.evaluation import harness as H
 from mmjax.evaluation.configs import EvaluateConfig
 from mmjax.evaluation.tuning import tune_baseline
 from mmjax.outputs import UserError
-from mmjax.policy import baselines as bl
-
-TEACHERS = tuple(b for b in bl.BASELINES if b != "abstain")  # a teacher that never quotes teaches nothing
+from mmjax.runs.config import check_teacher_name
 # training episodes the teacher's parameter is tuned on: `mmjax evaluate --tune-episodes`' default, its one home
 TUNE_EPISODES = EvaluateConfig.__dataclass_fields__["tune_episodes"].default
 
 
-def check_name(name: str) -> str:
-    """``name`` if it is a baseline that can teach; else a UserError naming the choices."""
-    if name not in TEACHERS:
-        raise UserError(f"--teacher {name!r}: choose one of {', '.join(TEACHERS)}")
-    return name
-
-
 def teacher_for(name: str) -> Callable[[build.Market, Callable], Callable[[object, object], jax.Array]]:
     """``(market, progress) -> teacher(env_state, env_params) -> [2] action``: ``name`` tuned on ``market``'s training split."""
-    check_name(name)
+    check_teacher_name(name)
 
     def build_teacher(market: build.Market, progress=print):
         win = market.splits["train"]

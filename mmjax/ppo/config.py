@@ -52,7 +52,7 @@ class PPOConfig:
         "help": "behaviour cloning at the start: weight of the mean squared distance between the policy's deterministic "
                 "action tanh(mean) and a teacher's action on the rollout's own states, added to the loss and decayed "
                 "linearly to 0 over the first --bc-anneal-frac of the updates; 0 = off (a teacher is needed otherwise: "
-                "`mmjax demo --teacher glft`)"})
+                "`mmjax train --teacher glft`)"})
     bc_anneal_frac: float = field(default=0.5, metadata={
         "help": "fraction of the updates over which --bc-coef decays to 0, unitless in (0, 1]"})
     obs_clip: float = field(default=10.0, metadata={"help": "clip normalized observations to +-this, standard deviations"})

@@ -10,12 +10,32 @@ from pathlib import Path
 from mmjax.env.data_config import DataConfig
 from mmjax.env.knobs import EnvKnobs
 from mmjax.outputs import UserError, check_range
+from mmjax.policy.baselines import BASELINES
 from mmjax.ppo.config import PPOConfig
 
 # grid flag -> ("hp", HParams / PPOConfig field) or ("env", EnvKnobs field); values are comma-separated floats
 GRID_FLAGS = {"lr_grid": ("hp", "lr"), "ent_coef_grid": ("hp", "ent_coef"),
               "risk_aversion_grid": ("env", "risk_aversion")}
 SELECT = {"pnl": "mm/pnl", "return": "charts/episodic_return", "sharpe": "mm/pnl"}
+TEACHERS = tuple(b for b in BASELINES if b != "abstain")  # a teacher that never quotes teaches nothing
+TEACHER_HELP = (f"a baseline PPO clones at the start of training ({', '.join(TEACHERS)}), tuned on the run's training "
+                "split (mmjax/evaluation/teacher.py); needs --bc-coef > 0; '' = none")
+
+
+def check_teacher_name(name: str) -> str:
+    """``name`` if it is a baseline that can teach; else a UserError naming the choices."""
+    if name not in TEACHERS:
+        raise UserError(f"--teacher {name!r}: choose one of {', '.join(TEACHERS)}")
+    return name
+
+
+def check_teacher(teacher: str, bc_coef: float) -> None:
+    """A known teacher name, given exactly when `PPOConfig.bc_coef` > 0 (a UserError saying which is missing)."""
+    if teacher:
+        check_teacher_name(teacher)
+    if bool(teacher) != (bc_coef > 0):
+        raise UserError(f"--teacher {teacher!r} and --bc-coef {bc_coef:g} go together: a teacher is cloned with a "
+                        "weight > 0, and a weight needs a teacher (e.g. --teacher glft --bc-coef 1)")
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,7 @@ class TrainConfig:
     overwrite: bool = field(default=False, metadata={
         "help": "replace the run in --out (it is kept until the new run finishes); without this or --resume, an "
                 "existing run is refused"})
+    teacher: str = field(default="", metadata={"help": TEACHER_HELP})
     seeds: int = field(default=1, metadata={
         "help": "seeds trained at once in one vmapped program: --seed, --seed+1, ...; above 1, run k goes to "
                 "OUT/seed<seed+k>/ (each laid out as a single run)"})
@@ -71,6 +92,8 @@ class TrainConfig:
         check_range(own, "val_margin_se", self.val_margin_se, 0.0)
         check_range(own, "num_processes", self.num_processes, 1)
         check_range(own, "process_id", self.process_id, 0, self.num_processes - 1)
+        if self.teacher:  # the other way round (a weight, no name) may be a caller's own teacher: `train` checks
+            check_teacher(self.teacher, self.core.ppo.bc_coef)
         if not self.out:
             raise UserError("--out must name a run directory")
 

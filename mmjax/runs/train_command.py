@@ -21,6 +21,7 @@ from mmjax import outputs
 from mmjax.env import build
 from mmjax.outputs import UserError
 from mmjax.runs import flags, run_dir
+from mmjax.runs.config import check_teacher
 from mmjax.runs.run_dir import TrainConfig, load_train_config
 
 __all__ = ["TrainConfig", "load_train_config", "run", "train"]
@@ -34,13 +35,18 @@ def train(cfg: TrainConfig, progress=print, teacher_for=None) -> dict:
     config, naming the fields) and the recording. A second writer on --out is refused (a lock). With
     --overwrite the new run is built beside the old one, which is replaced only when training succeeds.
 
-    ``teacher_for(market, progress) -> teacher`` builds `PPOConfig.bc_coef`'s teacher from the loaded market
-    (`mmjax.demo` passes a baseline tuned on the training split; this stage cannot import the baselines' tuning)."""
+    ``teacher_for(market, progress) -> teacher`` builds `PPOConfig.bc_coef`'s teacher from the loaded market; by
+    default the baseline ``cfg.teacher`` tuned on the training split (`mmjax.evaluation.teacher`)."""
     if not cfg.core.data.data:
         raise UserError("--data DIR is required (a recording; `mmjax synth` makes one)")
     if not Path(cfg.core.data.data).is_dir():
         raise UserError(f"--data {cfg.core.data.data}: no such directory")
     cfg.core.ppo.validate()
+    if teacher_for is None and (cfg.teacher or cfg.core.ppo.bc_coef > 0):
+        check_teacher(cfg.teacher, cfg.core.ppo.bc_coef)  # a clone weight with nothing to clone is refused
+        from mmjax.evaluation.teacher import teacher_for as tuned_baseline
+
+        teacher_for = tuned_baseline(cfg.teacher)
     from mmjax.ppo import distributed
 
     distributed.initialize(cfg.coordinator_address, cfg.num_processes, cfg.process_id)  # the CLI joined already
