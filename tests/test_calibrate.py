@@ -121,7 +121,7 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
 
 def test_touch_quoter_quotes_d_ticks_behind_the_touch():
     from mmjax.env import actions
-    from mmjax.market.fill_facts import _action_behind_touch
+    from mmjax.evaluation.fill_facts import _action_behind_touch
 
     rng = np.random.default_rng(0)
     bid = rng.integers(-500, 500, 64).astype(np.int32)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from mmjax.market import fill_fit
+from mmjax.evaluation import fill_fit
 from mmjax.market.params import SynthParams
 
 # a market whose targets respond log-linearly to the knobs, with couplings unlike the probe's first guess

@@ -37,7 +37,6 @@ UPSTREAM = {
     "dashboard": {"schema", "recorder", "data", "features", "env", "policy", "live", "dashboard"},
     "app": set(),  # the composition root (cli, demo, mmjax.record): may import anything
 }
-MARKET_FILL_MODULES = ("mmjax.market.fill_facts", "mmjax.market.queue_fill_facts", "mmjax.market.fill_fit")
 JAX_LIBS = ("jax", "jaxlib", "flax", "optax", "chex", "gymnax")
 # What the live path runs: paper trading must start without jax, and without the gymnasium interface.
 JAX_FREE_ROOTS = ("recorder", "mmjax.outputs", "mmjax.live", "mmjax.dashboard", "mmjax.policy.numpy_policy",
@@ -60,9 +59,9 @@ def stage(module: str) -> str:
     if module in ("mmjax.schema", "mmjax.outputs"):
         return "schema"  # the recording format, and output safety (user errors, atomic writes, locks)
     if parts[:2] == ["mmjax", "market"]:
-        # the synthetic market: its generator and fact-based calibration sit with the data; the fill facts are
-        # measured through a backtest of the env, so they sit with the evaluation
-        return "evaluation" if module in MARKET_FILL_MODULES else "data"
+        # the synthetic market: its generator and fact-based calibration sit with the data (the maker's fill facts,
+        # measured through a backtest of the env, live in the evaluation: mmjax/evaluation/fill_facts.py)
+        return "data"
     if len(parts) > 1 and parts[1] in UPSTREAM:
         return parts[1]
     return "app"

@@ -11,7 +11,7 @@ from mmjax import schema
 from mmjax.market import calibrate, synth
 from mmjax.market import params as sp
 from mmjax.market import queue_facts as Q
-from mmjax.market import queue_fill_facts as QF
+from mmjax.evaluation import queue_fill_facts as QF
 from mmjax.market.params import SynthParams
 
 

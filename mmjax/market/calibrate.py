@@ -11,7 +11,7 @@
    ACF, say) leave their parameter alone.
 
 NumPy only. The fill counts per hour (a backtest, so jax) are matched after this fit by the outer fill
-round, `mmjax.market.fill_fit`, which `mmjax synth --calibrate-from` runs next.
+round, `mmjax.evaluation.fill_fit`, which `mmjax synth --calibrate-from` runs next.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """`mmjax synth`: write the built-in market, from its defaults, a preset, a params file, or fitted to a recording.
 
 ``--calibrate-from DIR`` (a recording, or a directory of Tardis CSVs) fits `SynthParams` to it
-(`mmjax.market.calibrate`, then the fill round `mmjax.market.fill_fit`), writes ``--hours`` of synthetic market to ``--out`` and, next to it,
+(`mmjax.market.calibrate`, then the fill round `mmjax.evaluation.fill_fit`), writes ``--hours`` of synthetic market to ``--out`` and, next to it,
 ``calibration.json`` = ``{"facts": {NAME: {"real", "synth", "within"}}, "params": {...}}`` and
 ``calibration.png``; the side-by-side table is printed. The facts include the fixed quoter's fill
-counts per hour (`mmjax.market.fill_facts`, through the backtest), so this is a command (it
+counts per hour (`mmjax.evaluation.fill_facts`, through the backtest), so this is a command (it
 composes data and evaluation), not a data tool.
 """
 
@@ -52,7 +52,7 @@ def load_any(path: str | Path, tmp: Path) -> tuple[loader.RawRecording, Path]:
 
 def all_facts(raw: loader.RawRecording, path: Path) -> dict[str, float]:
     """The recording's facts plus the fixed quoter's fill counts per hour (a backtest per distance)."""
-    from mmjax.market import fill_facts, queue_fill_facts
+    from mmjax.evaluation import fill_facts, queue_fill_facts
 
     out = facts.recording_facts(raw)
     out.update(fill_facts.fills_per_hour(str(path), raw.report.lot_size or raw.meta.tick_size, raw.meta.grid_ms,
@@ -98,7 +98,7 @@ def _bound_note(name: str, p: sp.SynthParams) -> str:
 
 
 def _fill_note(history: list[dict], real_hours: float, large_tick: bool) -> str:
-    from mmjax.market.fill_fit import LARGE_TICK_SKIP
+    from mmjax.evaluation.fill_fit import LARGE_TICK_SKIP
 
     if large_tick:
         return f"not fitted: {LARGE_TICK_SKIP}"
@@ -132,7 +132,8 @@ def annotate(cmp: dict[str, dict], raw: loader.RawRecording, fitted: sp.SynthPar
 
 def calibrate_and_write(cfg: SynthConfig, progress=print) -> dict:
     """Fit, write the synthetic recording and OUT/calibration.json (+ .png); returns the JSON payload."""
-    from mmjax.market import calibrate, fact_ci, fill_fit
+    from mmjax.evaluation import fill_fit
+    from mmjax.market import calibrate, fact_ci
 
     t0 = time.perf_counter()
     outputs.refuse_existing(cfg.out, cfg.overwrite, "a recording")  # before the fit, not after it

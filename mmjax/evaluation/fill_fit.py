@@ -35,8 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from mmjax.data import loader
+from mmjax.evaluation import fill_facts
 from mmjax.market import facts as F
-from mmjax.market import fill_facts, synth
+from mmjax.market import synth
 from mmjax.market.params import SynthParams
 
 KNOBS = ("sigma_bps_per_sqrt_s", "band_bps", "impact_ticks_per_sqrt_btc", "order_size_log_std")

@@ -1,6 +1,6 @@
 """Fills of a quote joined at the back of the touch, through the env's own fill rules: rate, markouts, queue place.
 
-The touch quoter of `mmjax.market.fill_facts` (one lot per side at each touch, d = 0) runs over every
+The touch quoter of `mmjax.evaluation.fill_facts` (one lot per side at each touch, d = 0) runs over every
 gap-free segment of a recording, and every step's fills and orders are kept: a new order joins at the
 back of the queue displayed at its price (the env's rule, `mmjax.env.fills.arrive`), so its queue ahead
 at arrival is where it joined. Per fill: the wait from the order's arrival to the fill, the queue it joined
@@ -20,9 +20,9 @@ from mmjax.data.loader import load_market
 from mmjax.env.knobs import EnvKnobs
 from mmjax.env.market_env import MarketMakingEnv, make_params
 from mmjax.evaluation.backtest import segments
+from mmjax.evaluation.fill_facts import fill_knobs, touch_quoter
 from mmjax.features.batch import compute_market_features
 from mmjax.market.facts import MARKOUT_HORIZONS_S
-from mmjax.market.fill_facts import fill_knobs, touch_quoter
 
 # name -> (kind, meaning), compared like `mmjax.market.facts.FACTS`
 BACKQ_FACTS: dict[str, tuple[str, str]] = {
