@@ -95,15 +95,14 @@ def test_every_fill_matches_an_event_by_event_match_of_the_raw_trades(real):
                      queue_ahead=jnp.asarray(on_side(q[:, 3], q[:, 1]), jnp.int32), beyond=jnp.zeros((n, 2), bool))
     far = jnp.full((n, 2), 2**29, jnp.int32)  # no crossing: this test is about the trades
     _, fill, kind = jax.jit(fills.settle)(o, jnp.asarray(reach_px[q[:, 0]]), jnp.asarray(reach_lots[q[:, 0]]),
-                                          far, far, jnp.full((n, 2), 2**30, jnp.int32))
+                                          far, far)
     got = np.asarray(fill)[np.arange(n), q[:, 1]]
     np.testing.assert_array_equal(got, q[:, 5])
     kinds = np.asarray(kind)[np.arange(n), q[:, 1]]
     assert (kinds == fills.FILL_THROUGH).sum() > 1000 and (kinds == fills.FILL_QUEUE).sum() > 100
     # the eight price slots per side the features keep would lose deep prints: the reach does not
     slot_px, slot_lots = md.replace(reach_px=None, reach_lots=None).trade_reach()
-    _, fill_slots, _ = fills.settle(o, jnp.asarray(slot_px[q[:, 0]]), jnp.asarray(slot_lots[q[:, 0]]), far, far,
-                                    jnp.full((n, 2), 2**30, jnp.int32))
+    _, fill_slots, _ = fills.settle(o, jnp.asarray(slot_px[q[:, 0]]), jnp.asarray(slot_lots[q[:, 0]]), far, far)
     assert (np.asarray(fill_slots)[np.arange(n), q[:, 1]] != q[:, 5]).sum() > 0
 
 

@@ -239,6 +239,20 @@ def test_ten_fills_of_001_make_exactly_01_and_close_the_side():
     np.testing.assert_array_equal(info["bid_fill"][info["bid_fill"] > 0], np.float32(0.01))
 
 
+def test_the_limit_gates_new_orders_but_the_venue_fills_what_already_rests():
+    """Exchange semantics: an inventory limit is the trader's, so it stops new orders at the decision; an order
+    already at the venue fills in full (a fill it would give cannot be refused), then the side closes."""
+    T, t0 = 120, 10
+    m = make_market(np.full(T, 100), depth=0.0, trades=[(t, "sell", 100, 5.0) for t in range(t0, T)])
+    p = params_for(m, episode_steps=60, quote_size=0.02, max_inventory=0.03)
+    _, _, _, info, s = rollout(p, np.tile(np.array([[-1.0, 1.0]], np.float32), (60, 1)), t0=t0)
+    fills_ = info["bid_fill"][info["bid_fill"] > 0]
+    np.testing.assert_array_equal(fills_, np.float32(0.02))  # whole quotes: the second is not cut to the room
+    assert len(fills_) == 2 and float(s.inventory) == np.float32(0.04)  # 0.02 < 0.03 decided the second order
+    last = np.flatnonzero(info["bid_fill"] > 0)[-1]
+    assert not info["bid_live"][last + 1:].any()  # at 0.04 >= 0.03 no new bid is sent
+
+
 def test_fills_are_whole_lots_of_the_market():
     m = random_market(T=800, seed=4).replace(lot_size=1e-3)  # sizes round to whole 0.001 lots
     acts = np.random.default_rng(2).uniform(-1, -0.5, (500, 2)).astype(np.float32)

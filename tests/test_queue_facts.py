@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from mmjax import schema
+from mmjax.evaluation import queue_fill_facts as QF
 from mmjax.market import calibrate, synth
 from mmjax.market import params as sp
 from mmjax.market import queue_facts as Q
-from mmjax.evaluation import queue_fill_facts as QF
 from mmjax.market.params import SynthParams
 
 

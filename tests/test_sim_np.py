@@ -67,12 +67,11 @@ def test_flow_beyond_the_price_fills_in_full_and_flow_at_it_eats_the_queue_first
     assert sim_np.trade_reach(BID, 99, trades, P) == (True, 2)  # 0.05 sold at 98: beyond 99
     assert sim_np.trade_reach(BID, 98, trades, P) == (False, 5)
     assert sim_np.trade_reach(ASK, 101, trades, P) == (False, 70)
-    assert sim_np.fill_lots(10, 50, 30, False, False, 100) == 0  # 30 lots at p cannot clear 50 ahead
-    assert sim_np.fill_lots(10, 50, 55, False, False, 100) == 5
-    assert sim_np.fill_lots(10, 50, 0, True, False, 100) == 10  # beyond p: the whole order
-    assert sim_np.fill_lots(10, 50, 0, False, True, 100) == 10  # crossed: the whole remainder
-    assert sim_np.fill_lots(10, 0, 100, False, False, 4) == 4  # capped by the inventory room
-    assert sim_np.fill_lots(10, 0, 100, False, False, -1) == 0
+    assert sim_np.fill_lots(10, 50, 30, False, False) == 0  # 30 lots at p cannot clear 50 ahead
+    assert sim_np.fill_lots(10, 50, 55, False, False) == 5
+    assert sim_np.fill_lots(10, 50, 0, True, False) == 10  # beyond p: the whole order
+    assert sim_np.fill_lots(10, 50, 0, False, True) == 10  # crossed: the whole remainder
+    assert sim_np.fill_lots(10, 0, 100, False, False) == 10  # the venue fills it all, whatever our inventory
     assert sim_np.fill_kind(5, False, False) == sim_np.FILL_QUEUE and sim_np.fill_kind(0, True, True) == 0
 
 
@@ -91,7 +90,7 @@ def test_queue_after_the_trades_and_bounded_by_the_displayed_book():
 
 def test_crossing_fills_the_remainder_at_the_order_price():
     moved = Book([104, 103, 102], [1.0] * 3, [105, 106, 107], [1.0] * 3)
-    order, fill = sim_np.settle_order(ASK, Order(103, 10, 50), BOOK, moved, sim_np.NO_TRADES, 100, P)
+    order, fill = sim_np.settle_order(ASK, Order(103, 10, 50), BOOK, moved, sim_np.NO_TRADES, P)
     assert fill == sim_np.Fill(0.1, 103, True, sim_np.FILL_CROSSED, 10) and order.remaining == 0
 
 

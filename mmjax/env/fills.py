@@ -108,14 +108,14 @@ def settle(
     reach_lots: jax.Array,  # [..., 2] int32 lots traded exactly at reach_px
     opp_best_s: jax.Array,  # [..., 2] oriented opposite touch in book row s (bid side: best ask)
     opp_best_s1: jax.Array,  # [..., 2] same in book row s+1
-    room: jax.Array,  # [..., 2] int32 lots each side may still fill before the inventory limit
 ) -> tuple[Orders, jax.Array, jax.Array]:
     """Fill the live orders over (s, s+1]; returns (orders at s+1, fill lots [..., 2] int32, fill kind [..., 2]).
 
     With price-time priority, flow that traded beyond our price had emptied our level first: the
     order fills in full (FILL_THROUGH). Flow that stopped exactly at our price eats the queue
     ahead first (FILL_QUEUE). A book whose opposite touch reaches our price fills the remainder
-    (FILL_CROSSED). Every fill is at our own price p; all of it is capped by the inventory room.
+    (FILL_CROSSED). Every fill is at our own price p. The inventory limit is not the venue's: it gates
+    new orders at the decision (`steps.decide`), never a fill of an order already at the venue.
     """
     p, rem, queue = orders.px, orders.remaining, orders.queue_ahead
     live = rem > 0
@@ -123,7 +123,6 @@ def settle(
     through = live & (reach_px < p)
     at_p = jnp.where(reach_px == p, reach_lots, 0)
     fill = jnp.where(crossed | through, rem, jnp.minimum(rem, jnp.maximum(0, at_p - queue)))
-    fill = jnp.minimum(fill, jnp.maximum(room, 0))
     kind = jnp.where(fill > 0, jnp.where(crossed, FILL_CROSSED, jnp.where(through, FILL_THROUGH, FILL_QUEUE)), NO_FILL)
     queue = jnp.where(through, 0, jnp.maximum(0, queue - at_p))
     return orders.replace(remaining=rem - fill, queue_ahead=queue), fill, kind.astype(jnp.int32)

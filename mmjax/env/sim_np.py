@@ -17,7 +17,7 @@ Each rule is one function, named as in docs/env.md (the quoting rules, the first
     within_depth        Orders and the queue: is the book at a price known
     trade_reach         Fills: is there flow beyond the order's price, and how much traded at it
     is_crossed          Fills: the opposite touch moved through the order
-    fill_lots           Fills: lots filled, capped by the inventory room; fill_kind says how
+    fill_lots           Fills: lots filled (the venue's, whatever the inventory); fill_kind says how
     queue_after         Fills: queue ahead after the interval's trades; bound_queue: by the book
     known_after         The order lifecycle: what the agent knows at its next decision
     fill_fee            Fees
@@ -143,18 +143,15 @@ def is_crossed(side: str, px: int, book_s: Book, book_s1: Book) -> bool:
     return book_s.bid_px[0] >= px or book_s1.bid_px[0] >= px
 
 
-def fill_lots(remaining: int, queue_ahead: int, at_lots: int, through: bool, crossed: bool, room: int) -> int:
+def fill_lots(remaining: int, queue_ahead: int, at_lots: int, through: bool, crossed: bool) -> int:
     """Flow beyond px (its level had to empty first) or a crossing fills the order; lots at px eat the
-    queue ahead first; capped by the inventory room (lots)."""
-    # min(remaining, max(0, at_lots - queue_ahead)), then min(n, max(room, 0)), in conditionals (every live row)
+    queue ahead first. The inventory limit gates new orders only (`gate_quotes`): the venue fills what rests."""
+    # min(remaining, max(0, at_lots - queue_ahead)), in conditionals (every live row)
     if crossed or through:
-        n = remaining
-    else:
-        past = at_lots - queue_ahead  # lots at px beyond the queue ahead
-        past = past if past > 0 else 0
-        n = past if past < remaining else remaining
-    room = room if room > 0 else 0
-    return room if room < n else n
+        return remaining
+    past = at_lots - queue_ahead  # lots at px beyond the queue ahead
+    past = past if past > 0 else 0
+    return past if past < remaining else remaining
 
 
 def fill_kind(n: int, through: bool, crossed: bool) -> int:
@@ -183,14 +180,14 @@ def bound_queue(side: str, order: Order, book: Book, p: SimParams) -> Order:
 
 
 def settle_order(side: str, order: Order | None, book_s: Book, book_s1: Book, trades: Trades,
-                 room: int, p: SimParams) -> tuple[Order | None, Fill]:
+                 p: SimParams) -> tuple[Order | None, Fill]:
     """One side over (s, s+1]: the order after the interval (its queue bounded by row s+1) and its fill."""
     if order is None or order.remaining <= 0:
         return order, NO_FILL
     px = order.price
     through, at_lots = trade_reach(side, px, trades, p)
     crossed = is_crossed(side, px, book_s, book_s1)
-    n = fill_lots(order.remaining, order.queue_ahead, at_lots, through, crossed, room)
+    n = fill_lots(order.remaining, order.queue_ahead, at_lots, through, crossed)
     kind = fill_kind(n, through, crossed)
     queue = queue_after(order.queue_ahead, at_lots, through)
     # nothing filled and the queue unchanged (most intervals): the same order, without building its equal
@@ -368,9 +365,8 @@ def settle(state: SimState, book_s: Book, book_s1: Book, trades: Trades, p: SimP
     """The interval (s, s+1]: the venue orders fill, the account marks at s+1, then the messages
     arriving at s+1 act against row s+1, and the agent learns which known orders ended."""
     tick, lot = p.tick_size, p.lot
-    q = state.account.inventory_lots
-    bid, bid_fill = settle_order(BID, state.bid, book_s, book_s1, trades, p.max_lots - q, p)
-    ask, ask_fill = settle_order(ASK, state.ask, book_s, book_s1, trades, p.max_lots + q, p)
+    bid, bid_fill = settle_order(BID, state.bid, book_s, book_s1, trades, p)
+    ask, ask_fill = settle_order(ASK, state.ask, book_s, book_s1, trades, p)
     fee = fill_fee(bid_fill, ask_fill, p)
     acct, inv = state.account, p.inverse
     if bid_fill.size or ask_fill.size:  # no fill leaves cash, entry and inventory exactly as they are

@@ -48,11 +48,8 @@ def settle(state: EnvState, row: Row, params: EnvParams) -> tuple[EnvState, Sett
     and sigma are still those of row t (the step advances them).
     """
     # FILL THE LIVE ORDERS OVER (t, t+1]
-    q_lots = state.inventory_lots
-    room = max_lots(params) - SIGN * q_lots  # [2] int32 lots: bid max - q, ask max + q
     live_before = state.orders.remaining > 0  # [2] orders live over (t, t+1]
-    orders, lots, kind = fills.settle(state.orders, row.reach_px, row.reach_lots, -state.best[::-1], -row.best[::-1],
-                                      room)
+    orders, lots, kind = fills.settle(state.orders, row.reach_px, row.reach_lots, -state.best[::-1], -row.best[::-1])
     fill = Fill(size=lots.astype(jnp.float32) * jnp.float32(params.lot_size), price=SIGN * state.orders.px, kind=kind,
                 lots=lots, live=live_before, beyond=state.orders.beyond & live_before)
 

@@ -32,7 +32,6 @@ import pyarrow.parquet as pq
 
 from mmjax import schema
 from mmjax.data.dbn_book import BookError, L3Book
-from mmjax.data.layout import LOT_CAP
 from mmjax.env import sim_np
 
 SIDES = (sim_np.BID, sim_np.ASK)
@@ -67,8 +66,7 @@ class ModelVenue:
         book_s, book_s1, trades = self.rd.book(s), self.rd.book(s + 1), self.rd.trades(s)
         out = {}
         for side in SIDES:
-            self.orders[side], fill = sim_np.settle_order(side, self.orders[side], book_s, book_s1, trades, LOT_CAP,
-                                                          self.p)
+            self.orders[side], fill = sim_np.settle_order(side, self.orders[side], book_s, book_s1, trades, self.p)
             out[side] = fill.lots
         return out
 

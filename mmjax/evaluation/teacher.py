@@ -20,6 +20,7 @@ from mmjax.evaluation.configs import EvaluateConfig
 from mmjax.evaluation.tuning import tune_baseline
 from mmjax.outputs import UserError
 from mmjax.runs.config import check_teacher_name
+
 # training episodes the teacher's parameter is tuned on: `mmjax evaluate --tune-episodes`' default, its one home
 TUNE_EPISODES = EvaluateConfig.__dataclass_fields__["tune_episodes"].default
 

@@ -12,8 +12,6 @@ cancel catastrophically, while doubling sums add only the window's own terms (O(
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
