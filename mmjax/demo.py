@@ -19,12 +19,13 @@ DEMO_MARKETS = ("builtin-btc", "large-tick")
 # The fee regimes: no fee (Coinbase's best tier) and a maker rebate.
 DEMO_REGIMES = ("coinbase-top", "rebate")
 # What the quick pass leaves out to stay within about 10 minutes on 2 CPU cores (`--full` runs every pair): each
-# market at 0 bps, so it runs each market once, at the rebate. Two pairs took about as long as the old two-regime
-# demo; a large-tick pair alone took ~12 min of CPU at 5 M steps (docs/results.md).
+# market at 0 bps, so it runs each market once, at the rebate, and trains 3 M steps per pair, not the bar's 5 M
+# (quiet, 2026-12-07: the two pairs at 5 M steps took 942 s, 834 of them training one seed at ~12 k steps/s).
 QUICK_LEAVES_OUT = (("builtin-btc", "coinbase-top"), ("large-tick", "coinbase-top"))
 # Markets where the bar is to beat every baseline at every fee (a maker can earn there); elsewhere the bar of #16.
 BEAT_ALL_MARKETS = ("large-tick",)
-FULL = {"hours": 24.0, "seeds": 5, "episodes": 400, "val_episodes": 144}  # `--full`: the bar's configuration (docs/results.md)
+# `--full`: the bar's configuration (docs/results.md)
+FULL = {"hours": 24.0, "seeds": 5, "episodes": 400, "val_episodes": 144, "total_timesteps": 5_000_000}
 
 # The env knobs of each (market, fee): the market preset's own ("_env": quote size, inventory limit, action range),
 # then these, then the flags given (`DemoConfig.env`), then the regime's fee. The demo's: 1-minute episodes (600 steps
@@ -33,9 +34,10 @@ FULL = {"hours": 24.0, "seeds": 5, "episodes": 400, "val_episodes": 144}  # `--f
 # to fill, and it learns to abstain: the builtin-btc preset's "_env" holds its 2 bps, the large-tick preset's a few
 # ticks (--max-offset-bps replaces both; the baselines may quote up to max(10 bps, it)).
 DEMO_ENV = EnvOverrides(episode_steps=600, risk_aversion=EnvKnobs.risk_aversion, eta=0.5)
-# The PPO knobs the demo starts from (`--total-timesteps`, `--num-envs`, ... replace them): 5 M steps per seed (about
-# 1-2 minutes on 2 CPU cores), 256 envs x 64-step rollouts, a progress line every 5 updates, no entropy bonus.
-DEMO_PPO = PPOConfig(total_timesteps=5_000_000, num_envs=256, num_steps=64, updates_per_chunk=5, ent_coef=0.0)
+# The PPO knobs the demo starts from (`--total-timesteps`, `--num-envs`, ... replace them): 3 M steps per seed in the
+# quick pass (about 4 minutes for one seed on 2 CPU cores; --full raises it to FULL's 5 M), 256 envs x 64-step
+# rollouts, a progress line every 5 updates, no entropy bonus.
+DEMO_PPO = PPOConfig(total_timesteps=3_000_000, num_envs=256, num_steps=64, updates_per_chunk=5, ent_coef=0.0)
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ class DemoConfig:
                 "the quick pass leaves out " + ", ".join(f"{m} at {r}" for m, r in QUICK_LEAVES_OUT)})
     full: bool = field(default=False, metadata={
         "help": f"the bar's configuration: every market at every regime, {FULL['seeds']} seeds, "
-                f">= {FULL['episodes']} test episodes, {FULL['hours']:g} h markets"})
+                f">= {FULL['episodes']} test episodes, {FULL['hours']:g} h markets, {FULL['total_timesteps'] / 1e6:g} M PPO steps "
+                "per seed"})
     teacher: str = field(default="", metadata={"help": TEACHER_HELP})
     env: EnvOverrides = field(default_factory=EnvOverrides)  # env knobs over the market preset's and DEMO_ENV
     ppo: PPOConfig = field(default_factory=lambda: DEMO_PPO)  # the PPO knobs of every run (its --seed: the first seed)
@@ -78,9 +81,10 @@ class DemoConfig:
         """With --full, the bar's sizes replace the smaller defaults (never shrink what was asked for)."""
         if not self.full:
             return self
+        ppo = dataclasses.replace(self.ppo, total_timesteps=max(self.ppo.total_timesteps, FULL["total_timesteps"]))
         return dataclasses.replace(self, hours=max(self.hours, FULL["hours"]), seeds=max(self.seeds, FULL["seeds"]),
                                    episodes=max(self.episodes, FULL["episodes"]),
-                                   val_episodes=max(self.val_episodes, FULL["val_episodes"]))
+                                   val_episodes=max(self.val_episodes, FULL["val_episodes"]), ppo=ppo)
 
 
 def plan(cfg: DemoConfig) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
@@ -151,7 +155,7 @@ def _demo(cfg: DemoConfig, progress) -> int:
     print(f"demo: {len(markets)} market(s), {len(pairs)} (market, fee) pair(s), {cfg.seeds} seed(s), "
           f"{cfg.episodes} test episodes"
           + ("" if cfg.full else f" (a quick pass; `mmjax demo --full` runs every pair at {FULL['seeds']} seeds and "
-                                 f">= {FULL['episodes']} episodes for the bar)"), flush=True)
+                                 f">= {FULL['episodes']} episodes, {FULL['total_timesteps'] / 1e6:g} M steps per seed, for the bar)"), flush=True)
     if left:
         print(f"      left out of this quick pass: {left_text} (--full or --regimes runs them)", flush=True)
     summaries = []

@@ -52,6 +52,10 @@ def test_full_runs_the_bars_configuration_and_never_shrinks_a_request():
     assert full.val_episodes == FULL["val_episodes"] == 144  # checkpoints chosen on the whole validation split
     assert demo.train_config(full, "d", 0.0, "o", "large-tick").val_episodes == 144
     assert DemoConfig(full=True, episodes=1000).resolved().episodes == 1000
+    # the quick pass trains less to stay near 10 minutes; --full trains the bar's 5 M steps, or more if asked
+    assert DemoConfig().ppo.total_timesteps < full.ppo.total_timesteps == FULL["total_timesteps"] == 5_000_000
+    more = DemoConfig(full=True, ppo=dataclasses.replace(demo.DEMO_PPO, total_timesteps=10_000_000)).resolved()
+    assert more.ppo.total_timesteps == 10_000_000
     assert DemoConfig().resolved() == DemoConfig()
     assert set(DemoConfig().regimes.split(",")) == {"coinbase-top", "rebate"}
     assert set(DemoConfig().markets.split(",")) == {"builtin-btc", "large-tick"}
