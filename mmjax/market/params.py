@@ -161,15 +161,20 @@ def load_preset(name: str) -> SynthParams:
     return load_params(path)
 
 
+def _preset_field(name: str, key: str, default):
+    """(the preset file's path, its documentation field ``key``): the fields `load_params` skips ("_env", ...)."""
+    path = PRESETS_DIR / f"{name}.json"
+    load_preset(name)  # an unknown or broken preset fails here, with its message
+    return path, json.loads(path.read_text()).get(key, default)
+
+
 def preset_env(name: str) -> dict[str, float | int]:
     """The environment knobs a market of preset ``name`` is traded with (its ``"_env"`` object: quote size,
     inventory limit, action range, ... by `mmjax.env.knobs.EnvKnobs` field name); {} when it names none.
 
     They live with the preset because they depend on the market (a tick is ~0.002 bps of BTC and ~11 bps of
     a large-tick stock); `mmjax demo` applies them, the caller checks the names against `EnvKnobs`."""
-    path = PRESETS_DIR / f"{name}.json"
-    load_preset(name)  # an unknown or broken preset fails here, with its message
-    env = json.loads(path.read_text()).get("_env", {})
+    path, env = _preset_field(name, "_env", {})
     if not isinstance(env, dict) or not all(isinstance(v, (int, float)) for v in env.values()):
         raise ValueError(f"{path}: field '_env' must be an object of numbers (EnvKnobs field -> value), got {env!r}")
     return dict(env)
@@ -177,9 +182,7 @@ def preset_env(name: str) -> dict[str, float | int]:
 
 def preset_product(name: str) -> str | None:
     """The product name a market of preset ``name`` is written under (its ``"_product"``); None when it names none."""
-    path = PRESETS_DIR / f"{name}.json"
-    load_preset(name)
-    product = json.loads(path.read_text()).get("_product")
+    path, product = _preset_field(name, "_product", None)
     if product is not None and not (isinstance(product, str) and product.strip()):
         raise ValueError(f"{path}: field '_product' must be a non-empty product name, got {product!r}")
     return product
