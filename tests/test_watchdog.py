@@ -97,7 +97,7 @@ def test_training_stalled_after_a_chunk_exits_and_resumes_from_its_checkpoint(tm
         def stall_after_first_chunk(line):
             if line.startswith("update 2/4"):
                 time.sleep(600)  # the injected stall
-        limits = Limits(factor=1, min_s=30, startup_s=600, cpu_idle_s=None)  # a chunk here: well under 30 s
+        limits = Limits(factor=1, min_s=10, startup_s=600, cpu_idle_s=None)  # a chunk and its plot: well under 10 s
         with watching({str(out)!r}, "train", "rerun with --resume", limits) as wd:
             run_training(CFG, ProbeEnv("obs_action"), ProbeParams(max_steps_in_episode=3), {str(out)!r},
                          progress=wd.wrap(stall_after_first_chunk))

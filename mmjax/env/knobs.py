@@ -84,7 +84,8 @@ class EnvKnobs:
     quote_size: float = field(default=0.01, metadata={
         "help": "size of each quote, venue size unit (BTC for BTC-USD)"})
     max_inventory: float = field(default=0.1, metadata={
-        "help": "inventory limit, venue size unit: a side stops quoting at +-this and fills stop there"})
+        "help": "inventory limit, venue size unit: at q >= +this no bid, at q <= -this no ask (a resting one is "
+                "cancelled); orders already at the venue fill in full, so |q| may pass it by those"})
     latency_steps: int = field(default=1, metadata={
         "help": "grid steps between a decision and its order resting at the venue (>= 1)"})
     maker_fee_bps: float = field(default=0.0, metadata={
