@@ -55,6 +55,7 @@ def test_test_split_episodes_never_overlap_the_tuning_window(baseline_report):
     assert tune_hi < ev_lo, "the test split lies strictly after the training split (with an embargo)"
     assert np.all(starts >= ev_lo) and np.all(starts + EPISODE + 2 <= ev_hi)
     assert np.all(np.diff(starts) >= EPISODE + 2)  # disjoint episodes
+    assert payload["windows"]["tuning_episodes"] == 8  # --tune-episodes 8: more fit the window, 8 spread over it
 
 
 def test_report_has_every_policy_with_confidence_intervals_and_the_retail_fee(baseline_report):

@@ -156,7 +156,7 @@ def _evaluate(cfg: EvaluateConfig, progress, runs: list[Path], out: Path) -> dic
         "maker_fee_bps": float(mcfg.maker_fee_bps), "market_preset": cfg.market_preset or None,
         "retail_fee_bps": float(cfg.retail_fee_bps), "data": cfg.data, "split": cfg.split, "policy": cfg.policy, "market": ident,
         "windows": {"evaluation_rows": [eval_win.start, eval_win.stop], "tuning_rows": [tune_win.start, tune_win.stop],
-                    "episode_starts": starts.tolist()},
+                    "tuning_episodes": int(len(tune_starts)), "episode_starts": starts.tolist()},
         "calibration": dataclasses.asdict(calib), "tuning": tuning,
         "policies": results, "paired": paired, "retail_fee_policies": retail, "seeds": seeds,
         "policy_max_offset_bps": float(mcfg.max_offset_bps), "baseline_max_offset_bps": float(base_offset),
@@ -196,7 +196,8 @@ def _report_md(p: dict, pngs: list[Path]) -> str:
         f"- market: {describe(p['market'])}",
         f"- evaluation rows [{w['evaluation_rows'][0]}, {w['evaluation_rows'][1]}): {p['n_episodes']} non-overlapping "
         f"episodes of {p['episode_steps']} steps, latency {p['latency_steps']} step(s)",
-        f"- baselines calibrated and tuned on rows [{w['tuning_rows'][0]}, {w['tuning_rows'][1]}) only; "
+        f"- baselines calibrated and tuned on rows [{w['tuning_rows'][0]}, {w['tuning_rows'][1]}) only "
+        f"({w['tuning_episodes']} episodes); "
         f"quote range: policy 0-{p['policy_max_offset_bps']:g} bps, baselines 0-{p['baseline_max_offset_bps']:g} bps",
         f"- quote size {p['quote_size']}, inventory limit {p['max_inventory']} ({p['market']['size_unit']}), "
         f"reward risk aversion {p['risk_aversion']}",
