@@ -48,14 +48,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run(out: Path, nproc: int, mode: str = "full") -> list[str]:
-    """Run SCRIPT in `nproc` processes with 4 // nproc CPU devices each; returns their stdouts."""
+def _start(out: Path, nproc: int, mode: str = "full") -> list[subprocess.Popen]:
+    """Start SCRIPT in `nproc` processes with 4 // nproc CPU devices each."""
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={4 // nproc}", "JAX_PLATFORMS": "cpu",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     port = _free_port()
-    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, str(i), str(nproc), str(port), str(out), mode], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(nproc)]
-    return [stdout for stdout, _ in _wait_all(procs)]
+    return [subprocess.Popen([sys.executable, "-c", SCRIPT, str(i), str(nproc), str(port), str(out), mode], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(nproc)]
+
+
+def _run(out: Path, nproc: int, mode: str = "full") -> list[str]:
+    """Run SCRIPT in `nproc` processes; returns their stdouts."""
+    return [stdout for stdout, _ in _wait_all(_start(out, nproc, mode))]
 
 
 def _wait_all(procs: list[subprocess.Popen], timeout_s: float = 240.0) -> list[tuple[str, str]]:
@@ -86,8 +90,7 @@ def _max_rel_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 def test_two_processes_match_one_process_and_only_process_0_writes(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    _run(one, 1)
-    out0, out1 = _run(two, 2)
+    _, (out0, _), (out1, _) = _wait_all(_start(one, 1) + _start(two, 2))  # both runs at once: they share nothing
     assert "update 4/4" in out0 and "update" not in out1  # process 0 speaks for the run
     rows = [json.loads(line) for line in (two / "metrics.jsonl").read_text().splitlines()]
     assert [r["update"] for r in rows] == [1, 2, 3, 4]  # written once, not once per process
