@@ -19,7 +19,8 @@ class EvaluateConfig:
     episodes: int = field(default=400, metadata={"help": "number of non-overlapping evaluation episodes (fewer if the window is short: a warning says so); 400 resolve ~0.1 $ on the built-in market"})
     split: str = field(default="test", metadata={"help": "test: the recording's test split; all: a recording never used in training", "choices": ["test", "all"]})
     calibration_fraction: float = field(default=0.2, metadata={"help": "with --split all: leading fraction of rows used only to calibrate and tune baselines"})
-    tune_episodes: int = field(default=1000, metadata={"help": "training-window episodes used to tune each baseline, spread evenly (all that fit, if fewer); 100 picked a GLFT gamma that tested 0.17 $ per episode worse on the large-tick preset (docs/results.md)"})
+    # 1000: every training episode of the 24 h markets; 100 (until 93081b7) picked a noisy GLFT gamma (docs/results.md)
+    tune_episodes: int = field(default=1000, metadata={"help": "training-window episodes used to tune each baseline, spread evenly over it (all that fit, if fewer)"})
     # the env knobs given as flags (--maker-fee-bps: the fee in force, --episode-steps, --quote-size, ...); unset: as
     # in training (the run's train_config.json), else EnvKnobs'
     env: EnvOverrides = field(default_factory=EnvOverrides)
